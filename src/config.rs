@@ -1,0 +1,399 @@
+//! `.kpath.yml`: per-rule severity and options, ignore globs, the Kubernetes version, a default
+//! namespace, and waivers. Unknown keys are errors that name the line, so a typo never silently
+//! turns a rule off.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::finding::{ObjectId, Severity};
+use crate::rules;
+use crate::yaml::{self, Node, NodeKind, Pos};
+
+pub const FILE_NAME: &str = ".kpath.yml";
+pub const DEFAULT_KUBERNETES_VERSION: (u32, u32) = (1, 34);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleLevel {
+    Off,
+    On(Severity),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RuleOptions {
+    values: BTreeMap<String, Node>,
+    defaults: BTreeMap<&'static str, &'static str>,
+}
+
+impl RuleOptions {
+    fn for_rule(rule: &rules::Rule) -> RuleOptions {
+        RuleOptions { values: BTreeMap::new(), defaults: rule.options.iter().map(|o| (o.name, o.default)).collect() }
+    }
+
+    fn raw(&self, name: &str) -> Option<Node> {
+        if let Some(v) = self.values.get(name) {
+            return Some(v.clone());
+        }
+        let default = self.defaults.get(name)?;
+        yaml::parse_single(default).ok().flatten()
+    }
+
+    /// A scalar option as text (`"100Gi"`, `"2m"`, `"15"`).
+    pub fn text(&self, name: &str) -> String {
+        self.raw(name).and_then(|n| n.as_text().map(str::to_string)).unwrap_or_default()
+    }
+
+    pub fn number(&self, name: &str) -> f64 {
+        self.text(name).parse().unwrap_or(0.0)
+    }
+
+    /// A list option (`[a, b]`), or a single scalar as a list of one.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        match self.raw(name) {
+            Some(n) if n.is_seq() => n.items().iter().filter_map(|i| i.as_text().map(str::to_string)).collect(),
+            Some(n) => n.as_text().filter(|t| !t.is_empty()).map(|t| vec![t.to_string()]).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Waiver {
+    pub rule: String,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub file: Option<GlobSet>,
+    pub reason: String,
+    /// `YYYY-MM-DD`, compared as a date.
+    pub expires: Option<(i32, u32, u32)>,
+    pub line: u32,
+}
+
+impl Waiver {
+    pub fn matches(&self, rule: &str, file: &str, object: Option<&ObjectId>) -> bool {
+        if self.rule != rule && self.rule != "*" {
+            return false;
+        }
+        if let Some(glob) = &self.file
+            && !glob.is_match(file)
+        {
+            return false;
+        }
+        let field_ok = |want: &Option<String>, have: Option<&str>| match want {
+            None => true,
+            Some(w) => have.is_some_and(|h| glob_match(w, h)),
+        };
+        field_ok(&self.kind, object.map(|o| o.kind.as_str()))
+            && field_ok(&self.name, object.map(|o| o.name.as_str()))
+            && field_ok(&self.namespace, object.and_then(|o| o.namespace.as_deref()))
+    }
+
+    pub fn expired(&self, today: (i32, u32, u32)) -> bool {
+        self.expires.is_some_and(|e| e < today)
+    }
+}
+
+fn glob_match(pattern: &str, text: &str) -> bool {
+    Glob::new(pattern).map(|g| g.compile_matcher().is_match(text)).unwrap_or(pattern == text)
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from (for messages), if from a file.
+    pub source: Option<String>,
+    pub kubernetes_version: (u32, u32),
+    /// The namespace a deploy tool sets for objects that have none (Argo CD destination, `kubectl -n`).
+    pub namespace: Option<String>,
+    pub ignore: GlobSet,
+    pub ignore_patterns: Vec<String>,
+    pub levels: BTreeMap<&'static str, RuleLevel>,
+    pub options: BTreeMap<&'static str, RuleOptions>,
+    pub waivers: Vec<Waiver>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            source: None,
+            kubernetes_version: DEFAULT_KUBERNETES_VERSION,
+            namespace: None,
+            ignore: GlobSet::empty(),
+            ignore_patterns: Vec::new(),
+            levels: BTreeMap::new(),
+            options: rules::RULES.iter().map(|r| (r.id, RuleOptions::for_rule(r))).collect(),
+            waivers: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn level(&self, rule: &rules::Rule) -> RuleLevel {
+        self.levels.get(rule.id).copied().unwrap_or(RuleLevel::On(rule.severity))
+    }
+
+    pub fn options(&self, rule_id: &str) -> &RuleOptions {
+        static EMPTY: std::sync::OnceLock<RuleOptions> = std::sync::OnceLock::new();
+        self.options.get(rule_id).unwrap_or_else(|| EMPTY.get_or_init(RuleOptions::default))
+    }
+
+    pub fn is_ignored(&self, relative_path: &str) -> bool {
+        self.ignore.is_match(relative_path)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError { file: display.clone(), line: 0, col: 0, message: format!("cannot read: {e}") })?;
+        Config::parse(&text, &display)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let err = |pos: Pos, message: String| ConfigError { file: file.to_string(), line: pos.line, col: pos.col, message };
+        let root = yaml::parse_single(text).map_err(|e| err(e.pos, format!("not valid YAML: {}", e.message)))?;
+        let mut config = Config { source: Some(file.to_string()), ..Config::default() };
+        let Some(root) = root else { return Ok(config) };
+        if !root.is_map() {
+            return Err(err(root.pos, "expected a mapping at the top level".into()));
+        }
+        for entry in root.entries() {
+            let key = entry.key.as_key().unwrap_or("");
+            let value = &entry.value;
+            match key {
+                "kubernetesVersion" => {
+                    let text = value.as_text().unwrap_or("");
+                    config.kubernetes_version = parse_version(text)
+                        .ok_or_else(|| err(value.pos, format!("kubernetesVersion `{text}` is not MAJOR.MINOR, e.g. \"1.34\"")))?;
+                }
+                "namespace" => {
+                    config.namespace = Some(
+                        value.as_text().filter(|t| !t.is_empty()).ok_or_else(|| err(value.pos, "namespace must be a string".into()))?.to_string(),
+                    );
+                }
+                "ignore" => {
+                    let mut builder = GlobSetBuilder::new();
+                    for item in value.items() {
+                        let pattern = item.as_text().ok_or_else(|| err(item.pos, "ignore entries must be glob strings".into()))?;
+                        builder.add(Glob::new(pattern).map_err(|e| err(item.pos, format!("bad glob `{pattern}`: {e}")))?);
+                        config.ignore_patterns.push(pattern.to_string());
+                    }
+                    if !value.is_seq() && !value.is_null() {
+                        return Err(err(value.pos, "ignore must be a list of globs".into()));
+                    }
+                    config.ignore = builder.build().map_err(|e| err(value.pos, e.to_string()))?;
+                }
+                "rules" => parse_rules(value, &mut config, &err)?,
+                "waivers" => {
+                    for item in value.items() {
+                        config.waivers.push(parse_waiver(item, &err)?);
+                    }
+                    if !value.is_seq() && !value.is_null() {
+                        return Err(err(value.pos, "waivers must be a list".into()));
+                    }
+                }
+                other => {
+                    return Err(err(
+                        entry.key.pos,
+                        format!(
+                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let text = text.trim().trim_start_matches('v');
+    let mut parts = text.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn parse_level(value: &Node) -> Option<RuleLevel> {
+    // `off` is a boolean to YAML 1.1; accept it either way.
+    match (value.as_bool(), value.as_text()) {
+        (Some(false), _) | (_, Some("off")) => Some(RuleLevel::Off),
+        (_, Some(t)) => Severity::parse(t).map(RuleLevel::On),
+        _ => None,
+    }
+}
+
+fn parse_rules(node: &Node, config: &mut Config, err: &dyn Fn(Pos, String) -> ConfigError) -> Result<(), ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "rules must map rule ids to a severity or to options".into()));
+    }
+    for entry in node.entries() {
+        let id = entry.key.as_key().unwrap_or("");
+        let Some(rule) = rules::find(id) else {
+            let hint = rules::closest(id).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            return Err(err(entry.key.pos, format!("unknown rule `{id}`{hint}")));
+        };
+        match &entry.value.kind {
+            NodeKind::Scalar(_) => {
+                let level = parse_level(&entry.value)
+                    .ok_or_else(|| err(entry.value.pos, "severity must be one of off, notice, warning, error".into()))?;
+                config.levels.insert(rule.id, level);
+            }
+            NodeKind::Map(opts) => {
+                let options = config.options.entry(rule.id).or_insert_with(|| RuleOptions::for_rule(rule));
+                for opt in opts {
+                    let name = opt.key.as_key().unwrap_or("");
+                    if name == "severity" {
+                        let level = parse_level(&opt.value)
+                            .ok_or_else(|| err(opt.value.pos, "severity must be one of off, notice, warning, error".into()))?;
+                        config.levels.insert(rule.id, level);
+                    } else if rule.options.iter().any(|o| o.name == name) {
+                        options.values.insert(name.to_string(), opt.value.clone());
+                    } else {
+                        let known: Vec<&str> = std::iter::once("severity").chain(rule.options.iter().map(|o| o.name)).collect();
+                        return Err(err(
+                            opt.key.pos,
+                            format!("unknown option `{name}` for rule `{}` (known: {})", rule.id, known.join(", ")),
+                        ));
+                    }
+                }
+            }
+            NodeKind::Seq(_) => return Err(err(entry.value.pos, "expected a severity or a mapping of options".into())),
+        }
+    }
+    Ok(())
+}
+
+fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result<Waiver, ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "a waiver is a mapping with rule, reason and an optional selector".into()));
+    }
+    let mut waiver = Waiver {
+        rule: String::new(),
+        kind: None,
+        name: None,
+        namespace: None,
+        file: None,
+        reason: String::new(),
+        expires: None,
+        line: node.pos.line,
+    };
+    for entry in node.entries() {
+        let key = entry.key.as_key().unwrap_or("");
+        let text = entry.value.as_text().map(str::to_string);
+        let need = |t: Option<String>| t.ok_or_else(|| err(entry.value.pos, format!("`{key}` must be a string")));
+        match key {
+            "rule" => {
+                let id = need(text)?;
+                if id != "*" && rules::find(&id).is_none() {
+                    let hint = rules::closest(&id).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                    return Err(err(entry.value.pos, format!("unknown rule `{id}`{hint}")));
+                }
+                waiver.rule = id;
+            }
+            "kind" => waiver.kind = Some(need(text)?),
+            "name" => waiver.name = Some(need(text)?),
+            "namespace" => waiver.namespace = Some(need(text)?),
+            "file" => {
+                let pattern = need(text)?;
+                let glob = Glob::new(&pattern).map_err(|e| err(entry.value.pos, format!("bad glob `{pattern}`: {e}")))?;
+                waiver.file = GlobSetBuilder::new().add(glob).build().ok();
+            }
+            "reason" => waiver.reason = need(text)?,
+            "expires" => {
+                let t = need(text)?;
+                waiver.expires =
+                    Some(parse_date(&t).ok_or_else(|| err(entry.value.pos, format!("expires `{t}` is not a date (YYYY-MM-DD)")))?);
+            }
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!("unknown waiver key `{other}` (expected rule, kind, name, namespace, file, reason, expires)"),
+                ));
+            }
+        }
+    }
+    if waiver.rule.is_empty() {
+        return Err(err(node.pos, "a waiver needs a `rule`".into()));
+    }
+    if waiver.reason.trim().is_empty() {
+        return Err(err(node.pos, "a waiver needs a `reason`: say why the rule does not apply".into()));
+    }
+    Ok(waiver)
+}
+
+pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
+    let mut parts = text.trim().split('-');
+    let y = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    (parts.next().is_none() && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
+}
+
+/// Today's date in UTC, from the system clock (civil-from-days, Howard Hinnant's algorithm).
+pub fn today() -> (i32, u32, u32) {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let e = Config::parse("kubernetesVersion: \"1.30\"\nrulez: {}\n", ".kpath.yml").err().expect("error");
+        assert_eq!((e.line, e.col), (2, 1));
+        assert!(e.message.contains("unknown key `rulez`"), "{e}");
+        let e = Config::parse("rules:\n  volume-oversized:\n    maxx: 1Gi\n", ".kpath.yml").err().expect("error");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("known: severity, max"), "{e}");
+        let e = Config::parse("rules:\n  image-latst: off\n", "c").err().expect("error");
+        assert!(e.message.contains("did you mean `image-latest`"), "{e}");
+    }
+
+    #[test]
+    fn levels_options_and_waivers() {
+        let c = Config::parse(
+            "kubernetesVersion: 1.29\nrules:\n  resources-cpu-limit: off\n  image-latest: error\n  volume-oversized: {max: 1Ti}\nwaivers:\n  - rule: secret-committed\n    name: legacy-*\n    reason: migrating\n    expires: 2020-01-01\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(c.kubernetes_version, (1, 29));
+        let cpu = rules::find("resources-cpu-limit").expect("rule");
+        assert_eq!(c.level(cpu), RuleLevel::Off);
+        assert_eq!(c.options("volume-oversized").text("max"), "1Ti");
+        assert_eq!(c.options("volume-oversized").text("nope"), "");
+        let w = &c.waivers[0];
+        assert!(w.expired((2026, 1, 1)));
+        let id = ObjectId { api_version: "v1".into(), kind: "Secret".into(), namespace: None, name: "legacy-db".into() };
+        assert!(w.matches("secret-committed", "a.yaml", Some(&id)));
+        assert!(!w.matches("image-latest", "a.yaml", Some(&id)));
+    }
+
+    #[test]
+    fn today_is_plausible() {
+        let (y, m, d) = today();
+        assert!(y >= 2024 && (1..=12).contains(&m) && (1..=31).contains(&d));
+        assert_eq!(parse_date("2026-02-30"), Some((2026, 2, 30)));
+        assert_eq!(parse_date("tomorrow"), None);
+    }
+}

@@ -1,0 +1,340 @@
+//! The check pipeline: discover → per file (in parallel) parse, find objects, run local rules and
+//! extract facts → run cross-object rules over the facts → apply suppression → sorted findings.
+//!
+//! Pure apart from reading the input files: takes paths and a config, returns data.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::config::{Config, RuleLevel};
+use crate::finding::{Finding, ObjectId};
+use crate::loader::{self, Input, InputKind, Skipped};
+use crate::model::Object;
+use crate::model::facts::{self, Facts, ObjectFacts};
+use crate::rules::{self, Check, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
+use crate::suppress::{self, IgnoreComment, SuppressionIndex};
+use crate::yaml::{self, Node, Pos, Route};
+
+/// Files larger than this are reported, not parsed: real manifests are far smaller, and it bounds
+/// memory per file.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    #[serde(skip)]
+    pub stats: Stats,
+    #[serde(skip)]
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub files: usize,
+    pub documents: usize,
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+struct FileOutcome {
+    findings: Vec<Finding>,
+    facts: Vec<ObjectFacts>,
+    comments: Vec<IgnoreComment>,
+    documents: usize,
+    bytes: u64,
+}
+
+impl FileOutcome {
+    fn empty() -> FileOutcome {
+        FileOutcome { findings: Vec::new(), facts: Vec::new(), comments: Vec::new(), documents: 0, bytes: 0 }
+    }
+}
+
+/// Checks files and directories.
+pub fn check_paths(paths: &[PathBuf], config: &Config) -> Report {
+    let (inputs, skipped) = loader::discover(paths, config);
+    let mut report = check_inputs(&inputs, config);
+    report.skipped = skipped;
+    report
+}
+
+pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
+    let active: Vec<(&'static Rule, crate::finding::Severity)> = rules::RULES
+        .iter()
+        .filter_map(|r| match config.level(r) {
+            RuleLevel::Off => None,
+            RuleLevel::On(sev) => Some((*r, sev)),
+        })
+        .collect();
+    let outcomes: Vec<FileOutcome> = inputs.par_iter().map(|input| check_file(input, config, &active)).collect();
+
+    let mut report = Report::default();
+    let mut index = SuppressionIndex::default();
+    let mut all_facts = Facts::default();
+    for (input, outcome) in inputs.iter().zip(outcomes) {
+        report.stats.files += 1;
+        report.stats.documents += outcome.documents;
+        report.stats.objects += outcome.facts.len();
+        report.stats.bytes += outcome.bytes;
+        report.findings.extend(outcome.findings);
+        if !outcome.comments.is_empty() {
+            index.comments.insert(input.display.clone(), outcome.comments);
+        }
+        for f in &outcome.facts {
+            if !f.ignored_rules.is_empty() {
+                index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
+            }
+        }
+        all_facts.objects.extend(outcome.facts);
+    }
+
+    for (rule, severity) in &active {
+        if let Check::Global(check) = rule.check {
+            let cx = GlobalCx { facts: &all_facts, config, options: config.options(rule.id) };
+            let mut emitter = Emitter {
+                rule,
+                severity: *severity,
+                file: Arc::from(""),
+                root: None,
+                document: None,
+                object: None,
+                out: &mut report.findings,
+            };
+            check(&cx, &mut emitter);
+        }
+    }
+
+    let today = crate::config::today();
+    for finding in &mut report.findings {
+        index.apply(finding, config, today);
+    }
+    report.findings.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.rule, &a.message).cmp(&(&b.file, b.line, b.column, b.rule, &b.message))
+    });
+    report.findings.dedup();
+    report
+}
+
+fn loader_finding(rule: &'static Rule, file: &str, pos: Pos, message: String, severity: crate::finding::Severity) -> Finding {
+    Finding {
+        rule: rule.id,
+        severity,
+        message,
+        file: file.to_string(),
+        line: pos.line,
+        column: pos.col,
+        route: None,
+        object: None,
+        help: rule.help().to_string(),
+        suppressed: None,
+        document: None,
+    }
+}
+
+fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
+    let mut out = FileOutcome::empty();
+    let invalid = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id).copied();
+    let report_invalid = |out: &mut FileOutcome, pos: Pos, message: String| {
+        if let Some((rule, sev)) = invalid {
+            out.findings.push(loader_finding(rule, &input.display, pos, message, sev));
+        }
+    };
+
+    if input.kind == InputKind::HelmChart {
+        if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == "chart-not-rendered") {
+            let chart_yaml = format!("{}/Chart.yaml", input.display);
+            let name = std::fs::read_to_string(input.path.join("Chart.yaml"))
+                .ok()
+                .and_then(|t| yaml::parse_single(&t).ok().flatten())
+                .and_then(|root| root.get("name").and_then(Node::as_text).map(str::to_string))
+                .unwrap_or_else(|| input.display.clone());
+            out.findings.push(loader_finding(
+                rule,
+                &chart_yaml,
+                Pos { line: 1, col: 1 },
+                format!("Helm chart `{name}` was not rendered, so its templates were not checked"),
+                *sev,
+            ));
+        }
+        return out;
+    }
+
+    let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        report_invalid(
+            &mut out,
+            Pos { line: 1, col: 1 },
+            format!("file is {} MiB, over kpath's {} MiB limit per file; it was not checked", size >> 20, MAX_FILE_BYTES >> 20),
+        );
+        return out;
+    }
+    let bytes = match std::fs::read(&input.path) {
+        Ok(b) => b,
+        Err(e) => {
+            report_invalid(&mut out, Pos { line: 1, col: 1 }, format!("cannot read file: {e}"));
+            return out;
+        }
+    };
+    out.bytes = bytes.len() as u64;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+            report_invalid(&mut out, Pos { line, col: 1 }, "file is not valid UTF-8 text; it was not checked".into());
+            return out;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let file: Arc<str> = Arc::from(input.display.as_str());
+
+    match input.kind {
+        InputKind::Dockerfile => {
+            out.comments = suppress::scan_comments(text);
+            out.documents = 1;
+            let dockerfile = crate::dockerfile::parse(text);
+            for (pos, message) in &dockerfile.errors {
+                report_invalid(&mut out, *pos, message.clone());
+            }
+            let dockerignore = read_dockerignore(&input.path);
+            for (rule, severity) in active {
+                if let Check::Dockerfile(check) = rule.check {
+                    let cx = DockerfileCx {
+                        file: &input.display,
+                        dockerfile: &dockerfile,
+                        dockerignore: dockerignore.as_deref(),
+                        config,
+                        options: config.options(rule.id),
+                    };
+                    let mut emitter = emitter(rule, *severity, &file, None, None, None, &mut out.findings);
+                    check(&cx, &mut emitter);
+                }
+            }
+        }
+        InputKind::Json => {
+            out.documents = 1;
+            match yaml::parse_single(text) {
+                Err(e) => report_invalid(&mut out, e.pos, format!("not valid JSON: {}", e.message)),
+                Ok(None) => {}
+                Ok(Some(root)) => {
+                    if root.get("Statement").is_some() {
+                        for (rule, severity) in active {
+                            if let Check::Iam(check) = rule.check {
+                                let cx = IamCx { file: &input.display, root: &root, config, options: config.options(rule.id) };
+                                let mut emitter = emitter(rule, *severity, &file, Some(&root), None, None, &mut out.findings);
+                                check(&cx, &mut emitter);
+                            }
+                        }
+                    } else if root.get("apiVersion").is_some() || root.get("kind").is_some() {
+                        check_document(&root, 0, &file, config, active, &mut out);
+                    }
+                }
+            }
+        }
+        InputKind::Yaml => {
+            let (docs, broken) = yaml::parse_stream(text);
+            out.documents = docs.len() + broken.len();
+            // A file none of whose documents look like Kubernetes (CI workflows, compose files,
+            // Helm values) is not ours to judge.
+            let kubernetes = docs.iter().any(|d| d.root.as_ref().is_some_and(looks_like_kubernetes));
+            if !kubernetes && broken.is_empty() {
+                return FileOutcome { documents: 0, ..out };
+            }
+            out.comments = suppress::scan_comments(text);
+            for b in broken {
+                report_invalid(&mut out, b.error.pos, format!("YAML syntax error: {}", b.error.message));
+            }
+            for doc in &docs {
+                let Some(root) = &doc.root else { continue };
+                if root.is_null() {
+                    continue;
+                }
+                check_document(root, doc.index, &file, config, active, &mut out);
+            }
+        }
+        InputKind::HelmChart => {}
+    }
+    out
+}
+
+fn looks_like_kubernetes(root: &Node) -> bool {
+    root.get("apiVersion").is_some() && root.get("kind").is_some()
+}
+
+/// Kinds that carry apiVersion/kind but are tool configuration, not cluster objects.
+fn is_tool_config(root: &Node) -> bool {
+    let api = root.get("apiVersion").and_then(Node::as_text).unwrap_or("");
+    api.starts_with("kustomize.config.k8s.io/") || api.starts_with("skaffold/") || api.starts_with("config.kubernetes.io/")
+}
+
+fn check_document(root: &Node, document: usize, file: &Arc<str>, config: &Config, active: &[(&'static Rule, crate::finding::Severity)], out: &mut FileOutcome) {
+    if is_tool_config(root) {
+        return;
+    }
+    // `kind: List` (and `…List`) holds objects under `items`, as kubectl accepts.
+    if root.get("kind").and_then(Node::as_text).is_some_and(|k| k.ends_with("List")) && root.get("items").is_some_and(Node::is_seq) {
+        for item in root.get("items").map(Node::items).unwrap_or_default() {
+            check_object_root(item, document, file, config, active, out);
+        }
+        return;
+    }
+    check_object_root(root, document, file, config, active, out);
+}
+
+fn check_object_root(root: &Node, document: usize, file: &Arc<str>, config: &Config, active: &[(&'static Rule, crate::finding::Severity)], out: &mut FileOutcome) {
+    let Some(object) = Object::from_root(root) else {
+        if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
+            let mut emitter = emitter(rule, *sev, file, Some(root), Some(document), None, &mut out.findings);
+            rules::manifest_invalid::missing_identity(root, &mut emitter);
+        }
+        return;
+    };
+    let id = object.id();
+    for (rule, severity) in active {
+        if let Check::Object(check) = rule.check {
+            let cx = ObjectCx { file, document, object, config, options: config.options(rule.id) };
+            let mut emitter = emitter(rule, *severity, file, Some(root), Some(document), Some(id.clone()), &mut out.findings);
+            check(&cx, &mut emitter);
+        }
+    }
+    out.facts.push(facts::extract(&object, file, document));
+}
+
+fn emitter<'a>(
+    rule: &'static Rule,
+    severity: crate::finding::Severity,
+    file: &Arc<str>,
+    root: Option<&'a Node>,
+    document: Option<usize>,
+    object: Option<ObjectId>,
+    out: &'a mut Vec<Finding>,
+) -> Emitter<'a> {
+    Emitter { rule, severity, file: file.clone(), root, document, object, out }
+}
+
+/// `Dockerfile.web` uses `Dockerfile.web.dockerignore` when present (BuildKit's rule), else the
+/// `.dockerignore` beside it.
+fn read_dockerignore(dockerfile: &std::path::Path) -> Option<String> {
+    let dir = dockerfile.parent()?;
+    let name = dockerfile.file_name()?.to_string_lossy();
+    [dir.join(format!("{name}.dockerignore")), dir.join(".dockerignore")]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+}
+
+/// Groups findings by file for reporters that print source lines.
+pub fn by_file(findings: &[Finding]) -> HashMap<&str, Vec<&Finding>> {
+    let mut map: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    for f in findings {
+        map.entry(f.file.as_str()).or_default().push(f);
+    }
+    map
+}
+
+/// A route helper used by reporters and tests.
+pub fn route_of(text: &str) -> Route {
+    Route::parse(text)
+}

@@ -1,0 +1,103 @@
+//! Findings: what a rule says, where (file, line, column and symbolic route), and whether it is suppressed.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::yaml::Route;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Notice => "notice",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "notice" => Some(Severity::Notice),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity of a Kubernetes object, as the API server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectId {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectId {
+    /// The API group (`apps` for `apps/v1`, empty for the core group `v1`).
+    pub fn group(&self) -> &str {
+        match self.api_version.split_once('/') {
+            Some((group, _)) => group,
+            None => "",
+        }
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// Why a finding does not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Suppression {
+    /// `comment`, `annotation` or `waiver`.
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// Path as given on the command line (relative paths stay relative), with `/` separators.
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// Route inside the YAML document, when the finding is about a manifest field.
+    pub route: Option<Route>,
+    pub object: Option<ObjectId>,
+    pub help: String,
+    pub suppressed: Option<Suppression>,
+    /// Index of the YAML document in its file, for manifests.
+    #[serde(skip)]
+    pub document: Option<usize>,
+}
+
+impl Finding {
+    pub fn counts(&self) -> bool {
+        self.suppressed.is_none()
+    }
+}

@@ -1,0 +1,15 @@
+//! kpath: golden-path review for GitOps repositories (Kubernetes manifests, Helm charts, Dockerfiles).
+//!
+//! The core (`yaml`, `model`, `rules`, `engine`) is pure and synchronous: it takes files and a config
+//! and returns findings as data. Reporting (`report`) and the command line (`cli`) sit on top.
+
+pub mod config;
+pub mod dockerfile;
+pub mod engine;
+pub mod finding;
+pub mod loader;
+pub mod model;
+pub mod quantity;
+pub mod rules;
+pub mod suppress;
+pub mod yaml;

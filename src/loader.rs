@@ -1,0 +1,127 @@
+//! Finds what to check under the given paths and says what each file is: Kubernetes YAML/JSON,
+//! Dockerfile, IAM policy JSON, or a Helm chart directory. Skips `.git` and configured ignores, and
+//! survives symlink loops and unreadable entries (they are reported, never fatal).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `.yaml`/`.yml`: Kubernetes manifests (non-Kubernetes YAML is recognised and skipped later).
+    Yaml,
+    /// `.json`: a Kubernetes manifest or an IAM policy, decided by content.
+    Json,
+    Dockerfile,
+    /// A directory with `Chart.yaml`.
+    HelmChart,
+}
+
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    /// Path for reports: as reached from the command line, `/`-separated.
+    pub display: String,
+    pub kind: InputKind,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+pub fn classify(path: &Path) -> Option<InputKind> {
+    let name = path.file_name()?.to_str()?;
+    let lower = name.to_ascii_lowercase();
+    if name == crate::config::FILE_NAME || name == ".kpath.yaml" {
+        return None;
+    }
+    if lower == "dockerfile"
+        || lower == "containerfile"
+        || lower.ends_with(".dockerfile")
+        || lower.ends_with(".containerfile")
+        || (lower.starts_with("dockerfile.") && !lower.ends_with(".dockerignore"))
+    {
+        return Some(InputKind::Dockerfile);
+    }
+    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        return Some(InputKind::Yaml);
+    }
+    if lower.ends_with(".json") {
+        return Some(InputKind::Json);
+    }
+    None
+}
+
+fn display_path(path: &Path) -> String {
+    let s = path.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+/// Path relative to `base` for matching ignore globs.
+fn relative(path: &Path, base: &Path) -> String {
+    display_path(path.strip_prefix(base).unwrap_or(path))
+}
+
+/// Walks `paths` and returns the inputs in a stable order.
+pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>) {
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    for root in paths {
+        let meta = match std::fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                skipped.push(Skipped { path: display_path(root), reason: format!("cannot read: {e}") });
+                continue;
+            }
+        };
+        if meta.is_file() {
+            match classify(root) {
+                Some(kind) => inputs.push(Input { path: root.clone(), display: display_path(root), kind }),
+                None => skipped.push(Skipped { path: display_path(root), reason: "not a manifest, Dockerfile or policy".into() }),
+            }
+            continue;
+        }
+        let mut walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
+        loop {
+            let entry = match walker.next() {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => {
+                    let path = e.path().map(display_path).unwrap_or_else(|| display_path(root));
+                    let reason = if e.loop_ancestor().is_some() {
+                        "symlink loop: this directory links back to one of its parents".to_string()
+                    } else {
+                        format!("cannot read: {e}")
+                    };
+                    skipped.push(Skipped { path, reason });
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let rel = relative(path, root);
+            if entry.file_type().is_dir() {
+                let name = entry.file_name().to_string_lossy();
+                if entry.depth() > 0 && (name == ".git" || config.is_ignored(&rel) || config.is_ignored(&format!("{rel}/"))) {
+                    walker.skip_current_dir();
+                    continue;
+                }
+                if path.join("Chart.yaml").is_file() {
+                    inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind: InputKind::HelmChart });
+                    walker.skip_current_dir();
+                }
+                continue;
+            }
+            if config.is_ignored(&rel) {
+                continue;
+            }
+            if let Some(kind) = classify(path) {
+                inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind });
+            }
+        }
+    }
+    inputs.sort_by(|a, b| a.display.cmp(&b.display));
+    inputs.dedup_by(|a, b| a.display == b.display);
+    (inputs, skipped)
+}

@@ -1,0 +1,21 @@
+//! `dockerfile-package-cache`: PLACEHOLDER — to be written.
+
+use super::{Check, Emitter, Example, Rule};
+use crate::finding::Severity;
+
+pub static RULE: Rule = Rule {
+    id: "dockerfile-package-cache",
+    section: "TODO",
+    severity: Severity::Warning,
+    summary: "TODO",
+    why: "TODO",
+    fix: "TODO",
+    secret: false,
+    options: &[],
+    bad: Example { dir: "dockerfile-package-cache/bad", files: &[] },
+    good: Example { dir: "dockerfile-package-cache/good", files: &[] },
+    check: Check::Loader,
+};
+
+#[allow(dead_code)]
+fn unused(_: &mut Emitter<'_>) {}

@@ -1,0 +1,21 @@
+//! `dockerfile-single-stage-build`: PLACEHOLDER — to be written.
+
+use super::{Check, Emitter, Example, Rule};
+use crate::finding::Severity;
+
+pub static RULE: Rule = Rule {
+    id: "dockerfile-single-stage-build",
+    section: "TODO",
+    severity: Severity::Warning,
+    summary: "TODO",
+    why: "TODO",
+    fix: "TODO",
+    secret: false,
+    options: &[],
+    bad: Example { dir: "dockerfile-single-stage-build/bad", files: &[] },
+    good: Example { dir: "dockerfile-single-stage-build/good", files: &[] },
+    check: Check::Loader,
+};
+
+#[allow(dead_code)]
+fn unused(_: &mut Emitter<'_>) {}

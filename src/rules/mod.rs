@@ -1,0 +1,301 @@
+//! The rule catalogue: one rule per file, each a static [`Rule`] whose documentation is data on the rule.
+//!
+//! `kpath rules`, `kpath explain`, the SARIF rule descriptions and (later) `/kpath explain` all read the
+//! same fields. Each rule's bad and good examples are fixture directories under `fixtures/rules/<id>/`;
+//! a test runs every one of them (bad → exactly that rule, good → nothing).
+
+use std::sync::Arc;
+
+use crate::config::{Config, RuleOptions};
+use crate::dockerfile::Dockerfile;
+use crate::finding::{Finding, ObjectId, Severity};
+use crate::model::Object;
+use crate::model::facts::{Facts, Place};
+use crate::yaml::{Node, Pos, Route};
+
+mod api_deprecated;
+mod aws_static_credentials;
+mod chart_not_rendered;
+mod dockerfile_base_not_minimal;
+mod dockerfile_no_dockerignore;
+mod dockerfile_package_cache;
+mod dockerfile_shell_form_cmd;
+mod dockerfile_single_stage_build;
+mod hpa_min_replicas;
+mod hpa_missing_requests;
+mod hpa_replicas_conflict;
+mod hpa_target_missing;
+mod iam_trust_policy_duplicate_key;
+mod iam_trust_policy_unscoped;
+mod image_latest;
+mod keda_trigger_too_fine;
+mod log_to_file;
+pub(crate) mod manifest_invalid;
+mod namespace_default;
+mod namespace_missing;
+mod namespace_shared;
+mod prestop_sleep;
+mod probe_liveness_checks_dependencies;
+mod probe_liveness_missing;
+mod probe_readiness_missing;
+mod resources_cpu_limit;
+mod resources_memory_limit;
+mod resources_request_above_limit;
+mod resources_requests_missing;
+mod secret_committed;
+mod secret_in_configmap;
+mod secret_in_env;
+mod shell_pid1;
+mod volume_hostpath;
+mod volume_local_pv;
+mod volume_oversized;
+
+/// Every rule, in the order `kpath rules` lists them (grouped by guideline section).
+pub static RULES: &[&Rule] = &[
+    &dockerfile_base_not_minimal::RULE,
+    &dockerfile_single_stage_build::RULE,
+    &dockerfile_package_cache::RULE,
+    &dockerfile_no_dockerignore::RULE,
+    &dockerfile_shell_form_cmd::RULE,
+    &log_to_file::RULE,
+    &probe_readiness_missing::RULE,
+    &probe_liveness_missing::RULE,
+    &probe_liveness_checks_dependencies::RULE,
+    &prestop_sleep::RULE,
+    &shell_pid1::RULE,
+    &secret_in_env::RULE,
+    &secret_in_configmap::RULE,
+    &secret_committed::RULE,
+    &aws_static_credentials::RULE,
+    &iam_trust_policy_duplicate_key::RULE,
+    &iam_trust_policy_unscoped::RULE,
+    &namespace_default::RULE,
+    &namespace_missing::RULE,
+    &namespace_shared::RULE,
+    &volume_hostpath::RULE,
+    &volume_local_pv::RULE,
+    &volume_oversized::RULE,
+    &resources_requests_missing::RULE,
+    &resources_memory_limit::RULE,
+    &resources_request_above_limit::RULE,
+    &resources_cpu_limit::RULE,
+    &hpa_replicas_conflict::RULE,
+    &hpa_min_replicas::RULE,
+    &hpa_missing_requests::RULE,
+    &hpa_target_missing::RULE,
+    &keda_trigger_too_fine::RULE,
+    &api_deprecated::RULE,
+    &image_latest::RULE,
+    &manifest_invalid::RULE,
+    &chart_not_rendered::RULE,
+];
+
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// The rule id closest to `id`, for "did you mean".
+pub fn closest(id: &str) -> Option<&'static str> {
+    RULES
+        .iter()
+        .map(|r| (strsim::jaro_winkler(id, r.id), r.id))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, id)| id)
+}
+
+/// A rule: its documentation and its check.
+pub struct Rule {
+    /// Stable kebab-case id, used in config, suppressions and fingerprints. Never renamed.
+    pub id: &'static str,
+    /// The golden-path guideline section this rule enforces.
+    pub section: &'static str,
+    pub severity: Severity,
+    /// One line, shown by `kpath rules` and as the SARIF short description.
+    pub summary: &'static str,
+    /// Markdown: what is wrong and why it matters, in our own words.
+    pub why: &'static str,
+    /// Markdown: how to fix it; the first sentence is used as the `help:` of each finding.
+    pub fix: &'static str,
+    /// True when findings of this rule are about secret material: reports never quote the source line.
+    pub secret: bool,
+    pub options: &'static [RuleOption],
+    pub bad: Example,
+    pub good: Example,
+    pub check: Check,
+}
+
+/// A configurable threshold of a rule (`.kpath.yml` → `rules.<id>.<name>`).
+pub struct RuleOption {
+    pub name: &'static str,
+    /// Default, written as it would be in YAML (`"100Gi"`, `"15"`, `"[]"`).
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// A fixture directory: files and their text, embedded at build time.
+pub struct Example {
+    pub dir: &'static str,
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+/// How a rule looks at its input.
+#[derive(Clone, Copy)]
+pub enum Check {
+    /// Once per Kubernetes object.
+    Object(fn(&ObjectCx<'_>, &mut Emitter<'_>)),
+    /// Once per Dockerfile.
+    Dockerfile(fn(&DockerfileCx<'_>, &mut Emitter<'_>)),
+    /// Once per IAM policy document (JSON).
+    Iam(fn(&IamCx<'_>, &mut Emitter<'_>)),
+    /// Once over the facts of all objects checked together.
+    Global(fn(&GlobalCx<'_>, &mut Emitter<'_>)),
+    /// Raised by the loader, not by a check of its own (e.g. a chart that was not rendered).
+    Loader,
+}
+
+pub struct ObjectCx<'a> {
+    pub file: &'a str,
+    pub document: usize,
+    pub object: Object<'a>,
+    pub config: &'a Config,
+    pub options: &'a RuleOptions,
+}
+
+pub struct DockerfileCx<'a> {
+    pub file: &'a str,
+    pub dockerfile: &'a Dockerfile,
+    /// The `.dockerignore` that applies (`<name>.dockerignore` beside it, else `.dockerignore`), if any.
+    pub dockerignore: Option<&'a str>,
+    pub config: &'a Config,
+    pub options: &'a RuleOptions,
+}
+
+pub struct IamCx<'a> {
+    pub file: &'a str,
+    pub root: &'a Node,
+    pub config: &'a Config,
+    pub options: &'a RuleOptions,
+}
+
+pub struct GlobalCx<'a> {
+    pub facts: &'a Facts,
+    pub config: &'a Config,
+    pub options: &'a RuleOptions,
+}
+
+/// Collects a rule's findings, resolving routes to positions while the tree is at hand.
+pub struct Emitter<'a> {
+    pub(crate) rule: &'static Rule,
+    pub(crate) severity: Severity,
+    pub(crate) file: Arc<str>,
+    pub(crate) root: Option<&'a Node>,
+    pub(crate) document: Option<usize>,
+    pub(crate) object: Option<ObjectId>,
+    pub(crate) out: &'a mut Vec<Finding>,
+}
+
+impl Emitter<'_> {
+    /// A finding at a route of the current document (the key's line for a mapping entry; the nearest
+    /// existing ancestor when the field is missing).
+    pub fn at(&mut self, route: Route, message: impl Into<String>) {
+        let pos = self.root.map(|root| route.locate(root).0).unwrap_or(Pos { line: 1, col: 1 });
+        self.push(pos, Some(route), message.into(), None);
+    }
+
+    /// Like [`Emitter::at`] with a help text specific to this finding.
+    pub fn at_with_help(&mut self, route: Route, message: impl Into<String>, help: impl Into<String>) {
+        let pos = self.root.map(|root| route.locate(root).0).unwrap_or(Pos { line: 1, col: 1 });
+        self.push(pos, Some(route), message.into(), Some(help.into()));
+    }
+
+    /// A finding at a position of the current file (Dockerfiles, JSON).
+    pub fn at_pos(&mut self, pos: Pos, message: impl Into<String>) {
+        self.push(pos, None, message.into(), None);
+    }
+
+    /// A finding at an already-resolved place (global rules).
+    pub fn at_place(&mut self, place: &Place, object: &ObjectId, message: impl Into<String>) {
+        self.out.push(Finding {
+            rule: self.rule.id,
+            severity: self.severity,
+            message: message.into(),
+            file: place.file.to_string(),
+            line: place.pos.line,
+            column: place.pos.col,
+            route: Some(place.route.clone()),
+            object: Some(object.clone()),
+            help: self.rule.help().to_string(),
+            suppressed: None,
+            document: Some(place.document),
+        });
+    }
+
+    fn push(&mut self, pos: Pos, route: Option<Route>, message: String, help: Option<String>) {
+        self.out.push(Finding {
+            rule: self.rule.id,
+            severity: self.severity,
+            message,
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.col,
+            route,
+            object: self.object.clone(),
+            help: help.unwrap_or_else(|| self.rule.help().to_string()),
+            suppressed: None,
+            document: self.document,
+        });
+    }
+}
+
+impl Rule {
+    /// The first sentence of [`Rule::fix`], used as each finding's `help`.
+    pub fn help(&self) -> &'static str {
+        let text = self.fix.trim();
+        let end = text.find(". ").map(|i| i + 1).or_else(|| text.find('\n')).unwrap_or(text.len());
+        text[..end].trim()
+    }
+
+    /// The whole explanation as Markdown: the text `kpath explain` prints and the GitHub App posts.
+    pub fn explanation_markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut md = String::new();
+        let _ = writeln!(md, "## `{}` ({})\n", self.id, self.severity);
+        let _ = writeln!(md, "{}\n", self.summary);
+        let _ = writeln!(md, "Guideline section: *{}*\n", self.section);
+        let _ = writeln!(md, "### Why this matters\n\n{}\n", self.why.trim());
+        let _ = writeln!(md, "### How to fix it\n\n{}\n", self.fix.trim());
+        for (title, example) in [("Bad", &self.bad), ("Good", &self.good)] {
+            let _ = writeln!(md, "### {title}\n");
+            for (name, text) in example.files {
+                if name.starts_with(".kpath") {
+                    continue;
+                }
+                let lang = if name.ends_with(".json") {
+                    "json"
+                } else if name.contains("ockerfile") || name.ends_with("ontainerfile") {
+                    "dockerfile"
+                } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                    "yaml"
+                } else {
+                    ""
+                };
+                let _ = writeln!(md, "`{name}`\n\n```{lang}\n{}\n```\n", text.trim_end());
+            }
+        }
+        if !self.options.is_empty() {
+            let _ = writeln!(md, "### Options (`.kpath.yml` → `rules.{}`)\n", self.id);
+            for opt in self.options {
+                let _ = writeln!(md, "- `{}` (default `{}`): {}", opt.name, opt.default, opt.doc);
+            }
+            md.push('\n');
+        }
+        let _ = writeln!(
+            md,
+            "Silence one occurrence with `# kpath:ignore {} <reason>` on the line or the line above, or \
+             the annotation `kpath/ignore: \"{}\"` on the object.",
+            self.id, self.id
+        );
+        md
+    }
+}

@@ -1,0 +1,21 @@
+//! `namespace-shared`: PLACEHOLDER — to be written.
+
+use super::{Check, Emitter, Example, Rule};
+use crate::finding::Severity;
+
+pub static RULE: Rule = Rule {
+    id: "namespace-shared",
+    section: "TODO",
+    severity: Severity::Warning,
+    summary: "TODO",
+    why: "TODO",
+    fix: "TODO",
+    secret: false,
+    options: &[],
+    bad: Example { dir: "namespace-shared/bad", files: &[] },
+    good: Example { dir: "namespace-shared/good", files: &[] },
+    check: Check::Loader,
+};
+
+#[allow(dead_code)]
+fn unused(_: &mut Emitter<'_>) {}

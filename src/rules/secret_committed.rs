@@ -1,0 +1,21 @@
+//! `secret-committed`: PLACEHOLDER — to be written.
+
+use super::{Check, Emitter, Example, Rule};
+use crate::finding::Severity;
+
+pub static RULE: Rule = Rule {
+    id: "secret-committed",
+    section: "TODO",
+    severity: Severity::Warning,
+    summary: "TODO",
+    why: "TODO",
+    fix: "TODO",
+    secret: false,
+    options: &[],
+    bad: Example { dir: "secret-committed/bad", files: &[] },
+    good: Example { dir: "secret-committed/good", files: &[] },
+    check: Check::Loader,
+};
+
+#[allow(dead_code)]
+fn unused(_: &mut Emitter<'_>) {}

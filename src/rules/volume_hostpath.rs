@@ -1,0 +1,21 @@
+//! `volume-hostpath`: PLACEHOLDER — to be written.
+
+use super::{Check, Emitter, Example, Rule};
+use crate::finding::Severity;
+
+pub static RULE: Rule = Rule {
+    id: "volume-hostpath",
+    section: "TODO",
+    severity: Severity::Warning,
+    summary: "TODO",
+    why: "TODO",
+    fix: "TODO",
+    secret: false,
+    options: &[],
+    bad: Example { dir: "volume-hostpath/bad", files: &[] },
+    good: Example { dir: "volume-hostpath/good", files: &[] },
+    check: Check::Loader,
+};
+
+#[allow(dead_code)]
+fn unused(_: &mut Emitter<'_>) {}
