@@ -153,13 +153,18 @@ impl Config {
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { file: display.clone(), line: 0, col: 0, message: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: display.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        })?;
         Config::parse(&text, &display)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let err = |pos: Pos, message: String| ConfigError { file: file.to_string(), line: pos.line, col: pos.col, message };
+        let err =
+            |pos: Pos, message: String| ConfigError { file: file.to_string(), line: pos.line, col: pos.col, message };
         let root = yaml::parse_single(text).map_err(|e| err(e.pos, format!("not valid YAML: {}", e.message)))?;
         let mut config = Config { source: Some(file.to_string()), ..Config::default() };
         let Some(root) = root else { return Ok(config) };
@@ -172,19 +177,27 @@ impl Config {
             match key {
                 "kubernetesVersion" => {
                     let text = value.as_text().unwrap_or("");
-                    config.kubernetes_version = parse_version(text)
-                        .ok_or_else(|| err(value.pos, format!("kubernetesVersion `{text}` is not MAJOR.MINOR, e.g. \"1.34\"")))?;
+                    config.kubernetes_version = parse_version(text).ok_or_else(|| {
+                        err(value.pos, format!("kubernetesVersion `{text}` is not MAJOR.MINOR, e.g. \"1.34\""))
+                    })?;
                 }
                 "namespace" => {
                     config.namespace = Some(
-                        value.as_text().filter(|t| !t.is_empty()).ok_or_else(|| err(value.pos, "namespace must be a string".into()))?.to_string(),
+                        value
+                            .as_text()
+                            .filter(|t| !t.is_empty())
+                            .ok_or_else(|| err(value.pos, "namespace must be a string".into()))?
+                            .to_string(),
                     );
                 }
                 "ignore" => {
                     let mut builder = GlobSetBuilder::new();
                     for item in value.items() {
-                        let pattern = item.as_text().ok_or_else(|| err(item.pos, "ignore entries must be glob strings".into()))?;
-                        builder.add(Glob::new(pattern).map_err(|e| err(item.pos, format!("bad glob `{pattern}`: {e}")))?);
+                        let pattern = item
+                            .as_text()
+                            .ok_or_else(|| err(item.pos, "ignore entries must be glob strings".into()))?;
+                        builder
+                            .add(Glob::new(pattern).map_err(|e| err(item.pos, format!("bad glob `{pattern}`: {e}")))?);
                         config.ignore_patterns.push(pattern.to_string());
                     }
                     if !value.is_seq() && !value.is_null() {
@@ -244,8 +257,9 @@ fn parse_rules(node: &Node, config: &mut Config, err: &dyn Fn(Pos, String) -> Co
         };
         match &entry.value.kind {
             NodeKind::Scalar(_) => {
-                let level = parse_level(&entry.value)
-                    .ok_or_else(|| err(entry.value.pos, "severity must be one of off, notice, warning, error".into()))?;
+                let level = parse_level(&entry.value).ok_or_else(|| {
+                    err(entry.value.pos, "severity must be one of off, notice, warning, error".into())
+                })?;
                 config.levels.insert(rule.id, level);
             }
             NodeKind::Map(opts) => {
@@ -253,13 +267,15 @@ fn parse_rules(node: &Node, config: &mut Config, err: &dyn Fn(Pos, String) -> Co
                 for opt in opts {
                     let name = opt.key.as_key().unwrap_or("");
                     if name == "severity" {
-                        let level = parse_level(&opt.value)
-                            .ok_or_else(|| err(opt.value.pos, "severity must be one of off, notice, warning, error".into()))?;
+                        let level = parse_level(&opt.value).ok_or_else(|| {
+                            err(opt.value.pos, "severity must be one of off, notice, warning, error".into())
+                        })?;
                         config.levels.insert(rule.id, level);
                     } else if rule.options.iter().any(|o| o.name == name) {
                         options.values.insert(name.to_string(), opt.value.clone());
                     } else {
-                        let known: Vec<&str> = std::iter::once("severity").chain(rule.options.iter().map(|o| o.name)).collect();
+                        let known: Vec<&str> =
+                            std::iter::once("severity").chain(rule.options.iter().map(|o| o.name)).collect();
                         return Err(err(
                             opt.key.pos,
                             format!("unknown option `{name}` for rule `{}` (known: {})", rule.id, known.join(", ")),
@@ -305,19 +321,24 @@ fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result
             "namespace" => waiver.namespace = Some(need(text)?),
             "file" => {
                 let pattern = need(text)?;
-                let glob = Glob::new(&pattern).map_err(|e| err(entry.value.pos, format!("bad glob `{pattern}`: {e}")))?;
+                let glob =
+                    Glob::new(&pattern).map_err(|e| err(entry.value.pos, format!("bad glob `{pattern}`: {e}")))?;
                 waiver.file = GlobSetBuilder::new().add(glob).build().ok();
             }
             "reason" => waiver.reason = need(text)?,
             "expires" => {
                 let t = need(text)?;
-                waiver.expires =
-                    Some(parse_date(&t).ok_or_else(|| err(entry.value.pos, format!("expires `{t}` is not a date (YYYY-MM-DD)")))?);
+                waiver.expires = Some(
+                    parse_date(&t)
+                        .ok_or_else(|| err(entry.value.pos, format!("expires `{t}` is not a date (YYYY-MM-DD)")))?,
+                );
             }
             other => {
                 return Err(err(
                     entry.key.pos,
-                    format!("unknown waiver key `{other}` (expected rule, kind, name, namespace, file, reason, expires)"),
+                    format!(
+                        "unknown waiver key `{other}` (expected rule, kind, name, namespace, file, reason, expires)"
+                    ),
                 ));
             }
         }
@@ -384,7 +405,8 @@ mod tests {
         assert_eq!(c.options("volume-oversized").text("nope"), "");
         let w = &c.waivers[0];
         assert!(w.expired((2026, 1, 1)));
-        let id = ObjectId { api_version: "v1".into(), kind: "Secret".into(), namespace: None, name: "legacy-db".into() };
+        let id =
+            ObjectId { api_version: "v1".into(), kind: "Secret".into(), namespace: None, name: "legacy-db".into() };
         assert!(w.matches("secret-committed", "a.yaml", Some(&id)));
         assert!(!w.matches("image-latest", "a.yaml", Some(&id)));
     }

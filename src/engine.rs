@@ -118,7 +118,13 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
     report
 }
 
-fn loader_finding(rule: &'static Rule, file: &str, pos: Pos, message: String, severity: crate::finding::Severity) -> Finding {
+fn loader_finding(
+    rule: &'static Rule,
+    file: &str,
+    pos: Pos,
+    message: String,
+    severity: crate::finding::Severity,
+) -> Finding {
     Finding {
         rule: rule.id,
         severity,
@@ -167,7 +173,11 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
         report_invalid(
             &mut out,
             Pos { line: 1, col: 1 },
-            format!("file is {} MiB, over kpath's {} MiB limit per file; it was not checked", size >> 20, MAX_FILE_BYTES >> 20),
+            format!(
+                "file is {} MiB, over kpath's {} MiB limit per file; it was not checked",
+                size >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
         );
         return out;
     }
@@ -223,8 +233,14 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
                     if root.get("Statement").is_some() {
                         for (rule, severity) in active {
                             if let Check::Iam(check) = rule.check {
-                                let cx = IamCx { file: &input.display, root: &root, config, options: config.options(rule.id) };
-                                let mut emitter = emitter(rule, *severity, &file, Some(&root), None, None, &mut out.findings);
+                                let cx = IamCx {
+                                    file: &input.display,
+                                    root: &root,
+                                    config,
+                                    options: config.options(rule.id),
+                                };
+                                let mut emitter =
+                                    emitter(rule, *severity, &file, Some(&root), None, None, &mut out.findings);
                                 check(&cx, &mut emitter);
                             }
                         }
@@ -267,15 +283,26 @@ fn looks_like_kubernetes(root: &Node) -> bool {
 /// Kinds that carry apiVersion/kind but are tool configuration, not cluster objects.
 fn is_tool_config(root: &Node) -> bool {
     let api = root.get("apiVersion").and_then(Node::as_text).unwrap_or("");
-    api.starts_with("kustomize.config.k8s.io/") || api.starts_with("skaffold/") || api.starts_with("config.kubernetes.io/")
+    api.starts_with("kustomize.config.k8s.io/")
+        || api.starts_with("skaffold/")
+        || api.starts_with("config.kubernetes.io/")
 }
 
-fn check_document(root: &Node, document: usize, file: &Arc<str>, config: &Config, active: &[(&'static Rule, crate::finding::Severity)], out: &mut FileOutcome) {
+fn check_document(
+    root: &Node,
+    document: usize,
+    file: &Arc<str>,
+    config: &Config,
+    active: &[(&'static Rule, crate::finding::Severity)],
+    out: &mut FileOutcome,
+) {
     if is_tool_config(root) {
         return;
     }
     // `kind: List` (and `…List`) holds objects under `items`, as kubectl accepts.
-    if root.get("kind").and_then(Node::as_text).is_some_and(|k| k.ends_with("List")) && root.get("items").is_some_and(Node::is_seq) {
+    if root.get("kind").and_then(Node::as_text).is_some_and(|k| k.ends_with("List"))
+        && root.get("items").is_some_and(Node::is_seq)
+    {
         for item in root.get("items").map(Node::items).unwrap_or_default() {
             check_object_root(item, document, file, config, active, out);
         }
@@ -284,7 +311,14 @@ fn check_document(root: &Node, document: usize, file: &Arc<str>, config: &Config
     check_object_root(root, document, file, config, active, out);
 }
 
-fn check_object_root(root: &Node, document: usize, file: &Arc<str>, config: &Config, active: &[(&'static Rule, crate::finding::Severity)], out: &mut FileOutcome) {
+fn check_object_root(
+    root: &Node,
+    document: usize,
+    file: &Arc<str>,
+    config: &Config,
+    active: &[(&'static Rule, crate::finding::Severity)],
+    out: &mut FileOutcome,
+) {
     let Some(object) = Object::from_root(root) else {
         if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
             let mut emitter = emitter(rule, *sev, file, Some(root), Some(document), None, &mut out.findings);
@@ -296,7 +330,8 @@ fn check_object_root(root: &Node, document: usize, file: &Arc<str>, config: &Con
     for (rule, severity) in active {
         if let Check::Object(check) = rule.check {
             let cx = ObjectCx { file, document, object, config, options: config.options(rule.id) };
-            let mut emitter = emitter(rule, *severity, file, Some(root), Some(document), Some(id.clone()), &mut out.findings);
+            let mut emitter =
+                emitter(rule, *severity, file, Some(root), Some(document), Some(id.clone()), &mut out.findings);
             check(&cx, &mut emitter);
         }
     }

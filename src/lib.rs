@@ -11,5 +11,7 @@ pub mod loader;
 pub mod model;
 pub mod quantity;
 pub mod rules;
+pub mod secrets;
+pub mod shell;
 pub mod suppress;
 pub mod yaml;

@@ -79,7 +79,8 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
         if meta.is_file() {
             match classify(root) {
                 Some(kind) => inputs.push(Input { path: root.clone(), display: display_path(root), kind }),
-                None => skipped.push(Skipped { path: display_path(root), reason: "not a manifest, Dockerfile or policy".into() }),
+                None => skipped
+                    .push(Skipped { path: display_path(root), reason: "not a manifest, Dockerfile or policy".into() }),
             }
             continue;
         }
@@ -103,12 +104,18 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
             let rel = relative(path, root);
             if entry.file_type().is_dir() {
                 let name = entry.file_name().to_string_lossy();
-                if entry.depth() > 0 && (name == ".git" || config.is_ignored(&rel) || config.is_ignored(&format!("{rel}/"))) {
+                if entry.depth() > 0
+                    && (name == ".git" || config.is_ignored(&rel) || config.is_ignored(&format!("{rel}/")))
+                {
                     walker.skip_current_dir();
                     continue;
                 }
                 if path.join("Chart.yaml").is_file() {
-                    inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind: InputKind::HelmChart });
+                    inputs.push(Input {
+                        path: path.to_path_buf(),
+                        display: display_path(path),
+                        kind: InputKind::HelmChart,
+                    });
                     walker.skip_current_dir();
                 }
                 continue;

@@ -76,7 +76,8 @@ fn bad_examples_produce_exactly_their_rule() {
         let findings = run(&rule.bad);
         let ids: BTreeSet<&str> = findings.iter().map(|f| f.rule).collect();
         if ids != BTreeSet::from([rule.id]) {
-            let detail: Vec<String> = findings.iter().map(|f| format!("  {}:{} {} {}", f.file, f.line, f.rule, f.message)).collect();
+            let detail: Vec<String> =
+                findings.iter().map(|f| format!("  {}:{} {} {}", f.file, f.line, f.rule, f.message)).collect();
             failures.push(format!("{}: bad example produced {:?}\n{}", rule.id, ids, detail.join("\n")));
         }
     }
@@ -89,7 +90,8 @@ fn good_examples_produce_nothing() {
     for rule in RULES {
         let findings = run(&rule.good);
         if !findings.is_empty() {
-            let detail: Vec<String> = findings.iter().map(|f| format!("  {}:{} {} {}", f.file, f.line, f.rule, f.message)).collect();
+            let detail: Vec<String> =
+                findings.iter().map(|f| format!("  {}:{} {} {}", f.file, f.line, f.rule, f.message)).collect();
             failures.push(format!("{}: good example produced findings\n{}", rule.id, detail.join("\n")));
         }
     }

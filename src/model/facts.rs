@@ -144,7 +144,8 @@ pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectF
         }
         secret_refs.sort();
         secret_refs.dedup();
-        let replicas = object.root.get_path(&["spec", "replicas"]).map(|_| place(Route::root().key("spec").key("replicas")));
+        let replicas =
+            object.root.get_path(&["spec", "replicas"]).map(|_| place(Route::root().key("spec").key("replicas")));
         WorkloadFacts { replicas, scalable: object.is_scalable_workload(), containers, env_from, secret_refs }
     });
     let data_keys = match (object.group(), object.kind) {
@@ -190,14 +191,18 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
     match kind {
         ScalerKind::Hpa => {
             let spec = object.root.get("spec");
-            for (i, metric) in spec.and_then(|s| s.get("metrics")).map(Node::items).unwrap_or_default().iter().enumerate() {
-                let Some(field) = ["resource", "containerResource"].into_iter().find(|f| metric.get(f).is_some()) else {
+            for (i, metric) in
+                spec.and_then(|s| s.get("metrics")).map(Node::items).unwrap_or_default().iter().enumerate()
+            {
+                let Some(field) = ["resource", "containerResource"].into_iter().find(|f| metric.get(f).is_some())
+                else {
                     continue;
                 };
                 let res = metric.get(field);
                 let name = res.and_then(|r| r.get("name")).and_then(Node::as_text);
                 // autoscaling/v2 `target.type`, v2beta1 `targetAverageUtilization`.
-                let is_util = res.and_then(|r| r.get_path(&["target", "type"])).and_then(Node::as_text) == Some("Utilization")
+                let is_util = res.and_then(|r| r.get_path(&["target", "type"])).and_then(Node::as_text)
+                    == Some("Utilization")
                     || res.and_then(|r| r.get("targetAverageUtilization")).is_some();
                 if let (Some(name), true) = (name, is_util) {
                     utilization.push((name.to_string(), place(Route::root().key("spec").key("metrics").index(i))));
@@ -205,7 +210,8 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
             }
             // autoscaling/v1: targetCPUUtilizationPercentage.
             if spec.and_then(|s| s.get("targetCPUUtilizationPercentage")).is_some() {
-                utilization.push(("cpu".to_string(), place(Route::root().key("spec").key("targetCPUUtilizationPercentage"))));
+                utilization
+                    .push(("cpu".to_string(), place(Route::root().key("spec").key("targetCPUUtilizationPercentage"))));
             }
         }
         ScalerKind::Keda => {
@@ -226,7 +232,14 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
             }
         }
     }
-    Some(ScalerFacts { kind, target_api_version, target_kind, target_name, target_place: place(target_route), utilization })
+    Some(ScalerFacts {
+        kind,
+        target_api_version,
+        target_kind,
+        target_name,
+        target_place: place(target_route),
+        utilization,
+    })
 }
 
 /// The facts of every object checked together, for rules that span objects.

@@ -285,10 +285,8 @@ fn parse_one(text: &str, line_offset: u32) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None };
     let parser = Parser::new_from_str(text);
     for event in parser {
-        let (event, span) = event.map_err(|e| YamlError {
-            pos: to_pos(*e.marker(), line_offset),
-            message: e.info().to_string(),
-        })?;
+        let (event, span) =
+            event.map_err(|e| YamlError { pos: to_pos(*e.marker(), line_offset), message: e.info().to_string() })?;
         let pos = to_pos(span.start, line_offset);
         match event {
             Event::Scalar(value, style, anchor, tag) => {
@@ -307,10 +305,11 @@ fn parse_one(text: &str, line_offset: u32) -> Result<Option<Node>, YamlError> {
             }
             Event::SequenceEnd | Event::MappingEnd => builder.close(pos)?,
             Event::Alias(id) => {
-                let node = builder.anchors.get(&id).cloned().ok_or_else(|| YamlError {
-                    pos,
-                    message: "alias refers to an unknown anchor".into(),
-                })?;
+                let node = builder
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| YamlError { pos, message: "alias refers to an unknown anchor".into() })?;
                 builder.nodes += count_nodes(&node);
                 if builder.nodes > MAX_NODES_PER_DOCUMENT {
                     return Err(YamlError {
@@ -342,7 +341,9 @@ impl Builder {
         let frame = self.stack.pop().ok_or_else(|| YamlError { pos, message: "unbalanced collection end".into() })?;
         let (node, anchor) = match frame {
             Frame::Seq { pos, anchor, items } => (Node { pos, kind: NodeKind::Seq(items) }, anchor),
-            Frame::Map { pos, anchor, entries, .. } => (Node { pos, kind: NodeKind::Map(apply_merge_keys(entries)) }, anchor),
+            Frame::Map { pos, anchor, entries, .. } => {
+                (Node { pos, kind: NodeKind::Map(apply_merge_keys(entries)) }, anchor)
+            }
         };
         self.push(node, anchor, pos)
     }
@@ -370,7 +371,8 @@ impl Builder {
 /// Applies YAML merge keys (`<<: *base`), which Kubernetes' YAML reader honours: merged entries come
 /// first, so keys written in the mapping itself win.
 fn apply_merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
-    if !entries.iter().any(|e| e.key.as_key() == Some("<<") && e.key.scalar().is_some_and(|s| s.style == Style::Plain)) {
+    if !entries.iter().any(|e| e.key.as_key() == Some("<<") && e.key.scalar().is_some_and(|s| s.style == Style::Plain))
+    {
         return entries;
     }
     let mut merged: Vec<Entry> = Vec::new();
@@ -575,7 +577,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
-            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let (docs, broken) = parse_stream(&text);
         assert!(docs.is_empty());

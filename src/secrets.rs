@@ -1,0 +1,1 @@
+//! Detection of sensitive names and credential-shaped values (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Shell command analysis for container commands and Dockerfile RUN/CMD (placeholder, being written).
