@@ -112,6 +112,8 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 pub struct Config {
     /// Where the configuration came from (for messages), if from a file.
     pub source: Option<String>,
+    /// Directory of the configuration file: `ignore` and waiver `file` globs are relative to it.
+    pub base_dir: Option<std::path::PathBuf>,
     pub kubernetes_version: (u32, u32),
     /// The namespace a deploy tool sets for objects that have none (Argo CD destination, `kubectl -n`).
     pub namespace: Option<String>,
@@ -126,6 +128,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             source: None,
+            base_dir: None,
             kubernetes_version: DEFAULT_KUBERNETES_VERSION,
             namespace: None,
             ignore: GlobSet::empty(),

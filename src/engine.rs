@@ -14,7 +14,7 @@ use crate::finding::{Finding, ObjectId};
 use crate::loader::{self, Input, InputKind, Skipped};
 use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
-use crate::rules::{self, Check, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
+use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
 use crate::yaml::{self, Node, Pos, Route};
 
@@ -92,7 +92,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
     }
 
     for (rule, severity) in &active {
-        if let Check::Global(check) = rule.check {
+        if let Some(check) = rule.check.global() {
             let cx = GlobalCx { facts: &all_facts, config, options: config.options(rule.id) };
             let mut emitter = Emitter {
                 rule,
@@ -211,7 +211,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
             }
             let dockerignore = read_dockerignore(&input.path);
             for (rule, severity) in active {
-                if let Check::Dockerfile(check) = rule.check {
+                if let Some(check) = rule.check.dockerfile() {
                     let cx = DockerfileCx {
                         file: &input.display,
                         dockerfile: &dockerfile,
@@ -232,7 +232,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
                 Ok(Some(root)) => {
                     if root.get("Statement").is_some() {
                         for (rule, severity) in active {
-                            if let Check::Iam(check) = rule.check {
+                            if let Some(check) = rule.check.iam() {
                                 let cx = IamCx {
                                     file: &input.display,
                                     root: &root,
@@ -328,7 +328,7 @@ fn check_object_root(
     };
     let id = object.id();
     for (rule, severity) in active {
-        if let Check::Object(check) = rule.check {
+        if let Some(check) = rule.check.object() {
             let cx = ObjectCx { file, document, object, config, options: config.options(rule.id) };
             let mut emitter =
                 emitter(rule, *severity, file, Some(root), Some(document), Some(id.clone()), &mut out.findings);

@@ -3,6 +3,7 @@
 //! The core (`yaml`, `model`, `rules`, `engine`) is pure and synchronous: it takes files and a config
 //! and returns findings as data. Reporting (`report`) and the command line (`cli`) sit on top.
 
+pub mod cli;
 pub mod config;
 pub mod dockerfile;
 pub mod engine;
@@ -10,6 +11,7 @@ pub mod finding;
 pub mod loader;
 pub mod model;
 pub mod quantity;
+pub mod report;
 pub mod rules;
 pub mod secrets;
 pub mod shell;

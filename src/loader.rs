@@ -84,6 +84,13 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
             }
             continue;
         }
+        // Ignore globs are relative to the configuration's directory when the root lies inside it.
+        let prefix = config
+            .base_dir
+            .as_ref()
+            .and_then(|base| std::fs::canonicalize(base).ok())
+            .and_then(|base| std::fs::canonicalize(root).ok()?.strip_prefix(&base).ok().map(Path::to_path_buf))
+            .unwrap_or_default();
         let mut walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
         loop {
             let entry = match walker.next() {
@@ -101,7 +108,7 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                 }
             };
             let path = entry.path();
-            let rel = relative(path, root);
+            let rel = relative(&prefix.join(path.strip_prefix(root).unwrap_or(path)), Path::new(""));
             if entry.file_type().is_dir() {
                 let name = entry.file_name().to_string_lossy();
                 if entry.depth() > 0

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `kpath` binary: a thin shell over [`kpath::cli`].
+
+fn main() -> std::process::ExitCode {
+    kpath::cli::main()
+}

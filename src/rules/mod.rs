@@ -150,8 +150,47 @@ pub enum Check {
     Iam(fn(&IamCx<'_>, &mut Emitter<'_>)),
     /// Once over the facts of all objects checked together.
     Global(fn(&GlobalCx<'_>, &mut Emitter<'_>)),
+    /// Once per Kubernetes object and once per Dockerfile (e.g. logging to a file from either).
+    ObjectAndDockerfile(fn(&ObjectCx<'_>, &mut Emitter<'_>), fn(&DockerfileCx<'_>, &mut Emitter<'_>)),
+    /// Once per object, and once over all facts (e.g. env set directly, or through `envFrom`).
+    ObjectAndGlobal(fn(&ObjectCx<'_>, &mut Emitter<'_>), fn(&GlobalCx<'_>, &mut Emitter<'_>)),
     /// Raised by the loader, not by a check of its own (e.g. a chart that was not rendered).
     Loader,
+}
+
+type ObjectFn = fn(&ObjectCx<'_>, &mut Emitter<'_>);
+type DockerfileFn = fn(&DockerfileCx<'_>, &mut Emitter<'_>);
+type IamFn = fn(&IamCx<'_>, &mut Emitter<'_>);
+type GlobalFn = fn(&GlobalCx<'_>, &mut Emitter<'_>);
+
+impl Check {
+    pub fn object(self) -> Option<ObjectFn> {
+        match self {
+            Check::Object(f) | Check::ObjectAndDockerfile(f, _) | Check::ObjectAndGlobal(f, _) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn dockerfile(self) -> Option<DockerfileFn> {
+        match self {
+            Check::Dockerfile(f) | Check::ObjectAndDockerfile(_, f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn iam(self) -> Option<IamFn> {
+        match self {
+            Check::Iam(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn global(self) -> Option<GlobalFn> {
+        match self {
+            Check::Global(f) | Check::ObjectAndGlobal(_, f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 pub struct ObjectCx<'a> {

@@ -1,0 +1,69 @@
+//! Report formats for `kpath check`: `text` (rustc/ruff style), `json` (documented in README),
+//! `sarif` (2.1.0, for GitHub code scanning) and `github` (workflow annotation commands).
+//!
+//! Reporters turn positions into text; they never change what was found.
+
+pub mod github;
+pub mod json;
+pub mod sarif;
+pub mod text;
+
+use serde::Serialize;
+
+use crate::engine::Report;
+use crate::finding::{Finding, Severity};
+use crate::loader::Skipped;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+/// Counts shown at the end of every report.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub documents: usize,
+    pub objects: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub notices: usize,
+    pub suppressed: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Summary {
+    pub fn of(report: &Report) -> Summary {
+        let mut s = Summary {
+            files: report.stats.files,
+            documents: report.stats.documents,
+            objects: report.stats.objects,
+            skipped: report.skipped.clone(),
+            ..Summary::default()
+        };
+        for f in &report.findings {
+            if !f.counts() {
+                s.suppressed += 1;
+                continue;
+            }
+            match f.severity {
+                Severity::Error => s.errors += 1,
+                Severity::Warning => s.warnings += 1,
+                Severity::Notice => s.notices += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Does the report fail at this threshold? Suppressed findings never fail it.
+pub fn fails(findings: &[Finding], fail_on: Severity) -> bool {
+    findings.iter().any(|f| f.counts() && f.severity >= fail_on)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}

@@ -1,0 +1,261 @@
+//! End-to-end tests of the `kpath` binary: exit codes, the four formats, configuration errors,
+//! suppression, and hostile input (each named in the output, the other files still checked).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const CLEAN: &str = include_str!("../fixtures/rules/namespace-default/good/deployment.yaml");
+const IN_DEFAULT: &str = include_str!("../fixtures/rules/namespace-default/bad/deployment.yaml");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kpath(args: &[&str], cwd: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath")).args(args).current_dir(cwd).output().expect("kpath runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".git")).expect("mark repository root");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
+}
+
+fn rules_of(report: &Value) -> Vec<(String, String, bool)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").to_string(),
+                f["file"].as_str().unwrap_or("").to_string(),
+                !f["suppressed"].is_null(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn exit_codes() {
+    let clean = repo(&[("app.yaml", CLEAN)]);
+    assert_eq!(kpath(&["check", "."], clean.path()).code, 0);
+    let bad = repo(&[("app.yaml", IN_DEFAULT)]);
+    let run = kpath(&["check", "."], bad.path());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let missing = kpath(&["check", "nope"], bad.path());
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+    let usage = kpath(&["check", "--format", "xml"], bad.path());
+    assert_eq!(usage.code, 2);
+}
+
+#[test]
+fn fail_on_tightens_the_exit_code() {
+    let dir = repo(&[("app.yaml", &CLEAN.replace("image: registry.example.com/checkout:1.4.2", "image: registry.example.com/checkout"))]);
+    let run = kpath(&["check", "--format", "json", "."], dir.path());
+    let report = json(&run);
+    assert!(rules_of(&report).iter().any(|(r, _, _)| r == "image-latest"), "{}", run.stdout);
+    assert_eq!(run.code, 0, "warnings alone do not fail by default");
+    assert_eq!(kpath(&["check", "--fail-on", "warning", "."], dir.path()).code, 1);
+}
+
+#[test]
+fn text_output_is_rustc_style() {
+    let dir = repo(&[("deploy/app.yaml", IN_DEFAULT)]);
+    let run = kpath(&["check", "deploy"], dir.path());
+    let expected = "error[namespace-default]: Deployment `checkout` is in the `default` namespace\n --> deploy/app.yaml:5:3\n  |\n5 |   namespace: default\n  |   ^\n  = at: metadata.namespace\n";
+    assert!(run.stdout.starts_with(expected), "{}", run.stdout);
+    assert!(run.stdout.contains("= help: Set `metadata.namespace`"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("kpath: 1 error in 1 file\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "no colour when not a terminal");
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let dir = repo(&[("app.yaml", IN_DEFAULT)]);
+    let report = json(&kpath(&["check", "--format", "json", "."], dir.path()));
+    let f = &report["findings"][0];
+    for key in ["rule", "severity", "message", "file", "line", "column", "route", "object", "help", "suppressed"] {
+        assert!(f.get(key).is_some(), "finding lacks `{key}`: {f}");
+    }
+    assert_eq!(f["route"], "metadata.namespace");
+    assert_eq!(f["object"]["apiVersion"], "apps/v1");
+    assert_eq!(f["object"]["kind"], "Deployment");
+    assert_eq!(f["object"]["namespace"], "default");
+    assert_eq!(f["object"]["name"], "checkout");
+    assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(5), Some(3)));
+    for key in ["files", "documents", "objects", "errors", "warnings", "notices", "suppressed"] {
+        assert!(report["summary"].get(key).is_some(), "summary lacks `{key}`");
+    }
+}
+
+#[test]
+fn sarif_and_github_formats() {
+    let dir = repo(&[("app.yaml", IN_DEFAULT)]);
+    let sarif = json(&kpath(&["check", "--format", "sarif", "."], dir.path()));
+    assert_eq!(sarif["version"], "2.1.0");
+    let driver = &sarif["runs"][0]["tool"]["driver"];
+    assert_eq!(driver["rules"].as_array().map(Vec::len), Some(kpath::rules::RULES.len()));
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "namespace-default");
+    assert_eq!(result["level"], "error");
+    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 5);
+    let rule_index = result["ruleIndex"].as_u64().expect("index") as usize;
+    assert_eq!(driver["rules"][rule_index]["id"], "namespace-default");
+
+    let gh = kpath(&["check", "--format", "github", "."], dir.path());
+    assert!(gh.stdout.starts_with("::error file=app.yaml,line=5,col=3,title=kpath namespace-default::Deployment"), "{}", gh.stdout);
+}
+
+#[test]
+fn rules_and_explain() {
+    let dir = repo(&[]);
+    let rules = kpath(&["rules"], dir.path());
+    assert_eq!(rules.code, 0);
+    assert_eq!(rules.stdout.lines().count(), kpath::rules::RULES.len());
+    let explain = kpath(&["explain", "namespace-default"], dir.path());
+    assert_eq!(explain.code, 0);
+    assert!(explain.stdout.starts_with("## `namespace-default` (error)"), "{}", explain.stdout);
+    assert!(explain.stdout.contains("### Bad") && explain.stdout.contains("### Good") && explain.stdout.contains("```yaml"));
+    let unknown = kpath(&["explain", "namespace-defualt"], dir.path());
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("did you mean `namespace-default`?"), "{}", unknown.stderr);
+}
+
+#[test]
+fn configuration_errors_name_the_line() {
+    let dir = repo(&[("app.yaml", CLEAN), (".kpath.yml", "kubernetesVersion: \"1.30\"\nrules:\n  namespace-default:\n    severty: warning\n")]);
+    let run = kpath(&["check", "."], dir.path());
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains(".kpath.yml:4:5: unknown option `severty` for rule `namespace-default`"), "{}", run.stderr);
+}
+
+#[test]
+fn configuration_changes_severity_and_ignores_paths() {
+    let dir = repo(&[
+        ("apps/app.yaml", IN_DEFAULT),
+        ("vendor/other.yaml", IN_DEFAULT),
+        (".kpath.yml", "rules:\n  namespace-default: warning\nignore:\n  - \"vendor/**\"\n"),
+    ]);
+    // Run from a subdirectory: the config is found at the repository root and its globs stay relative to it.
+    let run = kpath(&["check", "--format", "json", "."], dir.path());
+    let report = json(&run);
+    assert_eq!(run.code, 0, "downgraded to a warning: {}", run.stdout);
+    let found = rules_of(&report);
+    assert_eq!(found, vec![("namespace-default".to_string(), "apps/app.yaml".to_string(), false)]);
+    assert_eq!(report["findings"][0]["severity"], "warning");
+    let from_sub = kpath(&["check", "--format", "json", "."], &dir.path().join("apps"));
+    assert_eq!(json(&from_sub)["findings"][0]["severity"], "warning", "config found from a subdirectory");
+}
+
+#[test]
+fn suppression_by_comment_annotation_and_waiver() {
+    let trailing = IN_DEFAULT.replace("namespace: default", "namespace: default # kpath:ignore namespace-default legacy app, moving in Q3");
+    let above = IN_DEFAULT.replace("  namespace: default", "  # kpath:ignore namespace-default shared sandbox\n  namespace: default");
+    let annotated = IN_DEFAULT.replace("  namespace: default", "  namespace: default\n  annotations:\n    kpath/ignore: \"namespace-default, image-latest\"");
+    let waived = IN_DEFAULT.replace("name: checkout\n  namespace", "name: legacy-billing\n  namespace");
+    let expired = IN_DEFAULT.replace("name: checkout\n  namespace", "name: old-ledger\n  namespace");
+    let dir = repo(&[
+        ("a-trailing.yaml", &trailing),
+        ("b-above.yaml", &above),
+        ("c-annotated.yaml", &annotated),
+        ("d-waived.yaml", &waived),
+        ("e-expired.yaml", &expired),
+        (
+            ".kpath.yml",
+            "waivers:\n  - rule: namespace-default\n    name: legacy-*\n    reason: billing moves in Q3\n    expires: 2999-01-01\n  - rule: namespace-default\n    name: old-ledger\n    reason: was temporary\n    expires: 2020-01-01\n",
+        ),
+    ]);
+    let run = kpath(&["check", "--format", "json", "."], dir.path());
+    let report = json(&run);
+    let findings = report["findings"].as_array().expect("findings");
+    let by_file = |name: &str| findings.iter().find(|f| f["file"] == name).unwrap_or_else(|| panic!("{name}: {}", run.stdout));
+    assert_eq!(by_file("a-trailing.yaml")["suppressed"]["kind"], "comment");
+    assert_eq!(by_file("a-trailing.yaml")["suppressed"]["reason"], "legacy app, moving in Q3");
+    assert_eq!(by_file("b-above.yaml")["suppressed"]["reason"], "shared sandbox");
+    assert_eq!(by_file("c-annotated.yaml")["suppressed"]["kind"], "annotation");
+    assert_eq!(by_file("d-waived.yaml")["suppressed"]["kind"], "waiver");
+    assert_eq!(by_file("d-waived.yaml")["suppressed"]["reason"], "billing moves in Q3");
+    let expired = by_file("e-expired.yaml");
+    assert!(expired["suppressed"].is_null(), "an expired waiver no longer applies");
+    assert!(expired["help"].as_str().unwrap_or("").contains("expired on 2020-01-01"), "{expired}");
+    assert_eq!(report["summary"]["suppressed"], 4);
+    assert_eq!(run.code, 1, "only the expired waiver's finding counts");
+    let text = kpath(&["check", "."], dir.path());
+    assert!(text.stdout.contains("(4 suppressed)"), "{}", text.stdout);
+    assert!(!text.stdout.contains("a-trailing.yaml"), "suppressed findings are hidden in text by default");
+}
+
+#[test]
+fn hostile_input_is_reported_and_the_rest_is_still_checked() {
+    let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb, namespace: x}\ndata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    let dir = repo(&[
+        ("bomb.yaml", &bomb),
+        ("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: {a: [}\n"),
+        ("multi.yaml", &format!("{IN_DEFAULT}---\nkind: [unclosed\n---\n{IN_DEFAULT}")),
+        ("deep.yaml", &"[".repeat(50_000)),
+        ("Dockerfile", "FROM alpine:3.20 AS base\\\n\nRUN echo \\\n  # comment inside\n  done \\\n"),
+        ("z-last.yaml", IN_DEFAULT),
+    ]);
+    std::fs::write(dir.path().join("latin1.yaml"), b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n").expect("write");
+    let big = std::fs::File::create(dir.path().join("huge.yaml")).expect("create");
+    big.set_len(100 * 1024 * 1024).expect("sparse 100 MB file");
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink loop");
+
+    let run = kpath(&["check", "--format", "json", "."], dir.path());
+    assert_eq!(run.code, 1);
+    let report = json(&run);
+    let findings = report["findings"].as_array().expect("findings");
+    let about = |file: &str| -> Vec<&Value> { findings.iter().filter(|f| f["file"] == file).collect() };
+    let message = |file: &str| about(file).iter().map(|f| f["message"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>().join(" | ");
+    assert!(message("bomb.yaml").contains("alias bomb"), "{}", message("bomb.yaml"));
+    assert_eq!(about("broken.yaml")[0]["line"], 5, "{}", message("broken.yaml"));
+    assert!(message("latin1.yaml").contains("not valid UTF-8"));
+    assert_eq!(about("latin1.yaml")[0]["line"], 3);
+    assert!(message("huge.yaml").contains("100 MiB"), "{}", message("huge.yaml"));
+    assert!(message("deep.yaml").contains("nesting deeper"), "{}", message("deep.yaml"));
+    // The broken middle document does not hide its neighbours.
+    let multi: Vec<&str> = about("multi.yaml").iter().map(|f| f["rule"].as_str().unwrap_or("")).collect();
+    assert_eq!(multi.iter().filter(|r| **r == "namespace-default").count(), 2, "{multi:?}");
+    assert!(multi.contains(&"manifest-invalid"));
+    assert!(!about("z-last.yaml").is_empty(), "files after the bad ones are still checked");
+    let skipped = report["summary"]["skipped"].as_array().expect("skipped");
+    assert!(skipped.iter().any(|s| s["reason"].as_str().unwrap_or("").contains("symlink loop")), "{skipped:?}");
+    assert!(run.stderr.is_empty(), "no panic or noise: {}", run.stderr);
+}
+
+#[test]
+fn charts_are_reported_once_and_not_linted_as_yaml() {
+    let dir = repo(&[
+        ("charts/shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.1.0\n"),
+        ("charts/shop/values.yaml", "replicaCount: 2\n"),
+        ("charts/shop/templates/deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: default\n"),
+    ]);
+    let report = json(&kpath(&["check", "--format", "json", "."], dir.path()));
+    let found = rules_of(&report);
+    assert_eq!(found, vec![("chart-not-rendered".to_string(), "charts/shop/Chart.yaml".to_string(), false)]);
+}
+
