@@ -34,9 +34,9 @@ fn main() -> std::process::ExitCode {
 
 fn app_yaml(app: usize) -> String {
     let name = format!("svc-{app:06}");
-    let breach = app % 10 == 0;
+    let breach = app.is_multiple_of(10);
     let mut y = String::new();
-    let ns = if breach && app % 20 == 0 { "default".to_string() } else { name.clone() };
+    let ns = if breach && app.is_multiple_of(20) { "default".to_string() } else { name.clone() };
     let _ = write!(
         y,
         "# Generated app {app}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/name: {name}\n    app.kubernetes.io/part-of: shop\nspec:\n"

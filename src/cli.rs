@@ -113,7 +113,8 @@ fn print(text: &str) {
 /// repository root (a directory containing `.git`), then the current directory.
 pub fn find_config(paths: &[PathBuf]) -> Option<PathBuf> {
     let first = paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
-    let start = if first.is_dir() { first.to_path_buf() } else { first.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let start =
+        if first.is_dir() { first.to_path_buf() } else { first.parent().map(Path::to_path_buf).unwrap_or_default() };
     let start = std::fs::canonicalize(if start.as_os_str().is_empty() { Path::new(".") } else { &start }).ok()?;
     for dir in start.ancestors() {
         for name in [config::FILE_NAME, ".kpath.yaml"] {

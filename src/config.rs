@@ -384,13 +384,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_line() {
-        let e = Config::parse("kubernetesVersion: \"1.30\"\nrulez: {}\n", ".kpath.yml").err().expect("error");
+        let e = Config::parse("kubernetesVersion: \"1.30\"\nrulez: {}\n", ".kpath.yml").expect_err("error");
         assert_eq!((e.line, e.col), (2, 1));
         assert!(e.message.contains("unknown key `rulez`"), "{e}");
-        let e = Config::parse("rules:\n  volume-oversized:\n    maxx: 1Gi\n", ".kpath.yml").err().expect("error");
+        let e = Config::parse("rules:\n  volume-oversized:\n    maxx: 1Gi\n", ".kpath.yml").expect_err("error");
         assert_eq!(e.line, 3);
         assert!(e.message.contains("known: severity, max"), "{e}");
-        let e = Config::parse("rules:\n  image-latst: off\n", "c").err().expect("error");
+        let e = Config::parse("rules:\n  image-latst: off\n", "c").expect_err("error");
         assert!(e.message.contains("did you mean `image-latest`"), "{e}");
     }
 

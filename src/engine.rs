@@ -199,6 +199,15 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    // A Kustomization beside the file sets its namespace, unless the configuration already does.
+    let kustomized;
+    let config = match (&input.namespace, &config.namespace) {
+        (Some(ns), None) => {
+            kustomized = Config { namespace: Some(ns.clone()), ..config.clone() };
+            &kustomized
+        }
+        _ => config,
+    };
     let file: Arc<str> = Arc::from(input.display.as_str());
 
     match input.kind {

@@ -2,6 +2,7 @@
 //! Dockerfile, IAM policy JSON, or a Helm chart directory. Skips `.git` and configured ignores, and
 //! survives symlink loops and unreadable entries (they are reported, never fatal).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub struct Input {
     /// Path for reports: as reached from the command line, `/`-separated.
     pub display: String,
     pub kind: InputKind,
+    /// The namespace a `kustomization.yaml` beside this file sets for it, if any.
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -78,7 +81,9 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
         };
         if meta.is_file() {
             match classify(root) {
-                Some(kind) => inputs.push(Input { path: root.clone(), display: display_path(root), kind }),
+                Some(kind) => {
+                    inputs.push(Input { path: root.clone(), display: display_path(root), kind, namespace: None })
+                }
                 None => skipped
                     .push(Skipped { path: display_path(root), reason: "not a manifest, Dockerfile or policy".into() }),
             }
@@ -122,6 +127,7 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                         path: path.to_path_buf(),
                         display: display_path(path),
                         kind: InputKind::HelmChart,
+                        namespace: None,
                     });
                     walker.skip_current_dir();
                 }
@@ -131,11 +137,27 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                 continue;
             }
             if let Some(kind) = classify(path) {
-                inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind });
+                inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind, namespace: None });
             }
         }
     }
     inputs.sort_by(|a, b| a.display.cmp(&b.display));
     inputs.dedup_by(|a, b| a.display == b.display);
+    let mut namespaces: HashMap<PathBuf, Option<String>> = HashMap::new();
+    for input in inputs.iter_mut().filter(|i| i.kind == InputKind::Yaml) {
+        if let Some(dir) = input.path.parent() {
+            input.namespace = namespaces.entry(dir.to_path_buf()).or_insert_with(|| kustomize_namespace(dir)).clone();
+        }
+    }
     (inputs, skipped)
+}
+
+/// The `namespace:` of a Kustomization in `dir`: `kustomize build` sets it on every resource it lists,
+/// so manifests beside it are not "missing" a namespace.
+fn kustomize_namespace(dir: &Path) -> Option<String> {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().find_map(|name| {
+        let text = std::fs::read_to_string(dir.join(name)).ok()?;
+        let root = crate::yaml::parse_single(&text).ok()??;
+        root.get("namespace").and_then(crate::yaml::Node::as_text).filter(|ns| !ns.is_empty()).map(str::to_string)
+    })
 }

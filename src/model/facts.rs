@@ -42,6 +42,9 @@ pub struct WorkloadFacts {
     pub env_from: Vec<EnvFromRef>,
     /// Secrets referenced anywhere in the pod (env, envFrom, volumes, imagePullSecrets).
     pub secret_refs: Vec<String>,
+    /// Resources (`cpu`, `memory`, …) requested at pod level (`spec.resources`, a request or a limit).
+    /// The HPA uses a pod-level request in place of the containers' when one is set.
+    pub pod_requests: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,20 @@ pub struct ScalerFacts {
     pub target_place: Place,
     /// Resources scaled on by utilization (`cpu`, `memory`), each with the place of its metric/trigger.
     pub utilization: Vec<(String, Place)>,
+    /// The same metrics as `utilization`, with the container a metric is limited to (an HPA
+    /// `containerResource` metric, a KEDA trigger's `metadata.containerName`).
+    pub utilization_targets: Vec<UtilizationTarget>,
+}
+
+/// One utilization metric of an autoscaler.
+#[derive(Debug, Clone)]
+pub struct UtilizationTarget {
+    /// `cpu` or `memory`.
+    pub resource: String,
+    /// Only this container's request counts; `None` means every container of the pod.
+    pub container: Option<String>,
+    /// The metric (HPA) or trigger (KEDA).
+    pub place: Place,
 }
 
 /// Extracts the facts of one object.
@@ -146,7 +163,25 @@ pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectF
         secret_refs.dedup();
         let replicas =
             object.root.get_path(&["spec", "replicas"]).map(|_| place(Route::root().key("spec").key("replicas")));
-        WorkloadFacts { replicas, scalable: object.is_scalable_workload(), containers, env_from, secret_refs }
+        let pod_requests = pod
+            .get("resources")
+            .map(|r| {
+                ["requests", "limits"]
+                    .iter()
+                    .flat_map(|k| r.get(k).map(Node::entries).unwrap_or_default())
+                    .filter(|e| !e.value.is_null())
+                    .filter_map(|e| e.key.as_key().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        WorkloadFacts {
+            replicas,
+            scalable: object.is_scalable_workload(),
+            containers,
+            env_from,
+            secret_refs,
+            pod_requests,
+        }
     });
     let data_keys = match (object.group(), object.kind) {
         ("", "Secret") => ["data", "stringData"]
@@ -188,6 +223,7 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
     let target_kind = target.get("kind").and_then(Node::as_text).unwrap_or("Deployment").to_string();
     let target_api_version = target.get("apiVersion").and_then(Node::as_text).map(str::to_string);
     let mut utilization = Vec::new();
+    let mut utilization_targets = Vec::new();
     match kind {
         ScalerKind::Hpa => {
             let spec = object.root.get("spec");
@@ -205,13 +241,27 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
                     == Some("Utilization")
                     || res.and_then(|r| r.get("targetAverageUtilization")).is_some();
                 if let (Some(name), true) = (name, is_util) {
-                    utilization.push((name.to_string(), place(Route::root().key("spec").key("metrics").index(i))));
+                    let metric_place = place(Route::root().key("spec").key("metrics").index(i));
+                    let container = (field == "containerResource")
+                        .then(|| res.and_then(|r| r.get("container")).and_then(Node::as_text).map(str::to_string))
+                        .flatten();
+                    utilization_targets.push(UtilizationTarget {
+                        resource: name.to_string(),
+                        container,
+                        place: metric_place.clone(),
+                    });
+                    utilization.push((name.to_string(), metric_place));
                 }
             }
             // autoscaling/v1: targetCPUUtilizationPercentage.
             if spec.and_then(|s| s.get("targetCPUUtilizationPercentage")).is_some() {
-                utilization
-                    .push(("cpu".to_string(), place(Route::root().key("spec").key("targetCPUUtilizationPercentage"))));
+                let metric_place = place(Route::root().key("spec").key("targetCPUUtilizationPercentage"));
+                utilization_targets.push(UtilizationTarget {
+                    resource: "cpu".to_string(),
+                    container: None,
+                    place: metric_place.clone(),
+                });
+                utilization.push(("cpu".to_string(), metric_place));
             }
         }
         ScalerKind::Keda => {
@@ -227,7 +277,18 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
                     .and_then(Node::as_text)
                     .unwrap_or("Utilization");
                 if metric_type == "Utilization" {
-                    utilization.push((ty.to_string(), place(Route::root().key("spec").key("triggers").index(i))));
+                    let trigger_place = place(Route::root().key("spec").key("triggers").index(i));
+                    let container = trigger
+                        .get_path(&["metadata", "containerName"])
+                        .and_then(Node::as_text)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string);
+                    utilization_targets.push(UtilizationTarget {
+                        resource: ty.to_string(),
+                        container,
+                        place: trigger_place.clone(),
+                    });
+                    utilization.push((ty.to_string(), trigger_place));
                 }
             }
         }
@@ -239,6 +300,7 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
         target_name,
         target_place: place(target_route),
         utilization,
+        utilization_targets,
     })
 }
 
@@ -249,13 +311,41 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Finds the workload an autoscaler targets: same namespace, same kind and name.
-    pub fn scale_target(&self, scaler_obj: &ObjectFacts, scaler: &ScalerFacts) -> Option<&ObjectFacts> {
-        self.objects.iter().find(|o| {
-            o.workload.is_some()
-                && o.id.kind == scaler.target_kind
-                && o.id.name == scaler.target_name
-                && o.id.namespace == scaler_obj.id.namespace
-        })
+    /// Every object an autoscaler may target: same kind and name, in a namespace that can be the
+    /// autoscaler's. An unset namespace is taken to be `default_namespace` (the deploy tool's
+    /// destination) and, when that is unknown too, could be any namespace, so it matches.
+    pub fn scale_targets(
+        &self,
+        scaler_obj: &ObjectFacts,
+        scaler: &ScalerFacts,
+        default_namespace: Option<&str>,
+    ) -> Vec<&ObjectFacts> {
+        let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
+        self.objects
+            .iter()
+            .filter(|o| {
+                o.id.kind == scaler.target_kind
+                    && o.id.name == scaler.target_name
+                    && match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl Facts {
+    /// The facts of every object of a YAML stream read as file `f.yaml`, for tests of cross-object rules.
+    pub(crate) fn from_yaml(text: &str) -> Facts {
+        let (docs, _) = crate::yaml::parse_stream(text);
+        let file: Arc<str> = Arc::from("f.yaml");
+        let objects = docs
+            .iter()
+            .filter_map(|d| Some((d.index, Object::from_root(d.root.as_ref()?)?)))
+            .map(|(i, o)| extract(&o, &file, i))
+            .collect();
+        Facts { objects }
     }
 }

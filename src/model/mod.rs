@@ -57,10 +57,14 @@ impl<'a> Object<'a> {
         self.root.get_path(&["metadata", "annotations", key]).and_then(Node::as_text)
     }
 
-    /// The app this object belongs to, for "one app per namespace": `app.kubernetes.io/name`, then the
-    /// `app` label, then (for workloads) the object's name.
+    /// The app this object belongs to, for "one app per namespace". An app is often several
+    /// components (Argo CD's server, repo-server and controller), so the label that groups them wins:
+    /// `app.kubernetes.io/part-of`, then the Helm release (`app.kubernetes.io/instance`), then
+    /// `app.kubernetes.io/name`, the `app` label, and (for workloads) the object's name.
     pub fn app_name(&self) -> Option<&'a str> {
-        self.label("app.kubernetes.io/name")
+        self.label("app.kubernetes.io/part-of")
+            .or_else(|| self.label("app.kubernetes.io/instance"))
+            .or_else(|| self.label("app.kubernetes.io/name"))
             .or_else(|| self.label("app"))
             .or_else(|| self.pod_spec().map(|_| self.name))
     }

@@ -34,7 +34,11 @@ pub fn render(report: &Report) -> String {
         );
     }
     let s = Summary::of(report);
-    let _ = writeln!(out, "kpath: {} errors, {} warnings, {} notices ({} suppressed)", s.errors, s.warnings, s.notices, s.suppressed);
+    let _ = writeln!(
+        out,
+        "kpath: {} errors, {} warnings, {} notices ({} suppressed)",
+        s.errors, s.warnings, s.notices, s.suppressed
+    );
     out
 }
 

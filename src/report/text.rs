@@ -76,14 +76,27 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
 }
 
 fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, p: Palette) {
-    let _ = writeln!(out, "{}{}: {}", p.severity(f.severity), p.paint("1", &format!("[{}]", f.rule)), p.paint("1", &f.message));
+    let _ = writeln!(
+        out,
+        "{}{}: {}",
+        p.severity(f.severity),
+        p.paint("1", &format!("[{}]", f.rule)),
+        p.paint("1", &f.message)
+    );
     let gutter = f.line.to_string().len();
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, "{pad}{} {}:{}:{}", p.paint("1;34", "-->"), f.file, f.line, f.column);
     if let Some(line) = lines.and_then(|l| l.get(f.line.saturating_sub(1) as usize)) {
-        let secret = rules::find(f.rule).is_some_and(|r| r.secret);
+        // Any line of a Secret object may hold a value, whatever rule points at it.
+        let secret =
+            rules::find(f.rule).is_some_and(|r| r.secret) || f.object.as_ref().is_some_and(|o| o.kind == "Secret");
+        // A finding on an env var's `name:` line quotes only the name, which is never the secret.
+        let on_name = f.route.as_ref().and_then(|r| r.0.last()) == Some(&crate::yaml::Segment::Key("name".into()))
+            && line.trim_start().trim_start_matches("- ").starts_with("name:");
+        let secret = secret && !on_name;
         let shown = if secret { mask_line(line) } else { line.clone() };
-        let caret_at = shown.chars().take(f.column.saturating_sub(1) as usize).map(|c| if c == '\t' { '\t' } else { ' ' }).collect::<String>();
+        let (shown, column) = window(&shown, f.column.saturating_sub(1) as usize);
+        let caret_at = shown.chars().take(column).map(|c| if c == '\t' { '\t' } else { ' ' }).collect::<String>();
         let bar = p.paint("1;34", "|");
         let _ = writeln!(out, "{pad} {bar}");
         let _ = writeln!(out, "{} {bar} {shown}", p.paint("1;34", &f.line.to_string()));
@@ -101,9 +114,43 @@ fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, p: Pal
     out.push('\n');
 }
 
+/// Longest source line shown whole; longer lines are cut to a window around the column.
+const MAX_SHOWN: usize = 120;
+
+/// Cuts a long line to a window around `column` (0-based, in characters), returning the new column.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let count = line.chars().count();
+    if count <= MAX_SHOWN {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(MAX_SHOWN / 2).min(count.saturating_sub(MAX_SHOWN));
+    let mut shown: String = line.chars().skip(start).take(MAX_SHOWN).collect();
+    let mut column = column - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        column += 1;
+    }
+    if start + MAX_SHOWN < count {
+        shown.push('…');
+    }
+    (shown, column)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_windowed() {
+        let line = "x".repeat(1000);
+        let (shown, col) = window(&line, 500);
+        assert_eq!(shown.chars().count(), MAX_SHOWN + 2);
+        assert_eq!(col, MAX_SHOWN / 2 + 1);
+        assert_eq!(window("short", 2), ("short".to_string(), 2));
+        let (shown, col) = window(&line, 3);
+        assert!(shown.ends_with('…') && !shown.starts_with('…'));
+        assert_eq!(col, 3);
+    }
 
     #[test]
     fn masking() {

@@ -1,21 +1,136 @@
-//! `hpa-replicas-conflict`: PLACEHOLDER — to be written.
+//! `hpa-replicas-conflict`: a workload that an HPA or a KEDA ScaledObject scales also sets `spec.replicas`.
 
-use super::{Check, Emitter, Example, Rule};
+use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
+use crate::model::facts::ScalerKind;
 
 pub static RULE: Rule = Rule {
     id: "hpa-replicas-conflict",
-    section: "TODO",
-    severity: Severity::Warning,
-    summary: "TODO",
-    why: "TODO",
-    fix: "TODO",
+    section: "HPA (HorizontalPodAutoscaler)",
+    severity: Severity::Error,
+    summary: "Autoscaled workload also sets `spec.replicas`",
+    why: "Once an autoscaler owns a workload, the replica count is the autoscaler's to change, and it \
+moves it up and down with load. A `spec.replicas` left in the manifest is re-applied on every deploy or \
+GitOps sync, which resets the count to the written number: a busy service scaled out to ten pods drops \
+back to two in the middle of a rollout, and the autoscaler needs minutes to climb again. The two owners \
+keep fighting for as long as the field is there, so the fix is to give the count to one of them.",
+    fix: "Delete `spec.replicas` from the workload and let the autoscaler's `minReplicas` (KEDA: \
+`minReplicaCount`) set the floor. If you deploy with Argo CD or Flux and the field must stay for the first \
+apply, tell the tool to ignore differences in `/spec/replicas` instead.",
     secret: false,
     options: &[],
-    bad: Example { dir: "hpa-replicas-conflict/bad", files: &[] },
-    good: Example { dir: "hpa-replicas-conflict/good", files: &[] },
-    check: Check::Loader,
+    bad: Example {
+        dir: "hpa-replicas-conflict/bad",
+        files: &[
+            ("deployment.yaml", include_str!("../../fixtures/rules/hpa-replicas-conflict/bad/deployment.yaml")),
+            ("hpa.yaml", include_str!("../../fixtures/rules/hpa-replicas-conflict/bad/hpa.yaml")),
+        ],
+    },
+    good: Example {
+        dir: "hpa-replicas-conflict/good",
+        files: &[
+            ("deployment.yaml", include_str!("../../fixtures/rules/hpa-replicas-conflict/good/deployment.yaml")),
+            ("hpa.yaml", include_str!("../../fixtures/rules/hpa-replicas-conflict/good/hpa.yaml")),
+        ],
+    },
+    check: Check::Global(check),
 };
 
-#[allow(dead_code)]
-fn unused(_: &mut Emitter<'_>) {}
+fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
+    for scaler_obj in &cx.facts.objects {
+        let Some(scaler) = &scaler_obj.scaler else { continue };
+        for target in cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()) {
+            let Some(replicas) = target.workload.as_ref().and_then(|w| w.replicas.as_ref()) else { continue };
+            let (scaler_name, floor) = match scaler.kind {
+                ScalerKind::Hpa => ("HorizontalPodAutoscaler", "minReplicas"),
+                ScalerKind::Keda => ("KEDA ScaledObject", "minReplicaCount"),
+            };
+            out.at_place(
+                replicas,
+                &target.id,
+                format!(
+                    "{} `{}` sets `spec.replicas` but is scaled by {scaler_name} `{}`: every apply resets the \
+                     replica count the autoscaler chose; remove it and let `{floor}` set the floor",
+                    target.id.kind, target.id.name, scaler_obj.id.name
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::Finding;
+    use crate::model::facts::Facts;
+
+    fn run(yaml: &str, config: &Config) -> Vec<Finding> {
+        let facts = Facts::from_yaml(yaml);
+        let mut v = Vec::new();
+        let mut out = Emitter {
+            rule: &RULE,
+            severity: RULE.severity,
+            file: Arc::from(""),
+            root: None,
+            document: None,
+            object: None,
+            out: &mut v,
+        };
+        check(&GlobalCx { facts: &facts, config, options: config.options(RULE.id) }, &mut out);
+        v
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n\
+spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: web\n          image: a:1\n";
+
+    #[test]
+    fn hpa_on_workload_with_replicas() {
+        let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web-hpa\n  \
+namespace: shop\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n";
+        let v = run(&format!("{DEPLOY}---\n{hpa}"), &Config::default());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].line, 7, "points at the replicas line");
+        assert!(v[0].message.contains("HorizontalPodAutoscaler `web-hpa`"), "{}", v[0].message);
+        assert_eq!(v[0].object.as_ref().map(|o| o.kind.as_str()), Some("Deployment"));
+    }
+
+    #[test]
+    fn keda_defaults_target_kind_to_deployment() {
+        let so = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: web\n  namespace: shop\n\
+spec:\n  scaleTargetRef:\n    name: web\n  triggers: []\n";
+        let v = run(&format!("{DEPLOY}---\n{so}"), &Config::default());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("KEDA ScaledObject `web`") && v[0].message.contains("minReplicaCount"));
+    }
+
+    #[test]
+    fn other_namespace_or_kind_is_not_matched() {
+        let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
+namespace: other\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
+        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
+        let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
+namespace: shop\nspec:\n  scaleTargetRef:\n    kind: StatefulSet\n    name: web\n";
+        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
+    }
+
+    #[test]
+    fn unset_namespace_uses_the_configured_default() {
+        let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n\
+spec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
+        // Unknown destination: the HPA may well land in `shop`.
+        assert_eq!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).len(), 1);
+        let elsewhere = Config { namespace: Some("other".into()), ..Config::default() };
+        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &elsewhere).is_empty());
+    }
+
+    #[test]
+    fn no_replicas_no_finding() {
+        let deploy = DEPLOY.replace("  replicas: 3\n", "");
+        let hpa = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
+namespace: shop\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
+        assert!(run(&format!("{deploy}---\n{hpa}"), &Config::default()).is_empty());
+    }
+}

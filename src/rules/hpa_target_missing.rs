@@ -1,21 +1,139 @@
-//! `hpa-target-missing`: PLACEHOLDER — to be written.
+//! `hpa-target-missing`: an HPA or KEDA ScaledObject whose `scaleTargetRef` names no object kpath checked.
 
-use super::{Check, Emitter, Example, Rule};
+use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
+use crate::model::facts::ScalerKind;
 
 pub static RULE: Rule = Rule {
     id: "hpa-target-missing",
-    section: "TODO",
+    section: "HPA (HorizontalPodAutoscaler)",
     severity: Severity::Warning,
-    summary: "TODO",
-    why: "TODO",
-    fix: "TODO",
+    summary: "Autoscaler targets a workload that is not among the checked manifests",
+    why: "An autoscaler is tied to its workload by kind and name alone. When the workload is renamed, \
+deleted or moved to another namespace and the HPA or ScaledObject is left behind, nothing fails at apply \
+time: the autoscaler just reports that it cannot find its target, and the workload it was meant to protect \
+runs at a fixed size. kpath looks for the target among all the objects it checked together, so a target \
+that lives in another repository or is rendered from a chart kpath did not render shows up here too; \
+that is why this is a warning rather than an error.",
+    fix: "Point `spec.scaleTargetRef` (kind, name, and the autoscaler's namespace) at the workload it should \
+scale, or delete the autoscaler if the workload is gone. When the target really is deployed from \
+elsewhere, check both together or suppress this finding with the reason.",
     secret: false,
     options: &[],
-    bad: Example { dir: "hpa-target-missing/bad", files: &[] },
-    good: Example { dir: "hpa-target-missing/good", files: &[] },
-    check: Check::Loader,
+    bad: Example {
+        dir: "hpa-target-missing/bad",
+        files: &[
+            ("deployment.yaml", include_str!("../../fixtures/rules/hpa-target-missing/bad/deployment.yaml")),
+            ("hpa.yaml", include_str!("../../fixtures/rules/hpa-target-missing/bad/hpa.yaml")),
+        ],
+    },
+    good: Example {
+        dir: "hpa-target-missing/good",
+        files: &[
+            ("deployment.yaml", include_str!("../../fixtures/rules/hpa-target-missing/good/deployment.yaml")),
+            ("hpa.yaml", include_str!("../../fixtures/rules/hpa-target-missing/good/hpa.yaml")),
+        ],
+    },
+    check: Check::Global(check),
 };
 
-#[allow(dead_code)]
-fn unused(_: &mut Emitter<'_>) {}
+fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
+    for scaler_obj in &cx.facts.objects {
+        let Some(scaler) = &scaler_obj.scaler else { continue };
+        // Any object of that kind and name will do: custom resources with a scale subresource have no
+        // pod template kpath knows about, but they are still valid targets.
+        if !cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()).is_empty() {
+            continue;
+        }
+        let scaler_label = match scaler.kind {
+            ScalerKind::Hpa => "HorizontalPodAutoscaler",
+            ScalerKind::Keda => "KEDA ScaledObject",
+        };
+        let namespace = scaler_obj
+            .id
+            .namespace
+            .as_deref()
+            .or(cx.config.namespace.as_deref())
+            .map(|ns| format!(" in namespace `{ns}`"))
+            .unwrap_or_default();
+        out.at_place(
+            &scaler.target_place,
+            &scaler_obj.id,
+            format!(
+                "{scaler_label} `{}` scales {} `{}`, but no such object{namespace} is among the checked manifests",
+                scaler_obj.id.name, scaler.target_kind, scaler.target_name
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::Finding;
+    use crate::model::facts::Facts;
+
+    fn run(yaml: &str) -> Vec<Finding> {
+        let facts = Facts::from_yaml(yaml);
+        let config = Config::default();
+        let mut v = Vec::new();
+        let mut out = Emitter {
+            rule: &RULE,
+            severity: RULE.severity,
+            file: Arc::from(""),
+            root: None,
+            document: None,
+            object: None,
+            out: &mut v,
+        };
+        check(&GlobalCx { facts: &facts, config: &config, options: config.options(RULE.id) }, &mut out);
+        v
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n\
+spec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: a:1\n";
+
+    fn hpa(kind: &str, name: &str, namespace: &str) -> String {
+        format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web-hpa\n  namespace: \
+             {namespace}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: {kind}\n    name: {name}\n"
+        )
+    }
+
+    #[test]
+    fn present_target_is_fine() {
+        assert!(run(&format!("{DEPLOY}---\n{}", hpa("Deployment", "web", "shop"))).is_empty());
+    }
+
+    #[test]
+    fn wrong_name_kind_or_namespace() {
+        for (kind, name, ns) in
+            [("Deployment", "web2", "shop"), ("StatefulSet", "web", "shop"), ("Deployment", "web", "x")]
+        {
+            let v = run(&format!("{DEPLOY}---\n{}", hpa(kind, name, ns)));
+            assert_eq!(v.len(), 1, "{kind} {name} {ns}: {v:?}");
+            assert_eq!(v[0].line, 19, "points at scaleTargetRef");
+            assert!(v[0].message.contains(&format!("scales {kind} `{name}`")), "{}", v[0].message);
+            assert!(v[0].message.contains(&format!("in namespace `{ns}`")), "{}", v[0].message);
+        }
+    }
+
+    #[test]
+    fn keda_default_kind_is_deployment() {
+        let so = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: web\n  namespace: shop\n\
+spec:\n  scaleTargetRef:\n    name: web\n";
+        assert!(run(&format!("{DEPLOY}---\n{so}")).is_empty());
+        let v = run(so);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.contains("KEDA ScaledObject `web` scales Deployment `web`"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn custom_resource_targets_count() {
+        let rollout = "apiVersion: example.com/v1\nkind: Canary\nmetadata:\n  name: web\n  namespace: shop\n";
+        assert!(run(&format!("{rollout}---\n{}", hpa("Canary", "web", "shop"))).is_empty());
+    }
+}

@@ -1,21 +1,105 @@
-//! `namespace-missing`: PLACEHOLDER — to be written.
+//! `namespace-missing`: a namespaced object that says nothing about where it goes.
 
-use super::{Check, Emitter, Example, Rule};
+use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
+use crate::yaml::Route;
 
 pub static RULE: Rule = Rule {
     id: "namespace-missing",
-    section: "TODO",
+    section: "Namespaces",
     severity: Severity::Warning,
-    summary: "TODO",
-    why: "TODO",
-    fix: "TODO",
+    summary: "Namespaced object has no `metadata.namespace` and nothing sets one",
+    why: "An object without a namespace lands in whatever namespace the person or tool applying it happens \
+to be pointed at, which is usually `default`. The same manifest can then end up in different places on \
+different runs, outside the RBAC, quotas and network policies meant for the app, and next to unrelated \
+workloads. Writing the namespace down (or having the deploy tool set it explicitly) makes where the app \
+runs a reviewed decision instead of an accident of someone's kubeconfig.",
+    fix: "Set `metadata.namespace` to the application's own namespace. If your deploy tool sets it instead \
+(an Argo CD destination, Kustomize's `namespace:`, `helm install -n`), tell kpath with `namespace:` in \
+`.kpath.yml`.",
     secret: false,
     options: &[],
-    bad: Example { dir: "namespace-missing/bad", files: &[] },
-    good: Example { dir: "namespace-missing/good", files: &[] },
-    check: Check::Loader,
+    bad: Example {
+        dir: "namespace-missing/bad",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-missing/bad/deployment.yaml"))],
+    },
+    good: Example {
+        dir: "namespace-missing/good",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-missing/good/deployment.yaml"))],
+    },
+    check: Check::Object(check),
 };
 
-#[allow(dead_code)]
-fn unused(_: &mut Emitter<'_>) {}
+fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
+    let object = &cx.object;
+    if object.namespace.is_some()
+        || cx.config.namespace.is_some()
+        || crate::model::is_cluster_scoped(object.api_version, object.kind)
+    {
+        return;
+    }
+    out.at(
+        Route::root().key("metadata").key("namespace"),
+        format!("{} `{}` has no namespace, so it goes wherever it is applied", object.kind, object.name),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::Finding;
+    use crate::model::Object;
+
+    fn run_with(text: &str, cfg: &Config) -> Vec<Finding> {
+        let root = crate::yaml::parse_single(text).unwrap().unwrap();
+        let object = Object::from_root(&root).unwrap();
+        let mut found = Vec::new();
+        let mut out = Emitter {
+            rule: &RULE,
+            severity: RULE.severity,
+            file: Arc::from("t.yaml"),
+            root: Some(&root),
+            document: Some(0),
+            object: None,
+            out: &mut found,
+        };
+        let cx = ObjectCx { file: "t.yaml", document: 0, object, config: cfg, options: cfg.options(RULE.id) };
+        check(&cx, &mut out);
+        found
+    }
+
+    fn run(text: &str) -> Vec<Finding> {
+        run_with(text, &Config::default())
+    }
+
+    #[test]
+    fn missing_namespace_points_at_metadata() {
+        let found = run("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec: {}\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].line, 3, "the nearest existing field: `metadata`");
+        assert!(found[0].message.contains("Service `web`"));
+        assert_eq!(run("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"\"}\n").len(), 1);
+    }
+
+    #[test]
+    fn a_namespace_anywhere_is_enough() {
+        assert!(run("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: web}\n").is_empty());
+        let cfg = Config { namespace: Some("web".into()), ..Config::default() };
+        assert!(run_with("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n", &cfg).is_empty());
+    }
+
+    #[test]
+    fn cluster_scoped_kinds_are_exempt() {
+        for (api, kind) in [
+            ("v1", "Namespace"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+            ("storage.k8s.io/v1", "StorageClass"),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+        ] {
+            assert!(run(&format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")).is_empty(), "{kind}");
+        }
+    }
+}

@@ -1,21 +1,126 @@
-//! `resources-memory-limit`: PLACEHOLDER — to be written.
+//! `resources-memory-limit`: a container whose memory limit is missing or differs from its request.
 
-use super::{Check, Emitter, Example, Rule};
+use super::resources_requests_missing::{container_label, quantity, resource};
+use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
+use crate::yaml::Node;
 
 pub static RULE: Rule = Rule {
     id: "resources-memory-limit",
-    section: "TODO",
+    section: "Resource Limits and Requests",
     severity: Severity::Warning,
-    summary: "TODO",
-    why: "TODO",
-    fix: "TODO",
+    summary: "Memory limit is missing or not equal to the memory request",
+    why: "Memory cannot be throttled or handed back on demand: once a container holds it, the only way to \
+reclaim it is to kill something. A container allowed to grow past its request borrows memory the scheduler \
+promised to other pods, and when the node runs short the kernel or the kubelet picks a victim, often a \
+well-behaved neighbour. Without any limit one leak can take the whole node down with it. Setting the limit \
+equal to the request makes the reservation exact: the container gets what it asked for, and if it needs \
+more it is the one that is OOM-killed, visibly.",
+    fix: "Set `resources.limits.memory` equal to `resources.requests.memory`. Size the request generously \
+from observed peak usage, then copy it into the limit; values are compared as quantities, so `1Gi` and \
+`1024Mi` are equal. If the app needs more than that under load, raise both together.",
     secret: false,
     options: &[],
-    bad: Example { dir: "resources-memory-limit/bad", files: &[] },
-    good: Example { dir: "resources-memory-limit/good", files: &[] },
-    check: Check::Loader,
+    bad: Example {
+        dir: "resources-memory-limit/bad",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/resources-memory-limit/bad/deployment.yaml"))],
+    },
+    good: Example {
+        dir: "resources-memory-limit/good",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/resources-memory-limit/good/deployment.yaml"))],
+    },
+    check: Check::Object(check),
 };
 
-#[allow(dead_code)]
-fn unused(_: &mut Emitter<'_>) {}
+fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
+    let Some(pod) = cx.object.pod_spec() else { return };
+    // A pod-level memory limit (`spec.resources.limits.memory`) bounds containers that set none.
+    let pod_limit = resource(pod.get("resources"), "limits", "memory").is_some();
+    for c in pod.containers() {
+        let resources = c.get("resources");
+        let route = c.route.key("resources").key("limits").key("memory");
+        let request = resource(resources, "requests", "memory");
+        match resource(resources, "limits", "memory") {
+            None if pod_limit => {}
+            None => {
+                let message = match request.and_then(Node::as_text) {
+                    Some(req) => format!(
+                        "{} has no memory limit: set `resources.limits.memory` to its memory request ({req})",
+                        container_label(&c)
+                    ),
+                    None => format!("{} has no memory limit (and no memory request)", container_label(&c)),
+                };
+                out.at(route, message);
+            }
+            Some(limit) => {
+                // No request: the API server copies the limit into it, so they are equal.
+                let Some(request) = request else { continue };
+                let (Some(l), Some(r)) = (quantity(limit), quantity(request)) else { continue };
+                if l != r {
+                    let relation = if l > r { "above" } else { "below" };
+                    out.at(
+                        route,
+                        format!(
+                            "{}: memory limit {} is {relation} its memory request {}; set them equal",
+                            container_label(&c),
+                            limit.as_text().unwrap_or_default(),
+                            request.as_text().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::image_latest::test_support::{messages, routes, workload};
+
+    fn with_resources(resources: &str) -> String {
+        let indented: String = resources.lines().map(|l| format!("      {l}\n")).collect();
+        workload("Deployment", &format!("containers:\n  - name: web\n    image: a:1\n    resources:\n{indented}"))
+    }
+
+    #[test]
+    fn equal_quantities_in_different_units() {
+        assert!(messages(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1024Mi}")).is_empty());
+        assert!(messages(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1073741824}")).is_empty());
+    }
+
+    #[test]
+    fn limit_alone_equals_its_defaulted_request() {
+        assert!(messages(&RULE, &with_resources("limits: {memory: 512Mi}")).is_empty());
+    }
+
+    #[test]
+    fn different_limit_is_reported_at_the_limit() {
+        let yaml = with_resources("requests: {memory: 256Mi}\nlimits: {memory: 1Gi}");
+        assert_eq!(
+            messages(&RULE, &yaml),
+            vec!["container `web`: memory limit 1Gi is above its memory request 256Mi; set them equal".to_string()]
+        );
+        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].resources.limits.memory"]);
+    }
+
+    #[test]
+    fn missing_limit_names_the_request() {
+        let msgs = messages(&RULE, &with_resources("requests: {cpu: 100m, memory: 256Mi}"));
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].contains("container `web` has no memory limit") && msgs[0].contains("(256Mi)"), "{msgs:?}");
+        let yaml = workload("Job", "containers:\n  - name: batch\n    image: a:1\n");
+        assert_eq!(messages(&RULE, &yaml), vec!["container `batch` has no memory limit (and no memory request)"]);
+    }
+
+    #[test]
+    fn unparseable_quantities_are_skipped() {
+        assert!(messages(&RULE, &with_resources("requests: {memory: lots}\nlimits: {memory: 1Gi}")).is_empty());
+    }
+
+    #[test]
+    fn pod_level_limit_covers_containers() {
+        let yaml = workload("Pod", "resources:\n  limits: {memory: 1Gi}\ncontainers:\n  - name: web\n    image: a:1\n");
+        assert!(messages(&RULE, &yaml).is_empty());
+    }
+}

@@ -1,21 +1,174 @@
-//! `secret-in-env`: PLACEHOLDER — to be written.
+//! `secret-in-env`: a sensitive environment variable written as a literal `value` in the manifest.
 
-use super::{Check, Emitter, Example, Rule};
+use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
+use crate::secrets;
+use crate::yaml::Node;
 
 pub static RULE: Rule = Rule {
     id: "secret-in-env",
-    section: "TODO",
-    severity: Severity::Warning,
-    summary: "TODO",
-    why: "TODO",
-    fix: "TODO",
-    secret: false,
+    section: "Environment Variables and Secrets",
+    severity: Severity::Error,
+    summary: "Sensitive environment variable set to a literal value in the manifest",
+    why: "A literal `value` is part of the workload's spec: it is committed to Git, copied into every \
+rendered manifest and CI log, and readable by anyone allowed to `get` the Deployment or its Pods, which is \
+a far wider audience than those allowed to read Secrets. Rotating it means a code change and a rollout, and \
+the old value stays in the repository's history for good. Variables named like a password, token or key, \
+and values shaped like a credential (cloud keys, vendor tokens, private keys, JWTs, URLs with a password), \
+belong in a Secret that the container reads through `valueFrom.secretKeyRef`.",
+    fix: "Move the value into a Secret and reference it with `valueFrom.secretKeyRef` instead of `value`. \
+Create that Secret from your secret manager with an ExternalSecret rather than committing it, rotate the \
+value that was exposed, and when the variable only holds where a secret is mounted name it `*_FILE` and \
+give it the path.",
+    secret: true,
     options: &[],
-    bad: Example { dir: "secret-in-env/bad", files: &[] },
-    good: Example { dir: "secret-in-env/good", files: &[] },
-    check: Check::Loader,
+    bad: Example {
+        dir: "secret-in-env/bad",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/secret-in-env/bad/deployment.yaml"))],
+    },
+    good: Example {
+        dir: "secret-in-env/good",
+        files: &[("deployment.yaml", include_str!("../../fixtures/rules/secret-in-env/good/deployment.yaml"))],
+    },
+    check: Check::Object(check),
 };
 
-#[allow(dead_code)]
-fn unused(_: &mut Emitter<'_>) {}
+fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
+    let Some(pod) = cx.object.pod_spec() else { return };
+    for container in pod.containers() {
+        let Some(env) = container.get("env") else { continue };
+        for (i, item) in env.items().iter().enumerate() {
+            let Some(name) = item.get("name").and_then(Node::as_text) else { continue };
+            // `aws-static-credentials` owns the AWS SDK's credential variables.
+            if secrets::is_aws_credential_name(name) {
+                continue;
+            }
+            let Some(value) = item.get("value").filter(|v| !v.is_null()).and_then(Node::as_text) else { continue };
+            let route = container.route.key("env").index(i).key("name");
+            if secrets::is_sensitive_assignment(name, value) {
+                out.at(
+                    route,
+                    format!(
+                        "env var `{name}` of container `{}` is set to a literal value, and its name says it is \
+                         sensitive",
+                        container.name
+                    ),
+                );
+            } else if let Some(kind) = secrets::credential_kind(value) {
+                out.at(
+                    route,
+                    format!(
+                        "env var `{name}` of container `{}` has a literal value that looks like {kind}",
+                        container.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::Finding;
+    use crate::model::Object;
+
+    fn run(text: &str) -> Vec<Finding> {
+        let root = crate::yaml::parse_single(text).unwrap().unwrap();
+        let object = Object::from_root(&root).unwrap();
+        let cfg = Config::default();
+        let mut found = Vec::new();
+        let mut out = Emitter {
+            rule: &RULE,
+            severity: RULE.severity,
+            file: Arc::from("t.yaml"),
+            root: Some(&root),
+            document: Some(0),
+            object: None,
+            out: &mut found,
+        };
+        let cx = ObjectCx { file: "t.yaml", document: 0, object, config: &cfg, options: cfg.options(RULE.id) };
+        check(&cx, &mut out);
+        found
+    }
+
+    fn pod_with_env(env: &str) -> String {
+        let mut text = String::from(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: web:1\n          env:\n",
+        );
+        for line in env.lines() {
+            text.push_str("            ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn literal_password_is_reported_at_the_name_without_its_value() {
+        let found = run(&pod_with_env("- name: DB_PASSWORD\n  value: \"hunter2-prod\""));
+        assert_eq!(found.len(), 1);
+        let f = &found[0];
+        assert_eq!(
+            f.route.as_ref().map(ToString::to_string).as_deref(),
+            Some("spec.template.spec.containers[0].env[0].name")
+        );
+        assert_eq!(f.line, 11);
+        assert!(f.message.contains("DB_PASSWORD"), "{}", f.message);
+        assert!(!f.message.contains("hunter2"), "the value must never be quoted: {}", f.message);
+        assert!(!f.help.contains("hunter2"));
+    }
+
+    #[test]
+    fn credential_shaped_values_are_reported_whatever_the_name() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let found = run(&pod_with_env(&format!(
+            "- name: UPSTREAM_AUTH\n  value: \"Bearer {jwt}\"\n- name: DATABASE_URL\n  value: postgres://app:pw0rd@db/app"
+        )));
+        assert_eq!(found.len(), 2);
+        assert!(found[0].message.contains("a JSON Web Token"), "{}", found[0].message);
+        assert!(found[1].message.contains("a URL with an embedded password"), "{}", found[1].message);
+        for f in &found {
+            assert!(!f.message.contains(jwt) && !f.message.contains("pw0rd"), "{}", f.message);
+        }
+    }
+
+    #[test]
+    fn references_paths_and_empty_values_are_fine() {
+        let found = run(&pod_with_env(
+            "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: password}\n\
+             - name: DB_PASSWORD_FILE\n  value: /run/secrets/db/password\n\
+             - name: API_TOKEN\n  value: \"\"\n\
+             - name: ADMIN_PASSWORD\n  value: $(DB_PASSWORD)\n\
+             - name: TOKEN_TTL\n  value: \"3600\"\n\
+             - name: JWT_SECRET_NAME\n  value: checkout-jwt\n\
+             - name: CACHE_TOKEN\n  value:\n\
+             - name: LOG_LEVEL\n  value: info",
+        ));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn aws_credentials_are_left_to_their_own_rule() {
+        let found = run(&pod_with_env(
+            "- name: AWS_SECRET_ACCESS_KEY\n  value: wJalrXUtnFEMI/K7MDENG\n- name: AWS_ACCESS_KEY_ID\n  value: AKIAIOSFODNN7EXAMPLE",
+        ));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn init_containers_and_cronjobs_are_checked() {
+        let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: job}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n            - name: init\n              env:\n                - {name: GITHUB_TOKEN, value: abc}\n";
+        let found = run(text);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("`init`"));
+    }
+
+    #[test]
+    fn objects_without_pods_are_ignored() {
+        assert!(run("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n").is_empty());
+    }
+}

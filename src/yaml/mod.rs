@@ -217,19 +217,16 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     let mut start = 0usize;
     let mut start_line = 0u32;
     let mut offset = 0usize;
-    let mut line_no = 0u32;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_marker = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        // A marker at the very start of a chunk opens it; any later one closes the chunk before it.
         if is_marker && offset > start {
             chunks.push(Chunk { text: &text[start..offset], first_line: start_line });
             start = offset;
-            start_line = line_no;
-        } else if is_marker {
-            // A marker at the very start of a chunk opens it; nothing to split.
+            start_line = line_no as u32;
         }
         offset += line.len();
-        line_no += 1;
     }
     if start < text.len() || chunks.is_empty() {
         chunks.push(Chunk { text: &text[start..], first_line: start_line });
