@@ -73,7 +73,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
 
     let mut report = Report::default();
     let mut index = SuppressionIndex::default();
-    let mut all_facts = Facts::default();
+    let mut all_facts = Vec::new();
     for (input, outcome) in inputs.iter().zip(outcomes) {
         report.stats.files += 1;
         report.stats.documents += outcome.documents;
@@ -88,8 +88,9 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
                 index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
             }
         }
-        all_facts.objects.extend(outcome.facts);
+        all_facts.extend(outcome.facts);
     }
+    let all_facts = Facts::new(all_facts);
 
     for (rule, severity) in &active {
         if let Some(check) = rule.check.global() {

@@ -306,3 +306,55 @@ fn a_kustomization_namespace_counts_as_set() {
     let report = json(&kpath(&["check", "--format", "json", "."], dir.path()));
     assert_eq!(rules_of(&report), vec![("namespace-missing".to_string(), "plain/deployment.yaml".to_string(), false)]);
 }
+
+/// Planted credentials of every shape kpath detects. None may appear in any output format.
+const PLANTED: &[&str] = &[
+    "hunter2-planted-value",
+    "AKIAPLANTED000000000",
+    "ghp_PlantedTokenValue0123456789abcdefABCD",
+    "xoxb-planted-slack-token",
+    "sk_live_plantedStripeKey000",
+    "postgres://app:PlantedUrlPass@db:5432/app",
+    "PlantedUrlPass",
+    "MIIEplantedPEMbody",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJlcGxhbnRlZA",
+    "cGxhbnRlZC1zZWNyZXQ=",
+    "planted-string-data",
+    "planted-configmap-password",
+    "planted-dockerfile-token",
+];
+
+#[test]
+fn secrets_never_appear_in_any_output() {
+    let deployment = CLEAN.replace(
+        "          resources:",
+        "          env:\n            - name: DB_PASSWORD\n              value: hunter2-planted-value\n            - name: AWS_ACCESS_KEY_ID\n              value: AKIAPLANTED000000000\n            - name: GH\n              value: ghp_PlantedTokenValue0123456789abcdefABCD\n            - name: SLACK\n              value: xoxb-planted-slack-token\n            - name: STRIPE\n              value: sk_live_plantedStripeKey000\n            - name: DATABASE_URL\n              value: postgres://app:PlantedUrlPass@db:5432/app\n            - name: SESSION\n              value: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJlcGxhbnRlZA\n          resources:",
+    );
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: checkout\n  namespace: checkout\n  labels: {app: checkout}\ndata:\n  password: cGxhbnRlZC1zZWNyZXQ=\n  broken: planted-string-data\nstringData:\n  key: |\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIEplantedPEMbody\n    -----END RSA PRIVATE KEY-----\n";
+    let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: checkout\n  namespace: checkout\n  labels: {app: checkout}\ndata:\n  DB_PASSWORD: planted-configmap-password\n";
+    let dockerfile = "FROM golang:1.22 AS build\nRUN go build -o /app .\nFROM gcr.io/distroless/static\nENV API_TOKEN=planted-dockerfile-token\nCOPY --from=build /app /app\nCMD [\"/app\", \"--token=planted-dockerfile-token\"]\n";
+    let dir = repo(&[
+        ("deployment.yaml", &deployment),
+        ("secret.yaml", secret),
+        ("configmap.yaml", configmap),
+        ("Dockerfile", dockerfile),
+        (".dockerignore", "*\n"),
+    ]);
+    let mut rules_seen = std::collections::BTreeSet::new();
+    for format in ["text", "json", "sarif", "github"] {
+        let run = kpath(&["check", "--format", format, "--show-suppressed", "."], dir.path());
+        assert_eq!(run.code, 1, "{format}: {}", run.stdout);
+        for value in PLANTED {
+            assert!(!run.stdout.contains(value), "{format} output leaks `{value}`:\n{}", run.stdout);
+            assert!(!run.stderr.contains(value), "{format} stderr leaks `{value}`");
+        }
+        if format == "json" {
+            rules_seen.extend(rules_of(&json(&run)).into_iter().map(|(r, _, _)| r));
+        }
+    }
+    for rule in
+        ["secret-in-env", "aws-static-credentials", "secret-committed", "secret-in-configmap", "manifest-invalid"]
+    {
+        assert!(rules_seen.contains(rule), "the planted input should trigger {rule}: {rules_seen:?}");
+    }
+}

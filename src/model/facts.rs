@@ -2,6 +2,7 @@
 //! (autoscaler targets, replica counts, requests, referenced Secrets). Extracted while a file's tree is
 //! in memory, so the trees themselves can be dropped: memory follows the largest file, not the corpus.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::finding::ObjectId;
@@ -22,8 +23,10 @@ pub struct ObjectFacts {
     pub id: ObjectId,
     /// Where the object starts (its `kind:` line).
     pub place: Place,
-    /// `app.kubernetes.io/name`, `app` label, or the workload's name.
+    /// The app's display name (see [`Object::app_name`]).
     pub app: Option<String>,
+    /// Every name tying the object to an app (see [`Object::app_keys`]).
+    pub app_keys: Vec<String>,
     /// Rules ignored through the `kpath/ignore` annotation.
     pub ignored_rules: Vec<String>,
     pub workload: Option<WorkloadFacts>,
@@ -203,6 +206,7 @@ pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectF
         id: object.id(),
         place: place(Route::root().key("kind")),
         app: object.app_name().map(str::to_string),
+        app_keys: object.app_keys().into_iter().map(str::to_string).collect(),
         ignored_rules,
         workload,
         scaler: scaler_facts(object, &place),
@@ -304,13 +308,32 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
     })
 }
 
-/// The facts of every object checked together, for rules that span objects.
+/// The facts of every object checked together, for rules that span objects, indexed by kind and
+/// name so that cross-object lookups stay linear in the number of objects.
 #[derive(Debug, Default)]
 pub struct Facts {
     pub objects: Vec<ObjectFacts>,
+    by_name: HashMap<(String, String), Vec<usize>>,
 }
 
 impl Facts {
+    pub fn new(objects: Vec<ObjectFacts>) -> Facts {
+        let mut by_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            by_name.entry((o.id.kind.clone(), o.id.name.clone())).or_default().push(i);
+        }
+        Facts { objects, by_name }
+    }
+
+    /// Objects of this kind and name, in any namespace.
+    pub fn named<'a>(&'a self, kind: &str, name: &str) -> impl Iterator<Item = &'a ObjectFacts> + 'a {
+        self.by_name
+            .get(&(kind.to_string(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.objects.get(i))
+    }
+
     /// Every object an autoscaler may target: same kind and name, in a namespace that can be the
     /// autoscaler's. An unset namespace is taken to be `default_namespace` (the deploy tool's
     /// destination) and, when that is unknown too, could be any namespace, so it matches.
@@ -321,15 +344,10 @@ impl Facts {
         default_namespace: Option<&str>,
     ) -> Vec<&ObjectFacts> {
         let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
-        self.objects
-            .iter()
-            .filter(|o| {
-                o.id.kind == scaler.target_kind
-                    && o.id.name == scaler.target_name
-                    && match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
-                        (Some(a), Some(b)) => a == b,
-                        _ => true,
-                    }
+        self.named(&scaler.target_kind, &scaler.target_name)
+            .filter(|o| match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
             })
             .collect()
     }
@@ -346,6 +364,6 @@ impl Facts {
             .filter_map(|d| Some((d.index, Object::from_root(d.root.as_ref()?)?)))
             .map(|(i, o)| extract(&o, &file, i))
             .collect();
-        Facts { objects }
+        Facts::new(objects)
     }
 }

@@ -57,16 +57,28 @@ impl<'a> Object<'a> {
         self.root.get_path(&["metadata", "annotations", key]).and_then(Node::as_text)
     }
 
-    /// The app this object belongs to, for "one app per namespace". An app is often several
-    /// components (Argo CD's server, repo-server and controller), so the label that groups them wins:
-    /// `app.kubernetes.io/part-of`, then the Helm release (`app.kubernetes.io/instance`), then
-    /// `app.kubernetes.io/name`, the `app` label, and (for workloads) the object's name.
+    /// The app's display name: `app.kubernetes.io/name`, the `app` label, `app.kubernetes.io/part-of`,
+    /// the Helm release (`app.kubernetes.io/instance`), then (for workloads) the object's name.
     pub fn app_name(&self) -> Option<&'a str> {
-        self.label("app.kubernetes.io/part-of")
-            .or_else(|| self.label("app.kubernetes.io/instance"))
-            .or_else(|| self.label("app.kubernetes.io/name"))
-            .or_else(|| self.label("app"))
-            .or_else(|| self.pod_spec().map(|_| self.name))
+        self.app_keys().into_iter().next()
+    }
+
+    /// Every name that ties this object to an app, most specific first. Two objects with any name in
+    /// common belong to the same app: an app is often several components that share only
+    /// `part-of` or the Helm release (Argo CD's server and repo-server), while some of its objects
+    /// carry only `app.kubernetes.io/name`.
+    pub fn app_keys(&self) -> Vec<&'a str> {
+        let mut keys: Vec<&'a str> =
+            ["app.kubernetes.io/name", "app", "app.kubernetes.io/part-of", "app.kubernetes.io/instance"]
+                .iter()
+                .filter_map(|label| self.label(label))
+                .filter(|v| !v.is_empty())
+                .collect();
+        if keys.is_empty() && self.pod_spec_route().is_some() {
+            keys.push(self.name);
+        }
+        keys.dedup();
+        keys
     }
 
     /// Where this kind keeps its pod template, if it has one.

@@ -97,11 +97,8 @@ pub(crate) fn envfrom_credentials(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     for workload in &cx.facts.objects {
         let Some(facts) = &workload.workload else { continue };
         for reference in &facts.env_from {
-            let Some(source) = cx.facts.objects.iter().find(|o| {
-                o.id.group().is_empty()
-                    && o.id.kind == reference.kind
-                    && o.id.name == reference.name
-                    && o.id.namespace == workload.id.namespace
+            let Some(source) = cx.facts.named(reference.kind, &reference.name).find(|o| {
+                o.id.group().is_empty() && o.id.name == reference.name && o.id.namespace == workload.id.namespace
             }) else {
                 continue;
             };
@@ -172,7 +169,7 @@ mod tests {
             .enumerate()
             .map(|(i, root)| facts::extract(&Object::from_root(root).unwrap(), &file, i))
             .collect();
-        let facts = Facts { objects };
+        let facts = Facts::new(objects);
         let cfg = Config::default();
         let cx = GlobalCx { facts: &facts, config: &cfg, options: cfg.options(RULE.id) };
         let mut found = Vec::new();

@@ -1,5 +1,7 @@
 //! `namespace-shared`: objects of several apps in one namespace, instead of a namespace per app.
 
+use std::collections::HashMap;
+
 use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
 use crate::model::facts::ObjectFacts;
@@ -32,42 +34,78 @@ keeps each boundary as small as the thing it protects.",
 /// How many app names a message lists before "and N more".
 const SHOWN_APPS: usize = 5;
 
+/// The apps of one namespace: objects joined into groups whenever they share an app name.
 struct Namespace<'a> {
     name: &'a str,
-    /// Apps in order of first appearance, each with its first object.
-    apps: Vec<(&'a str, &'a ObjectFacts)>,
+    /// Union-find parent of each group.
+    parent: Vec<usize>,
+    /// Each group's display name and first object, in order of first appearance.
+    first: Vec<(&'a str, &'a ObjectFacts)>,
+    group_of: HashMap<&'a str, usize>,
+}
+
+impl<'a> Namespace<'a> {
+    fn root(&mut self, mut g: usize) -> usize {
+        while self.parent[g] != g {
+            self.parent[g] = self.parent[self.parent[g]];
+            g = self.parent[g];
+        }
+        g
+    }
+
+    fn add(&mut self, object: &'a ObjectFacts) {
+        let roots: Vec<usize> = object.app_keys.iter().filter_map(|k| self.group_of.get(k.as_str()).copied()).collect();
+        let roots: Vec<usize> = roots.into_iter().map(|g| self.root(g)).collect();
+        // Join into the earliest group so reports keep first-appearance order.
+        let target = match roots.iter().min() {
+            Some(&g) => g,
+            None => {
+                self.parent.push(self.parent.len());
+                self.first.push((object.app.as_deref().unwrap_or(object.id.name.as_str()), object));
+                self.parent.len() - 1
+            }
+        };
+        for g in roots {
+            self.parent[g] = target;
+        }
+        for key in &object.app_keys {
+            self.group_of.insert(key.as_str(), target);
+        }
+    }
+
+    /// The first object of each app, in order of first appearance.
+    fn apps(&mut self) -> Vec<(&'a str, &'a ObjectFacts)> {
+        let roots: Vec<usize> = (0..self.parent.len()).filter(|&g| self.root(g) == g).collect();
+        roots.into_iter().map(|g| self.first[g]).collect()
+    }
 }
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     let mut namespaces: Vec<Namespace<'_>> = Vec::new();
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
     for object in &cx.facts.objects {
-        let (Some(app), Some(ns)) = (object.app.as_deref(), object.id.namespace.as_deref()) else { continue };
+        let Some(ns) = object.id.namespace.as_deref() else { continue };
         // `namespace-default` already reports everything in `default`.
-        if ns == "default" {
+        if ns == "default" || object.app_keys.is_empty() {
             continue;
         }
-        let index = match namespaces.iter().position(|n| n.name == ns) {
-            Some(i) => i,
-            None => {
-                namespaces.push(Namespace { name: ns, apps: Vec::new() });
-                namespaces.len() - 1
-            }
-        };
-        let apps = &mut namespaces[index].apps;
-        if !apps.iter().any(|(a, _)| *a == app) {
-            apps.push((app, object));
-        }
+        let index = *index_of.entry(ns).or_insert_with(|| {
+            namespaces.push(Namespace { name: ns, parent: Vec::new(), first: Vec::new(), group_of: HashMap::new() });
+            namespaces.len() - 1
+        });
+        namespaces[index].add(object);
     }
-    for ns in &namespaces {
-        let Some((_, second)) = ns.apps.get(1) else { continue };
-        let mut names: Vec<String> = ns.apps.iter().take(SHOWN_APPS).map(|(a, _)| format!("`{a}`")).collect();
-        if ns.apps.len() > SHOWN_APPS {
-            names.push(format!("and {} more", ns.apps.len() - SHOWN_APPS));
+    for ns in &mut namespaces {
+        let apps = ns.apps();
+        let Some((_, second)) = apps.get(1) else { continue };
+        let mut names: Vec<String> = apps.iter().take(SHOWN_APPS).map(|(a, _)| format!("`{a}`")).collect();
+        if apps.len() > SHOWN_APPS {
+            names.push(format!("and {} more", apps.len() - SHOWN_APPS));
         }
         out.at_place(
             &second.place,
             &second.id,
-            format!("namespace `{}` holds objects of {} apps: {}", ns.name, ns.apps.len(), names.join(", ")),
+            format!("namespace `{}` holds objects of {} apps: {}", ns.name, apps.len(), names.join(", ")),
         );
     }
 }
@@ -91,7 +129,7 @@ mod tests {
             .filter_map(|d| d.root.as_ref().filter(|r| !r.is_null()).map(|r| (d.index, r)))
             .map(|(i, root)| facts::extract(&Object::from_root(root).unwrap(), &file, i))
             .collect();
-        let facts = Facts { objects };
+        let facts = Facts::new(objects);
         let cfg = Config::default();
         let cx = GlobalCx { facts: &facts, config: &cfg, options: cfg.options(RULE.id) };
         let mut found = Vec::new();
@@ -153,5 +191,14 @@ mod tests {
         ]
         .concat();
         assert!(run(&text).is_empty());
+    }
+
+    #[test]
+    fn objects_sharing_any_app_name_are_one_app() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: server, namespace: argocd, labels: {app.kubernetes.io/name: argocd-server, app.kubernetes.io/part-of: argocd}}\n---\n\
+apiVersion: v1\nkind: Service\nmetadata: {name: server, namespace: argocd, labels: {app.kubernetes.io/name: argocd-server}}\n---\n\
+apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: repo, namespace: argocd, labels: {app.kubernetes.io/name: argocd-repo-server, app.kubernetes.io/part-of: argocd}}\n---\n\
+apiVersion: v1\nkind: ConfigMap\nmetadata: {name: repo-cfg, namespace: argocd, labels: {app.kubernetes.io/name: argocd-repo-server}}\n";
+        assert!(run(text).is_empty(), "{:?}", run(text));
     }
 }

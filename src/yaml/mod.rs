@@ -11,6 +11,7 @@ pub mod scalar;
 use std::collections::HashMap;
 use std::fmt;
 
+use compact_str::CompactString;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 pub use scalar::Value;
@@ -404,7 +405,8 @@ pub struct Route(pub Vec<Segment>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Segment {
-    Key(String),
+    /// Keys are short (`spec`, `containers`): stored inline, so cloning a route rarely allocates.
+    Key(CompactString),
     Index(usize),
 }
 
@@ -415,7 +417,7 @@ impl Route {
 
     pub fn key(&self, key: &str) -> Route {
         let mut r = self.clone();
-        r.0.push(Segment::Key(key.to_string()));
+        r.0.push(Segment::Key(CompactString::from(key)));
         r
     }
 
@@ -432,20 +434,20 @@ impl Route {
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("[\"") {
                 let end = after.find("\"]").unwrap_or(after.len());
-                segments.push(Segment::Key(after[..end].to_string()));
+                segments.push(Segment::Key(CompactString::from(&after[..end])));
                 rest = after.get(end + 2..).unwrap_or("");
             } else if let Some(after) = rest.strip_prefix('[') {
                 let end = after.find(']').unwrap_or(after.len());
                 match after[..end].parse() {
                     Ok(i) => segments.push(Segment::Index(i)),
-                    Err(_) => segments.push(Segment::Key(after[..end].to_string())),
+                    Err(_) => segments.push(Segment::Key(CompactString::from(&after[..end]))),
                 }
                 rest = after.get(end + 1..).unwrap_or("");
             } else {
                 let rest_trim = rest.strip_prefix('.').unwrap_or(rest);
                 let end = rest_trim.find(['.', '[']).unwrap_or(rest_trim.len());
                 if end > 0 {
-                    segments.push(Segment::Key(rest_trim[..end].to_string()));
+                    segments.push(Segment::Key(CompactString::from(&rest_trim[..end])));
                 }
                 rest = &rest_trim[end..];
                 if end == 0 && !rest.starts_with('[') {
