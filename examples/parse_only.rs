@@ -1,23 +1,36 @@
-//! Benchmark baseline: parse every YAML file under DIR with saphyr-parser and nothing else (all
-//! cores), so `scripts/bench` can compare kpath's whole check against bare parsing of the same bytes.
+//! Benchmark baselines: parse every YAML file under DIR and do nothing else (all cores), so
+//! `scripts/bench` can compare kpath's whole check against bare parsing of the same bytes.
+//!
+//! `parse_only events DIR`: saphyr-parser's event stream, counted (the floor: no tree at all).
+//! `parse_only tree DIR`: saphyr's own loader into `MarkedYaml` (a tree with spans, as any consumer needs).
 
 use rayon::prelude::*;
+use saphyr::{LoadableYamlNode, MarkedYaml};
 
-fn main() {
-    let dirs: Vec<String> = std::env::args().skip(1).collect();
-    let files: Vec<std::path::PathBuf> = dirs
-        .iter()
-        .flat_map(|d| walkdir::WalkDir::new(d).into_iter().filter_map(Result::ok))
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (Some(mode), Some(dir)) = (args.next(), args.next()) else {
+        eprintln!("usage: parse_only events|tree DIR");
+        return std::process::ExitCode::from(2);
+    };
+    let files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(&dir)
+        .into_iter()
+        .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
-    let events: usize = files
+    let count: usize = files
         .par_iter()
         .map(|p| {
             let Ok(text) = std::fs::read_to_string(p) else { return 0 };
-            saphyr_parser::Parser::new_from_str(&text).take_while(Result::is_ok).count()
+            if mode == "tree" {
+                MarkedYaml::load_from_str(&text).map(|docs| docs.len()).unwrap_or(0)
+            } else {
+                saphyr_parser::Parser::new_from_str(&text).take_while(Result::is_ok).count()
+            }
         })
         .sum();
-    println!("{} files, {events} events", files.len());
+    println!("{} files, {count} {}", files.len(), if mode == "tree" { "documents" } else { "events" });
+    std::process::ExitCode::SUCCESS
 }

@@ -73,7 +73,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
 
     let mut report = Report::default();
     let mut index = SuppressionIndex::default();
-    let mut all_facts = Vec::new();
+    let mut all_facts = Vec::with_capacity(outcomes.iter().map(|o| o.facts.len()).sum());
     for (input, outcome) in inputs.iter().zip(outcomes) {
         report.stats.files += 1;
         report.stats.documents += outcome.documents;
@@ -337,15 +337,16 @@ fn check_object_root(
         return;
     };
     let id = object.id();
+    let mut cx = ObjectCx::new(file, document, object, config, config.options(""));
     for (rule, severity) in active {
         if let Some(check) = rule.check.object() {
-            let cx = ObjectCx { file, document, object, config, options: config.options(rule.id) };
+            cx.options = config.options(rule.id);
             let mut emitter =
                 emitter(rule, *severity, file, Some(root), Some(document), Some(id.clone()), &mut out.findings);
             check(&cx, &mut emitter);
         }
     }
-    out.facts.push(facts::extract(&object, file, document));
+    out.facts.push(facts::extract_with_pod(&object, cx.pod_spec(), file, document));
 }
 
 fn emitter<'a>(

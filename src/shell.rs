@@ -916,13 +916,7 @@ pub(crate) mod testing {
         for doc in &docs {
             let Some(root) = &doc.root else { continue };
             let Some(object) = Object::from_root(root) else { continue };
-            let cx = ObjectCx {
-                file: "test.yaml",
-                document: doc.index,
-                object,
-                config: &config,
-                options: config.options(rule.id),
-            };
+            let cx = ObjectCx::new("test.yaml", doc.index, object, &config, config.options(rule.id));
             let mut emitter = Emitter {
                 rule,
                 severity: rule.severity,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::finding::ObjectId;
-use crate::model::{ContainerRole, Object};
+use crate::model::{ContainerRole, Object, PodSpec};
 use crate::yaml::{Node, Pos, Route};
 
 /// A place in a file, already resolved, for findings raised after the tree is gone.
@@ -29,8 +29,9 @@ pub struct ObjectFacts {
     pub app_keys: Vec<String>,
     /// Rules ignored through the `kpath/ignore` annotation.
     pub ignored_rules: Vec<String>,
-    pub workload: Option<WorkloadFacts>,
-    pub scaler: Option<ScalerFacts>,
+    /// Boxed: most objects are not workloads, and facts are kept for every object.
+    pub workload: Option<Box<WorkloadFacts>>,
+    pub scaler: Option<Box<ScalerFacts>>,
     /// Keys of a Secret's `data`/`stringData` or a ConfigMap's `data`, for `envFrom` lookups.
     pub data_keys: Vec<String>,
 }
@@ -102,6 +103,16 @@ pub struct UtilizationTarget {
 
 /// Extracts the facts of one object.
 pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectFacts {
+    extract_with_pod(object, object.pod_spec().as_ref(), file, document)
+}
+
+/// Like [`extract`], reusing a pod spec that was already read.
+pub fn extract_with_pod(
+    object: &Object<'_>,
+    pod: Option<&PodSpec<'_>>,
+    file: &Arc<str>,
+    document: usize,
+) -> ObjectFacts {
     let place = |route: Route| {
         let (pos, _) = route.locate(object.root);
         Place { file: file.clone(), document, pos, route }
@@ -110,10 +121,10 @@ pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectF
         .annotation("kpath/ignore")
         .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
         .unwrap_or_default();
-    let workload = object.pod_spec().map(|pod| {
+    let workload = pod.map(|pod| {
         let containers = pod
             .containers()
-            .into_iter()
+            .iter()
             .map(|c| {
                 let has = |res: &str| {
                     ["requests", "limits"]
@@ -208,8 +219,8 @@ pub fn extract(object: &Object<'_>, file: &Arc<str>, document: usize) -> ObjectF
         app: object.app_name().map(str::to_string),
         app_keys: object.app_keys().into_iter().map(str::to_string).collect(),
         ignored_rules,
-        workload,
-        scaler: scaler_facts(object, &place),
+        workload: workload.map(Box::new),
+        scaler: scaler_facts(object, &place).map(Box::new),
         data_keys,
     }
 }

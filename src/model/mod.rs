@@ -98,7 +98,11 @@ impl<'a> Object<'a> {
     pub fn pod_spec(&self) -> Option<PodSpec<'a>> {
         let route = self.pod_spec_route()?;
         let node = route.resolve(self.root)?;
-        node.is_map().then_some(PodSpec { node, route, run_to_completion: self.runs_to_completion() })
+        if !node.is_map() {
+            return None;
+        }
+        let containers = list_containers(node, &route);
+        Some(PodSpec { node, route, run_to_completion: self.runs_to_completion(), containers })
     }
 
     /// Jobs and CronJobs run to completion; their containers have no readiness to report.
@@ -128,6 +132,7 @@ pub struct PodSpec<'a> {
     pub route: Route,
     /// True for Jobs, CronJobs and Pods that do not restart: no readiness or liveness expected.
     pub run_to_completion: bool,
+    containers: Vec<Container<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,31 +166,36 @@ impl<'a> Container<'a> {
 
 impl<'a> PodSpec<'a> {
     /// All containers: main ones first, then init containers and sidecars, in document order.
-    pub fn containers(&self) -> Vec<Container<'a>> {
-        let mut out = Vec::new();
-        for (field, default_role) in [("containers", ContainerRole::Main), ("initContainers", ContainerRole::Init)] {
-            let Some(list) = self.node.get(field) else { continue };
-            for (i, node) in list.items().iter().enumerate() {
-                if !node.is_map() {
-                    continue;
-                }
-                let role = if default_role == ContainerRole::Init
-                    && node.get("restartPolicy").and_then(Node::as_text) == Some("Always")
-                {
-                    ContainerRole::Sidecar
-                } else {
-                    default_role
-                };
-                let name = node.get("name").and_then(Node::as_text).unwrap_or("");
-                out.push(Container { node, route: self.route.key(field).index(i), role, name });
-            }
-        }
-        out
+    pub fn containers(&self) -> &[Container<'a>] {
+        &self.containers
     }
 
     pub fn get(&self, key: &str) -> Option<&'a Node> {
         self.node.get(key)
     }
+}
+
+/// Reads a pod spec's containers once; rules share the list through [`PodSpec::containers`].
+fn list_containers<'a>(node: &'a Node, route: &Route) -> Vec<Container<'a>> {
+    let mut out = Vec::new();
+    for (field, default_role) in [("containers", ContainerRole::Main), ("initContainers", ContainerRole::Init)] {
+        let Some(list) = node.get(field) else { continue };
+        for (i, node) in list.items().iter().enumerate() {
+            if !node.is_map() {
+                continue;
+            }
+            let role = if default_role == ContainerRole::Init
+                && node.get("restartPolicy").and_then(Node::as_text) == Some("Always")
+            {
+                ContainerRole::Sidecar
+            } else {
+                default_role
+            };
+            let name = node.get("name").and_then(Node::as_text).unwrap_or("");
+            out.push(Container { node, route: route.key(field).index(i), role, name });
+        }
+    }
+    out
 }
 
 /// Kinds that are not namespaced (for `namespace-missing`). Custom resources are assumed namespaced

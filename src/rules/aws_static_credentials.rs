@@ -71,7 +71,7 @@ fn uses_s3_compatible_endpoint(env: &Node) -> bool {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for container in pod.containers() {
         let Some(env) = container.get("env") else { continue };
         if uses_s3_compatible_endpoint(env) {
@@ -154,7 +154,7 @@ mod tests {
         let object = Object::from_root(&root).unwrap();
         let cfg = Config::default();
         let mut found = Vec::new();
-        let cx = ObjectCx { file: "t.yaml", document: 0, object, config: &cfg, options: cfg.options(RULE.id) };
+        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
         check(&cx, &mut emitter(Some(&root), &mut found));
         found
     }

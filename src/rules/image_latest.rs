@@ -56,18 +56,18 @@ fn unpinned(image: &str) -> Option<Unpinned> {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
         let Some(image) = c.get("image").and_then(Node::as_text) else { continue };
         let message = match unpinned(image) {
             None => continue,
             Some(Unpinned::NoTag) => format!(
                 "{} uses image `{image}` with no tag and no digest, so it runs whatever `latest` points to when pulled",
-                container_label(&c)
+                container_label(c)
             ),
             Some(Unpinned::Latest) => format!(
                 "{} uses image `{image}`: the `latest` tag moves with every push, so the running version is unknown",
-                container_label(&c)
+                container_label(c)
             ),
         };
         out.at(c.route.key("image"), message);
@@ -97,7 +97,7 @@ pub(crate) mod test_support {
         for doc in &docs {
             let Some(root) = &doc.root else { continue };
             let object = Object::from_root(root).expect("test object has apiVersion, kind and name");
-            let cx = ObjectCx { file: "t.yaml", document: doc.index, object, config, options: config.options(rule.id) };
+            let cx = ObjectCx::new("t.yaml", doc.index, object, config, config.options(rule.id));
             let mut out = Emitter {
                 rule,
                 severity: rule.severity,

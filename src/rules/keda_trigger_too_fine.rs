@@ -235,7 +235,7 @@ mod tests {
         for doc in &docs {
             let Some(root) = doc.root.as_ref() else { continue };
             let Some(object) = Object::from_root(root) else { continue };
-            let cx = ObjectCx { file: "t.yaml", document: 0, object, config, options: config.options(RULE.id) };
+            let cx = ObjectCx::new("t.yaml", 0, object, config, config.options(RULE.id));
             let mut out = Emitter {
                 rule: &RULE,
                 severity: RULE.severity,

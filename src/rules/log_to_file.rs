@@ -202,11 +202,11 @@ fn check_dockerfile(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
-        let words = argv_with_routes(&c);
+        let words = argv_with_routes(c);
         let argv: Vec<String> = words.iter().map(|(w, _)| w.clone()).collect();
-        for u in argv_log_files(&argv, c.is_long_running(&pod)) {
+        for u in argv_log_files(&argv, c.is_long_running(pod)) {
             let route = words.get(u.word).map(|(_, r)| r.clone()).unwrap_or_else(|| c.route.clone());
             out.at(route, format!("container `{}` writes logs to a file: {}", c.name, u.how));
         }

@@ -126,7 +126,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             check_resources(resources, &pod.route.key("resources"), "the pod", out);
         }
         for container in pod.containers() {
-            check_container(&container, out);
+            check_container(container, out);
         }
     }
     match (object.group(), object.kind) {
@@ -604,13 +604,7 @@ mod tests {
             };
             match Object::from_root(root) {
                 Some(object) => {
-                    let cx = ObjectCx {
-                        file: "t.yaml",
-                        document: 0,
-                        object,
-                        config: &config,
-                        options: config.options(RULE.id),
-                    };
+                    let cx = ObjectCx::new("t.yaml", 0, object, &config, config.options(RULE.id));
                     check(&cx, &mut out);
                 }
                 None => missing_identity(root, &mut out),

@@ -199,6 +199,25 @@ pub struct ObjectCx<'a> {
     pub object: Object<'a>,
     pub config: &'a Config,
     pub options: &'a RuleOptions,
+    /// The object's pod spec and containers, read once and shared by every rule.
+    pod: Option<crate::model::PodSpec<'a>>,
+}
+
+impl<'a> ObjectCx<'a> {
+    pub fn new(
+        file: &'a str,
+        document: usize,
+        object: Object<'a>,
+        config: &'a Config,
+        options: &'a RuleOptions,
+    ) -> Self {
+        ObjectCx { file, document, object, config, options, pod: object.pod_spec() }
+    }
+
+    /// The pod spec of a workload (Pod, Deployment, CronJob, Rollout …), if the object has one.
+    pub fn pod_spec(&self) -> Option<&crate::model::PodSpec<'a>> {
+        self.pod.as_ref()
+    }
 }
 
 pub struct DockerfileCx<'a> {

@@ -66,7 +66,7 @@ mod tests {
             object: None,
             out: &mut found,
         };
-        let cx = ObjectCx { file: "t.yaml", document: 0, object, config: cfg, options: cfg.options(RULE.id) };
+        let cx = ObjectCx::new("t.yaml", 0, object, cfg, cfg.options(RULE.id));
         check(&cx, &mut out);
         found
     }

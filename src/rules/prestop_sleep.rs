@@ -70,7 +70,7 @@ fn describe(duration: &str) -> String {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
         let Some(hook) = c.node.get_path(&["lifecycle", "preStop"]) else { continue };
         let route = c.route.key("lifecycle").key("preStop");

@@ -159,13 +159,13 @@ fn exec_paths(command: &[String]) -> Vec<String> {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
         let Some(liveness) = c.get("livenessProbe") else { continue };
-        let Some(live) = handler(liveness, &c) else { continue };
-        let same = c.get("readinessProbe").and_then(|r| handler(r, &c)).is_some_and(|ready| ready == live);
+        let Some(live) = handler(liveness, c) else { continue };
+        let same = c.get("readinessProbe").and_then(|r| handler(r, c)).is_some_and(|ready| ready == live);
         let probe_route = c.route.key("livenessProbe");
-        let who = format!("the livenessProbe of {}", container_label(&c));
+        let who = format!("the livenessProbe of {}", container_label(c));
         let called = match &live {
             Handler::Http { path, .. } => vec![path.clone()],
             Handler::Exec(command) => exec_paths(command),

@@ -42,12 +42,12 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 /// Reports each long-running container (main containers and native sidecars of pods that do not run to
 /// completion) that has no `field` probe, at the container.
 pub(super) fn missing_probe(cx: &ObjectCx<'_>, out: &mut Emitter<'_>, field: &str, consequence: &str) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
-        if !c.is_long_running(&pod) || c.get(field).is_some_and(|p| !p.is_null()) {
+        if !c.is_long_running(pod) || c.get(field).is_some_and(|p| !p.is_null()) {
             continue;
         }
-        out.at(c.route.clone(), format!("{} has no {field}, {consequence}", container_label(&c)));
+        out.at(c.route.clone(), format!("{} has no {field}, {consequence}", container_label(c)));
     }
 }
 

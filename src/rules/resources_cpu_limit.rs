@@ -34,7 +34,7 @@ cores), and then silence this notice there.",
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     if let Some(limit) = resource(pod.get("resources"), "limits", "cpu").filter(|n| quantity(n).is_some()) {
         out.at(
             pod.route.key("resources").key("limits").key("cpu"),
@@ -53,7 +53,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             c.route.key("resources").key("limits").key("cpu"),
             format!(
                 "{} sets a CPU limit of {}: it is throttled at that quota even when the node has idle CPU",
-                container_label(&c),
+                container_label(c),
                 limit.as_text().unwrap_or_default()
             ),
         );

@@ -33,7 +33,7 @@ from observed peak usage, then copy it into the limit; values are compared as qu
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     // A pod-level memory limit (`spec.resources.limits.memory`) bounds containers that set none.
     let pod_limit = resource(pod.get("resources"), "limits", "memory").is_some();
     for c in pod.containers() {
@@ -46,9 +46,9 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
                 let message = match request.and_then(Node::as_text) {
                     Some(req) => format!(
                         "{} has no memory limit: set `resources.limits.memory` to its memory request ({req})",
-                        container_label(&c)
+                        container_label(c)
                     ),
-                    None => format!("{} has no memory limit (and no memory request)", container_label(&c)),
+                    None => format!("{} has no memory limit (and no memory request)", container_label(c)),
                 };
                 out.at(route, message);
             }
@@ -62,7 +62,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
                         route,
                         format!(
                             "{}: memory limit {} is {relation} its memory request {}; set them equal",
-                            container_label(&c),
+                            container_label(c),
                             limit.as_text().unwrap_or_default(),
                             request.as_text().unwrap_or_default()
                         ),

@@ -38,13 +38,13 @@ extended resources, raise the limit or lower the request to what the container r
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     if let Some(resources) = pod.get("resources") {
         compare(resources, &pod.route.key("resources"), "the pod-level `resources`", out);
     }
     for c in pod.containers() {
         if let Some(resources) = c.get("resources") {
-            compare(resources, &c.route.key("resources"), &container_label(&c), out);
+            compare(resources, &c.route.key("resources"), &container_label(c), out);
         }
     }
 }

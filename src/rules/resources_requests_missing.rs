@@ -72,7 +72,7 @@ fn has_request(resources: Option<&Node>, name: &str) -> bool {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     // Pod-level resources (`spec.resources`) cover every container that sets none of its own.
     let pod_resources = pod.get("resources");
     for c in pod.containers() {
@@ -85,11 +85,11 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             [] => continue,
             [one] => format!(
                 "{} has no {one} request: neither `resources.requests.{one}` nor `resources.limits.{one}` is set",
-                container_label(&c)
+                container_label(c)
             ),
             _ => format!(
                 "{} has no cpu and no memory request: `resources` sets neither a request nor a limit for them",
-                container_label(&c)
+                container_label(c)
             ),
         };
         out.at(c.route.key("resources").key("requests"), message);

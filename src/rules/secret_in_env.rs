@@ -34,7 +34,7 @@ give it the path.",
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for container in pod.containers() {
         let Some(env) = container.get("env") else { continue };
         for (i, item) in env.items().iter().enumerate() {
@@ -90,7 +90,7 @@ mod tests {
             object: None,
             out: &mut found,
         };
-        let cx = ObjectCx { file: "t.yaml", document: 0, object, config: &cfg, options: cfg.options(RULE.id) };
+        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
         check(&cx, &mut out);
         found
     }

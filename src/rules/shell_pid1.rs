@@ -59,13 +59,13 @@ pub(crate) fn argv_with_routes(c: &Container<'_>) -> Vec<(String, Route)> {
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
-        if !c.is_long_running(&pod) {
+        if !c.is_long_running(pod) {
             continue;
         }
         let command_len = words(c.get("command")).len();
-        let argv: Vec<String> = argv_with_routes(&c).into_iter().map(|(w, _)| w).collect();
+        let argv: Vec<String> = argv_with_routes(c).into_iter().map(|(w, _)| w).collect();
         let Some(inv) = shell::shell_invocation(&argv) else { continue };
         let commands = shell::parse(inv.script);
         if commands.is_empty() || shell::ends_in_exec(&commands) || shell::traps_term(&commands) {

@@ -34,7 +34,7 @@ volume for configuration. If a node agent truly needs host files, mount only the
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
-    let Some(pod) = cx.object.pod_spec() else { return };
+    let Some(pod) = cx.pod_spec() else { return };
     let containers = pod.containers();
     for (i, volume) in pod.get("volumes").map(Node::items).unwrap_or_default().iter().enumerate() {
         let Some(host_path) = volume.get("hostPath").filter(|n| n.is_map()) else { continue };
@@ -42,7 +42,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
         let path = host_path.get("path").and_then(Node::as_text).unwrap_or("?");
         let mut writable = Vec::new();
         let mut mounted = false;
-        for c in &containers {
+        for c in containers {
             for mount in c.get("volumeMounts").map(Node::items).unwrap_or_default() {
                 if mount.get("name").and_then(Node::as_text) != Some(name) {
                     continue;
