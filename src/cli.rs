@@ -57,6 +57,15 @@ pub struct CheckArgs {
     /// Also print suppressed findings in text output (JSON and SARIF always include them).
     #[arg(long)]
     pub show_suppressed: bool,
+    /// The helm binary to render charts with (default: $KPATH_HELM, then `helm` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+    /// Where rendered charts are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the on-disk render cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -162,7 +171,26 @@ fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if args.helm.is_some() {
+        config.helm.binary = args.helm.clone();
+    }
+    if let Some(dir) = &args.cache_dir {
+        config.helm.cache_dir = Some(dir.clone());
+    } else if let (Some(dir), Some(base)) = (&config.helm.cache_dir, &config.base_dir)
+        && dir.is_relative()
+        && config.source.is_some()
+    {
+        // A relative `helm.cacheDir` in .kpath.yml is relative to that file.
+        config.helm.cache_dir = Some(base.join(dir));
+    }
+    if args.no_cache {
+        config.helm.cache_dir = None;
+    }
     let report = engine::check_paths(&paths, &config);
+    if let Some(reason) = &report.helm_missing {
+        eprintln!("error: this path holds Helm charts, but {reason}");
+        return ExitCode::from(2);
+    }
     let colour = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

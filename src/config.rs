@@ -108,6 +108,62 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     Glob::new(pattern).map(|g| g.compile_matcher().is_match(text)).unwrap_or(pattern == text)
 }
 
+/// A release `.kpath.yml` declares for a chart (`helm.releases[]`).
+#[derive(Debug, Clone, Default)]
+pub struct HelmRelease {
+    /// Chart directory, relative to the configuration file.
+    pub chart: String,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// Values files relative to the chart, applied after its `values.yaml`.
+    pub values: Vec<String>,
+    pub set: Vec<(String, String)>,
+    pub kubernetes_version: Option<(u32, u32)>,
+    pub environments: Vec<HelmEnvironment>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HelmEnvironment {
+    pub name: String,
+    pub values: Vec<String>,
+    pub set: Vec<(String, String)>,
+    pub namespace: Option<String>,
+}
+
+/// `helm:` settings.
+#[derive(Debug, Clone)]
+pub struct HelmSettings {
+    pub timeout: std::time::Duration,
+    pub max_output: usize,
+    pub concurrency: usize,
+    pub cache_dir: Option<std::path::PathBuf>,
+    pub releases: Vec<HelmRelease>,
+    /// The helm binary to use (`--helm`); found on `$KPATH_HELM` or PATH when unset.
+    pub binary: Option<std::path::PathBuf>,
+}
+
+impl Default for HelmSettings {
+    fn default() -> HelmSettings {
+        HelmSettings {
+            timeout: std::time::Duration::from_secs(60),
+            max_output: 64 << 20,
+            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            cache_dir: default_cache_dir(),
+            releases: Vec::new(),
+            binary: None,
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/kpath/renders`, else `~/.cache/kpath/renders`.
+fn default_cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("kpath").join("renders"))
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the configuration came from (for messages), if from a file.
@@ -122,6 +178,7 @@ pub struct Config {
     pub levels: BTreeMap<&'static str, RuleLevel>,
     pub options: BTreeMap<&'static str, RuleOptions>,
     pub waivers: Vec<Waiver>,
+    pub helm: HelmSettings,
 }
 
 impl Default for Config {
@@ -136,6 +193,7 @@ impl Default for Config {
             levels: BTreeMap::new(),
             options: rules::RULES.iter().map(|r| (r.id, RuleOptions::for_rule(r))).collect(),
             waivers: Vec::new(),
+            helm: HelmSettings::default(),
         }
     }
 }
@@ -209,6 +267,7 @@ impl Config {
                     config.ignore = builder.build().map_err(|e| err(value.pos, e.to_string()))?;
                 }
                 "rules" => parse_rules(value, &mut config, &err)?,
+                "helm" => parse_helm(value, &mut config.helm, &err)?,
                 "waivers" => {
                     for item in value.items() {
                         config.waivers.push(parse_waiver(item, &err)?);
@@ -221,7 +280,7 @@ impl Config {
                     return Err(err(
                         entry.key.pos,
                         format!(
-                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers)"
+                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers, helm)"
                         ),
                     ));
                 }
@@ -355,6 +414,137 @@ fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result
     Ok(waiver)
 }
 
+type ErrFn<'a> = &'a dyn Fn(Pos, String) -> ConfigError;
+
+fn text_of(node: &Node, what: &str, err: ErrFn<'_>) -> Result<String, ConfigError> {
+    node.as_text().filter(|t| !t.is_empty()).map(str::to_string).ok_or_else(|| err(node.pos, format!("{what} must be a string")))
+}
+
+fn list_of(node: &Node, what: &str, err: ErrFn<'_>) -> Result<Vec<String>, ConfigError> {
+    if !node.is_seq() {
+        return Err(err(node.pos, format!("{what} must be a list")));
+    }
+    node.items().iter().map(|i| text_of(i, what, err)).collect()
+}
+
+fn set_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<(String, String)>, ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "set must map keys to values, e.g. {image.tag: \"1.2.3\"}".into()));
+    }
+    node.entries()
+        .iter()
+        .map(|e| {
+            let key = text_of(&e.key, "a set key", err)?;
+            let value = e.value.as_text().map(str::to_string).ok_or_else(|| err(e.value.pos, "set values must be scalars".into()))?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+fn parse_helm(node: &Node, helm: &mut HelmSettings, err: ErrFn<'_>) -> Result<(), ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "helm must be a mapping".into()));
+    }
+    for entry in node.entries() {
+        let value = &entry.value;
+        match entry.key.as_key().unwrap_or("") {
+            "timeout" => {
+                let t = text_of(value, "timeout", err)?;
+                let ms = crate::quantity::parse_duration_ms(&t)
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| err(value.pos, format!("timeout `{t}` is not a duration such as 60s or 2m")))?;
+                helm.timeout = std::time::Duration::from_millis(ms);
+            }
+            "maxOutput" => {
+                let t = text_of(value, "maxOutput", err)?;
+                let q = crate::quantity::parse_quantity(&t)
+                    .filter(|q| q.millis() >= 1000)
+                    .ok_or_else(|| err(value.pos, format!("maxOutput `{t}` is not a size such as 64Mi")))?;
+                helm.max_output = usize::try_from(q.millis() / 1000).unwrap_or(usize::MAX);
+            }
+            "concurrency" => {
+                helm.concurrency = value
+                    .as_int()
+                    .filter(|n| *n >= 1)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| err(value.pos, "concurrency must be a whole number, at least 1".into()))?;
+            }
+            "cacheDir" => helm.cache_dir = Some(std::path::PathBuf::from(text_of(value, "cacheDir", err)?)),
+            "releases" => {
+                if !value.is_seq() {
+                    return Err(err(value.pos, "releases must be a list".into()));
+                }
+                for item in value.items() {
+                    helm.releases.push(parse_release(item, err)?);
+                }
+            }
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!("unknown helm key `{other}` (expected timeout, maxOutput, concurrency, cacheDir, releases)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "a release is a mapping with at least `chart`".into()));
+    }
+    let mut release = HelmRelease::default();
+    for entry in node.entries() {
+        let value = &entry.value;
+        match entry.key.as_key().unwrap_or("") {
+            "chart" => release.chart = text_of(value, "chart", err)?,
+            "name" => release.name = Some(text_of(value, "name", err)?),
+            "namespace" => release.namespace = Some(text_of(value, "namespace", err)?),
+            "values" => release.values = list_of(value, "values", err)?,
+            "set" => release.set = set_of(value, err)?,
+            "kubernetesVersion" => {
+                let t = text_of(value, "kubernetesVersion", err)?;
+                release.kubernetes_version =
+                    Some(parse_version(&t).ok_or_else(|| err(value.pos, format!("kubernetesVersion `{t}` is not MAJOR.MINOR")))?);
+            }
+            "environments" => {
+                if !value.is_map() {
+                    return Err(err(value.pos, "environments must map names to {values, set, namespace}".into()));
+                }
+                for env in value.entries() {
+                    let mut environment = HelmEnvironment { name: text_of(&env.key, "an environment name", err)?, ..Default::default() };
+                    for field in env.value.entries() {
+                        match field.key.as_key().unwrap_or("") {
+                            "values" => environment.values = list_of(&field.value, "values", err)?,
+                            "set" => environment.set = set_of(&field.value, err)?,
+                            "namespace" => environment.namespace = Some(text_of(&field.value, "namespace", err)?),
+                            other => {
+                                return Err(err(
+                                    field.key.pos,
+                                    format!("unknown environment key `{other}` (expected values, set, namespace)"),
+                                ));
+                            }
+                        }
+                    }
+                    release.environments.push(environment);
+                }
+            }
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!(
+                        "unknown release key `{other}` (expected chart, name, namespace, values, set, kubernetesVersion, environments)"
+                    ),
+                ));
+            }
+        }
+    }
+    if release.chart.is_empty() {
+        return Err(err(node.pos, "a release needs `chart`: the chart directory, relative to this file".into()));
+    }
+    Ok(release)
+}
+
 pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
     let mut parts = text.trim().split('-');
     let y = parts.next()?.parse().ok()?;
@@ -412,6 +602,26 @@ mod tests {
             ObjectId { api_version: "v1".into(), kind: "Secret".into(), namespace: None, name: "legacy-db".into() };
         assert!(w.matches("secret-committed", "a.yaml", Some(&id)));
         assert!(!w.matches("image-latest", "a.yaml", Some(&id)));
+    }
+
+    #[test]
+    fn helm_settings() {
+        let c = Config::parse(
+            "helm:\n  timeout: 2s\n  maxOutput: 1Mi\n  releases:\n    - chart: charts/shop\n      set: {image.tag: \"1.2\"}\n      environments:\n        prod: {values: [values-prod.yaml], namespace: shop-prod}\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(c.helm.timeout, std::time::Duration::from_secs(2));
+        assert_eq!(c.helm.max_output, 1 << 20);
+        let r = &c.helm.releases[0];
+        assert_eq!(r.set, vec![("image.tag".to_string(), "1.2".to_string())]);
+        assert_eq!(r.environments[0].name, "prod");
+        assert_eq!(r.environments[0].namespace.as_deref(), Some("shop-prod"));
+        let e = Config::parse("helm:\n  releases:\n    - chart: x\n      valuez: []\n", "c").expect_err("error");
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("unknown release key `valuez`"), "{e}");
+        let e = Config::parse("helm:\n  timeout: soon\n", "c").expect_err("error");
+        assert_eq!(e.line, 2);
     }
 
     #[test]

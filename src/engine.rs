@@ -15,6 +15,7 @@ use crate::loader::{self, Input, InputKind, Skipped};
 use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
+use crate::helm::check::RenderedSource;
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
 use crate::yaml::{self, Node, Pos, Route};
 
@@ -29,6 +30,9 @@ pub struct Report {
     pub stats: Stats,
     #[serde(skip)]
     pub skipped: Vec<Skipped>,
+    /// Set when there were charts to render and no usable helm: the reason, for the CLI to report.
+    #[serde(skip)]
+    pub helm_missing: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,14 +46,24 @@ pub struct Stats {
 struct FileOutcome {
     findings: Vec<Finding>,
     facts: Vec<ObjectFacts>,
-    comments: Vec<IgnoreComment>,
+    /// `kpath:ignore` comments, per file (a chart contributes its templates and values files).
+    comments: Vec<(String, Vec<IgnoreComment>)>,
+    /// Where rendered Helm documents came from, by their `helm://` name.
+    rendered: Vec<(String, RenderedSource)>,
     documents: usize,
     bytes: u64,
 }
 
 impl FileOutcome {
     fn empty() -> FileOutcome {
-        FileOutcome { findings: Vec::new(), facts: Vec::new(), comments: Vec::new(), documents: 0, bytes: 0 }
+        FileOutcome {
+            findings: Vec::new(),
+            facts: Vec::new(),
+            comments: Vec::new(),
+            rendered: Vec::new(),
+            documents: 0,
+            bytes: 0,
+        }
     }
 }
 
@@ -69,20 +83,30 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
             RuleLevel::On(sev) => Some((*r, sev)),
         })
         .collect();
-    let outcomes: Vec<FileOutcome> = inputs.par_iter().map(|input| check_file(input, config, &active)).collect();
+    // Helm is looked for once, and only when there is a chart to render.
+    let helm = inputs
+        .iter()
+        .any(|i| i.kind == InputKind::HelmChart)
+        .then(|| crate::helm::binary::find(config.helm.binary.as_deref()));
+    let outcomes: Vec<FileOutcome> =
+        inputs.par_iter().map(|input| check_file(input, config, &active, helm.as_ref())).collect();
 
-    let mut report = Report::default();
+    let mut report = Report { helm_missing: helm.and_then(Result::err).map(|e| e.to_string()), ..Report::default() };
     let mut index = SuppressionIndex::default();
+    let mut rendered: HashMap<String, RenderedSource> = HashMap::new();
     let mut all_facts = Vec::with_capacity(outcomes.iter().map(|o| o.facts.len()).sum());
-    for (input, outcome) in inputs.iter().zip(outcomes) {
+    for outcome in outcomes {
         report.stats.files += 1;
         report.stats.documents += outcome.documents;
         report.stats.objects += outcome.facts.len();
         report.stats.bytes += outcome.bytes;
         report.findings.extend(outcome.findings);
-        if !outcome.comments.is_empty() {
-            index.comments.insert(input.display.clone(), outcome.comments);
+        for (file, comments) in outcome.comments {
+            if !comments.is_empty() {
+                index.comments.entry(file).or_default().extend(comments);
+            }
         }
+        rendered.extend(outcome.rendered);
         for f in &outcome.facts {
             if !f.ignored_rules.is_empty() {
                 index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
@@ -106,6 +130,17 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
             };
             check(&cx, &mut emitter);
         }
+    }
+
+    // Findings on rendered Helm objects move to the values and template lines that produced them.
+    if !rendered.is_empty() {
+        for finding in &mut report.findings {
+            if let Some(source) = rendered.get(&finding.file) {
+                crate::helm::check::place(finding, source);
+            }
+        }
+        let order = crate::helm::check::environment_order(config);
+        report.findings = crate::helm::check::merge_environments(std::mem::take(&mut report.findings), &order);
     }
 
     let today = crate::config::today();
@@ -137,11 +172,21 @@ fn loader_finding(
         object: None,
         help: rule.help().to_string(),
         suppressed: None,
+        locations: Vec::new(),
+        environments: Vec::new(),
         document: None,
+        origin: None,
     }
 }
 
-fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
+type HelmLookup = Result<crate::helm::Helm, crate::helm::binary::FindError>;
+
+fn check_file(
+    input: &Input,
+    config: &Config,
+    active: &[(&'static Rule, crate::finding::Severity)],
+    helm: Option<&HelmLookup>,
+) -> FileOutcome {
     let mut out = FileOutcome::empty();
     let invalid = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id).copied();
     let report_invalid = |out: &mut FileOutcome, pos: Pos, message: String| {
@@ -151,21 +196,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
     };
 
     if input.kind == InputKind::HelmChart {
-        if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == "chart-not-rendered") {
-            let chart_yaml = format!("{}/Chart.yaml", input.display);
-            let name = std::fs::read_to_string(input.path.join("Chart.yaml"))
-                .ok()
-                .and_then(|t| yaml::parse_single(&t).ok().flatten())
-                .and_then(|root| root.get("name").and_then(Node::as_text).map(str::to_string))
-                .unwrap_or_else(|| input.display.clone());
-            out.findings.push(loader_finding(
-                rule,
-                &chart_yaml,
-                Pos { line: 1, col: 1 },
-                format!("Helm chart `{name}` was not rendered, so its templates were not checked"),
-                *sev,
-            ));
-        }
+        check_chart(input, config, active, helm, &mut out);
         return out;
     }
 
@@ -213,7 +244,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
 
     match input.kind {
         InputKind::Dockerfile => {
-            out.comments = suppress::scan_comments(text);
+            out.comments.push((input.display.clone(), suppress::scan_comments(text)));
             out.documents = 1;
             let dockerfile = crate::dockerfile::parse(text);
             for (pos, message) in &dockerfile.errors {
@@ -269,7 +300,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
             if !kubernetes && broken.is_empty() {
                 return FileOutcome { documents: 0, ..out };
             }
-            out.comments = suppress::scan_comments(text);
+            out.comments.push((input.display.clone(), suppress::scan_comments(text)));
             for b in broken {
                 report_invalid(&mut out, b.error.pos, format!("YAML syntax error: {}", b.error.message));
             }
@@ -284,6 +315,91 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
         InputKind::HelmChart => {}
     }
     out
+}
+
+/// Renders a chart's units and checks the rendered objects as if they were files named
+/// `helm://release[/env]/templates/…`; the findings are moved to source lines after all rules ran.
+fn check_chart(
+    input: &Input,
+    config: &Config,
+    active: &[(&'static Rule, crate::finding::Severity)],
+    helm: Option<&HelmLookup>,
+    out: &mut FileOutcome,
+) {
+    let failed = active.iter().find(|(r, _)| r.id == rules::render_failed::RULE.id).copied();
+    let report_failure = |out: &mut FileOutcome, problem: &crate::helm::RenderProblem, env: Option<&String>| {
+        if let Some((rule, sev)) = failed {
+            let mut f = loader_finding(rule, &format!("{}/{}", input.display, problem.file), problem.pos, problem.message.clone(), sev);
+            f.environments = env.into_iter().cloned().collect();
+            out.findings.push(f);
+        }
+    };
+    let helm = match helm {
+        Some(Ok(helm)) => helm,
+        Some(Err(e)) => {
+            let problem = crate::helm::RenderProblem { file: "Chart.yaml".into(), pos: Pos { line: 1, col: 1 }, message: e.to_string() };
+            report_failure(out, &problem, None);
+            return;
+        }
+        None => return,
+    };
+    let limits = crate::helm::Limits {
+        timeout: config.helm.timeout,
+        max_output: config.helm.max_output,
+        concurrency: config.helm.concurrency,
+        cache_dir: config.helm.cache_dir.clone(),
+    };
+    let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for unit in crate::helm::units(&input.path, &input.display, config) {
+        // Objects without a namespace are installed into the release's namespace.
+        let unit_config =
+            Config { namespace: Some(unit.namespace.clone()), kubernetes_version: unit.kubernetes_version, ..config.clone() };
+        let (docs, problems) = match crate::helm::check::render_unit(helm, &unit, &limits) {
+            Ok(rendered) => rendered,
+            Err(problem) => {
+                report_failure(out, &problem, unit.environment.as_ref());
+                continue;
+            }
+        };
+        for problem in &problems {
+            report_failure(out, problem, unit.environment.as_ref());
+        }
+        for (pseudo, index, text, source) in docs {
+            out.documents += 1;
+            out.bytes += text.len() as u64;
+            if scanned.insert(source.template_display.clone()) {
+                out.comments.push((source.template_display.clone(), suppress::scan_comments(&source.template_text)));
+                for (path, values_text, _) in source.values.iter() {
+                    if scanned.insert(path.clone()) {
+                        out.comments.push((path.clone(), suppress::scan_comments(values_text)));
+                    }
+                }
+            }
+            let file: Arc<str> = Arc::from(pseudo.as_str());
+            let (parsed, broken) = yaml::parse_stream(&text);
+            for b in broken {
+                if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
+                    let mut f = loader_finding(rule, &pseudo, b.error.pos, format!("rendered YAML does not parse: {}", b.error.message), *sev);
+                    f.document = Some(index);
+                    out.findings.push(f);
+                }
+            }
+            let first_fact = out.facts.len();
+            for doc in &parsed {
+                let Some(root) = &doc.root else { continue };
+                if !root.is_null() {
+                    check_document(root, index, &file, &unit_config, active, out);
+                }
+            }
+            if let Some(env) = &unit.environment {
+                let scope: Arc<str> = Arc::from(format!("{}/{env}", unit.release).as_str());
+                for fact in &mut out.facts[first_fact..] {
+                    fact.scope = Some(scope.clone());
+                }
+            }
+            out.rendered.push((pseudo, source));
+        }
+    }
 }
 
 fn looks_like_kubernetes(root: &Node) -> bool {

@@ -77,6 +77,17 @@ pub struct Suppression {
     pub reason: String,
 }
 
+/// One place a finding can be fixed or seen, for findings on rendered Helm objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// `values` (a values-file key), `template` (the template line), `rendered` (the rendered
+    /// output of a template, `helm://release[/env]/templates/…`), or `manifest` (a plain file).
+    pub kind: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     pub rule: &'static str,
@@ -91,9 +102,19 @@ pub struct Finding {
     pub object: Option<ObjectId>,
     pub help: String,
     pub suppressed: Option<Suppression>,
+    /// Every place the finding can be fixed, most direct first; the first is `file:line:column`.
+    /// Empty for plain files, where `file:line:column` is the only place.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+    /// Helm environments whose render produced this finding (empty outside environments).
+    pub environments: Vec<String>,
     /// Index of the YAML document in its file, for manifests.
     #[serde(skip)]
     pub document: Option<usize>,
+    /// The file the object was read from when `file` was moved to a source location (rendered Helm
+    /// objects): annotation suppression and facts are keyed by it.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 impl Finding {

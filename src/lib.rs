@@ -8,6 +8,7 @@ pub mod config;
 pub mod dockerfile;
 pub mod engine;
 pub mod finding;
+pub mod helm;
 pub mod loader;
 pub mod model;
 pub mod quantity;

@@ -299,24 +299,22 @@ fn looks_like_path(value: &str) -> bool {
 /// What kind of credential the value contains, if it contains one: a fixed description such as
 /// "a GitHub token", never the value.
 pub fn credential_kind(value: &str) -> Option<&'static str> {
-    if has_pem_private_key(value) {
-        Some("a PEM private key")
-    } else if has_aws_access_key_id(value) {
-        Some("an AWS access key ID")
-    } else if has_github_token(value) {
-        Some("a GitHub token")
-    } else if has_slack_token(value) {
-        Some("a Slack token")
-    } else if has_stripe_live_key(value) {
-        Some("a Stripe live secret key")
-    } else if has_jwt(value) {
-        Some("a JSON Web Token")
-    } else if has_url_password(value) {
-        Some("a URL with an embedded password")
-    } else {
-        None
-    }
+    CREDENTIAL_KINDS.iter().find(|(found_in, _)| found_in(value)).map(|&(_, kind)| kind)
 }
+
+/// Tells whether a value contains one kind of credential.
+type Detector = fn(&str) -> bool;
+
+/// Each credential detector with the description it reports, in the order they are tried.
+const CREDENTIAL_KINDS: &[(Detector, &str)] = &[
+    (has_pem_private_key, "a PEM private key"),
+    (has_aws_access_key_id, "an AWS access key ID"),
+    (has_github_token, "a GitHub token"),
+    (has_slack_token, "a Slack token"),
+    (has_stripe_live_key, "a Stripe live secret key"),
+    (has_jwt, "a JSON Web Token"),
+    (has_url_password, "a URL with an embedded password"),
+];
 
 /// A line of a configuration file (the value of a ConfigMap key such as `application.properties`)
 /// that assigns a secret: `password=…`, `api_key: …`, `"token": "…"`, `export DB_PASSWORD=…`.

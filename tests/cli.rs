@@ -24,6 +24,25 @@ fn kpath(args: &[&str], cwd: &Path) -> Run {
     }
 }
 
+/// Runs kpath with the pinned helm that `scripts/test` installs.
+fn kpath_with_helm(args: &[&str], cwd: &Path) -> Run {
+    let helm = std::env::var_os("KPATH_HELM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
+    assert!(helm.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(args)
+        .current_dir(cwd)
+        .env("KPATH_HELM", helm)
+        .output()
+        .expect("kpath runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join(".git")).expect("mark repository root");
@@ -278,18 +297,37 @@ fn hostile_input_is_reported_and_the_rest_is_still_checked() {
 }
 
 #[test]
-fn charts_are_reported_once_and_not_linted_as_yaml() {
+fn charts_are_rendered_and_findings_point_at_the_template() {
     let dir = repo(&[
         ("charts/shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.1.0\n"),
-        ("charts/shop/values.yaml", "replicaCount: 2\n"),
-        (
-            "charts/shop/templates/deployment.yaml",
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: default\n",
-        ),
+        ("charts/shop/values.yaml", "image: registry.example.com/shop:1.2.3\n"),
+        ("charts/shop/templates/deployment.yaml", &IN_DEFAULT.replace("name: checkout\n  namespace: default", "name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}").replace("image: registry.example.com/checkout:1.4.2", "image: {{ .Values.image }}")),
     ]);
-    let report = json(&kpath(&["check", "--format", "json", "."], dir.path()));
-    let found = rules_of(&report);
-    assert_eq!(found, vec![("chart-not-rendered".to_string(), "charts/shop/Chart.yaml".to_string(), false)]);
+    let run = kpath_with_helm(&["check", "--format", "json", "--no-cache", "."], dir.path());
+    let report = json(&run);
+    // The template is not linted as plain YAML (its `{{ }}` would not parse); the rendered Deployment
+    // lands in Helm's default namespace, reported on the template line that sets it.
+    assert_eq!(rules_of(&report), vec![("namespace-default".to_string(), "charts/shop/templates/deployment.yaml".to_string(), false)]);
+    let f = &report["findings"][0];
+    assert_eq!(f["line"], 5);
+    let kinds: Vec<&str> = f["locations"].as_array().expect("locations").iter().filter_map(|l| l["kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["template", "rendered"]);
+    assert_eq!(f["locations"][1]["file"], "helm://shop/templates/deployment.yaml");
+}
+
+#[test]
+fn charts_without_helm_are_a_clear_error() {
+    let dir = repo(&[("charts/shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.1.0\n"), ("app.yaml", CLEAN)]);
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(["check", "."])
+        .current_dir(dir.path())
+        .env("KPATH_HELM", "")
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("kpath runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no `helm` binary found") && stderr.contains("install"), "{stderr}");
 }
 
 #[test]

@@ -12,9 +12,22 @@ fn fixture_dir(example: &Example) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rules").join(example.dir)
 }
 
+/// The pinned helm that `scripts/test` installs (`$KPATH_HELM`), for the chart fixtures.
+fn pinned_helm() -> PathBuf {
+    let path = std::env::var_os("KPATH_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
+    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
+    path
+}
+
 fn config_for(dir: &Path) -> Config {
     let path = dir.join(".kpath.yml");
-    if path.exists() { Config::load(&path).expect("fixture config is valid") } else { Config::default() }
+    let mut config = if path.exists() { Config::load(&path).expect("fixture config is valid") } else { Config::default() };
+    config.base_dir = Some(dir.to_path_buf());
+    config.helm.binary = Some(pinned_helm());
+    config.helm.cache_dir = None;
+    config
 }
 
 fn run(example: &Example) -> Vec<kpath::finding::Finding> {

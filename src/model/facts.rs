@@ -29,6 +29,9 @@ pub struct ObjectFacts {
     pub app_keys: Vec<String>,
     /// Rules ignored through the `kpath/ignore` annotation.
     pub ignored_rules: Vec<String>,
+    /// The Helm environment render this object came from (`release/env`); `None` for plain files
+    /// and renders without environments. Objects of different environments never relate.
+    pub scope: Option<Arc<str>>,
     /// Boxed: most objects are not workloads, and facts are kept for every object.
     pub workload: Option<Box<WorkloadFacts>>,
     pub scaler: Option<Box<ScalerFacts>>,
@@ -73,6 +76,16 @@ pub struct EnvFromRef {
 pub enum ScalerKind {
     Hpa,
     Keda,
+}
+
+impl ScalerKind {
+    /// How findings name an autoscaler of this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScalerKind::Hpa => "HorizontalPodAutoscaler",
+            ScalerKind::Keda => "KEDA ScaledObject",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +232,7 @@ pub fn extract_with_pod(
         app: object.app_name().map(str::to_string),
         app_keys: object.app_keys().into_iter().map(str::to_string).collect(),
         ignored_rules,
+        scope: None,
         workload: workload.map(Box::new),
         scaler: scaler_facts(object, &place).map(Box::new),
         data_keys,
@@ -327,6 +341,16 @@ pub struct Facts {
     by_name: HashMap<(String, String), Vec<usize>>,
 }
 
+impl ObjectFacts {
+    /// Can these two objects relate? Only within one environment's render, or with plain files.
+    pub fn same_scope(&self, other: &ObjectFacts) -> bool {
+        match (&self.scope, &other.scope) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
 impl Facts {
     pub fn new(objects: Vec<ObjectFacts>) -> Facts {
         let mut by_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
@@ -345,6 +369,21 @@ impl Facts {
             .filter_map(|&i| self.objects.get(i))
     }
 
+    /// Every autoscaler (HPA or KEDA ScaledObject) with its scaler facts.
+    pub fn scalers(&self) -> impl Iterator<Item = (&ObjectFacts, &ScalerFacts)> {
+        self.objects.iter().filter_map(|o| Some((o, o.scaler.as_deref()?)))
+    }
+
+    /// Every autoscaler paired with each object it may target (see [`Facts::scale_targets`]).
+    pub fn scaled_targets<'a>(
+        &'a self,
+        default_namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjectFacts, &'a ScalerFacts, &'a ObjectFacts)> + 'a {
+        self.scalers().flat_map(move |(scaler_obj, scaler)| {
+            self.scale_targets(scaler_obj, scaler, default_namespace).into_iter().map(move |t| (scaler_obj, scaler, t))
+        })
+    }
+
     /// Every object an autoscaler may target: same kind and name, in a namespace that can be the
     /// autoscaler's. An unset namespace is taken to be `default_namespace` (the deploy tool's
     /// destination) and, when that is unknown too, could be any namespace, so it matches.
@@ -356,25 +395,11 @@ impl Facts {
     ) -> Vec<&ObjectFacts> {
         let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
         self.named(&scaler.target_kind, &scaler.target_name)
+            .filter(|o| o.same_scope(scaler_obj))
             .filter(|o| match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-impl Facts {
-    /// The facts of every object of a YAML stream read as file `f.yaml`, for tests of cross-object rules.
-    pub(crate) fn from_yaml(text: &str) -> Facts {
-        let (docs, _) = crate::yaml::parse_stream(text);
-        let file: Arc<str> = Arc::from("f.yaml");
-        let objects = docs
-            .iter()
-            .filter_map(|d| Some((d.index, Object::from_root(d.root.as_ref()?)?)))
-            .map(|(i, o)| extract(&o, &file, i))
-            .collect();
-        Facts::new(objects)
     }
 }

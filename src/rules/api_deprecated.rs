@@ -369,36 +369,13 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::config::{Config, RuleLevel};
     use crate::finding::Finding;
-    use crate::model::Object;
-
-    fn run_with(text: &str, cfg: &Config) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: cfg.levels.get(RULE.id).map_or(RULE.severity, |l| match l {
-                RuleLevel::On(s) => *s,
-                RuleLevel::Off => RULE.severity,
-            }),
-            file: Arc::from("t.yaml"),
-            root: Some(&root),
-            document: Some(0),
-            object: None,
-            out: &mut found,
-        };
-        let cx = ObjectCx::new("t.yaml", 0, object, cfg, cfg.options(RULE.id));
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::object_findings_with;
 
     fn at(version: (u32, u32), text: &str) -> Vec<Finding> {
-        run_with(text, &Config { kubernetes_version: version, ..Config::default() })
+        object_findings_with(&RULE, text, &Config { kubernetes_version: version, ..Config::default() })
     }
 
     const CRONJOB: &str = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: c}\nspec: {}\n";
@@ -448,7 +425,7 @@ mod tests {
     fn a_configured_level_is_respected() {
         let mut cfg = Config::default();
         cfg.levels.insert(RULE.id, RuleLevel::On(Severity::Notice));
-        let found = run_with(CRONJOB, &cfg);
+        let found = object_findings_with(&RULE, CRONJOB, &cfg);
         assert_eq!(found[0].severity, Severity::Notice);
     }
 

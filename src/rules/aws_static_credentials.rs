@@ -98,7 +98,10 @@ pub(crate) fn envfrom_credentials(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
         let Some(facts) = &workload.workload else { continue };
         for reference in &facts.env_from {
             let Some(source) = cx.facts.named(reference.kind, &reference.name).find(|o| {
-                o.id.group().is_empty() && o.id.name == reference.name && o.id.namespace == workload.id.namespace
+                o.id.group().is_empty()
+                    && o.id.name == reference.name
+                    && o.id.namespace == workload.id.namespace
+                    && o.same_scope(workload)
             }) else {
                 continue;
             };
@@ -129,53 +132,8 @@ pub(crate) fn envfrom_credentials(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-    use crate::model::facts::{self, Facts};
-
-    fn emitter<'a>(root: Option<&'a Node>, out: &'a mut Vec<Finding>) -> Emitter<'a> {
-        Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("t.yaml"),
-            root,
-            document: Some(0),
-            object: None,
-            out,
-        }
-    }
-
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
-        check(&cx, &mut emitter(Some(&root), &mut found));
-        found
-    }
-
-    fn run_global(text: &str) -> Vec<Finding> {
-        let (docs, broken) = crate::yaml::parse_stream(text);
-        assert!(broken.is_empty());
-        let file: Arc<str> = Arc::from("f.yaml");
-        let objects = docs
-            .iter()
-            .filter_map(|d| d.root.as_ref())
-            .enumerate()
-            .map(|(i, root)| facts::extract(&Object::from_root(root).unwrap(), &file, i))
-            .collect();
-        let facts = Facts::new(objects);
-        let cfg = Config::default();
-        let cx = GlobalCx { facts: &facts, config: &cfg, options: cfg.options(RULE.id) };
-        let mut found = Vec::new();
-        envfrom_credentials(&cx, &mut emitter(None, &mut found));
-        found
-    }
+    use crate::rules::testing::{global_findings, object_findings};
 
     const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: web:1\n";
 
@@ -184,7 +142,7 @@ mod tests {
         let text = format!(
             "{DEPLOYMENT}          env:\n            - name: AWS_ACCESS_KEY_ID\n              value: AKIAIOSFODNN7EXAMPLE\n            - name: AWS_SECRET_ACCESS_KEY\n              valueFrom:\n                secretKeyRef: {{name: aws, key: secret}}\n            - name: AWS_SESSION_TOKEN\n              valueFrom:\n                configMapKeyRef: {{name: cfg, key: token}}\n            - name: AWS_REGION\n              value: eu-west-1\n"
         );
-        let found = run(&text);
+        let found = object_findings(&RULE, &text);
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].message.contains("a literal value"));
         assert!(found[1].message.contains("Secret `aws`"));
@@ -203,7 +161,7 @@ mod tests {
         let text = format!(
             "{DEPLOYMENT}          env:\n            - name: AWS_ACCESS_KEY_ID\n              value: \"\"\n            - name: AWS_ROLE_ARN\n              value: arn:aws:iam::1:role/r\n            - name: aws_access_key_id\n              value: lower-case-is-not-read-by-the-sdk\n"
         );
-        assert!(run(&text).is_empty());
+        assert!(object_findings(&RULE, &text).is_empty());
     }
 
     #[test]
@@ -212,11 +170,11 @@ mod tests {
         let minio = format!(
             "{DEPLOYMENT}{env}            - name: MLFLOW_S3_ENDPOINT_URL\n              value: http://minio:80\n"
         );
-        assert!(run(&minio).is_empty());
+        assert!(object_findings(&RULE, &minio).is_empty());
         let aws = format!(
             "{DEPLOYMENT}{env}            - name: AWS_ENDPOINT_URL\n              value: https://s3.eu-west-1.amazonaws.com\n"
         );
-        assert_eq!(run(&aws).len(), 1);
+        assert_eq!(object_findings(&RULE, &aws).len(), 1);
     }
 
     #[test]
@@ -227,7 +185,7 @@ mod tests {
              apiVersion: v1\nkind: Secret\nmetadata: {{name: aws, namespace: other}}\ndata: {{AWS_SESSION_TOKEN: dA==}}\n---\n\
              {DEPLOYMENT}          envFrom:\n            - configMapRef: {{name: cfg}}\n            - secretRef: {{name: aws}}\n"
         );
-        let found = run_global(&text);
+        let found = global_findings(&RULE, &text);
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
         assert!(
@@ -249,6 +207,6 @@ mod tests {
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: aws, namespace: other}}\ndata: {{AWS_SECRET_ACCESS_KEY: c2VjcmV0}}\n---\n\
              {DEPLOYMENT}          envFrom:\n            - secretRef: {{name: aws}}\n"
         );
-        assert!(run_global(&text).is_empty());
+        assert!(global_findings(&RULE, &text).is_empty());
     }
 }

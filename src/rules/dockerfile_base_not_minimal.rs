@@ -212,10 +212,10 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::shell::testing;
+    use crate::rules::testing::{dockerfile_findings, dockerfile_findings_with, numbered};
 
     fn findings(text: &str) -> Vec<String> {
-        testing::dockerfile(&RULE, text).into_iter().map(|f| format!("{}: {}", f.line, f.message)).collect()
+        numbered(&dockerfile_findings(&RULE, text))
     }
 
     #[test]
@@ -278,7 +278,7 @@ mod tests {
             ".kpath.yml",
         )
         .expect("valid config");
-        let run = |t: &str| testing::dockerfile_with(&RULE, t, None, &config);
+        let run = |t: &str| dockerfile_findings_with(&RULE, t, None, &config);
         assert!(run("FROM ubuntu:24.04\n").is_empty());
         assert_eq!(run("FROM ubuntu:22.04\n").len(), 1);
         assert!(run("FROM registry.example.com/node:20\n").is_empty());

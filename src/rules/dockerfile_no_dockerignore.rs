@@ -79,13 +79,10 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::shell::testing;
+    use crate::rules::testing::{dockerfile_findings_with, numbered};
 
     fn findings(text: &str, dockerignore: Option<&str>) -> Vec<String> {
-        testing::dockerfile_with(&RULE, text, dockerignore, &Config::default())
-            .into_iter()
-            .map(|f| format!("{}: {}", f.line, f.message))
-            .collect()
+        numbered(&dockerfile_findings_with(&RULE, text, dockerignore, &Config::default()))
     }
 
     #[test]

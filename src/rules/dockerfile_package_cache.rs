@@ -267,10 +267,10 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::testing;
+    use crate::rules::testing::{dockerfile_findings, numbered};
 
     fn findings(text: &str) -> Vec<String> {
-        testing::dockerfile(&RULE, text).into_iter().map(|f| format!("{}: {}", f.line, f.message)).collect()
+        numbered(&dockerfile_findings(&RULE, text))
     }
 
     fn run(line: &str) -> Vec<String> {

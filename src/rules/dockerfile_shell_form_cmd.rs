@@ -136,10 +136,10 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::testing;
+    use crate::rules::testing::{dockerfile_findings, numbered};
 
     fn findings(text: &str) -> Vec<String> {
-        testing::dockerfile(&RULE, text).into_iter().map(|f| format!("{}: {}", f.line, f.message)).collect()
+        numbered(&dockerfile_findings(&RULE, text))
     }
 
     #[test]
@@ -243,7 +243,7 @@ mod tests {
         ];
         for text in crate::shell::tests::odd_strings(5_000, &alphabet) {
             for rule in rules {
-                let _ = testing::dockerfile(rule, &text);
+                let _ = dockerfile_findings(rule, &text);
             }
             let _ = super::super::log_to_file::dockerfile_log_files(&crate::dockerfile::parse(&text));
         }

@@ -78,32 +78,11 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::model::Object;
+    use crate::rules::testing::{lines_and_messages, object_findings};
 
     fn messages(yaml: &str) -> Vec<(u32, String)> {
-        let (docs, _) = crate::yaml::parse_stream(yaml);
-        let config = Config::default();
-        let mut v = Vec::new();
-        for doc in &docs {
-            let Some(root) = doc.root.as_ref() else { continue };
-            let Some(object) = Object::from_root(root) else { continue };
-            let cx = ObjectCx::new("t.yaml", 0, object, &config, config.options(RULE.id));
-            let mut out = Emitter {
-                rule: &RULE,
-                severity: RULE.severity,
-                file: Arc::from("t.yaml"),
-                root: Some(root),
-                document: Some(0),
-                object: None,
-                out: &mut v,
-            };
-            check(&cx, &mut out);
-        }
-        v.into_iter().map(|f| (f.line, f.message)).collect()
+        lines_and_messages(&object_findings(&RULE, yaml))
     }
 
     fn hpa(api: &str, spec_extra: &str) -> String {

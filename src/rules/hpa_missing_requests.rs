@@ -4,7 +4,7 @@
 use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
 use crate::model::ContainerRole;
-use crate::model::facts::{ContainerFacts, ObjectFacts, ScalerFacts, ScalerKind, UtilizationTarget, WorkloadFacts};
+use crate::model::facts::{ContainerFacts, ObjectFacts, ScalerFacts, UtilizationTarget, WorkloadFacts};
 
 pub static RULE: Rule = Rule {
     id: "hpa-missing-requests",
@@ -44,13 +44,10 @@ if the namespace relies on one, suppress the finding and say so.",
 };
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for scaler_obj in &cx.facts.objects {
-        let Some(scaler) = &scaler_obj.scaler else { continue };
-        for target in cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()) {
-            let Some(workload) = &target.workload else { continue };
-            for metric in &scaler.utilization_targets {
-                check_metric(scaler_obj, scaler, metric, target, workload, out);
-            }
+    for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
+        let Some(workload) = &target.workload else { continue };
+        for metric in &scaler.utilization_targets {
+            check_metric(scaler_obj, scaler, metric, target, workload, out);
         }
     }
 }
@@ -72,10 +69,7 @@ fn check_metric(
     };
     // The HPA counts main containers and native sidecars; init containers have finished by then.
     let counted = workload.containers.iter().filter(|c| c.role != ContainerRole::Init);
-    let scaler_label = match scaler.kind {
-        ScalerKind::Hpa => format!("HorizontalPodAutoscaler `{}`", scaler_obj.id.name),
-        ScalerKind::Keda => format!("KEDA ScaledObject `{}`", scaler_obj.id.name),
-    };
+    let scaler_label = format!("{} `{}`", scaler.kind.label(), scaler_obj.id.name);
     let target_label = format!("{} `{}`", target.id.kind, target.id.name);
     let missing: Vec<&ContainerFacts> = match &metric.container {
         Some(name) => {
@@ -113,29 +107,8 @@ fn check_metric(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::facts::Facts;
-
-    fn run(yaml: &str) -> Vec<Finding> {
-        let facts = Facts::from_yaml(yaml);
-        let config = Config::default();
-        let mut v = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from(""),
-            root: None,
-            document: None,
-            object: None,
-            out: &mut v,
-        };
-        check(&GlobalCx { facts: &facts, config: &config, options: config.options(RULE.id) }, &mut out);
-        v
-    }
+    use crate::rules::testing::global_findings;
 
     /// A Deployment `web` whose main container requests `main` and whose sidecar requests `sidecar`.
     fn deploy(main: &str, sidecar: &str, pod: &str) -> String {
@@ -153,18 +126,18 @@ resource:\n        name: cpu\n        target:\n          type: Utilization\n    
 
     #[test]
     fn sidecar_without_request_breaks_the_hpa_init_container_does_not() {
-        let v = run(&format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(&RULE, &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.starts_with("sidecar container `proxy` of Deployment `web` requests no cpu"), "{v:?}");
         assert_eq!(v[0].object.as_ref().map(|o| o.name.as_str()), Some("web"));
         // A limit sets the request.
-        assert!(run(&format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{limits: {cpu: 1}}", ""))).is_empty());
+        assert!(global_findings(&RULE, &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{limits: {cpu: 1}}", ""))).is_empty());
     }
 
     #[test]
     fn memory_metric_checks_memory() {
         let hpa = HPA_CPU.replace("name: cpu", "name: memory");
-        let v = run(&format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.starts_with("container `web` of Deployment `web` requests no memory"), "{v:?}");
     }
@@ -173,7 +146,7 @@ resource:\n        name: cpu\n        target:\n          type: Utilization\n    
     fn hpa_v1_target_cpu_percentage() {
         let hpa = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
 namespace: shop\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n  targetCPUUtilizationPercentage: 60\n";
-        let v = run(&format!("{}---\n{hpa}", deploy("{}", "{requests: {cpu: 1}}", "")));
+        let v = global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{}", "{requests: {cpu: 1}}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("container `web`"), "{v:?}");
     }
@@ -184,11 +157,11 @@ namespace: shop\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n
 namespace: shop\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n  metrics:\n    - type: \
 ContainerResource\n      containerResource:\n        name: cpu\n        container: web\n        target:\n          \
 type: Utilization\n          averageUtilization: 70\n";
-        assert!(run(&format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{}", ""))).is_empty());
-        let v = run(&format!("{}---\n{hpa}", deploy("{}", "{requests: {cpu: 1}}", "")));
+        assert!(global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{}", ""))).is_empty());
+        let v = global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{}", "{requests: {cpu: 1}}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
         let missing = hpa.replace("container: web", "container: api");
-        let v = run(&format!("{}---\n{missing}", deploy("{requests: {cpu: 1}}", "{}", "")));
+        let v = global_findings(&RULE, &format!("{}---\n{missing}", deploy("{requests: {cpu: 1}}", "{}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("container `api`, which Deployment `web` does not have"), "{v:?}");
         assert_eq!(v[0].object.as_ref().map(|o| o.kind.as_str()), Some("HorizontalPodAutoscaler"));
@@ -197,7 +170,7 @@ type: Utilization\n          averageUtilization: 70\n";
     #[test]
     fn pod_level_request_covers_pod_wide_metrics() {
         let pod = "      resources:\n        requests:\n          cpu: 2\n";
-        assert!(run(&format!("{}---\n{HPA_CPU}", deploy("{}", "{}", pod))).is_empty());
+        assert!(global_findings(&RULE, &format!("{}---\n{HPA_CPU}", deploy("{}", "{}", pod))).is_empty());
     }
 
     #[test]
@@ -206,7 +179,7 @@ type: Utilization\n          averageUtilization: 70\n";
 spec:\n  scaleTargetRef:\n    name: web\n  triggers:\n    - type: cpu\n      metricType: Utilization\n      \
 metadata:\n        value: \"60\"\n    - type: memory\n      metricType: AverageValue\n      metadata:\n        \
 value: 512Mi\n";
-        let v = run(&format!("{}---\n{so}", deploy("{requests: {memory: 1Gi}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(&RULE, &format!("{}---\n{so}", deploy("{requests: {memory: 1Gi}}", "{requests: {memory: 1Gi}}", "")));
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().all(|f| f.message.contains("KEDA ScaledObject `web-so`") && f.message.contains("no cpu")));
     }
@@ -214,6 +187,6 @@ value: 512Mi\n";
     #[test]
     fn other_namespace_is_not_matched() {
         let hpa = HPA_CPU.replace("namespace: shop", "namespace: other");
-        assert!(run(&format!("{}---\n{hpa}", deploy("{}", "{}", ""))).is_empty());
+        assert!(global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{}", "{}", ""))).is_empty());
     }
 }

@@ -37,51 +37,32 @@ apply, tell the tool to ignore differences in `/spec/replicas` instead.",
 };
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for scaler_obj in &cx.facts.objects {
-        let Some(scaler) = &scaler_obj.scaler else { continue };
-        for target in cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()) {
-            let Some(replicas) = target.workload.as_ref().and_then(|w| w.replicas.as_ref()) else { continue };
-            let (scaler_name, floor) = match scaler.kind {
-                ScalerKind::Hpa => ("HorizontalPodAutoscaler", "minReplicas"),
-                ScalerKind::Keda => ("KEDA ScaledObject", "minReplicaCount"),
-            };
-            out.at_place(
-                replicas,
-                &target.id,
-                format!(
-                    "{} `{}` sets `spec.replicas` but is scaled by {scaler_name} `{}`: every apply resets the \
-                     replica count the autoscaler chose; remove it and let `{floor}` set the floor",
-                    target.id.kind, target.id.name, scaler_obj.id.name
-                ),
-            );
-        }
+    for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
+        let Some(replicas) = target.workload.as_ref().and_then(|w| w.replicas.as_ref()) else { continue };
+        let floor = match scaler.kind {
+            ScalerKind::Hpa => "minReplicas",
+            ScalerKind::Keda => "minReplicaCount",
+        };
+        out.at_place(
+            replicas,
+            &target.id,
+            format!(
+                "{} `{}` sets `spec.replicas` but is scaled by {} `{}`: every apply resets the replica count \
+                 the autoscaler chose; remove it and let `{floor}` set the floor",
+                target.id.kind,
+                target.id.name,
+                scaler.kind.label(),
+                scaler_obj.id.name
+            ),
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::facts::Facts;
-
-    fn run(yaml: &str, config: &Config) -> Vec<Finding> {
-        let facts = Facts::from_yaml(yaml);
-        let mut v = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from(""),
-            root: None,
-            document: None,
-            object: None,
-            out: &mut v,
-        };
-        check(&GlobalCx { facts: &facts, config, options: config.options(RULE.id) }, &mut out);
-        v
-    }
+    use crate::rules::testing::global_findings_with;
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n\
 spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: web\n          image: a:1\n";
@@ -90,7 +71,7 @@ spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name:
     fn hpa_on_workload_with_replicas() {
         let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web-hpa\n  \
 namespace: shop\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n";
-        let v = run(&format!("{DEPLOY}---\n{hpa}"), &Config::default());
+        let v = global_findings_with(&RULE, &format!("{DEPLOY}---\n{hpa}"), &Config::default());
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].line, 7, "points at the replicas line");
         assert!(v[0].message.contains("HorizontalPodAutoscaler `web-hpa`"), "{}", v[0].message);
@@ -101,7 +82,7 @@ namespace: shop\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: De
     fn keda_defaults_target_kind_to_deployment() {
         let so = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: web\n  namespace: shop\n\
 spec:\n  scaleTargetRef:\n    name: web\n  triggers: []\n";
-        let v = run(&format!("{DEPLOY}---\n{so}"), &Config::default());
+        let v = global_findings_with(&RULE, &format!("{DEPLOY}---\n{so}"), &Config::default());
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("KEDA ScaledObject `web`") && v[0].message.contains("minReplicaCount"));
     }
@@ -110,10 +91,10 @@ spec:\n  scaleTargetRef:\n    name: web\n  triggers: []\n";
     fn other_namespace_or_kind_is_not_matched() {
         let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
 namespace: other\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
-        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
+        assert!(global_findings_with(&RULE, &format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
         let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
 namespace: shop\nspec:\n  scaleTargetRef:\n    kind: StatefulSet\n    name: web\n";
-        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
+        assert!(global_findings_with(&RULE, &format!("{DEPLOY}---\n{hpa}"), &Config::default()).is_empty());
     }
 
     #[test]
@@ -121,9 +102,9 @@ namespace: shop\nspec:\n  scaleTargetRef:\n    kind: StatefulSet\n    name: web\
         let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n\
 spec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
         // Unknown destination: the HPA may well land in `shop`.
-        assert_eq!(run(&format!("{DEPLOY}---\n{hpa}"), &Config::default()).len(), 1);
+        assert_eq!(global_findings_with(&RULE, &format!("{DEPLOY}---\n{hpa}"), &Config::default()).len(), 1);
         let elsewhere = Config { namespace: Some("other".into()), ..Config::default() };
-        assert!(run(&format!("{DEPLOY}---\n{hpa}"), &elsewhere).is_empty());
+        assert!(global_findings_with(&RULE, &format!("{DEPLOY}---\n{hpa}"), &elsewhere).is_empty());
     }
 
     #[test]
@@ -131,6 +112,6 @@ spec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
         let deploy = DEPLOY.replace("  replicas: 3\n", "");
         let hpa = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  \
 namespace: shop\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n";
-        assert!(run(&format!("{deploy}---\n{hpa}"), &Config::default()).is_empty());
+        assert!(global_findings_with(&RULE, &format!("{deploy}---\n{hpa}"), &Config::default()).is_empty());
     }
 }

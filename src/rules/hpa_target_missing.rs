@@ -2,7 +2,6 @@
 
 use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
-use crate::model::facts::ScalerKind;
 
 pub static RULE: Rule = Rule {
     id: "hpa-target-missing",
@@ -38,17 +37,12 @@ elsewhere, check both together or suppress this finding with the reason.",
 };
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for scaler_obj in &cx.facts.objects {
-        let Some(scaler) = &scaler_obj.scaler else { continue };
+    for (scaler_obj, scaler) in cx.facts.scalers() {
         // Any object of that kind and name will do: custom resources with a scale subresource have no
         // pod template kpath knows about, but they are still valid targets.
         if !cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()).is_empty() {
             continue;
         }
-        let scaler_label = match scaler.kind {
-            ScalerKind::Hpa => "HorizontalPodAutoscaler",
-            ScalerKind::Keda => "KEDA ScaledObject",
-        };
         let namespace = scaler_obj
             .id
             .namespace
@@ -60,8 +54,11 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
             &scaler.target_place,
             &scaler_obj.id,
             format!(
-                "{scaler_label} `{}` scales {} `{}`, but no such object{namespace} is among the checked manifests",
-                scaler_obj.id.name, scaler.target_kind, scaler.target_name
+                "{} `{}` scales {} `{}`, but no such object{namespace} is among the checked manifests",
+                scaler.kind.label(),
+                scaler_obj.id.name,
+                scaler.target_kind,
+                scaler.target_name
             ),
         );
     }
@@ -69,29 +66,8 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::facts::Facts;
-
-    fn run(yaml: &str) -> Vec<Finding> {
-        let facts = Facts::from_yaml(yaml);
-        let config = Config::default();
-        let mut v = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from(""),
-            root: None,
-            document: None,
-            object: None,
-            out: &mut v,
-        };
-        check(&GlobalCx { facts: &facts, config: &config, options: config.options(RULE.id) }, &mut out);
-        v
-    }
+    use crate::rules::testing::global_findings;
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n\
 spec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: a:1\n";
@@ -105,7 +81,7 @@ spec:\n  template:\n    spec:\n      containers:\n        - name: web\n         
 
     #[test]
     fn present_target_is_fine() {
-        assert!(run(&format!("{DEPLOY}---\n{}", hpa("Deployment", "web", "shop"))).is_empty());
+        assert!(global_findings(&RULE, &format!("{DEPLOY}---\n{}", hpa("Deployment", "web", "shop"))).is_empty());
     }
 
     #[test]
@@ -113,7 +89,7 @@ spec:\n  template:\n    spec:\n      containers:\n        - name: web\n         
         for (kind, name, ns) in
             [("Deployment", "web2", "shop"), ("StatefulSet", "web", "shop"), ("Deployment", "web", "x")]
         {
-            let v = run(&format!("{DEPLOY}---\n{}", hpa(kind, name, ns)));
+            let v = global_findings(&RULE, &format!("{DEPLOY}---\n{}", hpa(kind, name, ns)));
             assert_eq!(v.len(), 1, "{kind} {name} {ns}: {v:?}");
             assert_eq!(v[0].line, 19, "points at scaleTargetRef");
             assert!(v[0].message.contains(&format!("scales {kind} `{name}`")), "{}", v[0].message);
@@ -125,8 +101,8 @@ spec:\n  template:\n    spec:\n      containers:\n        - name: web\n         
     fn keda_default_kind_is_deployment() {
         let so = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: web\n  namespace: shop\n\
 spec:\n  scaleTargetRef:\n    name: web\n";
-        assert!(run(&format!("{DEPLOY}---\n{so}")).is_empty());
-        let v = run(so);
+        assert!(global_findings(&RULE, &format!("{DEPLOY}---\n{so}")).is_empty());
+        let v = global_findings(&RULE, so);
         assert_eq!(v.len(), 1);
         assert!(v[0].message.contains("KEDA ScaledObject `web` scales Deployment `web`"), "{}", v[0].message);
     }
@@ -134,6 +110,6 @@ spec:\n  scaleTargetRef:\n    name: web\n";
     #[test]
     fn custom_resource_targets_count() {
         let rollout = "apiVersion: example.com/v1\nkind: Canary\nmetadata:\n  name: web\n  namespace: shop\n";
-        assert!(run(&format!("{rollout}---\n{}", hpa("Canary", "web", "shop"))).is_empty());
+        assert!(global_findings(&RULE, &format!("{rollout}---\n{}", hpa("Canary", "web", "shop"))).is_empty());
     }
 }

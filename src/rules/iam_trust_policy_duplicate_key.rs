@@ -76,29 +76,8 @@ fn check(cx: &IamCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("p.json"),
-            root: Some(&root),
-            document: None,
-            object: None,
-            out: &mut found,
-        };
-        let cx = IamCx { file: "p.json", root: &root, config: &cfg, options: cfg.options(RULE.id) };
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::iam_findings;
 
     #[test]
     fn the_guidelines_own_example_is_caught_at_the_second_key() {
@@ -118,7 +97,7 @@ mod tests {
     }
   ]
 }"#;
-        let found = run(text);
+        let found = iam_findings(&RULE, text);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].line, found[0].column), (11, 11));
         assert!(
@@ -131,7 +110,7 @@ mod tests {
     #[test]
     fn every_repeat_at_any_depth_is_reported() {
         let found =
-            run(r#"{"Version": "1", "Statement": [], "Version": "2", "Version": "3", "a": {"b": {"c": 1, "c": 2}}}"#);
+            iam_findings(&RULE, r#"{"Version": "1", "Statement": [], "Version": "2", "Version": "3", "a": {"b": {"c": 1, "c": 2}}}"#);
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].message.contains("the top level"));
         assert!(found[2].message.contains("`a.b`"));
@@ -139,7 +118,7 @@ mod tests {
 
     #[test]
     fn distinct_keys_and_repeated_values_are_fine() {
-        let found = run(
+        let found = iam_findings(&RULE, 
             r#"{"Statement": [{"Condition": {"StringEquals": {"x:sub": ["a", "a"], "x:aud": "sts.amazonaws.com"}}}, {"Condition": {"StringEquals": {"x:sub": "b"}}}]}"#,
         );
         assert!(found.is_empty(), "{found:?}");

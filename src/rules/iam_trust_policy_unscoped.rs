@@ -196,29 +196,8 @@ fn check_statement(statement: &Node, route: Route, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("p.json"),
-            root: Some(&root),
-            document: None,
-            object: None,
-            out: &mut found,
-        };
-        let cx = IamCx { file: "p.json", root: &root, config: &cfg, options: cfg.options(RULE.id) };
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::iam_findings;
 
     const P: &str = "oidc.eks.eu-west-1.amazonaws.com/id/ABC";
 
@@ -235,18 +214,18 @@ mod tests {
         let c = format!(
             r#"{{"StringEquals": {{"{P}:sub": "system:serviceaccount:shop:checkout", "{P}:aud": "sts.amazonaws.com"}}}}"#
         );
-        assert!(run(&policy(ACTION, &c)).is_empty());
+        assert!(iam_findings(&RULE, &policy(ACTION, &c)).is_empty());
         // A list of exact ServiceAccounts is still scoped; condition keys are case-insensitive.
         let c = format!(
             r#"{{"StringEquals": {{"{P}:SUB": ["system:serviceaccount:shop:a", "system:serviceaccount:shop:b"]}}, "StringLike": {{"{P}:aud": "sts.amazonaws.com"}}}}"#
         );
-        assert!(run(&policy(ACTION, &c)).is_empty());
+        assert!(iam_findings(&RULE, &policy(ACTION, &c)).is_empty());
     }
 
     #[test]
     fn missing_sub_is_reported_at_the_condition() {
         let c = format!(r#"{{"StringEquals": {{"{P}:aud": "sts.amazonaws.com"}}}}"#);
-        let found = run(&policy(ACTION, &c));
+        let found = iam_findings(&RULE, &policy(ACTION, &c));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].route.as_ref().map(ToString::to_string).as_deref(), Some("Statement[0].Condition"));
         let m = &found[0].message;
@@ -266,7 +245,7 @@ mod tests {
         {
             for op in ["StringLike", "StringEquals"] {
                 let c = format!(r#"{{"{op}": {{"{P}:sub": "{sub}", "{P}:aud": "sts.amazonaws.com"}}}}"#);
-                let found = run(&policy(ACTION, &c));
+                let found = iam_findings(&RULE, &policy(ACTION, &c));
                 assert_eq!(found.len(), 1, "{op} {sub}");
                 assert!(found[0].message.contains("allows a wildcard"), "{}", found[0].message);
             }
@@ -275,18 +254,18 @@ mod tests {
         let c = format!(
             r#"{{"StringLike": {{"{P}:sub": "system:serviceaccount:shop:*"}}, "StringEquals": {{"{P}:sub": "system:serviceaccount:shop:a", "{P}:aud": "sts.amazonaws.com"}}}}"#
         );
-        assert!(run(&policy(ACTION, &c)).is_empty());
+        assert!(iam_findings(&RULE, &policy(ACTION, &c)).is_empty());
     }
 
     #[test]
     fn missing_condition_and_list_actions() {
-        let found = run(&format!(
+        let found = iam_findings(&RULE, &format!(
             r#"{{"Statement": {{"Effect": "Allow", "Principal": {{"Federated": "arn:aws:iam::1:oidc-provider/{P}"}}, "Action": ["sts:TagSession", "sts:AssumeRoleWithWebIdentity"]}}}}"#
         ));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].route.as_ref().map(ToString::to_string).as_deref(), Some("Statement"));
         assert!(found[0].message.contains("; it has no `:aud`"), "{}", found[0].message);
-        assert_eq!(run(&policy(r#""sts:*""#, "{}")).len(), 1, "a wildcard action includes web identity");
+        assert_eq!(iam_findings(&RULE, &policy(r#""sts:*""#, "{}")).len(), 1, "a wildcard action includes web identity");
     }
 
     #[test]
@@ -295,7 +274,7 @@ mod tests {
         let c = format!(
             r#"{{"StringEquals": {{"{P}:sub": "system:serviceaccount:shop:a", "{P}:sub": "sts.amazonaws.com"}}}}"#
         );
-        let found = run(&policy(ACTION, &c));
+        let found = iam_findings(&RULE, &policy(ACTION, &c));
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains("allows a wildcard"), "{}", found[0].message);
     }
@@ -311,7 +290,7 @@ mod tests {
             r#"{{"Statement": [{{"Effect": "Allow", "Principal": {{"Federated": "arn:aws:iam::1:oidc-provider/{P}"}}, "Action": "sts:TagSession"}}]}}"#
         );
         for text in [deny.as_str(), service, github, other_action.as_str()] {
-            assert!(run(text).is_empty(), "{text}");
+            assert!(iam_findings(&RULE, text).is_empty(), "{text}");
         }
     }
 

@@ -74,78 +74,10 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     }
 }
 
-/// Test helpers shared by the rules' unit tests: run one object rule over YAML text.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::sync::Arc;
-
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-    use crate::rules::{Check, Emitter, ObjectCx, Rule};
-
-    /// Runs `rule` over every document of `text` with the default configuration.
-    pub(crate) fn run(rule: &'static Rule, text: &str) -> Vec<Finding> {
-        run_with(rule, text, &Config::default())
-    }
-
-    pub(crate) fn run_with(rule: &'static Rule, text: &str, config: &Config) -> Vec<Finding> {
-        let Check::Object(check) = rule.check else { panic!("{} is not an object rule", rule.id) };
-        let (docs, broken) = crate::yaml::parse_stream(text);
-        assert!(broken.is_empty(), "test YAML does not parse: {broken:?}");
-        let mut findings = Vec::new();
-        for doc in &docs {
-            let Some(root) = &doc.root else { continue };
-            let object = Object::from_root(root).expect("test object has apiVersion, kind and name");
-            let cx = ObjectCx::new("t.yaml", doc.index, object, config, config.options(rule.id));
-            let mut out = Emitter {
-                rule,
-                severity: rule.severity,
-                file: Arc::from("t.yaml"),
-                root: Some(root),
-                document: Some(doc.index),
-                object: Some(object.id()),
-                out: &mut findings,
-            };
-            check(&cx, &mut out);
-        }
-        findings
-    }
-
-    /// The findings' messages, in order.
-    pub(crate) fn messages(rule: &'static Rule, text: &str) -> Vec<String> {
-        run(rule, text).into_iter().map(|f| f.message).collect()
-    }
-
-    /// The findings' routes, printed.
-    pub(crate) fn routes(rule: &'static Rule, text: &str) -> Vec<String> {
-        run(rule, text).into_iter().map(|f| f.route.map(|r| r.to_string()).unwrap_or_default()).collect()
-    }
-
-    /// A workload of `kind` (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob) whose pod spec is
-    /// `pod_spec`, written at column 0.
-    pub(crate) fn workload(kind: &str, pod_spec: &str) -> String {
-        let (api, head, depth) = match kind {
-            "Pod" => ("v1", "spec:\n", 1),
-            "Deployment" | "StatefulSet" | "DaemonSet" => ("apps/v1", "spec:\n  template:\n    spec:\n", 3),
-            "Job" => ("batch/v1", "spec:\n  template:\n    spec:\n", 3),
-            "CronJob" => (
-                "batch/v1",
-                "spec:\n  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n",
-                5,
-            ),
-            other => panic!("no template for {other}"),
-        };
-        let indent = "  ".repeat(depth);
-        let body: String = pod_spec.lines().map(|l| format!("{indent}{l}\n")).collect();
-        format!("apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: t\n  namespace: t\n{head}{body}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_support::{messages, routes, workload};
     use super::{RULE, Unpinned, unpinned};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     #[test]
     fn references() {
@@ -171,16 +103,17 @@ mod tests {
             "containers:\n  - name: web\n    image: nginx\n  - name: ok\n    image: nginx:1.27\n\
              initContainers:\n  - name: setup\n    image: busybox:latest\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let found = object_findings(&RULE, &yaml);
+        let msgs = messages(&found);
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].starts_with("container `web` uses image `nginx` with no tag"), "{msgs:?}");
         assert!(msgs[1].starts_with("init container `setup` uses image `busybox:latest`"), "{msgs:?}");
-        assert_eq!(routes(&RULE, &yaml)[0], "spec.template.spec.containers[0].image");
+        assert_eq!(routes(&found)[0], "spec.template.spec.containers[0].image");
     }
 
     #[test]
     fn missing_or_odd_images_do_not_panic() {
         let yaml = workload("Pod", "containers:\n  - name: a\n  - name: b\n    image: [x]\n  - image: 12\n");
-        assert_eq!(messages(&RULE, &yaml), vec!["unnamed container at `spec.containers[2]` uses image `12` with no tag and no digest, so it runs whatever `latest` points to when pulled".to_string()]);
+        assert_eq!(messages(&object_findings(&RULE, &yaml)), vec!["unnamed container at `spec.containers[2]` uses image `12` with no tag and no digest, so it runs whatever `latest` points to when pulled".to_string()]);
     }
 }

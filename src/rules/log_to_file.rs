@@ -272,13 +272,10 @@ pub(crate) fn dockerfile_log_files(df: &Dockerfile) -> Vec<(Pos, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::testing;
+    use crate::rules::testing::{deployment, object_findings, routed};
 
     fn findings(container: &str) -> Vec<String> {
-        testing::objects(&RULE, &testing::deployment(container))
-            .into_iter()
-            .map(|f| format!("{} {}", f.route.map(|r| r.to_string()).unwrap_or_default(), f.message))
-            .collect()
+        routed(&object_findings(&RULE, &deployment(container)))
     }
 
     #[test]
@@ -360,7 +357,7 @@ mod tests {
     #[test]
     fn init_containers_only_count_log_like_files() {
         let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: n\nspec:\n  initContainers:\n    - name: init\n      command: [\"sh\", \"-c\", \"render > /shared/config.yaml\"]\n    - name: init2\n      command: [\"sh\", \"-c\", \"migrate > /shared/migrate.log\"]\n  containers:\n    - name: app\n      command: [\"./server\"]\n";
-        let f = testing::objects(&RULE, pod);
+        let f = object_findings(&RULE, pod);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].message.contains("init2"));
     }

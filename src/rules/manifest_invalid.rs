@@ -443,28 +443,34 @@ fn base64_problem(text: &str) -> Option<&'static str> {
     })
 }
 
+/// The keys of a map of base64 values (Secret `data`, ConfigMap `binaryData`) whose value does not
+/// decode, each with why, never quoting the value. Null values are left alone.
+fn invalid_base64(map: Option<&Node>) -> Vec<(&str, String)> {
+    let entries = map.map(Node::entries).unwrap_or_default();
+    entries
+        .iter()
+        .filter(|entry| !entry.value.is_null())
+        .filter_map(|entry| {
+            let key = entry.key.as_key()?;
+            let problem = match entry.value.as_str() {
+                Some(text) => format!("is not valid base64: {}", base64_problem(text)?),
+                None => format!("{}, not a base64 string", kind_of(&entry.value)),
+            };
+            Some((key, problem))
+        })
+        .collect()
+}
+
 /// Secret `data` must be base64 and `stringData` strings. Findings point at the `data`/`stringData`
 /// line, never at a value's line, and never quote a value.
 fn check_secret(object: &Object<'_>, out: &mut Emitter<'_>) {
     let name = object.name;
-    if let Some(data) = object.root.get("data") {
-        for entry in data.entries() {
-            let Some(key) = entry.key.as_key() else { continue };
-            if entry.value.is_null() {
-                continue;
-            }
-            let problem = match entry.value.as_str() {
-                Some(text) => base64_problem(text).map(|why| format!("is not valid base64: {why}")),
-                None => Some(format!("{}, not a base64 string", kind_of(&entry.value))),
-            };
-            if let Some(problem) = problem {
-                out.at_with_help(
-                    Route::root().key("data"),
-                    format!("Secret `{name}`: `data.{key}` {problem}"),
-                    "Base64-encode the value (`printf %s \"$VALUE\" | base64 -w0`), or move it to `stringData`, which takes plain text.",
-                );
-            }
-        }
+    for (key, problem) in invalid_base64(object.root.get("data")) {
+        out.at_with_help(
+            Route::root().key("data"),
+            format!("Secret `{name}`: `data.{key}` {problem}"),
+            "Base64-encode the value (`printf %s \"$VALUE\" | base64 -w0`), or move it to `stringData`, which takes plain text.",
+        );
     }
     if let Some(string_data) = object.root.get("stringData") {
         for entry in string_data.entries() {
@@ -511,21 +517,11 @@ fn check_config_map(object: &Object<'_>, out: &mut Emitter<'_>) {
             );
         }
     }
-    for entry in object.root.get("binaryData").map(Node::entries).unwrap_or_default() {
-        let Some(key) = entry.key.as_key() else { continue };
-        if entry.value.is_null() {
-            continue;
-        }
-        let problem = match entry.value.as_str() {
-            Some(text) => base64_problem(text).map(|why| format!("is not valid base64: {why}")),
-            None => Some(format!("{}, not a base64 string", kind_of(&entry.value))),
-        };
-        if let Some(problem) = problem {
-            out.at(
-                Route::root().key("binaryData").key(key),
-                format!("ConfigMap `{name}`: `binaryData.{key}` {problem}"),
-            );
-        }
+    for (key, problem) in invalid_base64(object.root.get("binaryData")) {
+        out.at(
+            Route::root().key("binaryData").key(key),
+            format!("ConfigMap `{name}`: `binaryData.{key}` {problem}"),
+        );
     }
 }
 
@@ -581,44 +577,16 @@ fn check_trigger_metadata(object: &Object<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
+    use crate::rules::testing::{indent, lines_and_messages, object_findings, workload};
 
     fn messages(yaml: &str) -> Vec<(u32, String)> {
-        let (docs, broken) = crate::yaml::parse_stream(yaml);
-        assert!(broken.is_empty(), "{broken:?}");
-        let config = Config::default();
-        let mut v = Vec::new();
-        for doc in &docs {
-            let Some(root) = doc.root.as_ref() else { continue };
-            let mut out = Emitter {
-                rule: &RULE,
-                severity: RULE.severity,
-                file: Arc::from("t.yaml"),
-                root: Some(root),
-                document: Some(0),
-                object: None,
-                out: &mut v,
-            };
-            match Object::from_root(root) {
-                Some(object) => {
-                    let cx = ObjectCx::new("t.yaml", 0, object, &config, config.options(RULE.id));
-                    check(&cx, &mut out);
-                }
-                None => missing_identity(root, &mut out),
-            }
-        }
-        v.into_iter().map(|f| (f.line, f.message)).collect()
+        lines_and_messages(&object_findings(&RULE, yaml))
     }
 
+    /// A Deployment whose one container, `web`, has these fields (YAML at column 0).
     fn deployment(container: &str) -> String {
-        let body: String = container.lines().map(|l| format!("          {l}\n")).collect();
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      \
-             containers:\n        - name: web\n{body}"
-        )
+        workload("Deployment", &format!("containers:\n  - name: web\n{}", indent(container, 2)))
     }
 
     #[test]
@@ -645,7 +613,7 @@ mod tests {
         ));
         assert_eq!(m.len(), 3, "{m:?}");
         assert!(m[0].1.contains("`value` is `yes`, which Kubernetes reads as a boolean"), "{m:?}");
-        assert_eq!(m[0].0, 12);
+        assert_eq!(m[0].0, 13, "the `value: yes` line");
         assert!(m[1].1.contains("`value` is read as a number") && !m[1].1.contains("8080"), "{m:?}");
         let ok = "env:\n  - name: CACHE\n    value: \"yes\"\n  - name: PORT\n    value: '8080'\n  - name: E\n    value:\n  - name: S\n    value: plain\n";
         assert!(messages(&deployment(ok)).is_empty());

@@ -15,7 +15,6 @@ use crate::yaml::{Node, Pos, Route};
 
 mod api_deprecated;
 mod aws_static_credentials;
-mod chart_not_rendered;
 mod dockerfile_base_not_minimal;
 mod dockerfile_no_dockerignore;
 mod dockerfile_package_cache;
@@ -35,6 +34,7 @@ mod namespace_default;
 mod namespace_missing;
 mod namespace_shared;
 mod prestop_sleep;
+pub(crate) mod render_failed;
 mod probe_liveness_checks_dependencies;
 mod probe_liveness_missing;
 mod probe_readiness_missing;
@@ -46,6 +46,8 @@ mod secret_committed;
 mod secret_in_configmap;
 mod secret_in_env;
 mod shell_pid1;
+#[cfg(test)]
+pub(crate) mod testing;
 mod volume_hostpath;
 mod volume_local_pv;
 mod volume_oversized;
@@ -87,7 +89,7 @@ pub static RULES: &[&Rule] = &[
     &api_deprecated::RULE,
     &image_latest::RULE,
     &manifest_invalid::RULE,
-    &chart_not_rendered::RULE,
+    &render_failed::RULE,
 ];
 
 pub fn find(id: &str) -> Option<&'static Rule> {
@@ -285,7 +287,10 @@ impl Emitter<'_> {
             object: Some(object.clone()),
             help: self.rule.help().to_string(),
             suppressed: None,
+            locations: Vec::new(),
+            environments: Vec::new(),
             document: Some(place.document),
+            origin: None,
         });
     }
 
@@ -301,7 +306,10 @@ impl Emitter<'_> {
             object: self.object.clone(),
             help: help.unwrap_or_else(|| self.rule.help().to_string()),
             suppressed: None,
+            locations: Vec::new(),
+            environments: Vec::new(),
             document: self.document,
+            origin: None,
         });
     }
 }

@@ -46,49 +46,24 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-
-    fn run_with(text: &str, cfg: &Config) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("t.yaml"),
-            root: Some(&root),
-            document: Some(0),
-            object: None,
-            out: &mut found,
-        };
-        let cx = ObjectCx::new("t.yaml", 0, object, cfg, cfg.options(RULE.id));
-        check(&cx, &mut out);
-        found
-    }
-
-    fn run(text: &str) -> Vec<Finding> {
-        run_with(text, &Config::default())
-    }
+    use crate::rules::testing::{object_findings, object_findings_with};
 
     #[test]
     fn missing_namespace_points_at_metadata() {
-        let found = run("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec: {}\n");
+        let found = object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec: {}\n");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].line, 3, "the nearest existing field: `metadata`");
         assert!(found[0].message.contains("Service `web`"));
-        assert_eq!(run("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"\"}\n").len(), 1);
+        assert_eq!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"\"}\n").len(), 1);
     }
 
     #[test]
     fn a_namespace_anywhere_is_enough() {
-        assert!(run("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: web}\n").is_empty());
+        assert!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: web}\n").is_empty());
         let cfg = Config { namespace: Some("web".into()), ..Config::default() };
-        assert!(run_with("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n", &cfg).is_empty());
+        assert!(object_findings_with(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n", &cfg).is_empty());
     }
 
     #[test]
@@ -99,7 +74,7 @@ mod tests {
             ("storage.k8s.io/v1", "StorageClass"),
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         ] {
-            assert!(run(&format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")).is_empty(), "{kind}");
+            assert!(object_findings(&RULE, &format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")).is_empty(), "{kind}");
         }
     }
 }

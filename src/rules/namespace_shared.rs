@@ -82,14 +82,16 @@ impl<'a> Namespace<'a> {
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     let mut namespaces: Vec<Namespace<'_>> = Vec::new();
-    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    let mut index_of: HashMap<(&str, Option<&str>), usize> = HashMap::new();
     for object in &cx.facts.objects {
         let Some(ns) = object.id.namespace.as_deref() else { continue };
         // `namespace-default` already reports everything in `default`.
         if ns == "default" || object.app_keys.is_empty() {
             continue;
         }
-        let index = *index_of.entry(ns).or_insert_with(|| {
+        // Each environment's render is its own cluster view.
+        let key = (ns, object.scope.as_deref());
+        let index = *index_of.entry(key).or_insert_with(|| {
             namespaces.push(Namespace { name: ns, parent: Vec::new(), first: Vec::new(), group_of: HashMap::new() });
             namespaces.len() - 1
         });
@@ -112,39 +114,8 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-    use crate::model::facts::{self, Facts};
-
-    fn run(text: &str) -> Vec<Finding> {
-        let (docs, broken) = crate::yaml::parse_stream(text);
-        assert!(broken.is_empty());
-        let file: Arc<str> = Arc::from("f.yaml");
-        let objects = docs
-            .iter()
-            .filter_map(|d| d.root.as_ref().filter(|r| !r.is_null()).map(|r| (d.index, r)))
-            .map(|(i, root)| facts::extract(&Object::from_root(root).unwrap(), &file, i))
-            .collect();
-        let facts = Facts::new(objects);
-        let cfg = Config::default();
-        let cx = GlobalCx { facts: &facts, config: &cfg, options: cfg.options(RULE.id) };
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from(""),
-            root: None,
-            document: None,
-            object: None,
-            out: &mut found,
-        };
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::global_findings;
 
     fn object(kind: &str, name: &str, ns: Option<&str>, app: Option<&str>) -> String {
         let ns = ns.map(|n| format!(", namespace: {n}")).unwrap_or_default();
@@ -162,7 +133,7 @@ mod tests {
             object("Service", "c", Some("shop"), Some("search")),
         ]
         .concat();
-        let found = run(&text);
+        let found = global_findings(&RULE, &text);
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
         assert_eq!(f.document, Some(2));
@@ -174,7 +145,7 @@ mod tests {
     fn long_lists_are_cut() {
         let text: String =
             (0..8).map(|i| object("Service", &format!("s{i}"), Some("shared"), Some(&format!("app{i}")))).collect();
-        let found = run(&text);
+        let found = global_findings(&RULE, &text);
         assert_eq!(found.len(), 1);
         assert!(found[0].message.ends_with("`app4`, and 3 more"), "{}", found[0].message);
     }
@@ -190,7 +161,7 @@ mod tests {
             object("Service", "e", Some("default"), Some("y")),
         ]
         .concat();
-        assert!(run(&text).is_empty());
+        assert!(global_findings(&RULE, &text).is_empty());
     }
 
     #[test]
@@ -199,6 +170,6 @@ mod tests {
 apiVersion: v1\nkind: Service\nmetadata: {name: server, namespace: argocd, labels: {app.kubernetes.io/name: argocd-server}}\n---\n\
 apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: repo, namespace: argocd, labels: {app.kubernetes.io/name: argocd-repo-server, app.kubernetes.io/part-of: argocd}}\n---\n\
 apiVersion: v1\nkind: ConfigMap\nmetadata: {name: repo-cfg, namespace: argocd, labels: {app.kubernetes.io/name: argocd-repo-server}}\n";
-        assert!(run(text).is_empty(), "{:?}", run(text));
+        assert!(global_findings(&RULE, text).is_empty(), "{:?}", global_findings(&RULE, text));
     }
 }

@@ -95,13 +95,10 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::testing;
+    use crate::rules::testing::{deployment, object_findings, routed};
 
     fn findings(container: &str) -> Vec<String> {
-        testing::objects(&RULE, &testing::deployment(container))
-            .into_iter()
-            .map(|f| format!("{} {}", f.route.map(|r| r.to_string()).unwrap_or_default(), f.message))
-            .collect()
+        routed(&object_findings(&RULE, &deployment(container)))
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::{RULE, exec_paths, is_aggregate_health, is_readiness_path};
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     fn probes(readiness: &str, liveness: &str) -> String {
         workload(
@@ -239,25 +239,26 @@ mod tests {
     #[test]
     fn the_guideline_swap_is_caught() {
         let yaml = probes("{httpGet: {path: /healthz, port: 8080}}", "{httpGet: {path: /readyz, port: 8080}}");
-        let msgs = messages(&RULE, &yaml);
+        let found = object_findings(&RULE, &yaml);
+        let msgs = messages(&found);
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].starts_with("the livenessProbe of container `web` calls `/readyz`, a readiness endpoint:"));
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].livenessProbe.httpGet.path"]);
+        assert_eq!(routes(&found), vec!["spec.template.spec.containers[0].livenessProbe.httpGet.path"]);
     }
 
     #[test]
     fn identical_probes_are_caught_with_named_ports_resolved() {
         let yaml = probes("{httpGet: {path: /healthz, port: http}}", "{httpGet: {path: /healthz/, port: 8080}}");
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         assert!(msgs[0].contains("is the same check as its readinessProbe (GET /healthz on port 8080)"), "{msgs:?}");
 
         let yaml = probes("{tcpSocket: {port: 8080}}", "{tcpSocket: {port: http}}");
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].livenessProbe.tcpSocket"]);
+        assert_eq!(routes(&object_findings(&RULE, &yaml)), vec!["spec.template.spec.containers[0].livenessProbe.tcpSocket"]);
         let yaml = probes("{exec: {command: [check, --deep]}}", "{exec: {command: [check, --deep]}}");
-        assert_eq!(messages(&RULE, &yaml).len(), 1);
+        assert_eq!(messages(&object_findings(&RULE, &yaml)).len(), 1);
         let yaml = probes("{grpc: {port: 9090}}", "{grpc: {port: 9090}}");
-        assert_eq!(messages(&RULE, &yaml).len(), 1);
+        assert_eq!(messages(&object_findings(&RULE, &yaml)).len(), 1);
     }
 
     #[test]
@@ -272,7 +273,7 @@ mod tests {
             ("{httpGet: {path: /readyz, port: 8080}}", "{}"),
             ("{exec: {command: x}}", "{exec: {command: x}}"),
         ] {
-            assert!(messages(&RULE, &probes(r, l)).is_empty(), "{r} / {l}");
+            assert!(messages(&object_findings(&RULE, &probes(r, l))).is_empty(), "{r} / {l}");
         }
     }
 
@@ -284,16 +285,16 @@ mod tests {
         );
         assert_eq!(exec_paths(&["wget".into(), "-qO-".into(), "localhost:8080/ready".into()]), vec!["/ready"]);
         let yaml = probes("{tcpSocket: {port: 8080}}", "{exec: {command: [curl, -f, 'http://127.0.0.1:8080/readyz']}}");
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].livenessProbe.exec"]);
+        assert_eq!(routes(&object_findings(&RULE, &yaml)), vec!["spec.template.spec.containers[0].livenessProbe.exec"]);
         let yaml = probes("{tcpSocket: {port: 8080}}", "{httpGet: {path: /actuator/health, port: 8080}}");
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert!(msgs[0].contains("Spring Boot's aggregate health"), "{msgs:?}");
     }
 
     #[test]
     fn same_readiness_path_mentions_both() {
         let yaml = probes("{httpGet: {path: /readyz, port: 8080}}", "{httpGet: {path: /readyz, port: 8080}}");
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].contains("a readiness endpoint, and it is the same check as the readinessProbe"), "{msgs:?}");
     }

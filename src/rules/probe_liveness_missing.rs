@@ -38,14 +38,14 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, workload};
+    use crate::rules::testing::{messages, object_findings, workload};
 
     const NO_PROBES: &str = "containers:\n  - name: web\n    image: a:1\n";
 
     #[test]
     fn long_running_workloads_need_it() {
         assert_eq!(
-            messages(&RULE, &workload("Deployment", NO_PROBES)),
+            messages(&object_findings(&RULE, &workload("Deployment", NO_PROBES))),
             vec!["container `web` has no livenessProbe, so a hung or deadlocked process is never restarted"]
         );
     }
@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn jobs_cronjobs_and_init_containers_are_exempt() {
         for kind in ["Job", "CronJob"] {
-            assert!(messages(&RULE, &workload(kind, NO_PROBES)).is_empty(), "{kind}");
+            assert!(messages(&object_findings(&RULE, &workload(kind, NO_PROBES))).is_empty(), "{kind}");
         }
         let yaml = workload(
             "Deployment",
@@ -61,7 +61,7 @@ mod tests {
              initContainers:\n  - name: migrate\n    image: a:1\n  - name: proxy\n    image: a:1\n    \
              restartPolicy: Always\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         assert!(msgs[0].starts_with("sidecar container `proxy` has no livenessProbe"), "{msgs:?}");
     }

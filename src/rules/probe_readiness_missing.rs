@@ -54,30 +54,30 @@ pub(super) fn missing_probe(cx: &ObjectCx<'_>, out: &mut Emitter<'_>, field: &st
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     const NO_PROBES: &str = "containers:\n  - name: web\n    image: a:1\n";
 
     #[test]
     fn long_running_workloads_need_it() {
         for kind in ["Deployment", "StatefulSet", "DaemonSet", "Pod"] {
-            let msgs = messages(&RULE, &workload(kind, NO_PROBES));
+            let msgs = messages(&object_findings(&RULE, &workload(kind, NO_PROBES)));
             assert_eq!(
                 msgs,
                 vec!["container `web` has no readinessProbe, so it receives traffic before it can serve it"],
                 "{kind}"
             );
         }
-        assert_eq!(routes(&RULE, &workload("Deployment", NO_PROBES)), vec!["spec.template.spec.containers[0]"]);
+        assert_eq!(routes(&object_findings(&RULE, &workload("Deployment", NO_PROBES))), vec!["spec.template.spec.containers[0]"]);
     }
 
     #[test]
     fn run_to_completion_is_exempt() {
         for kind in ["Job", "CronJob"] {
-            assert!(messages(&RULE, &workload(kind, NO_PROBES)).is_empty(), "{kind}");
+            assert!(messages(&object_findings(&RULE, &workload(kind, NO_PROBES))).is_empty(), "{kind}");
         }
         let pod = workload("Pod", &format!("restartPolicy: Never\n{NO_PROBES}"));
-        assert!(messages(&RULE, &pod).is_empty());
+        assert!(messages(&object_findings(&RULE, &pod)).is_empty());
     }
 
     #[test]
@@ -88,7 +88,7 @@ mod tests {
              initContainers:\n  - name: migrate\n    image: a:1\n  - name: proxy\n    image: a:1\n    \
              restartPolicy: Always\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         assert!(msgs[0].starts_with("sidecar container `proxy` has no readinessProbe"), "{msgs:?}");
     }
@@ -96,6 +96,6 @@ mod tests {
     #[test]
     fn null_probe_is_missing() {
         let yaml = workload("Deployment", "containers:\n  - name: web\n    image: a:1\n    readinessProbe: null\n");
-        assert_eq!(messages(&RULE, &yaml).len(), 1);
+        assert_eq!(messages(&object_findings(&RULE, &yaml)).len(), 1);
     }
 }

@@ -63,7 +63,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     #[test]
     fn cpu_limit_is_a_notice_at_the_limit() {
@@ -71,13 +71,14 @@ mod tests {
             "Deployment",
             "containers:\n  - name: web\n    image: a:1\n    resources:\n      limits: {cpu: 500m, memory: 1Gi}\n",
         );
+        let found = object_findings(&RULE, &yaml);
         assert_eq!(
-            messages(&RULE, &yaml),
+            messages(&found),
             vec![
                 "container `web` sets a CPU limit of 500m: it is throttled at that quota even when the node has idle CPU"
             ]
         );
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].resources.limits.cpu"]);
+        assert_eq!(routes(&found), vec!["spec.template.spec.containers[0].resources.limits.cpu"]);
     }
 
     #[test]
@@ -87,7 +88,7 @@ mod tests {
                 "Deployment",
                 &format!("containers:\n  - name: web\n    image: a:1\n    resources:\n      limits: {limits}\n"),
             );
-            assert!(messages(&RULE, &yaml).is_empty(), "{limits}");
+            assert!(messages(&object_findings(&RULE, &yaml)).is_empty(), "{limits}");
         }
     }
 
@@ -98,7 +99,7 @@ mod tests {
             "containers:\n  - name: a\n    image: a:1\ninitContainers:\n  - name: setup\n    image: a:1\n    \
              resources:\n      limits: {cpu: 1}\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].starts_with("init container `setup` sets a CPU limit of 1"), "{msgs:?}");
     }

@@ -76,7 +76,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     fn with_resources(resources: &str) -> String {
         let indented: String = resources.lines().map(|l| format!("      {l}\n")).collect();
@@ -85,42 +85,43 @@ mod tests {
 
     #[test]
     fn equal_quantities_in_different_units() {
-        assert!(messages(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1024Mi}")).is_empty());
-        assert!(messages(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1073741824}")).is_empty());
+        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1024Mi}"))).is_empty());
+        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1073741824}"))).is_empty());
     }
 
     #[test]
     fn limit_alone_equals_its_defaulted_request() {
-        assert!(messages(&RULE, &with_resources("limits: {memory: 512Mi}")).is_empty());
+        assert!(messages(&object_findings(&RULE, &with_resources("limits: {memory: 512Mi}"))).is_empty());
     }
 
     #[test]
     fn different_limit_is_reported_at_the_limit() {
         let yaml = with_resources("requests: {memory: 256Mi}\nlimits: {memory: 1Gi}");
+        let found = object_findings(&RULE, &yaml);
         assert_eq!(
-            messages(&RULE, &yaml),
+            messages(&found),
             vec!["container `web`: memory limit 1Gi is above its memory request 256Mi; set them equal".to_string()]
         );
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.containers[0].resources.limits.memory"]);
+        assert_eq!(routes(&found), vec!["spec.template.spec.containers[0].resources.limits.memory"]);
     }
 
     #[test]
     fn missing_limit_names_the_request() {
-        let msgs = messages(&RULE, &with_resources("requests: {cpu: 100m, memory: 256Mi}"));
+        let msgs = messages(&object_findings(&RULE, &with_resources("requests: {cpu: 100m, memory: 256Mi}")));
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].contains("container `web` has no memory limit") && msgs[0].contains("(256Mi)"), "{msgs:?}");
         let yaml = workload("Job", "containers:\n  - name: batch\n    image: a:1\n");
-        assert_eq!(messages(&RULE, &yaml), vec!["container `batch` has no memory limit (and no memory request)"]);
+        assert_eq!(messages(&object_findings(&RULE, &yaml)), vec!["container `batch` has no memory limit (and no memory request)"]);
     }
 
     #[test]
     fn unparseable_quantities_are_skipped() {
-        assert!(messages(&RULE, &with_resources("requests: {memory: lots}\nlimits: {memory: 1Gi}")).is_empty());
+        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: lots}\nlimits: {memory: 1Gi}"))).is_empty());
     }
 
     #[test]
     fn pod_level_limit_covers_containers() {
         let yaml = workload("Pod", "resources:\n  limits: {memory: 1Gi}\ncontainers:\n  - name: web\n    image: a:1\n");
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
     }
 }

@@ -72,7 +72,7 @@ fn compare(resources: &Node, route: &Route, who: &str, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     #[test]
     fn any_resource_name() {
@@ -82,12 +82,13 @@ mod tests {
              requests: {cpu: '2', memory: 1Gi, ephemeral-storage: 2Gi, hugepages-2Mi: 4Mi, nvidia.com/gpu: 2}\n      \
              limits: {cpu: 1500m, memory: 1024Mi, ephemeral-storage: 1Gi, hugepages-2Mi: 2Mi, nvidia.com/gpu: 1}\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let found = object_findings(&RULE, &yaml);
+        let msgs = messages(&found);
         assert_eq!(msgs.len(), 4, "{msgs:?}");
         assert!(msgs[0].starts_with("container `web` requests 2 of `cpu` but its limit is 1500m"), "{msgs:?}");
         assert!(msgs.iter().all(|m| !m.contains("`memory`")), "1Gi == 1024Mi: {msgs:?}");
         assert_eq!(
-            routes(&RULE, &yaml)[3],
+            routes(&found)[3],
             "spec.template.spec.containers[0].resources.requests[\"nvidia.com/gpu\"]".to_string()
         );
     }
@@ -99,7 +100,7 @@ mod tests {
             "containers:\n  - name: web\n    image: a:1\n    resources:\n      \
              requests: {cpu: 4, memory: huge}\n      limits: {memory: 1Gi}\n",
         );
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
     }
 
     #[test]
@@ -109,7 +110,7 @@ mod tests {
             "resources:\n  requests: {memory: 2Gi}\n  limits: {memory: 1Gi}\ninitContainers:\n  - name: setup\n    \
              image: a:1\n    resources:\n      requests: {cpu: 1}\n      limits: {cpu: 500m}\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].starts_with("the pod-level `resources` requests 2Gi of `memory`"), "{msgs:?}");
         assert!(msgs[1].starts_with("init container `setup` requests 1 of `cpu`"), "{msgs:?}");

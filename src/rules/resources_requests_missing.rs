@@ -99,7 +99,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, workload};
+    use crate::rules::testing::{messages, object_findings, workload};
 
     #[test]
     fn limit_only_counts_as_request() {
@@ -107,7 +107,7 @@ mod tests {
             "Deployment",
             "containers:\n  - name: web\n    image: a:1\n    resources:\n      limits: {cpu: 1, memory: 1Gi}\n",
         );
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
     }
 
     #[test]
@@ -117,7 +117,7 @@ mod tests {
             "containers:\n  - name: web\n    image: a:1\n    resources:\n      requests: {memory: 1Gi}\n\
              initContainers:\n  - name: migrate\n    image: a:1\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].starts_with("container `web` has no cpu request"), "{msgs:?}");
         assert!(msgs[1].starts_with("init container `migrate` has no cpu and no memory request"), "{msgs:?}");
@@ -129,7 +129,7 @@ mod tests {
             "CronJob",
             "containers:\n  - name: batch\n    image: a:1\n    resources:\n      requests: {cpu: ~, memory: 1Gi}\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].contains("container `batch` has no cpu request"), "{msgs:?}");
     }
@@ -140,13 +140,13 @@ mod tests {
             "Pod",
             "resources:\n  requests: {cpu: 1, memory: 1Gi}\ncontainers:\n  - name: web\n    image: a:1\n",
         );
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
     }
 
     #[test]
     fn finding_points_at_the_container() {
         let yaml = workload("Deployment", "containers:\n  - name: web\n    image: a:1\n");
-        let findings = crate::rules::image_latest::test_support::run(&RULE, &yaml);
+        let findings = object_findings(&RULE, &yaml);
         assert_eq!(findings.len(), 1);
         // The `- name: web` line: resources and requests are missing, so the container is the nearest.
         assert_eq!(findings[0].line, 10);

@@ -74,35 +74,12 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("t.yaml"),
-            root: Some(&root),
-            document: Some(0),
-            object: None,
-            out: &mut found,
-        };
-        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::object_findings;
 
     #[test]
     fn committed_data_is_reported_by_key_never_by_value() {
-        let found = run(
+        let found = object_findings(&RULE, 
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: web}\ntype: Opaque\ndata:\n  password: aHVudGVyMg==\n  user: YXBw\n",
         );
         assert_eq!(found.len(), 1);
@@ -115,7 +92,7 @@ mod tests {
 
     #[test]
     fn string_data_is_reported() {
-        let found = run(
+        let found = object_findings(&RULE, 
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {}\nstringData:\n  token: plain-text-token\n",
         );
         assert_eq!(found.len(), 1);
@@ -125,7 +102,7 @@ mod tests {
 
     #[test]
     fn sops_files_are_fine() {
-        let found = run(
+        let found = object_findings(&RULE, 
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata:\n  password: ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]\nsops:\n  kms: []\n  version: 3.8.1\n",
         );
         assert!(found.is_empty());
@@ -139,14 +116,14 @@ mod tests {
             "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: db}\nspec:\n  encryptedData: {password: AgBy3i4OJSWK}\n",
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n",
         ] {
-            assert!(run(text).is_empty(), "{text}");
+            assert!(object_findings(&RULE, text).is_empty(), "{text}");
         }
     }
 
     #[test]
     fn many_keys_are_summarised() {
         let data: String = (0..7).map(|i| format!("  k{i}: dg==\n")).collect();
-        let found = run(&format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n{data}"));
+        let found = object_findings(&RULE, &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n{data}"));
         assert!(found[0].message.contains("`k4` and 2 more"), "{}", found[0].message);
     }
 }

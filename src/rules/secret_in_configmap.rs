@@ -1,5 +1,6 @@
 //! `secret-in-configmap`: sensitive data kept in a ConfigMap, or a sensitive env var read from one.
 
+use super::secret_in_env::env_vars;
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
 use crate::secrets;
@@ -114,64 +115,34 @@ fn check_data(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 /// Env vars named like a credential (or reading a key named like one) from a ConfigMap.
 fn check_env_refs(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     let Some(pod) = cx.pod_spec() else { return };
-    for container in pod.containers() {
-        let Some(env) = container.get("env") else { continue };
-        for (i, item) in env.items().iter().enumerate() {
-            let Some(name) = item.get("name").and_then(Node::as_text) else { continue };
-            // `aws-static-credentials` owns the AWS SDK's credential variables.
-            if secrets::is_aws_credential_name(name) {
-                continue;
-            }
-            // `configMapRef` under `valueFrom` is not valid Kubernetes, but it is what people write
-            // (the guideline does too); treat it as the `configMapKeyRef` it means.
-            let Some(source) = item
-                .get_path(&["valueFrom", "configMapKeyRef"])
-                .or_else(|| item.get_path(&["valueFrom", "configMapRef"]))
-            else {
-                continue;
-            };
-            let configmap = source.get("name").and_then(Node::as_text).unwrap_or("?");
-            let key = source.get("key").and_then(Node::as_text).unwrap_or("");
-            if secrets::is_sensitive_name(name) || secrets::is_sensitive_name(key) {
-                out.at(
-                    container.route.key("env").index(i).key("name"),
-                    format!(
-                        "env var `{name}` of container `{}` is sensitive but is read from ConfigMap `{configmap}`",
-                        container.name
-                    ),
-                );
-            }
+    for var in env_vars(pod) {
+        // `configMapRef` under `valueFrom` is not valid Kubernetes, but it is what people write
+        // (the guideline does too); treat it as the `configMapKeyRef` it means.
+        let Some(source) = var
+            .item
+            .get_path(&["valueFrom", "configMapKeyRef"])
+            .or_else(|| var.item.get_path(&["valueFrom", "configMapRef"]))
+        else {
+            continue;
+        };
+        let configmap = source.get("name").and_then(Node::as_text).unwrap_or("?");
+        let key = source.get("key").and_then(Node::as_text).unwrap_or("");
+        if secrets::is_sensitive_name(var.name) || secrets::is_sensitive_name(key) {
+            out.at(
+                var.name_route(),
+                format!(
+                    "env var `{}` of container `{}` is sensitive but is read from ConfigMap `{configmap}`",
+                    var.name, var.container.name
+                ),
+            );
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
-
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("t.yaml"),
-            root: Some(&root),
-            document: Some(0),
-            object: None,
-            out: &mut found,
-        };
-        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
-        check(&cx, &mut out);
-        found
-    }
+    use crate::rules::testing::object_findings;
 
     fn configmap(data: &str) -> String {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg, namespace: web}}\ndata:\n{data}")
@@ -179,7 +150,7 @@ mod tests {
 
     #[test]
     fn sensitive_keys_are_reported_without_their_value() {
-        let found = run(&configmap("  DB_HOST: db\n  db-password: \"hunter2-prod\"\n  apiKey: k-123\n"));
+        let found = object_findings(&RULE, &configmap("  DB_HOST: db\n  db-password: \"hunter2-prod\"\n  apiKey: k-123\n"));
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].line, 6);
         assert_eq!(found[0].route.as_ref().map(ToString::to_string).as_deref(), Some("data.db-password"));
@@ -190,7 +161,7 @@ mod tests {
 
     #[test]
     fn credential_values_under_harmless_keys() {
-        let found = run(&configmap("  ghToken2: x\n  upstream: ghp_abcdefghijklmnopqrstuvwxyz0123456789\n"));
+        let found = object_findings(&RULE, &configmap("  ghToken2: x\n  upstream: ghp_abcdefghijklmnopqrstuvwxyz0123456789\n"));
         // `ghToken2` → words GH, TOKEN2: not a marker word; the value is what gives the second away.
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].message.contains("a GitHub token"));
@@ -199,7 +170,7 @@ mod tests {
 
     #[test]
     fn secrets_inside_config_files() {
-        let found = run(&configmap(
+        let found = object_findings(&RULE, &configmap(
             "  application.properties: |\n    server.port=8080\n    spring.datasource.password=hunter2\n    stripe.api-key=abc\n",
         ));
         assert_eq!(found.len(), 1, "{found:?}");
@@ -214,7 +185,7 @@ mod tests {
 
     #[test]
     fn harmless_configmaps_pass() {
-        let found = run(&configmap(
+        let found = object_findings(&RULE, &configmap(
             "  LOG_LEVEL: info\n  TOKEN_TTL: \"3600\"\n  JWT_SECRET_NAME: jwt\n  DB_PASSWORD_FILE: /run/secrets/db\n  \
              EMPTY_PASSWORD: \"\"\n  app.yaml: |\n    password: ${DB_PASSWORD}\n    tokenUrl: https://idp/token\n  \
              secrets.yaml: |\n    db: {existingSecret: db}\n",
@@ -225,7 +196,7 @@ mod tests {
     #[test]
     fn sensitive_env_from_a_configmap() {
         let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          env:\n            - name: MY_SENSITIVE_VAR\n              valueFrom:\n                configMapRef: {name: my-config, key: my-sensitive-var}\n            - name: DB_PASSWORD\n              valueFrom:\n                configMapKeyRef: {name: cfg, key: pw}\n            - name: DB_HOST\n              valueFrom:\n                configMapKeyRef: {name: cfg, key: host}\n            - name: STRIPE\n              valueFrom:\n                configMapKeyRef: {name: cfg, key: stripe-api-key}\n            - name: AWS_SECRET_ACCESS_KEY\n              valueFrom:\n                configMapKeyRef: {name: cfg, key: aws}\n            - name: API_TOKEN\n              valueFrom:\n                secretKeyRef: {name: s, key: token}\n";
-        let found = run(text);
+        let found = object_findings(&RULE, text);
         let names: Vec<_> =
             found.iter().map(|f| f.route.as_ref().map(ToString::to_string).unwrap_or_default()).collect();
         // MY_SENSITIVE_VAR has no sensitive word: the guideline's placeholder name is not guessable.

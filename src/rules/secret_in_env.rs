@@ -3,7 +3,8 @@
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
 use crate::secrets;
-use crate::yaml::Node;
+use crate::model::{Container, PodSpec};
+use crate::yaml::{Node, Route};
 
 pub static RULE: Rule = Rule {
     id: "secret-in-env",
@@ -35,88 +36,73 @@ give it the path.",
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     let Some(pod) = cx.pod_spec() else { return };
-    for container in pod.containers() {
-        let Some(env) = container.get("env") else { continue };
-        for (i, item) in env.items().iter().enumerate() {
-            let Some(name) = item.get("name").and_then(Node::as_text) else { continue };
-            // `aws-static-credentials` owns the AWS SDK's credential variables.
-            if secrets::is_aws_credential_name(name) {
-                continue;
-            }
-            let Some(value) = item.get("value").filter(|v| !v.is_null()).and_then(Node::as_text) else { continue };
-            let route = container.route.key("env").index(i).key("name");
-            if secrets::is_sensitive_assignment(name, value) {
-                out.at(
-                    route,
-                    format!(
-                        "env var `{name}` of container `{}` is set to a literal value, and its name says it is \
-                         sensitive",
-                        container.name
-                    ),
-                );
-            } else if let Some(kind) = secrets::credential_kind(value) {
-                out.at(
-                    route,
-                    format!(
-                        "env var `{name}` of container `{}` has a literal value that looks like {kind}",
-                        container.name
-                    ),
-                );
-            }
+    for var in env_vars(pod) {
+        let Some(value) = var.item.get("value").filter(|v| !v.is_null()).and_then(Node::as_text) else { continue };
+        let (name, container) = (var.name, var.container.name);
+        if secrets::is_sensitive_assignment(name, value) {
+            out.at(
+                var.name_route(),
+                format!(
+                    "env var `{name}` of container `{container}` is set to a literal value, and its name says it is \
+                     sensitive"
+                ),
+            );
+        } else if let Some(kind) = secrets::credential_kind(value) {
+            out.at(
+                var.name_route(),
+                format!("env var `{name}` of container `{container}` has a literal value that looks like {kind}"),
+            );
         }
     }
 }
 
+/// A named `env` item of one of a pod's containers.
+pub(super) struct EnvVar<'p, 'a> {
+    pub container: &'p Container<'a>,
+    pub index: usize,
+    pub item: &'a Node,
+    pub name: &'a str,
+}
+
+impl EnvVar<'_, '_> {
+    /// The route of the item's `name`, where the secret rules point (never at the value).
+    pub fn name_route(&self) -> Route {
+        self.container.route.key("env").index(self.index).key("name")
+    }
+}
+
+/// The env vars the secret rules judge: every named `env` item of every container. The AWS SDK's
+/// credential variables are left out: `aws-static-credentials` owns them, so one mistake gives one finding.
+pub(super) fn env_vars<'p, 'a>(pod: &'p PodSpec<'a>) -> impl Iterator<Item = EnvVar<'p, 'a>> {
+    pod.containers().iter().flat_map(|container| {
+        let items = container.get("env").map(Node::items).unwrap_or_default();
+        items.iter().enumerate().filter_map(move |(index, item)| {
+            let name = item.get("name").and_then(Node::as_text)?;
+            (!secrets::is_aws_credential_name(name)).then_some(EnvVar { container, index, item, name })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::Config;
-    use crate::finding::Finding;
-    use crate::model::Object;
+    use crate::rules::testing::{indent, object_findings, workload};
 
-    fn run(text: &str) -> Vec<Finding> {
-        let root = crate::yaml::parse_single(text).unwrap().unwrap();
-        let object = Object::from_root(&root).unwrap();
-        let cfg = Config::default();
-        let mut found = Vec::new();
-        let mut out = Emitter {
-            rule: &RULE,
-            severity: RULE.severity,
-            file: Arc::from("t.yaml"),
-            root: Some(&root),
-            document: Some(0),
-            object: None,
-            out: &mut found,
-        };
-        let cx = ObjectCx::new("t.yaml", 0, object, &cfg, cfg.options(RULE.id));
-        check(&cx, &mut out);
-        found
-    }
-
+    /// A Deployment whose container `web` has these `env` items (YAML at column 0).
     fn pod_with_env(env: &str) -> String {
-        let mut text = String::from(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: web:1\n          env:\n",
-        );
-        for line in env.lines() {
-            text.push_str("            ");
-            text.push_str(line);
-            text.push('\n');
-        }
-        text
+        workload("Deployment", &format!("containers:\n  - name: web\n    image: web:1\n    env:\n{}", indent(env, 3)))
     }
 
     #[test]
     fn literal_password_is_reported_at_the_name_without_its_value() {
-        let found = run(&pod_with_env("- name: DB_PASSWORD\n  value: \"hunter2-prod\""));
+        let found = object_findings(&RULE, &pod_with_env("- name: DB_PASSWORD\n  value: \"hunter2-prod\""));
         assert_eq!(found.len(), 1);
         let f = &found[0];
         assert_eq!(
             f.route.as_ref().map(ToString::to_string).as_deref(),
             Some("spec.template.spec.containers[0].env[0].name")
         );
-        assert_eq!(f.line, 11);
+        assert_eq!(f.line, 13, "the `- name: DB_PASSWORD` line");
         assert!(f.message.contains("DB_PASSWORD"), "{}", f.message);
         assert!(!f.message.contains("hunter2"), "the value must never be quoted: {}", f.message);
         assert!(!f.help.contains("hunter2"));
@@ -125,7 +111,7 @@ mod tests {
     #[test]
     fn credential_shaped_values_are_reported_whatever_the_name() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
-        let found = run(&pod_with_env(&format!(
+        let found = object_findings(&RULE, &pod_with_env(&format!(
             "- name: UPSTREAM_AUTH\n  value: \"Bearer {jwt}\"\n- name: DATABASE_URL\n  value: postgres://app:pw0rd@db/app"
         )));
         assert_eq!(found.len(), 2);
@@ -138,7 +124,7 @@ mod tests {
 
     #[test]
     fn references_paths_and_empty_values_are_fine() {
-        let found = run(&pod_with_env(
+        let found = object_findings(&RULE, &pod_with_env(
             "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: password}\n\
              - name: DB_PASSWORD_FILE\n  value: /run/secrets/db/password\n\
              - name: API_TOKEN\n  value: \"\"\n\
@@ -153,7 +139,7 @@ mod tests {
 
     #[test]
     fn aws_credentials_are_left_to_their_own_rule() {
-        let found = run(&pod_with_env(
+        let found = object_findings(&RULE, &pod_with_env(
             "- name: AWS_SECRET_ACCESS_KEY\n  value: wJalrXUtnFEMI/K7MDENG\n- name: AWS_ACCESS_KEY_ID\n  value: AKIAIOSFODNN7EXAMPLE",
         ));
         assert!(found.is_empty(), "{found:?}");
@@ -162,13 +148,13 @@ mod tests {
     #[test]
     fn init_containers_and_cronjobs_are_checked() {
         let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: job}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n            - name: init\n              env:\n                - {name: GITHUB_TOKEN, value: abc}\n";
-        let found = run(text);
+        let found = object_findings(&RULE, text);
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains("`init`"));
     }
 
     #[test]
     fn objects_without_pods_are_ignored() {
-        assert!(run("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n").is_empty());
+        assert!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n").is_empty());
     }
 }

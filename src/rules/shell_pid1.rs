@@ -93,13 +93,10 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::testing;
+    use crate::rules::testing::{deployment, object_findings, routed};
 
     fn findings(container: &str) -> Vec<String> {
-        testing::objects(&RULE, &testing::deployment(container))
-            .into_iter()
-            .map(|f| format!("{} {}", f.route.map(|r| r.to_string()).unwrap_or_default(), f.message))
-            .collect()
+        routed(&object_findings(&RULE, &deployment(container)))
     }
 
     #[test]
@@ -136,8 +133,8 @@ mod tests {
     #[test]
     fn jobs_and_init_containers_are_skipped() {
         let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\n  namespace: n\nspec:\n  template:\n    spec:\n      containers:\n        - name: j\n          command: [\"sh\", \"-c\", \"./migrate\"]\n";
-        assert!(testing::objects(&RULE, job).is_empty());
+        assert!(object_findings(&RULE, job).is_empty());
         let init = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: n\nspec:\n  initContainers:\n    - name: i\n      command: [\"sh\", \"-c\", \"./migrate\"]\n  containers:\n    - name: app\n      command: [\"./server\"]\n";
-        assert!(testing::objects(&RULE, init).is_empty());
+        assert!(object_findings(&RULE, init).is_empty());
     }
 }

@@ -74,7 +74,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes, workload};
+    use crate::rules::testing::{messages, object_findings, routes, workload};
 
     #[test]
     fn writable_mounts_are_named() {
@@ -85,14 +85,15 @@ mod tests {
              - {name: host, mountPath: /h, readOnly: true}\n\
              volumes:\n  - name: scratch\n    emptyDir: {}\n  - name: host\n    hostPath: {path: /var/lib/x}\n",
         );
+        let found = object_findings(&RULE, &yaml);
         assert_eq!(
-            messages(&RULE, &yaml),
+            messages(&found),
             vec![
                 "DaemonSet `t` uses hostPath volume `host` (node path `/var/lib/x`), writable: mounted without \
                  `readOnly: true` by container `agent` at `/host`"
             ]
         );
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.template.spec.volumes[1].hostPath"]);
+        assert_eq!(routes(&found), vec!["spec.template.spec.volumes[1].hostPath"]);
     }
 
     #[test]
@@ -103,7 +104,7 @@ mod tests {
              - {name: logs, mountPath: /logs, readOnly: true}\n\
              volumes:\n  - name: logs\n    hostPath: {path: /var/log}\n  - name: other\n    hostPath: {path: /tmp}\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let msgs = messages(&object_findings(&RULE, &yaml));
         assert_eq!(msgs.len(), 2);
         assert!(msgs[0].ends_with("(node path `/var/log`), mounted read-only"), "{msgs:?}");
         assert!(msgs[1].ends_with("not mounted by any container, but still attached to the pod"), "{msgs:?}");
@@ -116,6 +117,6 @@ mod tests {
             "containers:\n  - name: a\n    image: a:1\nvolumes:\n  - name: x\n    emptyDir: {}\n  - bogus\n  \
              - name: y\n    hostPath: null\n",
         );
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
     }
 }

@@ -59,7 +59,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::image_latest::test_support::{messages, routes};
+    use crate::rules::testing::{messages, object_findings, routes};
 
     const PV: &str =
         "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pv\nspec:\n  capacity: {storage: 10Gi}\n";
@@ -67,23 +67,24 @@ mod tests {
     #[test]
     fn local_and_host_path() {
         let yaml = format!("{PV}  local: {{path: /mnt/disks/ssd1}}\n");
+        let found = object_findings(&RULE, &yaml);
         assert_eq!(
-            messages(&RULE, &yaml),
+            messages(&found),
             vec![
                 "PersistentVolume `pv` uses a `local` volume (node path `/mnt/disks/ssd1`): its data lives on a \
                   single node and is lost to pods scheduled anywhere else"
             ]
         );
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.local"]);
+        assert_eq!(routes(&found), vec!["spec.local"]);
         let yaml = format!("{PV}  hostPath: {{path: /data}}\n");
-        assert_eq!(routes(&RULE, &yaml), vec!["spec.hostPath"]);
+        assert_eq!(routes(&object_findings(&RULE, &yaml)), vec!["spec.hostPath"]);
     }
 
     #[test]
     fn network_volumes_and_other_kinds_are_fine() {
         let yaml = format!("{PV}  csi: {{driver: ebs.csi.aws.com, volumeHandle: vol-1}}\n");
-        assert!(messages(&RULE, &yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, &yaml)).is_empty());
         let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nspec:\n  local: {path: /x}\n";
-        assert!(messages(&RULE, yaml).is_empty());
+        assert!(messages(&object_findings(&RULE, yaml)).is_empty());
     }
 }

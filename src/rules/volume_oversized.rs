@@ -95,7 +95,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 mod tests {
     use super::RULE;
     use crate::config::Config;
-    use crate::rules::image_latest::test_support::{messages, routes, run_with, workload};
+    use crate::rules::testing::{messages, object_findings, object_findings_with, routes, workload};
 
     fn pvc(size: &str) -> String {
         format!(
@@ -107,25 +107,25 @@ mod tests {
     #[test]
     fn pvc_over_the_default() {
         assert_eq!(
-            messages(&RULE, &pvc("500Gi")),
+            messages(&object_findings(&RULE, &pvc("500Gi"))),
             vec![
                 "PersistentVolumeClaim `data` requests 500Gi of storage, more than the 100Gi maximum (rule option `max`)"
             ]
         );
-        assert_eq!(routes(&RULE, &pvc("0.5Ti")), vec!["spec.resources.requests.storage"]);
+        assert_eq!(routes(&object_findings(&RULE, &pvc("0.5Ti"))), vec!["spec.resources.requests.storage"]);
         for ok in ["100Gi", "102400Mi", "20Gi", "lots"] {
-            assert!(messages(&RULE, &pvc(ok)).is_empty(), "{ok}");
+            assert!(messages(&object_findings(&RULE, &pvc(ok))).is_empty(), "{ok}");
         }
     }
 
     #[test]
     fn max_option() {
         let config = Config::parse("rules:\n  volume-oversized: {max: 1Ti}\n", "c").expect("valid");
-        assert!(run_with(&RULE, &pvc("500Gi"), &config).is_empty());
-        let found = run_with(&RULE, &pvc("2Ti"), &config);
+        assert!(object_findings_with(&RULE, &pvc("500Gi"), &config).is_empty());
+        let found = object_findings_with(&RULE, &pvc("2Ti"), &config);
         assert!(found[0].message.contains("more than the 1Ti maximum"), "{:?}", found[0].message);
         let config = Config::parse("rules:\n  volume-oversized: {max: huge}\n", "c").expect("valid");
-        let found = run_with(&RULE, &pvc("500Gi"), &config);
+        let found = object_findings_with(&RULE, &pvc("500Gi"), &config);
         assert!(found[0].message.contains("more than the 100Gi maximum"), "{:?}", found[0].message);
     }
 
@@ -140,12 +140,13 @@ mod tests {
             "  volumeClaimTemplates:\n    - metadata: {name: small}\n      spec: {resources: {requests: {storage: 1Gi}}}\n    \
              - metadata: {name: big}\n      spec:\n        resources:\n          requests:\n            storage: 1Ti\n",
         );
-        let msgs = messages(&RULE, &yaml);
+        let found = object_findings(&RULE, &yaml);
+        let msgs = messages(&found);
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].starts_with("volumeClaimTemplate `big` of StatefulSet `t` (per replica) requests 1Ti"));
         assert!(msgs[1].starts_with("ephemeral volume `scratch` of StatefulSet `t` requests 200Gi"));
         assert_eq!(
-            routes(&RULE, &yaml),
+            routes(&found),
             vec![
                 "spec.volumeClaimTemplates[1].spec.resources.requests.storage",
                 "spec.template.spec.volumes[0].ephemeral.volumeClaimTemplate.spec.resources.requests.storage"

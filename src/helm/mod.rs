@@ -1,0 +1,483 @@
+//! Helm charts: what to render (releases × environments), rendering with the real `helm` in a
+//! sandbox, a content-addressed render cache, splitting the output by template, and turning Helm's
+//! errors into positions in the chart.
+
+pub mod binary;
+pub mod check;
+pub mod sourcemap;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, HelmRelease};
+use crate::yaml::{self, Node, Pos};
+pub use binary::Helm;
+
+/// One `helm template` invocation: a chart, a release, maybe an environment.
+#[derive(Debug, Clone)]
+pub struct RenderUnit {
+    /// The chart directory on disk.
+    pub chart_dir: PathBuf,
+    /// The chart directory as reports show it (`charts/shop`).
+    pub chart_display: String,
+    pub release: String,
+    pub namespace: String,
+    pub environment: Option<String>,
+    /// Values files relative to the chart, in the order Helm applies them (after `values.yaml`).
+    pub values: Vec<String>,
+    /// `--set` overrides, in order.
+    pub set: Vec<(String, String)>,
+    pub kubernetes_version: (u32, u32),
+}
+
+impl RenderUnit {
+    /// `helm://release[/env]/`: the prefix of rendered locations of this unit.
+    pub fn rendered_prefix(&self) -> String {
+        match &self.environment {
+            Some(env) => format!("helm://{}/{}/", self.release, env),
+            None => format!("helm://{}/", self.release),
+        }
+    }
+}
+
+/// The render units of a chart: the releases `.kpath.yml` declares for it (once per environment),
+/// or, without any, the chart once with its own values, release name = chart name.
+pub fn units(chart_dir: &Path, chart_display: &str, config: &Config) -> Vec<RenderUnit> {
+    let chart_name = chart_name(chart_dir).unwrap_or_else(|| {
+        chart_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "chart".into())
+    });
+    let canonical = std::fs::canonicalize(chart_dir).ok();
+    let declared: Vec<&HelmRelease> = config
+        .helm
+        .releases
+        .iter()
+        .filter(|r| {
+            let path = config.base_dir.as_deref().unwrap_or(Path::new(".")).join(&r.chart);
+            canonical.is_some() && std::fs::canonicalize(path).ok() == canonical
+        })
+        .collect();
+    let default_namespace = config.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let base = |r: Option<&HelmRelease>| RenderUnit {
+        chart_dir: chart_dir.to_path_buf(),
+        chart_display: chart_display.to_string(),
+        release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
+        namespace: r.and_then(|r| r.namespace.clone()).unwrap_or_else(|| default_namespace.clone()),
+        environment: None,
+        values: r.map(|r| r.values.clone()).unwrap_or_default(),
+        set: r.map(|r| r.set.clone()).unwrap_or_default(),
+        kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
+    };
+    if declared.is_empty() {
+        return vec![base(None)];
+    }
+    let mut out = Vec::new();
+    for release in declared {
+        if release.environments.is_empty() {
+            out.push(base(Some(release)));
+            continue;
+        }
+        for env in &release.environments {
+            let mut unit = base(Some(release));
+            unit.environment = Some(env.name.clone());
+            unit.values.extend(env.values.iter().cloned());
+            unit.set.extend(env.set.iter().cloned());
+            if let Some(ns) = &env.namespace {
+                unit.namespace = ns.clone();
+            }
+            out.push(unit);
+        }
+    }
+    out
+}
+
+fn chart_name(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("Chart.yaml")).ok()?;
+    let root = yaml::parse_single(&text).ok()??;
+    root.get("name").and_then(Node::as_text).map(str::to_string)
+}
+
+/// One document of `helm template` output, with the template that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedDoc {
+    /// The template's path inside the chart (`templates/deployment.yaml`,
+    /// `charts/redis/templates/master.yaml`).
+    pub template: String,
+    /// 0-based index among the documents this template produced.
+    pub index: usize,
+    pub text: String,
+}
+
+/// A problem found while rendering, placed in the chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderProblem {
+    /// Path inside the chart (`templates/deployment.yaml`, `Chart.yaml`).
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub docs: Vec<RenderedDoc>,
+    /// Problems that did not stop the render (a symlink that was not followed).
+    pub problems: Vec<RenderProblem>,
+}
+
+/// Render settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub max_output: usize,
+    pub concurrency: usize,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Renders a unit: from the cache when the chart, values, options and helm version are unchanged.
+pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendered, RenderProblem> {
+    let chart = read_chart(&unit.chart_dir)?;
+    let key = cache_key(helm, unit, &chart);
+    if let Some(text) = cache_get(&key, limits.cache_dir.as_deref()) {
+        return Ok(Rendered { docs: split_output(&text), problems: chart.problems });
+    }
+    let _permit = Permit::acquire(limits.concurrency.max(1));
+    let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
+    let chart_copy = sandbox.path().join("chart");
+    write_chart(&chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
+    let mut args: Vec<String> = vec![
+        "template".into(),
+        unit.release.clone(),
+        chart_copy.to_string_lossy().into_owned(),
+        "--namespace".into(),
+        unit.namespace.clone(),
+        "--kube-version".into(),
+        format!("{}.{}.0", unit.kubernetes_version.0, unit.kubernetes_version.1),
+        "--include-crds".into(),
+        "--skip-tests".into(),
+    ];
+    for values in &unit.values {
+        if !chart.files.iter().any(|(rel, _)| rel == values) {
+            return Err(at_chart(format!("values file `{values}` is not in the chart directory")));
+        }
+        args.push("--values".into());
+        args.push(chart_copy.join(values).to_string_lossy().into_owned());
+    }
+    for (key, value) in &unit.set {
+        args.push("--set".into());
+        args.push(format!("{key}={value}"));
+    }
+    let output = binary::run(&helm.path, &args, &sandbox, limits.timeout, limits.max_output)
+        .map_err(|e| at_chart(format!("`helm template` {e}")))?;
+    if !output.success {
+        return Err(parse_error(&output.stderr, &chart_copy, &unit.chart_dir));
+    }
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    cache_put(&key, &text, limits.cache_dir.as_deref());
+    Ok(Rendered { docs: split_output(&text), problems: chart.problems })
+}
+
+fn at_chart(message: String) -> RenderProblem {
+    RenderProblem { file: "Chart.yaml".into(), pos: Pos { line: 1, col: 1 }, message }
+}
+
+/// Bounds how many `helm` processes run at once.
+struct Permit;
+
+static RUNNING: OnceLock<(Mutex<usize>, Condvar)> = OnceLock::new();
+
+impl Permit {
+    fn acquire(limit: usize) -> Permit {
+        let (lock, cv) = RUNNING.get_or_init(|| (Mutex::new(0), Condvar::new()));
+        let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= limit {
+            running = cv.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some((lock, cv)) = RUNNING.get() {
+            let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
+            *running = running.saturating_sub(1);
+            cv.notify_one();
+        }
+    }
+}
+
+/// A chart read into memory: its files (relative path, bytes), and the symlinks that were refused.
+struct ChartFiles {
+    files: Vec<(String, Vec<u8>)>,
+    problems: Vec<RenderProblem>,
+}
+
+/// Reads every file of the chart. Symlinks are followed only when they resolve inside the chart:
+/// a link out of it (to `/etc/passwd`, to another chart, to the CI runner's secrets) is refused and
+/// reported, and the chart renders without it.
+fn read_chart(dir: &Path) -> Result<ChartFiles, RenderProblem> {
+    let root = std::fs::canonicalize(dir).map_err(|e| at_chart(format!("cannot read the chart: {e}")))?;
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name().into_iter();
+    while let Some(entry) = walker.next() {
+        let Ok(entry) = entry else { continue };
+        let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
+        if entry.depth() > 0 && entry.file_type().is_dir() && entry.file_name() == ".git" {
+            walker.skip_current_dir();
+            continue;
+        }
+        let real = if entry.path_is_symlink() {
+            match std::fs::canonicalize(entry.path()) {
+                Ok(target) if target.starts_with(&root) && target.is_file() => target,
+                Ok(target) => {
+                    let why = if target.starts_with(&root) { "a directory link" } else { "a link out of the chart" };
+                    problems.push(RenderProblem {
+                        file: rel.clone(),
+                        pos: Pos { line: 1, col: 1 },
+                        message: format!("`{rel}` is {why}; kpath does not follow it, and rendered the chart without it"),
+                    });
+                    continue;
+                }
+                Err(_) => {
+                    problems.push(RenderProblem {
+                        file: rel.clone(),
+                        pos: Pos { line: 1, col: 1 },
+                        message: format!("`{rel}` is a broken symlink; the chart was rendered without it"),
+                    });
+                    continue;
+                }
+            }
+        } else if entry.file_type().is_file() {
+            entry.path().to_path_buf()
+        } else {
+            continue;
+        };
+        let bytes = std::fs::read(&real).map_err(|e| at_chart(format!("cannot read `{rel}`: {e}")))?;
+        files.push((rel, bytes));
+    }
+    Ok(ChartFiles { files, problems })
+}
+
+fn write_chart(chart: &ChartFiles, to: &Path) -> std::io::Result<()> {
+    for (rel, bytes) in &chart.files {
+        let path = to.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)?;
+    }
+    Ok(())
+}
+
+/// Version of the cache's content format: bump when what is cached changes meaning.
+const CACHE_FORMAT: &str = "kpath-render-1";
+
+fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(CACHE_FORMAT.as_bytes());
+    field(helm.version.as_bytes());
+    field(unit.release.as_bytes());
+    field(unit.namespace.as_bytes());
+    field(format!("{}.{}", unit.kubernetes_version.0, unit.kubernetes_version.1).as_bytes());
+    for v in &unit.values {
+        field(v.as_bytes());
+    }
+    for (k, v) in &unit.set {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    for (rel, bytes) in &chart.files {
+        field(rel.as_bytes());
+        field(bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Renders kept in memory, up to this many bytes in all; the disk cache has no such bound.
+const MEMORY_CACHE_BYTES: usize = 256 << 20;
+
+static MEMORY: OnceLock<Mutex<(HashMap<String, Arc<str>>, usize)>> = OnceLock::new();
+
+fn cache_get(key: &str, dir: Option<&Path>) -> Option<String> {
+    let memory = MEMORY.get_or_init(|| Mutex::new((HashMap::new(), 0)));
+    if let Some(text) = memory.lock().ok()?.0.get(key) {
+        return Some(text.to_string());
+    }
+    let text = std::fs::read_to_string(dir?.join(format!("{key}.yaml"))).ok()?;
+    remember(key, &text);
+    Some(text)
+}
+
+fn remember(key: &str, text: &str) {
+    let memory = MEMORY.get_or_init(|| Mutex::new((HashMap::new(), 0)));
+    let Ok(mut guard) = memory.lock() else { return };
+    let (map, size) = &mut *guard;
+    if *size + text.len() > MEMORY_CACHE_BYTES {
+        map.clear();
+        *size = 0;
+    }
+    *size += text.len();
+    map.insert(key.to_string(), Arc::from(text));
+}
+
+fn cache_put(key: &str, text: &str, dir: Option<&Path>) {
+    remember(key, text);
+    let Some(dir) = dir else { return };
+    // Write-then-rename: a reader never sees half a render, whatever runs in parallel.
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else { return };
+    if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
+        let _ = tmp.persist(dir.join(format!("{key}.yaml")));
+    }
+}
+
+/// Splits `helm template` output into documents, each with the template it came from (the
+/// `# Source:` comment Helm writes above each one).
+pub fn split_output(text: &str) -> Vec<RenderedDoc> {
+    let mut docs: Vec<RenderedDoc> = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut flush = |current: &mut Option<(String, String)>, docs: &mut Vec<RenderedDoc>| {
+        if let Some((template, body)) = current.take()
+            && !body.trim().is_empty()
+        {
+            let index = counts.entry(template.clone()).or_insert(0);
+            docs.push(RenderedDoc { template, index: *index, text: body });
+            *index += 1;
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if bare == "---" {
+            flush(&mut current, &mut docs);
+            continue;
+        }
+        if let Some(source) = bare.strip_prefix("# Source: ")
+            && current.as_ref().is_none_or(|(_, body)| body.trim().is_empty())
+        {
+            // `shop/templates/x.yaml`: drop the chart-name prefix Helm puts first.
+            let template = source.split_once('/').map_or(source, |(_, rest)| rest).to_string();
+            current = Some((template, String::new()));
+            continue;
+        }
+        match &mut current {
+            Some((_, body)) => body.push_str(line),
+            None => current = Some((String::from("(unknown template)"), line.to_string())),
+        }
+    }
+    flush(&mut current, &mut docs);
+    docs
+}
+
+/// Turns Helm's error output into a position in the chart: the template file and line for template
+/// errors, the dependency's line in Chart.yaml for a missing dependency, `Chart.yaml` otherwise.
+pub fn parse_error(stderr: &str, chart_copy: &Path, chart_dir: &Path) -> RenderProblem {
+    let copy = chart_copy.to_string_lossy();
+    let message = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("Error:"))
+        .unwrap_or_else(|| stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("helm template failed"))
+        .trim_start_matches("Error: ")
+        .replace(copy.as_ref(), ".");
+    // `execution error at (shop/templates/x.yaml:7:26): …`, `parse error at (shop/templates/x.yaml:3): …`,
+    // `template: shop/templates/x.yaml:12:20: executing …`.
+    for marker in [" at (", "template: "] {
+        if let Some(idx) = message.find(marker) {
+            let rest = &message[idx + marker.len()..];
+            let mut parts = rest.splitn(4, [':', ')']);
+            let (Some(path), Some(line)) = (parts.next(), parts.next()) else { continue };
+            let Ok(line) = line.trim().parse::<u32>() else { continue };
+            let col = parts.next().and_then(|c| c.trim().parse::<u32>().ok()).unwrap_or(1);
+            let file = path.split_once('/').map_or(path, |(_, r)| r).to_string();
+            return RenderProblem { file, pos: Pos { line, col }, message: message.clone() };
+        }
+    }
+    // `YAML parse error on shop/templates/x.yaml: …yaml: line 5: …` — the line is in the rendered
+    // output, not the template, so the template is named without inventing a line.
+    if let Some(rest) = message.split("YAML parse error on ").nth(1) {
+        let path = rest.split(':').next().unwrap_or("");
+        let file = path.split_once('/').map_or(path, |(_, r)| r).to_string();
+        return RenderProblem {
+            file,
+            pos: Pos { line: 1, col: 1 },
+            message: format!("{message} (the line number is in the rendered output of this template)"),
+        };
+    }
+    // `found in Chart.yaml, but missing in charts/ directory: redis, postgresql`.
+    if let Some(names) = message.split("missing in charts/ directory:").nth(1) {
+        let first = names.split(',').next().unwrap_or("").trim();
+        let pos = dependency_line(chart_dir, first).unwrap_or(Pos { line: 1, col: 1 });
+        return RenderProblem {
+            file: "Chart.yaml".into(),
+            pos,
+            message: format!(
+                "{message}: vendor the dependency (`helm dependency build` and commit `charts/`); kpath renders offline and never downloads charts"
+            ),
+        };
+    }
+    RenderProblem { file: "Chart.yaml".into(), pos: Pos { line: 1, col: 1 }, message }
+}
+
+fn dependency_line(chart_dir: &Path, name: &str) -> Option<Pos> {
+    let text = std::fs::read_to_string(chart_dir.join("Chart.yaml")).ok()?;
+    let root = yaml::parse_single(&text).ok()??;
+    let deps = root.get("dependencies")?;
+    deps.items().iter().find(|d| d.get("name").and_then(Node::as_text) == Some(name)).map(|d| d.pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_split_by_template() {
+        let text = "---\n# Source: shop/templates/svc.yaml\napiVersion: v1\nkind: Service\n---\n# Source: shop/templates/cm.yaml\na: 1\n---\n# Source: shop/templates/cm.yaml\nb: 2\n---\n# Source: shop/charts/redis/templates/m.yaml\nc: 3\n";
+        let docs = split_output(text);
+        let summary: Vec<(&str, usize, &str)> = docs.iter().map(|d| (d.template.as_str(), d.index, d.text.as_str())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("templates/svc.yaml", 0, "apiVersion: v1\nkind: Service\n"),
+                ("templates/cm.yaml", 0, "a: 1\n"),
+                ("templates/cm.yaml", 1, "b: 2\n"),
+                ("charts/redis/templates/m.yaml", 0, "c: 3\n"),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_placed() {
+        let copy = Path::new("/tmp/sandbox/chart");
+        let dir = Path::new("/nonexistent");
+        let e = parse_error("Error: execution error at (shop/templates/deployment.yaml:7:26): db is required\n", copy, dir);
+        assert_eq!((e.file.as_str(), e.pos), ("templates/deployment.yaml", Pos { line: 7, col: 26 }));
+        let e = parse_error("Error: parse error at (shop/templates/x.yaml:3): unclosed action\n", copy, dir);
+        assert_eq!((e.file.as_str(), e.pos.line), ("templates/x.yaml", 3));
+        let e = parse_error(
+            "Error: template: shop/charts/sub/templates/d.yaml:12:20: executing \"shop/charts/sub/templates/d.yaml\" at <.Values.a.b>: nil pointer\n",
+            copy,
+            dir,
+        );
+        assert_eq!((e.file.as_str(), e.pos), ("charts/sub/templates/d.yaml", Pos { line: 12, col: 20 }));
+        let e = parse_error("Error: YAML parse error on shop/templates/x.yaml: error converting YAML to JSON: yaml: line 5: bad\n", copy, dir);
+        assert_eq!((e.file.as_str(), e.pos.line), ("templates/x.yaml", 1));
+        assert!(e.message.contains("rendered output"));
+        let e = parse_error("Error: An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: redis\n", copy, dir);
+        assert_eq!(e.file, "Chart.yaml");
+        assert!(e.message.contains("redis") && e.message.contains("vendor"), "{}", e.message);
+        let e = parse_error("Error: something at /tmp/sandbox/chart/values.yaml went wrong\n", copy, dir);
+        assert!(!e.message.contains("/tmp/sandbox"), "sandbox paths are not shown: {}", e.message);
+    }
+}
