@@ -157,10 +157,10 @@ impl Default for HelmSettings {
 
 /// `$XDG_CACHE_HOME/kpath/renders`, else `~/.cache/kpath/renders`.
 fn default_cache_dir() -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    let base =
+        std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(std::path::PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| std::path::PathBuf::from(h).join(".cache"))
+        })?;
     Some(base.join("kpath").join("renders"))
 }
 
@@ -417,7 +417,10 @@ fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result
 type ErrFn<'a> = &'a dyn Fn(Pos, String) -> ConfigError;
 
 fn text_of(node: &Node, what: &str, err: ErrFn<'_>) -> Result<String, ConfigError> {
-    node.as_text().filter(|t| !t.is_empty()).map(str::to_string).ok_or_else(|| err(node.pos, format!("{what} must be a string")))
+    node.as_text()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| err(node.pos, format!("{what} must be a string")))
 }
 
 fn list_of(node: &Node, what: &str, err: ErrFn<'_>) -> Result<Vec<String>, ConfigError> {
@@ -435,7 +438,11 @@ fn set_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<(String, String)>, ConfigEr
         .iter()
         .map(|e| {
             let key = text_of(&e.key, "a set key", err)?;
-            let value = e.value.as_text().map(str::to_string).ok_or_else(|| err(e.value.pos, "set values must be scalars".into()))?;
+            let value = e
+                .value
+                .as_text()
+                .map(str::to_string)
+                .ok_or_else(|| err(e.value.pos, "set values must be scalars".into()))?;
             Ok((key, value))
         })
         .collect()
@@ -481,7 +488,9 @@ fn parse_helm(node: &Node, helm: &mut HelmSettings, err: ErrFn<'_>) -> Result<()
             other => {
                 return Err(err(
                     entry.key.pos,
-                    format!("unknown helm key `{other}` (expected timeout, maxOutput, concurrency, cacheDir, releases)"),
+                    format!(
+                        "unknown helm key `{other}` (expected timeout, maxOutput, concurrency, cacheDir, releases)"
+                    ),
                 ));
             }
         }
@@ -504,15 +513,18 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
             "set" => release.set = set_of(value, err)?,
             "kubernetesVersion" => {
                 let t = text_of(value, "kubernetesVersion", err)?;
-                release.kubernetes_version =
-                    Some(parse_version(&t).ok_or_else(|| err(value.pos, format!("kubernetesVersion `{t}` is not MAJOR.MINOR")))?);
+                release.kubernetes_version = Some(
+                    parse_version(&t)
+                        .ok_or_else(|| err(value.pos, format!("kubernetesVersion `{t}` is not MAJOR.MINOR")))?,
+                );
             }
             "environments" => {
                 if !value.is_map() {
                     return Err(err(value.pos, "environments must map names to {values, set, namespace}".into()));
                 }
                 for env in value.entries() {
-                    let mut environment = HelmEnvironment { name: text_of(&env.key, "an environment name", err)?, ..Default::default() };
+                    let mut environment =
+                        HelmEnvironment { name: text_of(&env.key, "an environment name", err)?, ..Default::default() };
                     for field in env.value.entries() {
                         match field.key.as_key().unwrap_or("") {
                             "values" => environment.values = list_of(&field.value, "values", err)?,

@@ -11,11 +11,11 @@ use rayon::prelude::*;
 
 use crate::config::{Config, RuleLevel};
 use crate::finding::{Finding, ObjectId};
+use crate::helm::check::RenderedSource;
 use crate::loader::{self, Input, InputKind, Skipped};
 use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
-use crate::helm::check::RenderedSource;
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
 use crate::yaml::{self, Node, Pos, Route};
 
@@ -141,6 +141,22 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
         }
         let order = crate::helm::check::environment_order(config);
         report.findings = crate::helm::check::merge_environments(std::mem::take(&mut report.findings), &order);
+    }
+
+    for finding in &mut report.findings {
+        if finding.locations.is_empty() {
+            let kind = if finding.file.contains("/templates/") && finding.rule == rules::render_failed::RULE.id {
+                "template"
+            } else {
+                "manifest"
+            };
+            finding.locations.push(crate::finding::Location {
+                file: finding.file.clone(),
+                line: finding.line,
+                column: finding.column,
+                kind,
+            });
+        }
     }
 
     let today = crate::config::today();
@@ -329,7 +345,13 @@ fn check_chart(
     let failed = active.iter().find(|(r, _)| r.id == rules::render_failed::RULE.id).copied();
     let report_failure = |out: &mut FileOutcome, problem: &crate::helm::RenderProblem, env: Option<&String>| {
         if let Some((rule, sev)) = failed {
-            let mut f = loader_finding(rule, &format!("{}/{}", input.display, problem.file), problem.pos, problem.message.clone(), sev);
+            let mut f = loader_finding(
+                rule,
+                &format!("{}/{}", input.display, problem.file),
+                problem.pos,
+                problem.message.clone(),
+                sev,
+            );
             f.environments = env.into_iter().cloned().collect();
             out.findings.push(f);
         }
@@ -337,7 +359,11 @@ fn check_chart(
     let helm = match helm {
         Some(Ok(helm)) => helm,
         Some(Err(e)) => {
-            let problem = crate::helm::RenderProblem { file: "Chart.yaml".into(), pos: Pos { line: 1, col: 1 }, message: e.to_string() };
+            let problem = crate::helm::RenderProblem {
+                file: "Chart.yaml".into(),
+                pos: Pos { line: 1, col: 1 },
+                message: e.to_string(),
+            };
             report_failure(out, &problem, None);
             return;
         }
@@ -352,19 +378,23 @@ fn check_chart(
     let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
     for unit in crate::helm::units(&input.path, &input.display, config) {
         // Objects without a namespace are installed into the release's namespace.
-        let unit_config =
-            Config { namespace: Some(unit.namespace.clone()), kubernetes_version: unit.kubernetes_version, ..config.clone() };
-        let (docs, problems) = match crate::helm::check::render_unit(helm, &unit, &limits) {
-            Ok(rendered) => rendered,
-            Err(problem) => {
-                report_failure(out, &problem, unit.environment.as_ref());
-                continue;
-            }
+        let unit_config = Config {
+            namespace: Some(unit.namespace.clone()),
+            kubernetes_version: unit.kubernetes_version,
+            ..config.clone()
         };
+        let crate::helm::check::UnitRender { docs, problems } =
+            match crate::helm::check::render_unit(helm, &unit, &limits) {
+                Ok(rendered) => rendered,
+                Err(problem) => {
+                    report_failure(out, &problem, unit.environment.as_ref());
+                    continue;
+                }
+            };
         for problem in &problems {
             report_failure(out, problem, unit.environment.as_ref());
         }
-        for (pseudo, index, text, source) in docs {
+        for crate::helm::check::UnitDoc { pseudo, index, text, source } in docs {
             out.documents += 1;
             out.bytes += text.len() as u64;
             if scanned.insert(source.template_display.clone()) {
@@ -379,7 +409,13 @@ fn check_chart(
             let (parsed, broken) = yaml::parse_stream(&text);
             for b in broken {
                 if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
-                    let mut f = loader_finding(rule, &pseudo, b.error.pos, format!("rendered YAML does not parse: {}", b.error.message), *sev);
+                    let mut f = loader_finding(
+                        rule,
+                        &pseudo,
+                        b.error.pos,
+                        format!("rendered YAML does not parse: {}", b.error.message),
+                        *sev,
+                    );
                     f.document = Some(index);
                     out.findings.push(f);
                 }

@@ -103,8 +103,7 @@ pub struct Finding {
     pub help: String,
     pub suppressed: Option<Suppression>,
     /// Every place the finding can be fixed, most direct first; the first is `file:line:column`.
-    /// Empty for plain files, where `file:line:column` is the only place.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Plain files have one (`manifest`); findings in charts list values, template and rendered places.
     pub locations: Vec<Location>,
     /// Helm environments whose render produced this finding (empty outside environments).
     pub environments: Vec<String>,

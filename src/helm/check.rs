@@ -58,7 +58,8 @@ pub fn values_for(unit: &RenderUnit, template: &str) -> Vec<(String, String, Vec
 
 /// Places a finding on a rendered object: values line, template line, then the rendered position.
 pub fn place(finding: &mut Finding, source: &RenderedSource) {
-    let rendered = Location { file: finding.file.clone(), line: finding.line, column: finding.column, kind: "rendered" };
+    let rendered =
+        Location { file: finding.file.clone(), line: finding.line, column: finding.column, kind: "rendered" };
     let mut locations: Vec<Location> = Vec::new();
     if let Some(route) = &finding.route {
         let values: Vec<ValuesFile<'_>> = source
@@ -150,12 +151,25 @@ pub fn environment_order(config: &Config) -> Vec<String> {
     order
 }
 
-/// Renders one unit, returning rendered documents (pseudo file, document index, text) and problems.
-pub fn render_unit(
-    helm: &Helm,
-    unit: &RenderUnit,
-    limits: &Limits,
-) -> Result<(Vec<(String, usize, String, RenderedSource)>, Vec<super::RenderProblem>), super::RenderProblem> {
+/// One rendered document, ready to check.
+pub struct UnitDoc {
+    /// `helm://release[/env]/templates/…`: the name the document is checked under.
+    pub pseudo: String,
+    /// Index among the documents its template produced.
+    pub index: usize,
+    pub text: String,
+    pub source: RenderedSource,
+}
+
+/// What rendering one unit produced.
+pub struct UnitRender {
+    pub docs: Vec<UnitDoc>,
+    /// Problems that did not stop the render.
+    pub problems: Vec<super::RenderProblem>,
+}
+
+/// Renders one unit into documents that know where they came from.
+pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<UnitRender, super::RenderProblem> {
     let rendered = super::render(helm, unit, limits)?;
     let mut docs = Vec::with_capacity(rendered.docs.len());
     let mut sources: HashMap<String, RenderedSource> = HashMap::new();
@@ -170,9 +184,9 @@ pub fn render_unit(
                 environment: unit.environment.clone(),
             })
             .clone();
-        docs.push((pseudo, doc.index, doc.text, source));
+        docs.push(UnitDoc { pseudo, index: doc.index, text: doc.text, source });
     }
-    Ok((docs, rendered.problems))
+    Ok(UnitRender { docs, problems: rendered.problems })
 }
 
 fn read_text(path: &Path) -> String {

@@ -239,7 +239,9 @@ fn read_chart(dir: &Path) -> Result<ChartFiles, RenderProblem> {
                     problems.push(RenderProblem {
                         file: rel.clone(),
                         pos: Pos { line: 1, col: 1 },
-                        message: format!("`{rel}` is {why}; kpath does not follow it, and rendered the chart without it"),
+                        message: format!(
+                            "`{rel}` is {why}; kpath does not follow it, and rendered the chart without it"
+                        ),
                     });
                     continue;
                 }
@@ -305,11 +307,17 @@ fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
 /// Renders kept in memory, up to this many bytes in all; the disk cache has no such bound.
 const MEMORY_CACHE_BYTES: usize = 256 << 20;
 
-static MEMORY: OnceLock<Mutex<(HashMap<String, Arc<str>>, usize)>> = OnceLock::new();
+#[derive(Default)]
+struct MemoryCache {
+    renders: HashMap<String, Arc<str>>,
+    bytes: usize,
+}
+
+static MEMORY: OnceLock<Mutex<MemoryCache>> = OnceLock::new();
 
 fn cache_get(key: &str, dir: Option<&Path>) -> Option<String> {
-    let memory = MEMORY.get_or_init(|| Mutex::new((HashMap::new(), 0)));
-    if let Some(text) = memory.lock().ok()?.0.get(key) {
+    let memory = MEMORY.get_or_init(Mutex::default);
+    if let Some(text) = memory.lock().ok()?.renders.get(key) {
         return Some(text.to_string());
     }
     let text = std::fs::read_to_string(dir?.join(format!("{key}.yaml"))).ok()?;
@@ -318,15 +326,14 @@ fn cache_get(key: &str, dir: Option<&Path>) -> Option<String> {
 }
 
 fn remember(key: &str, text: &str) {
-    let memory = MEMORY.get_or_init(|| Mutex::new((HashMap::new(), 0)));
-    let Ok(mut guard) = memory.lock() else { return };
-    let (map, size) = &mut *guard;
-    if *size + text.len() > MEMORY_CACHE_BYTES {
-        map.clear();
-        *size = 0;
+    let memory = MEMORY.get_or_init(Mutex::default);
+    let Ok(mut cache) = memory.lock() else { return };
+    if cache.bytes + text.len() > MEMORY_CACHE_BYTES {
+        cache.renders.clear();
+        cache.bytes = 0;
     }
-    *size += text.len();
-    map.insert(key.to_string(), Arc::from(text));
+    cache.bytes += text.len();
+    cache.renders.insert(key.to_string(), Arc::from(text));
 }
 
 fn cache_put(key: &str, text: &str, dir: Option<&Path>) {
@@ -393,6 +400,14 @@ pub fn parse_error(stderr: &str, chart_copy: &Path, chart_dir: &Path) -> RenderP
         .replace(copy.as_ref(), ".");
     // `execution error at (shop/templates/x.yaml:7:26): …`, `parse error at (shop/templates/x.yaml:3): …`,
     // `template: shop/templates/x.yaml:12:20: executing …`.
+    // `…x.yaml:9: unclosed action started at shop/templates/x.yaml:8`: the line to fix is where it started.
+    if let Some(started) = message.split("started at ").nth(1) {
+        let mut parts = started.splitn(3, ':');
+        if let (Some(path), Some(Ok(line))) = (parts.next(), parts.next().map(|l| l.trim().parse::<u32>())) {
+            let file = path.split_once('/').map_or(path, |(_, r)| r).to_string();
+            return RenderProblem { file, pos: Pos { line, col: 1 }, message: message.clone() };
+        }
+    }
     for marker in [" at (", "template: "] {
         if let Some(idx) = message.find(marker) {
             let rest = &message[idx + marker.len()..];
@@ -445,7 +460,8 @@ mod tests {
     fn output_is_split_by_template() {
         let text = "---\n# Source: shop/templates/svc.yaml\napiVersion: v1\nkind: Service\n---\n# Source: shop/templates/cm.yaml\na: 1\n---\n# Source: shop/templates/cm.yaml\nb: 2\n---\n# Source: shop/charts/redis/templates/m.yaml\nc: 3\n";
         let docs = split_output(text);
-        let summary: Vec<(&str, usize, &str)> = docs.iter().map(|d| (d.template.as_str(), d.index, d.text.as_str())).collect();
+        let summary: Vec<(&str, usize, &str)> =
+            docs.iter().map(|d| (d.template.as_str(), d.index, d.text.as_str())).collect();
         assert_eq!(
             summary,
             vec![
@@ -461,7 +477,8 @@ mod tests {
     fn errors_are_placed() {
         let copy = Path::new("/tmp/sandbox/chart");
         let dir = Path::new("/nonexistent");
-        let e = parse_error("Error: execution error at (shop/templates/deployment.yaml:7:26): db is required\n", copy, dir);
+        let e =
+            parse_error("Error: execution error at (shop/templates/deployment.yaml:7:26): db is required\n", copy, dir);
         assert_eq!((e.file.as_str(), e.pos), ("templates/deployment.yaml", Pos { line: 7, col: 26 }));
         let e = parse_error("Error: parse error at (shop/templates/x.yaml:3): unclosed action\n", copy, dir);
         assert_eq!((e.file.as_str(), e.pos.line), ("templates/x.yaml", 3));
@@ -471,10 +488,18 @@ mod tests {
             dir,
         );
         assert_eq!((e.file.as_str(), e.pos), ("charts/sub/templates/d.yaml", Pos { line: 12, col: 20 }));
-        let e = parse_error("Error: YAML parse error on shop/templates/x.yaml: error converting YAML to JSON: yaml: line 5: bad\n", copy, dir);
+        let e = parse_error(
+            "Error: YAML parse error on shop/templates/x.yaml: error converting YAML to JSON: yaml: line 5: bad\n",
+            copy,
+            dir,
+        );
         assert_eq!((e.file.as_str(), e.pos.line), ("templates/x.yaml", 1));
         assert!(e.message.contains("rendered output"));
-        let e = parse_error("Error: An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: redis\n", copy, dir);
+        let e = parse_error(
+            "Error: An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: redis\n",
+            copy,
+            dir,
+        );
         assert_eq!(e.file, "Chart.yaml");
         assert!(e.message.contains("redis") && e.message.contains("vendor"), "{}", e.message);
         let e = parse_error("Error: something at /tmp/sandbox/chart/values.yaml went wrong\n", copy, dir);

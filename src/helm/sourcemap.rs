@@ -121,22 +121,32 @@ pub fn map_route(
     if !references.is_empty() {
         let rest = route.0.get(found.segment + 1..).unwrap_or(&[]);
         let parsed: Vec<Option<Node>> = values.iter().map(|v| yaml::parse_single(v.text).ok().flatten()).collect();
-        let mut chosen: Option<ValuesHit> = None;
+        // Of several references on the line (`{{ .Values.image.repository }}:{{ .Values.image.tag }}`),
+        // prefer one found in full; among those, the one set by the highest-precedence file (the
+        // environment's file, or a parent chart overriding a subchart): that is the value someone
+        // chose for this release. Otherwise the deepest partial match.
+        let mut chosen: Option<(ValuesHit, bool)> = None;
         for reference in references {
             let mut path = reference;
             path.extend(rest.iter().cloned());
             let Some(hit) = best_values_hit(values, &parsed, &path) else {
                 continue;
             };
-            if hit.matched == path.len() {
-                chosen = Some(hit);
-                break;
-            }
-            if chosen.as_ref().is_none_or(|c| hit.matched > c.matched) {
-                chosen = Some(hit);
+            let full = hit.matched == path.len();
+            let better = match &chosen {
+                None => true,
+                Some((c, c_full)) => match (full, *c_full) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    (true, true) => hit.file > c.file,
+                    (false, false) => hit.matched > c.matched,
+                },
+            };
+            if better {
+                chosen = Some((hit, full));
             }
         }
-        if let Some(hit) = chosen
+        if let Some((hit, _)) = chosen
             && let Some(file) = values.get(hit.file)
         {
             out.push(SourceLocation {
@@ -1603,7 +1613,8 @@ spec:
             (format!("{c}.resources.limits.memory"), vec![p("memory:", "memory"), t("resources:", "resources")]),
             (format!("{c}.resources.limits.cpu"), vec![p("limits:", "limits"), t("resources:", "resources")]),
             (format!("{c}.livenessProbe.httpGet.path"), vec![v("path:", "path"), t("livenessProbe:", "livenessProbe")]),
-            (format!("{c}.image"), vec![v("repository:", "repository"), t("image:", "image")]),
+            // `repository:tag`: the tag is the reference the environment's file sets, so it wins.
+            (format!("{c}.image"), vec![p("tag:", "tag"), t("image:", "image")]),
             (
                 format!("{c}.imagePullPolicy"),
                 vec![v("pullPolicy:", "pullPolicy"), t("imagePullPolicy:", "imagePullPolicy")],

@@ -126,18 +126,30 @@ resource:\n        name: cpu\n        target:\n          type: Utilization\n    
 
     #[test]
     fn sidecar_without_request_breaks_the_hpa_init_container_does_not() {
-        let v = global_findings(&RULE, &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(
+            &RULE,
+            &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")),
+        );
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.starts_with("sidecar container `proxy` of Deployment `web` requests no cpu"), "{v:?}");
         assert_eq!(v[0].object.as_ref().map(|o| o.name.as_str()), Some("web"));
         // A limit sets the request.
-        assert!(global_findings(&RULE, &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{limits: {cpu: 1}}", ""))).is_empty());
+        assert!(
+            global_findings(
+                &RULE,
+                &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{limits: {cpu: 1}}", ""))
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn memory_metric_checks_memory() {
         let hpa = HPA_CPU.replace("name: cpu", "name: memory");
-        let v = global_findings(&RULE, &format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(
+            &RULE,
+            &format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")),
+        );
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.starts_with("container `web` of Deployment `web` requests no memory"), "{v:?}");
     }
@@ -179,7 +191,10 @@ type: Utilization\n          averageUtilization: 70\n";
 spec:\n  scaleTargetRef:\n    name: web\n  triggers:\n    - type: cpu\n      metricType: Utilization\n      \
 metadata:\n        value: \"60\"\n    - type: memory\n      metricType: AverageValue\n      metadata:\n        \
 value: 512Mi\n";
-        let v = global_findings(&RULE, &format!("{}---\n{so}", deploy("{requests: {memory: 1Gi}}", "{requests: {memory: 1Gi}}", "")));
+        let v = global_findings(
+            &RULE,
+            &format!("{}---\n{so}", deploy("{requests: {memory: 1Gi}}", "{requests: {memory: 1Gi}}", "")),
+        );
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().all(|f| f.message.contains("KEDA ScaledObject `web-so`") && f.message.contains("no cpu")));
     }

@@ -109,8 +109,10 @@ mod tests {
 
     #[test]
     fn every_repeat_at_any_depth_is_reported() {
-        let found =
-            iam_findings(&RULE, r#"{"Version": "1", "Statement": [], "Version": "2", "Version": "3", "a": {"b": {"c": 1, "c": 2}}}"#);
+        let found = iam_findings(
+            &RULE,
+            r#"{"Version": "1", "Statement": [], "Version": "2", "Version": "3", "a": {"b": {"c": 1, "c": 2}}}"#,
+        );
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].message.contains("the top level"));
         assert!(found[2].message.contains("`a.b`"));
@@ -118,7 +120,8 @@ mod tests {
 
     #[test]
     fn distinct_keys_and_repeated_values_are_fine() {
-        let found = iam_findings(&RULE, 
+        let found = iam_findings(
+            &RULE,
             r#"{"Statement": [{"Condition": {"StringEquals": {"x:sub": ["a", "a"], "x:aud": "sts.amazonaws.com"}}}, {"Condition": {"StringEquals": {"x:sub": "b"}}}]}"#,
         );
         assert!(found.is_empty(), "{found:?}");

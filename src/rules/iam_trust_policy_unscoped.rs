@@ -259,13 +259,20 @@ mod tests {
 
     #[test]
     fn missing_condition_and_list_actions() {
-        let found = iam_findings(&RULE, &format!(
-            r#"{{"Statement": {{"Effect": "Allow", "Principal": {{"Federated": "arn:aws:iam::1:oidc-provider/{P}"}}, "Action": ["sts:TagSession", "sts:AssumeRoleWithWebIdentity"]}}}}"#
-        ));
+        let found = iam_findings(
+            &RULE,
+            &format!(
+                r#"{{"Statement": {{"Effect": "Allow", "Principal": {{"Federated": "arn:aws:iam::1:oidc-provider/{P}"}}, "Action": ["sts:TagSession", "sts:AssumeRoleWithWebIdentity"]}}}}"#
+            ),
+        );
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].route.as_ref().map(ToString::to_string).as_deref(), Some("Statement"));
         assert!(found[0].message.contains("; it has no `:aud`"), "{}", found[0].message);
-        assert_eq!(iam_findings(&RULE, &policy(r#""sts:*""#, "{}")).len(), 1, "a wildcard action includes web identity");
+        assert_eq!(
+            iam_findings(&RULE, &policy(r#""sts:*""#, "{}")).len(),
+            1,
+            "a wildcard action includes web identity"
+        );
     }
 
     #[test]

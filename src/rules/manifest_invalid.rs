@@ -518,10 +518,7 @@ fn check_config_map(object: &Object<'_>, out: &mut Emitter<'_>) {
         }
     }
     for (key, problem) in invalid_base64(object.root.get("binaryData")) {
-        out.at(
-            Route::root().key("binaryData").key(key),
-            format!("ConfigMap `{name}`: `binaryData.{key}` {problem}"),
-        );
+        out.at(Route::root().key("binaryData").key(key), format!("ConfigMap `{name}`: `binaryData.{key}` {problem}"));
     }
 }
 

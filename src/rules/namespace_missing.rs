@@ -56,12 +56,17 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].line, 3, "the nearest existing field: `metadata`");
         assert!(found[0].message.contains("Service `web`"));
-        assert_eq!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"\"}\n").len(), 1);
+        assert_eq!(
+            object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: \"\"}\n").len(),
+            1
+        );
     }
 
     #[test]
     fn a_namespace_anywhere_is_enough() {
-        assert!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: web}\n").is_empty());
+        assert!(
+            object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: web}\n").is_empty()
+        );
         let cfg = Config { namespace: Some("web".into()), ..Config::default() };
         assert!(object_findings_with(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n", &cfg).is_empty());
     }
@@ -74,7 +79,10 @@ mod tests {
             ("storage.k8s.io/v1", "StorageClass"),
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         ] {
-            assert!(object_findings(&RULE, &format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")).is_empty(), "{kind}");
+            assert!(
+                object_findings(&RULE, &format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")).is_empty(),
+                "{kind}"
+            );
         }
     }
 }

@@ -254,7 +254,10 @@ mod tests {
         assert!(msgs[0].contains("is the same check as its readinessProbe (GET /healthz on port 8080)"), "{msgs:?}");
 
         let yaml = probes("{tcpSocket: {port: 8080}}", "{tcpSocket: {port: http}}");
-        assert_eq!(routes(&object_findings(&RULE, &yaml)), vec!["spec.template.spec.containers[0].livenessProbe.tcpSocket"]);
+        assert_eq!(
+            routes(&object_findings(&RULE, &yaml)),
+            vec!["spec.template.spec.containers[0].livenessProbe.tcpSocket"]
+        );
         let yaml = probes("{exec: {command: [check, --deep]}}", "{exec: {command: [check, --deep]}}");
         assert_eq!(messages(&object_findings(&RULE, &yaml)).len(), 1);
         let yaml = probes("{grpc: {port: 9090}}", "{grpc: {port: 9090}}");

@@ -68,7 +68,10 @@ mod tests {
                 "{kind}"
             );
         }
-        assert_eq!(routes(&object_findings(&RULE, &workload("Deployment", NO_PROBES))), vec!["spec.template.spec.containers[0]"]);
+        assert_eq!(
+            routes(&object_findings(&RULE, &workload("Deployment", NO_PROBES))),
+            vec!["spec.template.spec.containers[0]"]
+        );
     }
 
     #[test]

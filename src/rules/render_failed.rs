@@ -25,7 +25,10 @@ point outside the chart.",
         files: &[
             (".kpath.yml", include_str!("../../fixtures/rules/render-failed/bad/.kpath.yml")),
             ("Chart.yaml", include_str!("../../fixtures/rules/render-failed/bad/Chart.yaml")),
-            ("templates/deployment.yaml", include_str!("../../fixtures/rules/render-failed/bad/templates/deployment.yaml")),
+            (
+                "templates/deployment.yaml",
+                include_str!("../../fixtures/rules/render-failed/bad/templates/deployment.yaml"),
+            ),
             ("values.yaml", include_str!("../../fixtures/rules/render-failed/bad/values.yaml")),
         ],
     },
@@ -34,7 +37,10 @@ point outside the chart.",
         files: &[
             (".kpath.yml", include_str!("../../fixtures/rules/render-failed/good/.kpath.yml")),
             ("Chart.yaml", include_str!("../../fixtures/rules/render-failed/good/Chart.yaml")),
-            ("templates/deployment.yaml", include_str!("../../fixtures/rules/render-failed/good/templates/deployment.yaml")),
+            (
+                "templates/deployment.yaml",
+                include_str!("../../fixtures/rules/render-failed/good/templates/deployment.yaml"),
+            ),
             ("values.yaml", include_str!("../../fixtures/rules/render-failed/good/values.yaml")),
         ],
     },

@@ -85,8 +85,14 @@ mod tests {
 
     #[test]
     fn equal_quantities_in_different_units() {
-        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1024Mi}"))).is_empty());
-        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1073741824}"))).is_empty());
+        assert!(
+            messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1024Mi}")))
+                .is_empty()
+        );
+        assert!(
+            messages(&object_findings(&RULE, &with_resources("requests: {memory: 1Gi}\nlimits: {memory: 1073741824}")))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -111,12 +117,18 @@ mod tests {
         assert_eq!(msgs.len(), 1);
         assert!(msgs[0].contains("container `web` has no memory limit") && msgs[0].contains("(256Mi)"), "{msgs:?}");
         let yaml = workload("Job", "containers:\n  - name: batch\n    image: a:1\n");
-        assert_eq!(messages(&object_findings(&RULE, &yaml)), vec!["container `batch` has no memory limit (and no memory request)"]);
+        assert_eq!(
+            messages(&object_findings(&RULE, &yaml)),
+            vec!["container `batch` has no memory limit (and no memory request)"]
+        );
     }
 
     #[test]
     fn unparseable_quantities_are_skipped() {
-        assert!(messages(&object_findings(&RULE, &with_resources("requests: {memory: lots}\nlimits: {memory: 1Gi}"))).is_empty());
+        assert!(
+            messages(&object_findings(&RULE, &with_resources("requests: {memory: lots}\nlimits: {memory: 1Gi}")))
+                .is_empty()
+        );
     }
 
     #[test]

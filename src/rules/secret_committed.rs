@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn committed_data_is_reported_by_key_never_by_value() {
-        let found = object_findings(&RULE, 
+        let found = object_findings(
+            &RULE,
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: web}\ntype: Opaque\ndata:\n  password: aHVudGVyMg==\n  user: YXBw\n",
         );
         assert_eq!(found.len(), 1);
@@ -92,7 +93,8 @@ mod tests {
 
     #[test]
     fn string_data_is_reported() {
-        let found = object_findings(&RULE, 
+        let found = object_findings(
+            &RULE,
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata: {}\nstringData:\n  token: plain-text-token\n",
         );
         assert_eq!(found.len(), 1);
@@ -102,7 +104,8 @@ mod tests {
 
     #[test]
     fn sops_files_are_fine() {
-        let found = object_findings(&RULE, 
+        let found = object_findings(
+            &RULE,
             "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata:\n  password: ENC[AES256_GCM,data:abc=,iv:x,tag:y,type:str]\nsops:\n  kms: []\n  version: 3.8.1\n",
         );
         assert!(found.is_empty());
@@ -123,7 +126,8 @@ mod tests {
     #[test]
     fn many_keys_are_summarised() {
         let data: String = (0..7).map(|i| format!("  k{i}: dg==\n")).collect();
-        let found = object_findings(&RULE, &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n{data}"));
+        let found =
+            object_findings(&RULE, &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n{data}"));
         assert!(found[0].message.contains("`k4` and 2 more"), "{}", found[0].message);
     }
 }

@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn sensitive_keys_are_reported_without_their_value() {
-        let found = object_findings(&RULE, &configmap("  DB_HOST: db\n  db-password: \"hunter2-prod\"\n  apiKey: k-123\n"));
+        let found =
+            object_findings(&RULE, &configmap("  DB_HOST: db\n  db-password: \"hunter2-prod\"\n  apiKey: k-123\n"));
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].line, 6);
         assert_eq!(found[0].route.as_ref().map(ToString::to_string).as_deref(), Some("data.db-password"));
@@ -161,7 +162,8 @@ mod tests {
 
     #[test]
     fn credential_values_under_harmless_keys() {
-        let found = object_findings(&RULE, &configmap("  ghToken2: x\n  upstream: ghp_abcdefghijklmnopqrstuvwxyz0123456789\n"));
+        let found =
+            object_findings(&RULE, &configmap("  ghToken2: x\n  upstream: ghp_abcdefghijklmnopqrstuvwxyz0123456789\n"));
         // `ghToken2` → words GH, TOKEN2: not a marker word; the value is what gives the second away.
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].message.contains("a GitHub token"));
@@ -170,9 +172,12 @@ mod tests {
 
     #[test]
     fn secrets_inside_config_files() {
-        let found = object_findings(&RULE, &configmap(
-            "  application.properties: |\n    server.port=8080\n    spring.datasource.password=hunter2\n    stripe.api-key=abc\n",
-        ));
+        let found = object_findings(
+            &RULE,
+            &configmap(
+                "  application.properties: |\n    server.port=8080\n    spring.datasource.password=hunter2\n    stripe.api-key=abc\n",
+            ),
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         let m = &found[0].message;
         assert!(m.contains("`spring.datasource.password` (line 2 of the value) and 1 more setting"), "{m}");
@@ -185,11 +190,14 @@ mod tests {
 
     #[test]
     fn harmless_configmaps_pass() {
-        let found = object_findings(&RULE, &configmap(
-            "  LOG_LEVEL: info\n  TOKEN_TTL: \"3600\"\n  JWT_SECRET_NAME: jwt\n  DB_PASSWORD_FILE: /run/secrets/db\n  \
+        let found = object_findings(
+            &RULE,
+            &configmap(
+                "  LOG_LEVEL: info\n  TOKEN_TTL: \"3600\"\n  JWT_SECRET_NAME: jwt\n  DB_PASSWORD_FILE: /run/secrets/db\n  \
              EMPTY_PASSWORD: \"\"\n  app.yaml: |\n    password: ${DB_PASSWORD}\n    tokenUrl: https://idp/token\n  \
              secrets.yaml: |\n    db: {existingSecret: db}\n",
-        ));
+            ),
+        );
         assert!(found.is_empty(), "{found:?}");
     }
 

@@ -2,8 +2,8 @@
 
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
-use crate::secrets;
 use crate::model::{Container, PodSpec};
+use crate::secrets;
 use crate::yaml::{Node, Route};
 
 pub static RULE: Rule = Rule {
@@ -111,9 +111,12 @@ mod tests {
     #[test]
     fn credential_shaped_values_are_reported_whatever_the_name() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
-        let found = object_findings(&RULE, &pod_with_env(&format!(
-            "- name: UPSTREAM_AUTH\n  value: \"Bearer {jwt}\"\n- name: DATABASE_URL\n  value: postgres://app:pw0rd@db/app"
-        )));
+        let found = object_findings(
+            &RULE,
+            &pod_with_env(&format!(
+                "- name: UPSTREAM_AUTH\n  value: \"Bearer {jwt}\"\n- name: DATABASE_URL\n  value: postgres://app:pw0rd@db/app"
+            )),
+        );
         assert_eq!(found.len(), 2);
         assert!(found[0].message.contains("a JSON Web Token"), "{}", found[0].message);
         assert!(found[1].message.contains("a URL with an embedded password"), "{}", found[1].message);
@@ -124,8 +127,10 @@ mod tests {
 
     #[test]
     fn references_paths_and_empty_values_are_fine() {
-        let found = object_findings(&RULE, &pod_with_env(
-            "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: password}\n\
+        let found = object_findings(
+            &RULE,
+            &pod_with_env(
+                "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: password}\n\
              - name: DB_PASSWORD_FILE\n  value: /run/secrets/db/password\n\
              - name: API_TOKEN\n  value: \"\"\n\
              - name: ADMIN_PASSWORD\n  value: $(DB_PASSWORD)\n\
@@ -133,15 +138,19 @@ mod tests {
              - name: JWT_SECRET_NAME\n  value: checkout-jwt\n\
              - name: CACHE_TOKEN\n  value:\n\
              - name: LOG_LEVEL\n  value: info",
-        ));
+            ),
+        );
         assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
     fn aws_credentials_are_left_to_their_own_rule() {
-        let found = object_findings(&RULE, &pod_with_env(
-            "- name: AWS_SECRET_ACCESS_KEY\n  value: wJalrXUtnFEMI/K7MDENG\n- name: AWS_ACCESS_KEY_ID\n  value: AKIAIOSFODNN7EXAMPLE",
-        ));
+        let found = object_findings(
+            &RULE,
+            &pod_with_env(
+                "- name: AWS_SECRET_ACCESS_KEY\n  value: wJalrXUtnFEMI/K7MDENG\n- name: AWS_ACCESS_KEY_ID\n  value: AKIAIOSFODNN7EXAMPLE",
+            ),
+        );
         assert!(found.is_empty(), "{found:?}");
     }
 
@@ -155,6 +164,9 @@ mod tests {
 
     #[test]
     fn objects_without_pods_are_ignored() {
-        assert!(object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n").is_empty());
+        assert!(
+            object_findings(&RULE, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n")
+                .is_empty()
+        );
     }
 }

@@ -31,7 +31,9 @@ pub(crate) fn object_findings_with(rule: &'static Rule, yaml: &str, config: &Con
         let id = object.as_ref().map(Object::id);
         let mut out = emitter(rule, config, "t.yaml", Some(root), Some(*document), id, &mut found);
         match object {
-            Some(object) => check(&ObjectCx::new("t.yaml", *document, object, config, config.options(rule.id)), &mut out),
+            Some(object) => {
+                check(&ObjectCx::new("t.yaml", *document, object, config, config.options(rule.id)), &mut out)
+            }
             None if rule.id == manifest_invalid::RULE.id => manifest_invalid::missing_identity(root, &mut out),
             None => panic!("test document {document} has no apiVersion, kind and name"),
         }
@@ -88,7 +90,13 @@ pub(crate) fn dockerfile_findings_with(
 ) -> Vec<Finding> {
     let Some(check) = rule.check.dockerfile() else { panic!("{} is not a Dockerfile rule", rule.id) };
     let dockerfile = crate::dockerfile::parse(text);
-    let cx = DockerfileCx { file: "Dockerfile", dockerfile: &dockerfile, dockerignore, config, options: config.options(rule.id) };
+    let cx = DockerfileCx {
+        file: "Dockerfile",
+        dockerfile: &dockerfile,
+        dockerignore,
+        config,
+        options: config.options(rule.id),
+    };
     let mut found = Vec::new();
     check(&cx, &mut emitter(rule, config, "Dockerfile", None, None, None, &mut found));
     found
