@@ -29,6 +29,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
         format: RulesFormat,
     },
+    /// Review a change: check base and head, diff the rendered objects, and print what a pull request
+    /// review would post (only findings the change introduces can fail it).
+    Review(ReviewArgs),
     /// Explain a rule: why it matters, how to fix it, with a bad and a good example (Markdown).
     Explain {
         /// The rule id, e.g. `hpa-replicas-conflict`.
@@ -68,6 +71,46 @@ pub struct CheckArgs {
     pub no_cache: bool,
 }
 
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["repo", "base_dir"])))]
+pub struct ReviewArgs {
+    /// A git repository (work tree or bare); its work tree is never touched.
+    #[arg(long, value_name = "DIR", requires_all = ["base", "head"])]
+    pub repo: Option<PathBuf>,
+    /// The pull request's base revision (branch, tag or SHA). The diff starts at the merge-base of base and head.
+    #[arg(long, value_name = "REV", requires = "repo")]
+    pub base: Option<String>,
+    /// The pull request's head revision.
+    #[arg(long, value_name = "REV", requires = "repo")]
+    pub head: Option<String>,
+    /// Compare two plain directories instead of git revisions.
+    #[arg(long, value_name = "DIR", requires = "head_dir", conflicts_with = "repo")]
+    pub base_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", requires = "base_dir")]
+    pub head_dir: Option<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t = ReviewFormat::Markdown)]
+    pub format: ReviewFormat,
+    /// Lowest severity of a new finding that fails the review (default: `review.failOn`, else error).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    /// The summary exactly as the pull request would show it.
+    Markdown,
+    /// The whole review plan: findings with status, inline comments, summary, conclusion.
+    Json,
+    /// A terminal overview.
+    Text,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FailOn {
     Error,
@@ -93,6 +136,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Review(args) => review(args),
         Command::Rules { format } => {
             print(&rules_listing(format));
             ExitCode::SUCCESS
@@ -203,12 +247,51 @@ fn check(args: CheckArgs) -> ExitCode {
         Format::Github => report::github::render(&report),
     };
     print(&text);
-    let threshold = match args.fail_on {
+    let threshold = severity_of(args.fail_on);
+    if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn severity_of(fail_on: FailOn) -> Severity {
+    match fail_on {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
         FailOn::Notice => Severity::Notice,
+    }
+}
+
+fn review(args: ReviewArgs) -> ExitCode {
+    use crate::review::plan::{self, Conclusion};
+    use crate::review::run::{self, Options, Source};
+    let source = match (&args.repo, &args.base, &args.head, &args.base_dir, &args.head_dir) {
+        (Some(repo), Some(base), Some(head), _, _) => {
+            Source::Git { repo: repo.clone(), base: base.clone(), head: head.clone() }
+        }
+        (_, _, _, Some(base), Some(head)) => Source::Dirs { base: base.clone(), head: head.clone() },
+        _ => {
+            eprintln!("error: give --repo with --base and --head, or --base-dir with --head-dir");
+            return ExitCode::from(2);
+        }
     };
-    if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    let options = Options {
+        fail_on: args.fail_on.map(severity_of),
+        helm: args.helm.clone(),
+        cache_dir: args.cache_dir.clone(),
+        no_cache: args.no_cache,
+    };
+    let plan = match run::review(&source, &options) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match args.format {
+        ReviewFormat::Markdown => plan::render_markdown(&plan),
+        ReviewFormat::Text => plan::render_text(&plan),
+        ReviewFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
+    };
+    print(&text);
+    if matches!(plan.conclusion, Conclusion::Failure) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn rules_listing(format: RulesFormat) -> String {

@@ -130,6 +130,21 @@ pub struct HelmEnvironment {
     pub namespace: Option<String>,
 }
 
+/// `review:` settings for `kpath review`.
+#[derive(Debug, Clone)]
+pub struct ReviewSettings {
+    /// New findings at or above this severity fail the review (default `error`).
+    pub fail_on: Severity,
+    /// Routes left out of object diffs (`metadata.annotations["deploy/time"]`; a `*` key matches any).
+    pub ignore_routes: Vec<String>,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> ReviewSettings {
+        ReviewSettings { fail_on: Severity::Error, ignore_routes: Vec::new() }
+    }
+}
+
 /// `helm:` settings.
 #[derive(Debug, Clone)]
 pub struct HelmSettings {
@@ -179,6 +194,9 @@ pub struct Config {
     pub options: BTreeMap<&'static str, RuleOptions>,
     pub waivers: Vec<Waiver>,
     pub helm: HelmSettings,
+    pub review: ReviewSettings,
+    /// Return every checked object in the report (for `kpath review`'s object diff).
+    pub collect_objects: bool,
 }
 
 impl Default for Config {
@@ -194,6 +212,8 @@ impl Default for Config {
             options: rules::RULES.iter().map(|r| (r.id, RuleOptions::for_rule(r))).collect(),
             waivers: Vec::new(),
             helm: HelmSettings::default(),
+            review: ReviewSettings::default(),
+            collect_objects: false,
         }
     }
 }
@@ -268,6 +288,7 @@ impl Config {
                 }
                 "rules" => parse_rules(value, &mut config, &err)?,
                 "helm" => parse_helm(value, &mut config.helm, &err)?,
+                "review" => parse_review(value, &mut config.review, &err)?,
                 "waivers" => {
                     for item in value.items() {
                         config.waivers.push(parse_waiver(item, &err)?);
@@ -280,7 +301,7 @@ impl Config {
                     return Err(err(
                         entry.key.pos,
                         format!(
-                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers, helm)"
+                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers, helm, review)"
                         ),
                     ));
                 }
@@ -491,6 +512,31 @@ fn parse_helm(node: &Node, helm: &mut HelmSettings, err: ErrFn<'_>) -> Result<()
                     format!(
                         "unknown helm key `{other}` (expected timeout, maxOutput, concurrency, cacheDir, releases)"
                     ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_review(node: &Node, review: &mut ReviewSettings, err: ErrFn<'_>) -> Result<(), ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "review must be a mapping".into()));
+    }
+    for entry in node.entries() {
+        let value = &entry.value;
+        match entry.key.as_key().unwrap_or("") {
+            "failOn" => {
+                review.fail_on = value
+                    .as_text()
+                    .and_then(Severity::parse)
+                    .ok_or_else(|| err(value.pos, "failOn must be one of notice, warning, error".into()))?;
+            }
+            "ignoreRoutes" => review.ignore_routes = list_of(value, "ignoreRoutes", err)?,
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!("unknown review key `{other}` (expected failOn, ignoreRoutes)"),
                 ));
             }
         }

@@ -33,6 +33,9 @@ pub struct Report {
     /// Set when there were charts to render and no usable helm: the reason, for the CLI to report.
     #[serde(skip)]
     pub helm_missing: Option<String>,
+    /// Every checked object, when `Config::collect_objects` is set.
+    #[serde(skip)]
+    pub objects: Vec<crate::review::model::ReviewedObject>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,6 +53,7 @@ struct FileOutcome {
     comments: Vec<(String, Vec<IgnoreComment>)>,
     /// Where rendered Helm documents came from, by their `helm://` name.
     rendered: Vec<(String, RenderedSource)>,
+    objects: Vec<crate::review::model::ReviewedObject>,
     documents: usize,
     bytes: u64,
 }
@@ -61,6 +65,7 @@ impl FileOutcome {
             facts: Vec::new(),
             comments: Vec::new(),
             rendered: Vec::new(),
+            objects: Vec::new(),
             documents: 0,
             bytes: 0,
         }
@@ -107,6 +112,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
             }
         }
         rendered.extend(outcome.rendered);
+        report.objects.extend(outcome.objects);
         for f in &outcome.facts {
             if !f.ignored_rules.is_empty() {
                 index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
@@ -421,6 +427,7 @@ fn check_chart(
                 }
             }
             let first_fact = out.facts.len();
+            let first_object = out.objects.len();
             for doc in &parsed {
                 let Some(root) = &doc.root else { continue };
                 if !root.is_null() {
@@ -432,6 +439,10 @@ fn check_chart(
                 for fact in &mut out.facts[first_fact..] {
                     fact.scope = Some(scope.clone());
                 }
+            }
+            for object in &mut out.objects[first_object..] {
+                object.unit = input.display.clone();
+                object.environment = unit.environment.clone();
             }
             out.rendered.push((pseudo, source));
         }
@@ -489,6 +500,7 @@ fn check_object_root(
         return;
     };
     let id = object.id();
+    let findings_before = out.findings.len();
     let mut cx = ObjectCx::new(file, document, object, config, config.options(""));
     for (rule, severity) in active {
         if let Some(check) = rule.check.object() {
@@ -499,6 +511,31 @@ fn check_object_root(
         }
     }
     out.facts.push(facts::extract_with_pod(&object, cx.pod_spec(), file, document));
+    if config.collect_objects {
+        let secret_routes = out.findings[findings_before..]
+            .iter()
+            .filter(|f| rules::find(f.rule).is_some_and(|r| r.secret))
+            .filter_map(|f| f.route.clone())
+            .flat_map(|route| {
+                // A secret rule pointing at an env var's `name` means its `value`: redact that, not the name.
+                match route.0.last() {
+                    Some(crate::yaml::Segment::Key(last)) if last == "name" => {
+                        let mut value = route.clone();
+                        value.0.pop();
+                        vec![value.key("value")]
+                    }
+                    _ => vec![route],
+                }
+            })
+            .collect();
+        out.objects.push(crate::review::model::ReviewedObject {
+            id: id.clone(),
+            unit: file.to_string(),
+            environment: None,
+            node: root.clone(),
+            secret_routes,
+        });
+    }
 }
 
 fn emitter<'a>(

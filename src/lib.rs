@@ -13,6 +13,7 @@ pub mod loader;
 pub mod model;
 pub mod quantity;
 pub mod report;
+pub mod review;
 pub mod rules;
 pub mod secrets;
 pub mod shell;

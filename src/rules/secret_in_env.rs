@@ -41,7 +41,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
         let (name, container) = (var.name, var.container.name);
         if secrets::is_sensitive_assignment(name, value) {
             out.at(
-                var.name_route(),
+                var.value_route(),
                 format!(
                     "env var `{name}` of container `{container}` is set to a literal value, and its name says it is \
                      sensitive"
@@ -49,7 +49,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             );
         } else if let Some(kind) = secrets::credential_kind(value) {
             out.at(
-                var.name_route(),
+                var.value_route(),
                 format!("env var `{name}` of container `{container}` has a literal value that looks like {kind}"),
             );
         }
@@ -65,9 +65,15 @@ pub(super) struct EnvVar<'p, 'a> {
 }
 
 impl EnvVar<'_, '_> {
-    /// The route of the item's `name`, where the secret rules point (never at the value).
+    /// The route of the item's `name`.
     pub fn name_route(&self) -> Route {
         self.container.route.key("env").index(self.index).key("name")
+    }
+
+    /// The route of the item's literal `value`: the line to fix. Reports mask that line, and messages
+    /// name the variable, never the value.
+    pub fn value_route(&self) -> Route {
+        self.container.route.key("env").index(self.index).key("value")
     }
 }
 
@@ -94,15 +100,15 @@ mod tests {
     }
 
     #[test]
-    fn literal_password_is_reported_at_the_name_without_its_value() {
+    fn literal_password_is_reported_at_its_value_line_without_the_value() {
         let found = object_findings(&RULE, &pod_with_env("- name: DB_PASSWORD\n  value: \"hunter2-prod\""));
         assert_eq!(found.len(), 1);
         let f = &found[0];
         assert_eq!(
             f.route.as_ref().map(ToString::to_string).as_deref(),
-            Some("spec.template.spec.containers[0].env[0].name")
+            Some("spec.template.spec.containers[0].env[0].value")
         );
-        assert_eq!(f.line, 13, "the `- name: DB_PASSWORD` line");
+        assert_eq!(f.line, 14, "the `value:` line, which is what to replace");
         assert!(f.message.contains("DB_PASSWORD"), "{}", f.message);
         assert!(!f.message.contains("hunter2"), "the value must never be quoted: {}", f.message);
         assert!(!f.help.contains("hunter2"));

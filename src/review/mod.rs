@@ -1,0 +1,8 @@
+//! `kpath review`: check base and head, diff the rendered objects, keep only what the pull request
+//! introduces, and plan what a GitHub App would post.
+
+pub mod git;
+pub mod model;
+pub mod objdiff;
+pub mod plan;
+pub mod run;

@@ -1,0 +1,76 @@
+//! Data shared by the review layers: rendered objects to diff, object changes, classified findings,
+//! and the review plan a GitHub App would post.
+
+use serde::Serialize;
+
+use crate::finding::{Finding, ObjectId};
+use crate::yaml::{Node, Route};
+
+/// A Kubernetes object as checked on one side of the review (a plain manifest's document, or a
+/// rendered Helm object), with what the diff needs.
+#[derive(Debug, Clone)]
+pub struct ReviewedObject {
+    pub id: ObjectId,
+    /// The render unit it came from: a manifest's path, or a chart directory.
+    pub unit: String,
+    pub environment: Option<String>,
+    /// The object's document.
+    pub node: Node,
+    /// Routes whose values a secret rule flagged: shown redacted in diffs, like Secret data.
+    pub secret_routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+    Unchanged,
+}
+
+/// How one object differs between base and head.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectChange {
+    pub object: ObjectId,
+    pub unit: String,
+    pub environment: Option<String>,
+    pub kind: ChangeKind,
+    /// Unified diff of the object's YAML (base → head), noise removed and secrets redacted; empty
+    /// for unchanged objects.
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Introduced by this pull request.
+    New,
+    /// Present before; not blocking.
+    Existing,
+    /// Present at base, gone at head.
+    Fixed,
+}
+
+/// A finding with its place in the ratchet.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub status: Status,
+    /// Stable across line moves and message wording: rule + object identity + route + environment
+    /// (for findings without an object: rule + file + the source line's text).
+    pub fingerprint: String,
+}
+
+/// Lines the pull request added or changed, per file, on the right (head) side of its diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffLines {
+    pub added: std::collections::HashMap<String, std::collections::BTreeSet<u32>>,
+}
+
+impl DiffLines {
+    pub fn contains(&self, path: &str, line: u32) -> bool {
+        self.added.get(path).is_some_and(|lines| lines.contains(&line))
+    }
+}

@@ -1,0 +1,317 @@
+//! Running a review: find what the pull request touched, check only those units at base and head
+//! (materialising them from git into temporary directories, never the user's work tree), diff the
+//! objects, classify findings, and build the plan.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::plan::{self, PlanInput, ReviewPlan, Side};
+use super::{git, objdiff};
+use crate::config::{self, Config};
+use crate::engine::{self, Report};
+use crate::finding::Severity;
+use crate::loader::{self, InputKind};
+use crate::yaml::Route;
+
+/// Where base and head come from.
+pub enum Source {
+    Git { repo: PathBuf, base: String, head: String },
+    Dirs { base: PathBuf, head: PathBuf },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Git(#[from] git::GitError),
+    #[error("{0}")]
+    Io(String),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+}
+
+/// Settings of a review run that come from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub fail_on: Option<Severity>,
+    pub helm: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub no_cache: bool,
+}
+
+/// The charts, checkable files and configuration of one side of the review, by repository path.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Chart directories (outermost only: a vendored subchart belongs to its parent).
+    pub charts: BTreeSet<String>,
+    /// Files kpath checks on their own: manifests, Dockerfiles, policies.
+    pub files: BTreeSet<String>,
+    /// `.dockerignore`, `kustomization.yaml` and friends: context that travels with checked files.
+    pub context: BTreeSet<String>,
+}
+
+fn is_context(name: &str) -> bool {
+    name.ends_with(".dockerignore") || matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+}
+
+impl Layout {
+    pub fn from_files(files: &[String]) -> Layout {
+        let mut layout = Layout::default();
+        let mut chart_dirs: Vec<&str> = files.iter().filter_map(|f| f.strip_suffix("/Chart.yaml")).collect();
+        if files.iter().any(|f| f == "Chart.yaml") {
+            chart_dirs.push("");
+        }
+        chart_dirs.sort_by_key(|d| d.len());
+        for dir in chart_dirs {
+            if layout.chart_of(&format!("{dir}/x")).is_none() {
+                layout.charts.insert(dir.to_string());
+            }
+        }
+        for file in files {
+            if layout.chart_of(file).is_some() || file.starts_with(".git/") || file.split('/').any(|s| s == ".git") {
+                continue;
+            }
+            let name = file.rsplit('/').next().unwrap_or(file);
+            if name == config::FILE_NAME || name == ".kpath.yaml" {
+                continue;
+            }
+            if is_context(name) {
+                layout.context.insert(file.clone());
+            } else if loader::classify(Path::new(file)).is_some_and(|k| k != InputKind::HelmChart) {
+                layout.files.insert(file.clone());
+            }
+        }
+        layout
+    }
+
+    /// The chart directory a path belongs to, if any.
+    pub fn chart_of(&self, path: &str) -> Option<&String> {
+        self.charts.iter().find(|dir| dir.is_empty() || path.starts_with(&format!("{dir}/")))
+    }
+}
+
+/// What the change affects.
+#[derive(Debug, Default)]
+pub struct Affected {
+    pub charts: BTreeSet<String>,
+    pub files: BTreeSet<String>,
+}
+
+impl Affected {
+    pub fn is_empty(&self) -> bool {
+        self.charts.is_empty() && self.files.is_empty()
+    }
+}
+
+fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The render units whose inputs changed. A change to `.kpath.yml` affects everything it configures.
+pub fn affected(base: &Layout, head: &Layout, changed: &[String]) -> Affected {
+    let mut out = Affected::default();
+    if changed.iter().any(|p| p == config::FILE_NAME || p == ".kpath.yaml") {
+        for layout in [base, head] {
+            out.charts.extend(layout.charts.iter().cloned());
+            out.files.extend(layout.files.iter().cloned());
+        }
+        return out;
+    }
+    for path in changed {
+        if let Some(chart) = head.chart_of(path).or_else(|| base.chart_of(path)) {
+            out.charts.insert(chart.clone());
+            continue;
+        }
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if is_context(name) {
+            // A `.dockerignore` or Kustomization affects the files beside it.
+            let dir = dir_of(path);
+            for layout in [base, head] {
+                out.files.extend(layout.files.iter().filter(|f| dir_of(f) == dir).cloned());
+            }
+        } else if head.files.contains(path) || base.files.contains(path) {
+            out.files.insert(path.clone());
+        }
+    }
+    out
+}
+
+/// Paths to check on one side, and the context files they need, as repository paths.
+fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>) {
+    let mut files: Vec<String> = affected.files.iter().filter(|f| layout.files.contains(*f)).cloned().collect();
+    let dirs: BTreeSet<&str> = files.iter().map(|f| dir_of(f)).collect();
+    let context: Vec<String> = layout.context.iter().filter(|c| dirs.contains(dir_of(c))).cloned().collect();
+    files.extend(context);
+    files.push(config::FILE_NAME.to_string());
+    let charts = affected.charts.iter().filter(|c| layout.charts.contains(*c)).cloned().collect();
+    (files, charts)
+}
+
+/// Runs the review.
+pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewError> {
+    let work =
+        tempfile::Builder::new().prefix("kpath-review-").tempdir().map_err(|e| ReviewError::Io(e.to_string()))?;
+    let (base_root, head_root, changed, diff, affected) = match source {
+        Source::Git { repo, base, head } => {
+            let (repository, pair) = git::resolve(repo, base, head)?;
+            let (changed, diff) = git::changes(&repository, &pair)?;
+            let base_layout = Layout::from_files(&git::list_files(&repository, pair.merge_base)?);
+            let head_layout = Layout::from_files(&git::list_files(&repository, pair.head)?);
+            let affected = affected(&base_layout, &head_layout, &changed);
+            let base_root = work.path().join("base");
+            let head_root = work.path().join("head");
+            for (layout, commit, root) in
+                [(&base_layout, pair.merge_base, &base_root), (&head_layout, pair.head, &head_root)]
+            {
+                std::fs::create_dir_all(root).map_err(|e| ReviewError::Io(e.to_string()))?;
+                let (files, charts) = side_paths(layout, &affected);
+                git::materialize(&repository, commit, &files, &charts, root)?;
+            }
+            (base_root, head_root, changed, diff, affected)
+        }
+        Source::Dirs { base, head } => {
+            let (changed, diff) = git::dir_changes(base, head)
+                .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
+            let affected = affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed);
+            (base.clone(), head.clone(), changed, diff, affected)
+        }
+    };
+    let _ = changed;
+
+    // Both sides are judged by head's configuration, so a change is measured by one yardstick.
+    let head_config_path = head_root.join(config::FILE_NAME);
+    let mut config = if head_config_path.is_file() { Config::load(&head_config_path)? } else { Config::default() };
+    config.collect_objects = true;
+    if options.helm.is_some() {
+        config.helm.binary = options.helm.clone();
+    }
+    if let Some(dir) = &options.cache_dir {
+        config.helm.cache_dir = Some(dir.clone());
+    }
+    if options.no_cache {
+        config.helm.cache_dir = None;
+    }
+    let fail_on = options.fail_on.unwrap_or(config.review.fail_on);
+
+    let check_side = |root: &Path| -> Report {
+        let layout = Layout::from_files(&walk(root));
+        let (files, charts) = side_paths(&layout, &affected);
+        let mut paths: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| layout.files.contains(*f))
+            .map(|f| root.join(f))
+            .chain(charts.iter().map(|c| root.join(c)))
+            .collect();
+        paths.sort();
+        let mut side_config = config.clone();
+        side_config.base_dir = Some(root.to_path_buf());
+        if paths.is_empty() {
+            return Report::default();
+        }
+        let mut report = engine::check_paths(&paths, &side_config);
+        relativise(&mut report, root);
+        report
+    };
+    let base_report = check_side(&base_root);
+    let head_report = check_side(&head_root);
+    if let Some(reason) = head_report.helm_missing.clone().or(base_report.helm_missing.clone()) {
+        return Err(ReviewError::Io(format!("this change touches Helm charts, but {reason}")));
+    }
+
+    let ignore: Vec<Route> = config.review.ignore_routes.iter().map(|r| Route::parse(r)).collect();
+    let changes = objdiff::diff_objects(&base_report.objects, &head_report.objects, &ignore);
+    let read_line = |root: &Path, file: &str, line: u32| -> Option<String> {
+        let text = std::fs::read_to_string(root.join(file)).ok()?;
+        text.lines().nth(line.checked_sub(1)? as usize).map(str::to_string)
+    };
+    let line_text = |side: Side, file: &str, line: u32| match side {
+        Side::Base => read_line(&base_root, file, line),
+        Side::Head => read_line(&head_root, file, line),
+    };
+    let findings = plan::classify(base_report.findings, head_report.findings, &line_text);
+    let head_line = |file: &str, line: u32| read_line(&head_root, file, line);
+    Ok(plan::build(PlanInput {
+        findings,
+        changes,
+        diff: &diff,
+        fail_on,
+        head_line: &head_line,
+        nothing_relevant: affected.is_empty(),
+    }))
+}
+
+/// Repository paths of every file under `root` (skipping `.git`).
+fn walk(root: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
+        .collect()
+}
+
+/// Turns the paths of a side's report back into repository paths.
+fn relativise(report: &mut Report, root: &Path) {
+    let prefix = format!("{}/", root.to_string_lossy().replace('\\', "/").trim_end_matches('/'));
+    let strip = |s: &mut String| {
+        if let Some(rest) = s.strip_prefix(&prefix) {
+            *s = rest.to_string();
+        }
+    };
+    for f in &mut report.findings {
+        strip(&mut f.file);
+        if let Some(o) = &mut f.origin {
+            strip(o);
+        }
+        for l in &mut f.locations {
+            strip(&mut l.file);
+        }
+    }
+    for o in &mut report.objects {
+        strip(&mut o.unit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn layout_and_affected_units() {
+        let all = files(&[
+            "apps/a/deploy.yaml",
+            "apps/a/Dockerfile",
+            "apps/a/.dockerignore",
+            "apps/b/deploy.yaml",
+            "charts/shop/Chart.yaml",
+            "charts/shop/values.yaml",
+            "charts/shop/charts/redis/Chart.yaml",
+            "charts/shop/templates/d.yaml",
+            "README.md",
+            ".kpath.yml",
+        ]);
+        let layout = Layout::from_files(&all);
+        assert_eq!(layout.charts, BTreeSet::from(["charts/shop".to_string()]));
+        assert_eq!(
+            layout.files,
+            BTreeSet::from([
+                "apps/a/Dockerfile".to_string(),
+                "apps/a/deploy.yaml".to_string(),
+                "apps/b/deploy.yaml".to_string()
+            ])
+        );
+        let a = affected(&layout, &layout, &files(&["charts/shop/charts/redis/values.yaml", "apps/a/.dockerignore"]));
+        assert_eq!(a.charts, BTreeSet::from(["charts/shop".to_string()]));
+        assert_eq!(a.files, BTreeSet::from(["apps/a/Dockerfile".to_string(), "apps/a/deploy.yaml".to_string()]));
+        let none = affected(&layout, &layout, &files(&["README.md"]));
+        assert!(none.is_empty());
+        let everything = affected(&layout, &layout, &files(&[".kpath.yml"]));
+        assert_eq!(everything.files.len(), 3);
+        assert_eq!(everything.charts.len(), 1);
+    }
+}

@@ -1,0 +1,390 @@
+//! End-to-end tests of `kpath review`: on the bundled demo (two directories) and on real git
+//! repositories, with the pinned real Helm. Comment anchors are checked against `git diff` itself.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn pinned_helm() -> PathBuf {
+    let path = std::env::var_os("KPATH_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
+    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
+    path
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kpath(args: &[&str], cwd: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(args)
+        .current_dir(cwd)
+        .env("KPATH_HELM", pinned_helm())
+        .output()
+        .expect("kpath runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).expect("inside");
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &dest).expect("copy");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=kpath", "-c", "user.email=kpath@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Replaces the work tree's content (except .git) with `from`'s and commits it.
+fn commit_tree(repo: &Path, from: &Path, message: &str) {
+    for entry in std::fs::read_dir(repo).expect("read").flatten() {
+        if entry.file_name() != ".git" {
+            let p = entry.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).expect("rm");
+            } else {
+                std::fs::remove_file(&p).expect("rm");
+            }
+        }
+    }
+    copy_dir(from, repo);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "--allow-empty", "-m", message]);
+}
+
+/// Head-side lines added or changed by the PR, per file, straight from `git diff` (the oracle).
+fn git_added_lines(repo: &Path, base: &str, head: &str) -> HashMap<String, BTreeSet<u64>> {
+    let text = git(repo, &["diff", "--unified=0", "--no-color", &format!("{base}...{head}")]);
+    let mut out: HashMap<String, BTreeSet<u64>> = HashMap::new();
+    let mut file = String::new();
+    for line in text.lines() {
+        if let Some(path) = line.strip_prefix("+++ b/") {
+            file = path.to_string();
+        } else if let Some(hunk) = line.strip_prefix("@@ ") {
+            let plus = hunk.split_whitespace().find(|p| p.starts_with('+')).unwrap_or("+0");
+            let mut parts = plus.trim_start_matches('+').split(',');
+            let start: u64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let count: u64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            out.entry(file.clone()).or_default().extend(start..start + count);
+        }
+    }
+    out
+}
+
+fn comments(plan: &Value) -> Vec<(String, u64, String)> {
+    plan["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap_or("").to_string(),
+                c["line"].as_u64().unwrap_or(0),
+                c["rule"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn statuses(plan: &Value, status: &str) -> Vec<String> {
+    plan["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["status"] == status)
+        .map(|f| format!("{} {}:{}", f["rule"].as_str().unwrap_or(""), f["file"].as_str().unwrap_or(""), f["line"]))
+        .collect()
+}
+
+/// A git repository with `main` = demo base, a later unrelated commit on `main`, and branch `pr` = demo head
+/// branched from the first commit.
+fn demo_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    git(dir.path(), &["init", "-q"]);
+    commit_tree(dir.path(), &demo().join("base"), "base");
+    git(dir.path(), &["checkout", "-q", "-b", "pr"]);
+    commit_tree(dir.path(), &demo().join("head"), "the pull request");
+    git(dir.path(), &["checkout", "-q", "main"]);
+    // main moves on after the PR branched: this must not show up in the review.
+    let later = dir.path().join("apps/later/deployment.yaml");
+    std::fs::create_dir_all(later.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&later, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\n  namespace: default\n")
+        .expect("write");
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "later on main"]);
+    dir
+}
+
+#[test]
+fn the_demo_review_from_directories() {
+    let run = kpath(
+        &[
+            "review",
+            "--base-dir",
+            "fixtures/demo/base",
+            "--head-dir",
+            "fixtures/demo/head",
+            "--format",
+            "json",
+            "--no-cache",
+        ],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_eq!(run.code, 1, "new errors fail the review: {}\n{}", run.stdout, run.stderr);
+    let plan = json(&run);
+    assert_eq!(plan["conclusion"], "failure");
+    let placed = comments(&plan);
+    for expected in [
+        ("apps/checkout/deployment.yaml", 9, "hpa-replicas-conflict"),
+        ("apps/checkout/deployment.yaml", 27, "secret-in-env"),
+        ("charts/storefront/values-prod.yaml", 6, "resources-memory-limit"),
+        ("apps/checkout/Dockerfile", 1, "dockerfile-base-not-minimal"),
+    ] {
+        assert!(
+            placed.iter().any(|(p, l, r)| p == expected.0 && *l == expected.1 && r == expected.2),
+            "expected an inline comment {expected:?}; got {placed:?}"
+        );
+    }
+    // The chart's breach comes from deleting the `if` around `replicas:`: no line of it was added, so
+    // it is listed in the summary (at the values key) instead of being put on a wrong line.
+    assert!(!placed.iter().any(|(p, _, _)| p.starts_with("charts/storefront/templates")), "{placed:?}");
+    let summary = plan["summary"].as_str().expect("summary");
+    let not_on_a_line = summary.split("#### New findings not on a changed line").nth(1).unwrap_or("");
+    assert!(not_on_a_line.contains("`hpa-replicas-conflict` at `charts/storefront/values.yaml:1`"), "{summary}");
+    assert!(
+        statuses(&plan, "fixed").iter().any(|f| f.starts_with("hpa-min-replicas")),
+        "{:?}",
+        statuses(&plan, "fixed")
+    );
+    // Unchanged files are not even checked, so their debt is neither new nor existing.
+    assert!(
+        !plan["findings"].as_array().expect("findings").iter().any(|f| f["file"] == "apps/worker/scaledobject.yaml")
+    );
+    // The replicas comment carries a mechanical suggestion and the hidden fingerprint marker.
+    let replicas = plan["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .find(|c| c["path"] == "apps/checkout/deployment.yaml" && c["line"] == 9)
+        .expect("replicas comment");
+    let body = replicas["body"].as_str().expect("body");
+    assert!(body.contains("```suggestion"), "{body}");
+    assert!(body.contains("<!-- kpath:fingerprint="), "{body}");
+    assert!(body.contains("/kpath explain hpa-replicas-conflict"), "{body}");
+    // The Secret's change is visible, its values are not.
+    let secret = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["object"]["kind"] == "Secret")
+        .expect("the Secret changed");
+    assert_eq!(secret["kind"], "changed");
+    let diff = secret["diff"].as_str().expect("diff");
+    assert!(diff.contains("<redacted:"), "{diff}");
+    for output in [&run.stdout, &kpath_markdown(), &kpath_text()] {
+        for value in ["ZGVtby1rZXktdjE=", "ZGVtby1rZXktdjI=", "demo-key-v1", "demo-key-v2", "demo-not-a-real-password"]
+        {
+            assert!(!output.contains(value), "a secret value leaked: {value}");
+        }
+    }
+}
+
+fn kpath_markdown() -> String {
+    kpath(
+        &["review", "--base-dir", "fixtures/demo/base", "--head-dir", "fixtures/demo/head", "--no-cache"],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .stdout
+}
+
+fn kpath_text() -> String {
+    kpath(
+        &[
+            "review",
+            "--base-dir",
+            "fixtures/demo/base",
+            "--head-dir",
+            "fixtures/demo/head",
+            "--format",
+            "text",
+            "--no-cache",
+        ],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .stdout
+}
+
+#[test]
+fn a_git_review_uses_the_merge_base_and_comments_only_on_changed_lines() {
+    let repo = demo_repo();
+    let run = kpath(
+        &["review", "--repo", ".", "--base", "main", "--head", "pr", "--format", "json", "--no-cache"],
+        repo.path(),
+    );
+    let plan = json(&run);
+    assert_eq!(plan["conclusion"], "failure");
+    let added = git_added_lines(repo.path(), "main", "pr");
+    let placed = comments(&plan);
+    assert!(!placed.is_empty());
+    for (path, line, rule) in &placed {
+        assert!(
+            added.get(path).is_some_and(|lines| lines.contains(line)),
+            "{rule} comment on {path}:{line} is not on a line the PR added or changed ({:?})",
+            added.get(path)
+        );
+    }
+    // The commit made on main after the PR branched is not part of the PR.
+    assert!(!run.stdout.contains("apps/later"), "{}", run.stdout);
+    // Directory and git reviews agree on what is new.
+    let dirs = json(&kpath(
+        &[
+            "review",
+            "--base-dir",
+            "fixtures/demo/base",
+            "--head-dir",
+            "fixtures/demo/head",
+            "--format",
+            "json",
+            "--no-cache",
+        ],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    ));
+    assert_eq!(statuses(&plan, "new"), statuses(&dirs, "new"));
+    // The work tree was not touched: still on main, clean.
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
+    assert_eq!(git(repo.path(), &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+}
+
+#[test]
+fn fingerprints_survive_lines_moving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let breach = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\n  labels: {app: settings}\ndata:\n  a: \"1\"\n";
+    let moved = breach.replace("apiVersion: v1\n", "# a comment\n# another\n# and a third\napiVersion: v1\n");
+    for (side, text) in [("base", breach.to_string()), ("head", moved)] {
+        let p = dir.path().join(side).join("cm.yaml");
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    let plan = json(&kpath(
+        &["review", "--base-dir", "base", "--head-dir", "head", "--format", "json", "--no-cache"],
+        dir.path(),
+    ));
+    assert_eq!(statuses(&plan, "new"), Vec::<String>::new());
+    assert_eq!(statuses(&plan, "existing"), vec!["namespace-default cm.yaml:8".to_string()]);
+    assert_eq!(plan["conclusion"], "success");
+}
+
+#[test]
+fn only_affected_units_are_rendered() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    git(root, &["init", "-q"]);
+    let chart = |name: &str, template: &str| {
+        let dir = root.join("charts").join(name);
+        std::fs::create_dir_all(dir.join("templates")).expect("mkdir");
+        std::fs::write(dir.join("Chart.yaml"), format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"))
+            .expect("write");
+        std::fs::write(dir.join("values.yaml"), "tag: \"1.0.0\"\n").expect("write");
+        std::fs::write(dir.join("templates/cm.yaml"), template).expect("write");
+    };
+    let good = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\n  labels: {app: {{ .Release.Name }}}\ndata:\n  tag: {{ .Values.tag | quote }}\n";
+    chart("touched", good);
+    // A chart that does not render at all: untouched by the PR, so it must not be rendered.
+    chart("broken", "{{ required \"never set\" .Values.nope }}\n");
+    std::fs::write(root.join(".kpath.yml"), "namespace: shop\n").expect("write");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    std::fs::write(root.join("charts/touched/values.yaml"), "tag: \"1.1.0\"\n").expect("write");
+    git(root, &["commit", "-q", "-am", "bump"]);
+    let run =
+        kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json", "--no-cache"], root);
+    let plan = json(&run);
+    assert!(!run.stdout.contains("render-failed"), "the untouched broken chart was rendered: {}", run.stdout);
+    let units: BTreeSet<String> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["unit"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(units, BTreeSet::from(["charts/touched".to_string()]));
+    let change = &plan["changes"][0];
+    assert_eq!(change["kind"], "changed");
+    assert!(
+        change["diff"].as_str().unwrap_or("").contains("+  tag: 1.1.0")
+            || change["diff"].as_str().unwrap_or("").contains("+  tag: \"1.1.0\""),
+        "{change}"
+    );
+    assert_eq!(plan["conclusion"], "success");
+}
+
+#[test]
+fn nothing_relevant_is_neutral() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("README.md"), "hello\n").expect("write");
+    std::fs::write(
+        root.join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n",
+    )
+    .expect("write");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    std::fs::write(root.join("README.md"), "hello again\n").expect("write");
+    git(root, &["commit", "-q", "-am", "docs"]);
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"], root);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run)["conclusion"], "neutral");
+}
+
+#[test]
+fn bad_revisions_are_a_clear_error() {
+    let repo = demo_repo();
+    let run = kpath(&["review", "--repo", ".", "--base", "main", "--head", "no-such-branch"], repo.path());
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no-such-branch"), "{}", run.stderr);
+}
