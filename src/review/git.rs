@@ -92,7 +92,15 @@ pub struct RevisionPair {
 ///
 /// `repo` must be the repository's top directory (or its git dir): no search upwards.
 pub fn resolve(repo: &Path, base: &str, head: &str) -> Result<(Repository, RevisionPair), GitError> {
-    let repository = Repository::open(repo).map_err(|source| GitError::Open { path: repo.to_path_buf(), source })?;
+    // Opened as bare: kpath reads commits and trees only, so neither the work tree nor the index is
+    // consulted (the index of a large repository is slow to load, and the work tree is not ours).
+    let open_error = |source| GitError::Open { path: repo.to_path_buf(), source };
+    let git_dir = Repository::open(repo).map_err(open_error)?.path().to_path_buf();
+    let repository = Repository::open_bare(&git_dir).map_err(open_error)?;
+    // An empty in-memory index: libgit2 would otherwise load the repository's index file (slow on
+    // large repositories) just to look up attributes for binary detection, which then goes by content.
+    let mut index = git2::Index::new().map_err(open_error)?;
+    repository.set_index(&mut index).map_err(open_error)?;
     let base_id = commit_of(&repository, base)?;
     let head_id = commit_of(&repository, head)?;
     let merge_base = match repository.merge_base(base_id, head_id) {

@@ -83,9 +83,21 @@ impl Layout {
         layout
     }
 
-    /// The chart directory a path belongs to, if any.
+    /// The chart directory a path belongs to, if any: the outermost chart among its ancestors.
+    /// Looks up each ancestor directory, so it costs the path's depth, not the number of charts.
     pub fn chart_of(&self, path: &str) -> Option<&String> {
-        self.charts.iter().find(|dir| dir.is_empty() || path.starts_with(&format!("{dir}/")))
+        if let Some(root) = self.charts.get("") {
+            return Some(root);
+        }
+        let mut end = 0;
+        while let Some(slash) = path[end..].find('/') {
+            end += slash;
+            if let Some(dir) = self.charts.get(&path[..end]) {
+                return Some(dir);
+            }
+            end += 1;
+        }
+        None
     }
 }
 
