@@ -159,9 +159,9 @@ fn demo_repo() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn the_demo_review_from_directories() {
-    let run = kpath(
+/// `kpath review` of the bundled demo (two directories) in the given format.
+fn review_demo(format: &str) -> Run {
+    kpath(
         &[
             "review",
             "--base-dir",
@@ -169,11 +169,16 @@ fn the_demo_review_from_directories() {
             "--head-dir",
             "fixtures/demo/head",
             "--format",
-            "json",
+            format,
             "--no-cache",
         ],
         Path::new(env!("CARGO_MANIFEST_DIR")),
-    );
+    )
+}
+
+#[test]
+fn the_demo_review_from_directories() {
+    let run = review_demo("json");
     assert_eq!(run.code, 1, "new errors fail the review: {}\n{}", run.stdout, run.stderr);
     let plan = json(&run);
     assert_eq!(plan["conclusion"], "failure");
@@ -225,37 +230,12 @@ fn the_demo_review_from_directories() {
     assert_eq!(secret["kind"], "changed");
     let diff = secret["diff"].as_str().expect("diff");
     assert!(diff.contains("<redacted:"), "{diff}");
-    for output in [&run.stdout, &kpath_markdown(), &kpath_text()] {
+    for output in [&run.stdout, &review_demo("markdown").stdout, &review_demo("text").stdout] {
         for value in ["ZGVtby1rZXktdjE=", "ZGVtby1rZXktdjI=", "demo-key-v1", "demo-key-v2", "demo-not-a-real-password"]
         {
             assert!(!output.contains(value), "a secret value leaked: {value}");
         }
     }
-}
-
-fn kpath_markdown() -> String {
-    kpath(
-        &["review", "--base-dir", "fixtures/demo/base", "--head-dir", "fixtures/demo/head", "--no-cache"],
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .stdout
-}
-
-fn kpath_text() -> String {
-    kpath(
-        &[
-            "review",
-            "--base-dir",
-            "fixtures/demo/base",
-            "--head-dir",
-            "fixtures/demo/head",
-            "--format",
-            "text",
-            "--no-cache",
-        ],
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .stdout
 }
 
 #[test]
@@ -280,19 +260,7 @@ fn a_git_review_uses_the_merge_base_and_comments_only_on_changed_lines() {
     // The commit made on main after the PR branched is not part of the PR.
     assert!(!run.stdout.contains("apps/later"), "{}", run.stdout);
     // Directory and git reviews agree on what is new.
-    let dirs = json(&kpath(
-        &[
-            "review",
-            "--base-dir",
-            "fixtures/demo/base",
-            "--head-dir",
-            "fixtures/demo/head",
-            "--format",
-            "json",
-            "--no-cache",
-        ],
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    ));
+    let dirs = json(&review_demo("json"));
     assert_eq!(statuses(&plan, "new"), statuses(&dirs, "new"));
     // The work tree was not touched: still on main, clean.
     assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
