@@ -3,6 +3,7 @@
 //! The core (`yaml`, `model`, `rules`, `engine`) is pure and synchronous: it takes files and a config
 //! and returns findings as data. Reporting (`report`) and the command line (`cli`) sit on top.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dockerfile;
