@@ -4,3 +4,30 @@
 pub mod events;
 pub mod queue;
 pub mod webhook;
+
+#[cfg(test)]
+mod tests {
+    use crate::yaml::{self, Node};
+
+    /// The app manifest asks for exactly the permissions kpath needs, and for every event it handles.
+    #[test]
+    fn app_manifest_is_least_privilege_and_complete() {
+        let root =
+            yaml::parse_single(include_str!("../../app-manifest.yml")).ok().flatten().expect("the manifest parses");
+        let permissions: Vec<(String, String)> = root
+            .get("default_permissions")
+            .map(Node::entries)
+            .unwrap_or_default()
+            .iter()
+            .map(|e| (e.key.as_key().unwrap_or("").to_string(), e.value.as_text().unwrap_or("").to_string()))
+            .collect();
+        let expected = [("checks", "write"), ("pull_requests", "write"), ("contents", "read"), ("metadata", "read")];
+        assert_eq!(permissions, expected.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
+        let events: Vec<&str> =
+            root.get("default_events").map(Node::items).unwrap_or_default().iter().filter_map(Node::as_text).collect();
+        for handled in ["pull_request", "check_suite", "check_run", "issue_comment"] {
+            assert!(events.contains(&handled), "{handled} is handled but not subscribed to");
+        }
+        assert_eq!(root.get_path(&["hook_attributes", "active"]).and_then(Node::as_bool), Some(true));
+    }
+}
