@@ -3,6 +3,8 @@
 
 pub mod commands;
 pub mod events;
+#[cfg(test)]
+pub(crate) mod openapi;
 pub mod queue;
 pub mod webhook;
 
