@@ -3,6 +3,9 @@
 
 pub mod commands;
 pub mod events;
+pub mod fetch;
+#[cfg(test)]
+pub(crate) mod git_http;
 #[cfg(test)]
 pub(crate) mod openapi;
 pub mod queue;
