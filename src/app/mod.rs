@@ -3,9 +3,12 @@
 
 pub mod commands;
 pub mod events;
+#[cfg(test)]
+pub(crate) mod fake_github;
 pub mod fetch;
 #[cfg(test)]
 pub(crate) mod git_http;
+pub mod github;
 #[cfg(test)]
 pub(crate) mod openapi;
 pub mod queue;

@@ -1,0 +1,1494 @@
+//! The GitHub client of the App: one installation's view of GitHub's REST API, with what a review posts
+//! (check runs with annotations, a review of inline comments, the sticky summary comment) and what the
+//! commands need (replies, reactions, comments).
+//!
+//! Choices:
+//!
+//! - **Authentication is octocrab's.** [`GitHub::for_installation`] signs App JWTs (RS256, issued 60 s in
+//!   the past, expiring within ten minutes) with the App's private key and exchanges them for installation
+//!   tokens, which octocrab caches and renews before they expire. The key and tokens are only ever held as
+//!   [`SecretString`]s and never logged; errors carry the operation and GitHub's message, never a credential.
+//! - **The HTTP stack is ours** (hyper + rustls with the system's roots, under octocrab): every request,
+//!   the token exchange included, carries `Accept: application/vnd.github+json`, one
+//!   `X-GitHub-Api-Version: 2022-11-28` and a `kpath/…` user agent. The base URL is injectable:
+//!   `https://api.github.com`, GitHub Enterprise Server's `https://HOST/api/v3`, or a fake GitHub on a
+//!   loopback address (plain `http://` is refused anywhere else, so a token never travels in clear text).
+//!   octocrab's generic `get`/`post`/`patch` are used throughout: its typed API lacks fields kpath sends
+//!   (review comments' `line`/`side`, check-run `actions`).
+//! - **Retries are ours**, around whole operations: 5xx, timeouts and broken connections, 429, and 403s
+//!   that are rate limits (`retry-after`, or `x-ratelimit-remaining: 0`) are retried, at most
+//!   [`RetryPolicy::attempts`] times in all, waiting what `retry-after` / `x-ratelimit-reset` ask (a minute
+//!   for a secondary rate limit without either, as GitHub documents) or else an exponential backoff. A wait
+//!   longer than [`RetryPolicy::max_wait`] is not shortened (retrying early only prolongs a rate limit):
+//!   the operation gives up as [`GitHubError::Unavailable`]. The sleep is injectable, so tests do not wait.
+//! - **Posts are idempotent where GitHub allows**, because a 502 can come after GitHub stored the write:
+//!   the sticky summary is looked up by its marker before it is created, a review posts only comments
+//!   whose fingerprints are not already on the pull request (looked up on every attempt), a retried
+//!   comment or reply is first looked for among the comments made since the call began, a retried
+//!   check-run creation reuses the in-progress `kpath` run of that commit, and a retried annotations batch
+//!   is skipped when the run already counts its annotations. Reactions are idempotent at GitHub.
+//! - "Ours" means written by a bot account and carrying kpath's marker (`<!-- kpath:summary -->` at the
+//!   start of the summary comment, `<!-- kpath:fingerprint=… -->` in review comments); the plan escapes
+//!   repository text, so a marker cannot be forged through a finding.
+//! - Limits are GitHub's: a check-run summary is cut to 65,535 and a comment to 65,536 (measured in bytes,
+//!   never fewer than characters), saying so, and keeping a review comment's fingerprint marker;
+//!   annotations go 50 per request, the conclusion with the last batch.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{ACCEPT, HeaderName, HeaderValue, USER_AGENT};
+use http::{HeaderMap, Request, Uri};
+use octocrab::auth::AppAuth;
+use octocrab::models::{AppId, InstallationId};
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::{AuthState, EncodingKey, OctoBody, Octocrab, OctocrabBuilder};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::review::plan::{Annotation, Conclusion, InlineComment};
+
+/// The check run's name.
+pub const CHECK_NAME: &str = "kpath";
+/// Starts kpath's sticky summary comment.
+pub const SUMMARY_MARKER: &str = "<!-- kpath:summary -->";
+/// Starts the fingerprint marker the plan puts in each inline comment (`<!-- kpath:fingerprint=… -->`).
+const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
+/// GitHub's limit on a check run's summary, in characters.
+pub const MAX_CHECK_SUMMARY: usize = 65_535;
+/// GitHub's limit on a comment's body, in characters.
+pub const MAX_COMMENT: usize = 65_536;
+/// GitHub's limit on annotations per check-run request.
+pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+/// The identifier of the check run's "Re-run" button, as a `check_run` `requested_action` event names it.
+pub const RERUN_ACTION: &str = "rerun";
+
+const MEDIA_TYPE: &str = "application/vnd.github+json";
+const API_VERSION: &str = "2022-11-28";
+const AGENT: &str = concat!("kpath/", env!("CARGO_PKG_VERSION"));
+const PER_PAGE: usize = 100;
+/// Lists are read up to this many pages (10,000 items).
+const MAX_PAGES: u32 = 100;
+/// An installation token handed out for git must live at least this long.
+const TOKEN_MARGIN_MINUTES: i64 = 5;
+/// How far back a retried comment is looked for (GitHub's clock may differ from ours).
+const CLOCK_SLACK: Duration = Duration::from_secs(5 * 60);
+const TRUNCATED: &str = "\n\n… (cut by kpath to fit GitHub's size limit)";
+
+/// Why a GitHub call failed, as a caller acts on it.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    /// 422: GitHub understood the request and refused it (a review comment off the diff, a body too
+    /// long). Not retried; the review falls back to the summary.
+    #[error("{operation}: GitHub refused the request (422): {message}")]
+    Unprocessable { operation: String, message: String },
+    /// 404: the repository, pull request or comment does not exist, or the installation cannot see it.
+    #[error("{operation}: not found on GitHub (404): {message}")]
+    NotFound { operation: String, message: String },
+    /// 401: the App's JWT or installation token was refused (a wrong key or App id, a removed installation).
+    #[error("{operation}: GitHub refused the App's credentials (401): {message}")]
+    Unauthorized { operation: String, message: String },
+    /// Server errors, timeouts or rate limits that outlasted the retries.
+    #[error("{operation}: GitHub unavailable after {attempts} attempt(s): {last}")]
+    Unavailable { operation: String, attempts: u32, last: String },
+    /// Anything else: another status (403 for a missing permission), an unreadable answer, a bad argument.
+    #[error("{operation}: {message}")]
+    Other { operation: String, status: Option<u16>, message: String },
+}
+
+/// What [`GitHub::pull`] reads of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullInfo {
+    pub number: u64,
+    pub state: PullState,
+    pub draft: bool,
+    pub head_sha: String,
+    pub head_ref: String,
+    /// `owner/name` of the head repository (differs from the base for forks); `None` when it was deleted.
+    pub head_repo: Option<String>,
+    pub base_ref: String,
+    pub base_sha: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullState {
+    Open,
+    Closed,
+}
+
+type SleepFn = dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
+/// How failed calls are retried.
+#[derive(Clone)]
+pub struct RetryPolicy {
+    /// Attempts per operation, the first included.
+    pub attempts: u32,
+    /// The wait after the first failure without a `retry-after`; doubled after each further one.
+    pub first_backoff: Duration,
+    /// The longest wait; an operation asked to wait longer gives up.
+    pub max_wait: Duration,
+    /// How long one HTTP request may take.
+    pub request_timeout: Duration,
+    sleep: Arc<SleepFn>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            first_backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Waits with `sleep` instead of `tokio::time::sleep` (tests record the waits and return at once).
+    pub fn with_sleep(
+        mut self,
+        sleep: impl Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
+    ) -> Self {
+        self.sleep = Arc::new(sleep);
+        self
+    }
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("attempts", &self.attempts)
+            .field("first_backoff", &self.first_backoff)
+            .field("max_wait", &self.max_wait)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// GitHub, as one installation of the App sees it.
+pub struct GitHub {
+    crab: Octocrab,
+    retry: RetryPolicy,
+    api: String,
+    installation: u64,
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHub")
+            .field("api", &self.api)
+            .field("installation", &self.installation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitHub {
+    /// A client for `installation` of App `app_id` at `api` (`https://api.github.com`, a GitHub Enterprise
+    /// Server's `https://HOST/api/v3`), with the default retries. Gets an installation token at once, so a
+    /// wrong key, App id or installation fails here.
+    pub async fn for_installation(
+        api: &str,
+        app_id: u64,
+        private_key_pem: &SecretString,
+        installation: u64,
+    ) -> Result<GitHub, GitHubError> {
+        GitHub::for_installation_with_retry(api, app_id, private_key_pem, installation, RetryPolicy::default()).await
+    }
+
+    /// [`GitHub::for_installation`] with `retry` instead of the default policy.
+    pub async fn for_installation_with_retry(
+        api: &str,
+        app_id: u64,
+        private_key_pem: &SecretString,
+        installation: u64,
+        retry: RetryPolicy,
+    ) -> Result<GitHub, GitHubError> {
+        let operation = format!("connecting to GitHub as installation {installation} of App {app_id}");
+        let invalid = |message: String| GitHubError::Other { operation: operation.clone(), status: None, message };
+        let (base, https) = parse_api(api).map_err(invalid)?;
+        let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+            .map_err(|_| invalid("the App's private key is not a PEM-encoded RSA key".to_string()))?;
+        let tls = tls_config(https).map_err(invalid)?;
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build::<_, OctoBody>(connector);
+        let service = tower::ServiceBuilder::new()
+            .layer(BaseUriLayer::new(base))
+            .map_request(|mut request: Request<OctoBody>| {
+                let headers = request.headers_mut();
+                headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_TYPE));
+                headers.insert(HeaderName::from_static("x-github-api-version"), HeaderValue::from_static(API_VERSION));
+                headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+                request
+            })
+            .service(client);
+        let Ok(app) = OctocrabBuilder::new_empty()
+            .with_service(service)
+            .with_auth(AuthState::App(AppAuth { app_id: AppId(app_id), key }))
+            .build();
+        let crab = app
+            .installation(InstallationId(installation))
+            .map_err(|e| invalid(format!("octocrab refused the installation: {e}")))?;
+        let github = GitHub { crab, retry, api: api.to_string(), installation };
+        github.installation_token().await?;
+        Ok(github)
+    }
+
+    /// An installation token valid for at least five more minutes, for git over HTTPS
+    /// (`x-access-token:TOKEN`). Cached; a new one is made when it runs out.
+    pub async fn installation_token(&self) -> Result<SecretString, GitHubError> {
+        let operation = format!("getting an access token for installation {}", self.installation);
+        self.retrying(&operation, |_| async move {
+            let margin = chrono::Duration::minutes(TOKEN_MARGIN_MINUTES);
+            self.timed(self.crab.installation_token_with_buffer(margin)).await
+        })
+        .await
+    }
+
+    /// A pull request's heads and state.
+    pub async fn pull(&self, repo: &str, number: u64) -> Result<PullInfo, GitHubError> {
+        let operation = format!("reading pull request {repo}#{number}");
+        let route = format!("{}/pulls/{number}", repo_route(repo, &operation)?);
+        let route = &route;
+        let raw: RawPull = self.retrying(&operation, |_| async move { self.get(route, &[]).await }).await?;
+        Ok(raw.into())
+    }
+
+    /// The open pull requests whose head is `sha`. Found among the open pull requests rather than by
+    /// GitHub's commit → pulls association, which does not know commits of forks (so a fork's
+    /// `check_suite`, whose `pull_requests` is empty, still finds its pull request).
+    pub async fn pulls_for_commit(&self, repo: &str, sha: &str) -> Result<Vec<u64>, GitHubError> {
+        let operation = format!("finding the open pull requests of {repo} at {sha}");
+        let route = format!("{}/pulls", repo_route(repo, &operation)?);
+        let query = [("state", "open".to_string())];
+        let (route, query) = (&route, &query);
+        let pulls: Vec<RawPull> =
+            self.retrying(&operation, |_| async move { self.get_pages(route, query).await }).await?;
+        Ok(pulls.into_iter().filter(|p| p.head.sha == sha).map(|p| p.number).collect())
+    }
+
+    /// The merge base of `base` and `head` (commits or branches), by the compare API.
+    pub async fn merge_base(&self, repo: &str, base: &str, head: &str) -> Result<String, GitHubError> {
+        let operation = format!("comparing {base}...{head} in {repo}");
+        let route = format!("{}/compare/{}...{}", repo_route(repo, &operation)?, encode_ref(base), encode_ref(head));
+        let query = [("per_page", "1".to_string())];
+        let (route, query) = (&route, &query);
+        let compare: RawCompare = self.retrying(&operation, |_| async move { self.get(route, query).await }).await?;
+        Ok(compare.merge_base_commit.sha)
+    }
+
+    /// Creates the `kpath` check run on `head_sha`, in progress. Returns its id.
+    pub async fn start_check_run(&self, repo: &str, head_sha: &str) -> Result<u64, GitHubError> {
+        let operation = format!("starting the check run on {repo}@{head_sha}");
+        let repo_route = repo_route(repo, &operation)?;
+        let route = format!("{repo_route}/check-runs");
+        let existing = format!("{repo_route}/commits/{}/check-runs", encode_ref(head_sha));
+        let body = json!({
+            "name": CHECK_NAME,
+            "head_sha": head_sha,
+            "status": "in_progress",
+            "started_at": timestamp(SystemTime::now()),
+        });
+        let (route, existing, body) = (&route, &existing, &body);
+        self.retrying(&operation, |attempt| async move {
+            if attempt > 0 {
+                // The failed attempt may have created it.
+                let query = [("check_name", CHECK_NAME.to_string()), ("filter", "latest".to_string())];
+                let runs: RawCheckRuns = self.get(existing, &query).await?;
+                if let Some(run) = runs.check_runs.iter().find(|r| r.status != "completed") {
+                    return Ok(run.id);
+                }
+            }
+            let run: RawCheckRun = self.post(route, body).await?;
+            Ok(run.id)
+        })
+        .await
+    }
+
+    /// Completes check run `id` with `conclusion`, `title`, `summary` (cut to 65,535 characters) and
+    /// `annotations` (50 per request, the conclusion and the "Re-run" button with the last batch). `id`
+    /// is a run made by [`GitHub::start_check_run`], without annotations of its own.
+    pub async fn complete_check_run(
+        &self,
+        repo: &str,
+        id: u64,
+        conclusion: &Conclusion,
+        title: &str,
+        summary: &str,
+        annotations: &[Annotation],
+    ) -> Result<(), GitHubError> {
+        let operation = format!("completing check run {id} on {repo}");
+        let route = format!("{}/check-runs/{id}", repo_route(repo, &operation)?);
+        let summary = truncate(summary, MAX_CHECK_SUMMARY, TRUNCATED);
+        let batches: Vec<&[Annotation]> =
+            if annotations.is_empty() { vec![&[]] } else { annotations.chunks(ANNOTATIONS_PER_REQUEST).collect() };
+        let mut sent = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            let last = i + 1 == batches.len();
+            let mut output = json!({ "title": title, "summary": summary });
+            let mut body = if last {
+                json!({
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "completed_at": timestamp(SystemTime::now()),
+                    "actions": [{
+                        "label": "Re-run",
+                        "description": "Review this commit again",
+                        "identifier": RERUN_ACTION,
+                    }],
+                })
+            } else {
+                json!({})
+            };
+            body["output"] = output.clone();
+            let without_annotations = body.clone();
+            if !batch.is_empty() {
+                output["annotations"] = serde_json::to_value(batch).map_err(|e| GitHubError::Other {
+                    operation: operation.clone(),
+                    status: None,
+                    message: e.to_string(),
+                })?;
+                body["output"] = output;
+            }
+            let expected = sent + batch.len();
+            let (route, body, without_annotations) = (&route, &body, &without_annotations);
+            self.retrying(&operation, |attempt| async move {
+                let mut body = body;
+                if attempt > 0 {
+                    // The failed attempt may have been applied: annotations are appended, never replaced.
+                    let run: RawCheckRun = self.get(route, &[]).await?;
+                    if run.output.annotations_count >= expected {
+                        if !last || run.status == "completed" {
+                            return Ok(());
+                        }
+                        body = without_annotations;
+                    }
+                }
+                let _: Value = self.patch(route, body).await?;
+                Ok(())
+            })
+            .await?;
+            sent = expected;
+        }
+        Ok(())
+    }
+
+    /// kpath's review comments on a pull request: (comment id, fingerprint).
+    pub async fn review_comment_fingerprints(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Vec<(u64, String)>, GitHubError> {
+        let operation = format!("reading the review comments of {repo}#{number}");
+        let route = &format!("{}/pulls/{number}/comments", repo_route(repo, &operation)?);
+        let comments: Vec<RawReviewComment> =
+            self.retrying(&operation, |_| async move { self.get_pages(route, &[]).await }).await?;
+        Ok(fingerprints(&comments))
+    }
+
+    /// Posts `comments` as one review (event `COMMENT`) on `commit`, leaving out those whose fingerprint
+    /// already has a kpath comment on the pull request (as many times as it has one). Nothing is posted
+    /// when nothing is left. A 422 (a line off the diff) is [`GitHubError::Unprocessable`].
+    pub async fn post_review(
+        &self,
+        repo: &str,
+        number: u64,
+        commit: &str,
+        comments: &[InlineComment],
+    ) -> Result<(), GitHubError> {
+        let operation = format!("posting the review of {repo}#{number}");
+        let repo_route = repo_route(repo, &operation)?;
+        let list = format!("{repo_route}/pulls/{number}/comments");
+        let reviews = format!("{repo_route}/pulls/{number}/reviews");
+        if comments.is_empty() {
+            return Ok(());
+        }
+        let (list, reviews) = (&list, &reviews);
+        self.retrying(&operation, |_| async move {
+            let existing: Vec<RawReviewComment> = self.get_pages(list, &[]).await?;
+            let mut posted: HashMap<String, usize> = HashMap::new();
+            for (_, fingerprint) in fingerprints(&existing) {
+                *posted.entry(fingerprint).or_default() += 1;
+            }
+            let fresh: Vec<Value> = comments
+                .iter()
+                .filter(|c| match posted.get_mut(&c.fingerprint) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        false
+                    }
+                    _ => true,
+                })
+                .map(|c| {
+                    json!({
+                        "path": c.path,
+                        "line": c.line,
+                        "side": c.side,
+                        "body": truncate_keeping_fingerprint(&c.body, &c.fingerprint),
+                    })
+                })
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            let summary = match fresh.len() {
+                1 => "kpath: 1 new finding on a changed line. The kpath check run has the full summary.".to_string(),
+                n => format!("kpath: {n} new findings on changed lines. The kpath check run has the full summary."),
+            };
+            let body = json!({ "commit_id": commit, "event": "COMMENT", "body": summary, "comments": fresh });
+            let _: Value = self.post(reviews, &body).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Keeps one kpath summary comment on the pull request: edits the one that starts with
+    /// [`SUMMARY_MARKER`], or creates it. `body` is cut to fit a comment.
+    pub async fn upsert_summary(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
+        let operation = format!("updating the summary comment of {repo}#{number}");
+        let repo_route = repo_route(repo, &operation)?;
+        let list = format!("{repo_route}/issues/{number}/comments");
+        let body = body.strip_prefix(SUMMARY_MARKER).unwrap_or(body).trim_start_matches('\n');
+        let full = format!("{SUMMARY_MARKER}\n{}", truncate(body, MAX_COMMENT - SUMMARY_MARKER.len() - 1, TRUNCATED));
+        let (list, full, repo_route) = (&list, &full, &repo_route);
+        self.retrying(&operation, |_| async move {
+            let comments: Vec<RawIssueComment> = self.get_pages(list, &[]).await?;
+            let ours = comments
+                .iter()
+                .find(|c| is_bot(&c.user) && c.body.as_deref().is_some_and(|b| b.starts_with(SUMMARY_MARKER)));
+            match ours {
+                Some(c) if c.body.as_deref() == Some(full.as_str()) => {}
+                Some(c) => {
+                    let route = format!("{repo_route}/issues/comments/{}", c.id);
+                    let _: Value = self.patch(&route, &json!({ "body": full })).await?;
+                }
+                None => {
+                    let _: Value = self.post(list, &json!({ "body": full })).await?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replies in the thread of review comment `comment_id`.
+    pub async fn reply_to_review_comment(
+        &self,
+        repo: &str,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let operation = format!("replying to review comment {comment_id} on {repo}#{number}");
+        let repo_route = repo_route(repo, &operation)?;
+        let list = format!("{repo_route}/pulls/{number}/comments");
+        let route = format!("{list}/{comment_id}/replies");
+        let body = truncate(body, MAX_COMMENT, TRUNCATED);
+        let since = timestamp(SystemTime::now().checked_sub(CLOCK_SLACK).unwrap_or(UNIX_EPOCH));
+        let (list, route, body, since) = (&list, &route, &body, &since);
+        self.retrying(&operation, |attempt| async move {
+            if attempt > 0 {
+                let recent: Vec<RawReviewComment> = self.get_pages(list, &[("since", since.clone())]).await?;
+                let done = recent.iter().any(|c| {
+                    is_bot(&c.user) && c.body == **body && c.in_reply_to_id.is_some_and(|to| to == comment_id)
+                });
+                if done {
+                    return Ok(());
+                }
+            }
+            let _: Value = self.post(route, &json!({ "body": body })).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reacts to an issue comment (`content`: `+1`, `-1`, `laugh`, `confused`, `heart`, `hooray`,
+    /// `rocket`, `eyes`). Reacting twice is one reaction.
+    pub async fn react(&self, repo: &str, comment_id: u64, content: &str) -> Result<(), GitHubError> {
+        let operation = format!("reacting {content} to comment {comment_id} on {repo}");
+        let route = format!("{}/issues/comments/{comment_id}/reactions", repo_route(repo, &operation)?);
+        let route = &route;
+        self.retrying(&operation, |_| async move {
+            let _: Value = self.post(route, &json!({ "content": content })).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Comments on the pull request's conversation.
+    pub async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
+        let operation = format!("commenting on {repo}#{number}");
+        let route = format!("{}/issues/{number}/comments", repo_route(repo, &operation)?);
+        let body = truncate(body, MAX_COMMENT, TRUNCATED);
+        let since = timestamp(SystemTime::now().checked_sub(CLOCK_SLACK).unwrap_or(UNIX_EPOCH));
+        let (route, body, since) = (&route, &body, &since);
+        self.retrying(&operation, |attempt| async move {
+            if attempt > 0 {
+                let recent: Vec<RawIssueComment> = self.get_pages(route, &[("since", since.clone())]).await?;
+                if recent.iter().any(|c| is_bot(&c.user) && c.body.as_deref() == Some(&**body)) {
+                    return Ok(());
+                }
+            }
+            let _: Value = self.post(route, &json!({ "body": body })).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Requests and retries
+    // -----------------------------------------------------------------------------------------
+
+    /// Runs `attempt` (given the number of failed attempts so far) until it succeeds, fails in a way not
+    /// worth retrying, or the policy's attempts are spent.
+    async fn retrying<T, F, Fut>(&self, operation: &str, mut attempt: F) -> Result<T, GitHubError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut failed = 0;
+        loop {
+            let failure = match attempt(failed).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            failed += 1;
+            match failure.wait(failed, &self.retry) {
+                Some(wait) if wait <= self.retry.max_wait && failed < self.retry.attempts => {
+                    tracing::warn!(
+                        operation,
+                        attempt = failed,
+                        wait_ms = wait.as_millis() as u64,
+                        "GitHub: {failure}; retrying"
+                    );
+                    (self.retry.sleep)(wait).await;
+                }
+                Some(wait) if wait > self.retry.max_wait => {
+                    let last = format!("{failure}; asked to wait {}s, longer than kpath waits", wait.as_secs());
+                    return Err(GitHubError::Unavailable { operation: operation.to_string(), attempts: failed, last });
+                }
+                Some(_) => {
+                    let last = failure.to_string();
+                    return Err(GitHubError::Unavailable { operation: operation.to_string(), attempts: failed, last });
+                }
+                None => return Err(failure.into_error(operation)),
+            }
+        }
+    }
+
+    async fn timed<T>(&self, request: impl Future<Output = octocrab::Result<T>>) -> Result<T, Failure> {
+        match tokio::time::timeout(self.retry.request_timeout, request).await {
+            Ok(result) => result.map_err(Failure::from),
+            Err(_) => Err(Failure::Timeout(self.retry.request_timeout)),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, route: &str, query: &[(&str, String)]) -> Result<T, Failure> {
+        if query.is_empty() {
+            self.timed(self.crab.get(route, None::<&()>)).await
+        } else {
+            self.timed(self.crab.get(route, Some(query))).await
+        }
+    }
+
+    async fn post<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
+        self.timed(self.crab.post(route, Some(body))).await
+    }
+
+    async fn patch<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
+        self.timed(self.crab.patch(route, Some(body))).await
+    }
+
+    /// Every page of a list (up to [`MAX_PAGES`]), [`PER_PAGE`] items at a time.
+    async fn get_pages<T: DeserializeOwned>(&self, route: &str, query: &[(&str, String)]) -> Result<Vec<T>, Failure> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut query = query.to_vec();
+            query.push(("per_page", PER_PAGE.to_string()));
+            query.push(("page", page.to_string()));
+            let items: Vec<T> = self.get(route, &query).await?;
+            let full = items.len() >= PER_PAGE;
+            all.extend(items);
+            if !full {
+                return Ok(all);
+            }
+        }
+        tracing::warn!(route, pages = MAX_PAGES, "GitHub: list longer than kpath reads; the rest is ignored");
+        Ok(all)
+    }
+}
+
+/// One failed attempt.
+#[derive(Debug)]
+enum Failure {
+    /// GitHub answered with an error status.
+    Status {
+        status: u16,
+        message: String,
+        headers: HeaderMap,
+    },
+    /// No answer: the connection failed or broke.
+    Transport(String),
+    Timeout(Duration),
+    /// Anything else (an answer that does not parse, a JWT that cannot be signed).
+    Other(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Status { status, message, .. } => write!(f, "{status}: {message}"),
+            Failure::Transport(message) => write!(f, "no answer: {message}"),
+            Failure::Timeout(after) => write!(f, "no answer within {}s", after.as_secs()),
+            Failure::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<octocrab::Error> for Failure {
+    fn from(error: octocrab::Error) -> Failure {
+        match error {
+            octocrab::Error::GitHub { source, .. } => Failure::Status {
+                status: source.status_code.as_u16(),
+                message: source.to_string(),
+                headers: source.headers.clone().unwrap_or_default(),
+            },
+            octocrab::Error::Hyper { source, .. } => Failure::Transport(source.to_string()),
+            octocrab::Error::Service { source, .. } => Failure::Transport(source.to_string()),
+            octocrab::Error::JWT { .. } => {
+                Failure::Other("the App's JWT could not be signed with its private key".into())
+            }
+            octocrab::Error::Json { source, .. } => Failure::Other(format!("GitHub's answer does not parse: {source}")),
+            octocrab::Error::Serde { source, .. } => {
+                Failure::Other(format!("GitHub's answer does not parse: {source}"))
+            }
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl Failure {
+    /// How long to wait before the next attempt, after `failed` attempts; `None` when retrying cannot help.
+    fn wait(&self, failed: u32, policy: &RetryPolicy) -> Option<Duration> {
+        let backoff = policy.first_backoff.saturating_mul(2u32.saturating_pow(failed.saturating_sub(1)));
+        match self {
+            Failure::Transport(_) | Failure::Timeout(_) => Some(backoff),
+            Failure::Other(_) => None,
+            Failure::Status { status, headers, .. } => {
+                let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+                let retry_after = number("retry-after").map(Duration::from_secs);
+                let exhausted = number("x-ratelimit-remaining") == Some(0);
+                let until_reset = number("x-ratelimit-reset").map(|reset| {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    Duration::from_secs(reset.saturating_sub(now).max(1))
+                });
+                match status {
+                    500..=599 => Some(retry_after.unwrap_or(backoff)),
+                    403 | 429 => match (retry_after, exhausted) {
+                        (Some(wait), _) => Some(wait),
+                        (None, true) => Some(until_reset.unwrap_or(Duration::from_secs(60))),
+                        // A secondary rate limit without headers: GitHub asks for at least a minute.
+                        (None, false) if *status == 429 => Some(Duration::from_secs(60).max(backoff)),
+                        (None, false) => None,
+                    },
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn into_error(self, operation: &str) -> GitHubError {
+        let operation = operation.to_string();
+        match self {
+            Failure::Status { status: 401, message, .. } => GitHubError::Unauthorized { operation, message },
+            Failure::Status { status: 404, message, .. } => GitHubError::NotFound { operation, message },
+            Failure::Status { status: 422, message, .. } => GitHubError::Unprocessable { operation, message },
+            Failure::Status { status, message, .. } => GitHubError::Other { operation, status: Some(status), message },
+            failure @ (Failure::Transport(_) | Failure::Timeout(_)) => {
+                GitHubError::Unavailable { operation, attempts: 1, last: failure.to_string() }
+            }
+            Failure::Other(message) => GitHubError::Other { operation, status: None, message },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is read of GitHub's answers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RawPull {
+    number: u64,
+    state: PullState,
+    #[serde(default)]
+    draft: Option<bool>,
+    head: RawBranch,
+    base: RawBranch,
+}
+
+#[derive(Deserialize)]
+struct RawBranch {
+    #[serde(rename = "ref")]
+    name: String,
+    sha: String,
+    repo: Option<RawRepo>,
+}
+
+#[derive(Deserialize)]
+struct RawRepo {
+    full_name: String,
+}
+
+impl From<RawPull> for PullInfo {
+    fn from(raw: RawPull) -> PullInfo {
+        PullInfo {
+            number: raw.number,
+            state: raw.state,
+            draft: raw.draft.unwrap_or(false),
+            head_sha: raw.head.sha,
+            head_ref: raw.head.name,
+            head_repo: raw.head.repo.map(|r| r.full_name),
+            base_ref: raw.base.name,
+            base_sha: raw.base.sha,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawCompare {
+    merge_base_commit: RawCommit,
+}
+
+#[derive(Deserialize)]
+struct RawCommit {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct RawCheckRuns {
+    check_runs: Vec<RawCheckRun>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckRun {
+    id: u64,
+    status: String,
+    output: RawCheckRunOutput,
+}
+
+#[derive(Deserialize)]
+struct RawCheckRunOutput {
+    annotations_count: usize,
+}
+
+#[derive(Deserialize)]
+struct RawUser {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct RawIssueComment {
+    id: u64,
+    body: Option<String>,
+    user: Option<RawUser>,
+}
+
+#[derive(Deserialize)]
+struct RawReviewComment {
+    id: u64,
+    body: String,
+    user: Option<RawUser>,
+    in_reply_to_id: Option<u64>,
+}
+
+fn is_bot(user: &Option<RawUser>) -> bool {
+    user.as_ref().is_some_and(|u| u.kind == "Bot")
+}
+
+/// (id, fingerprint) of the comments that are kpath's.
+fn fingerprints(comments: &[RawReviewComment]) -> Vec<(u64, String)> {
+    comments.iter().filter(|c| is_bot(&c.user)).filter_map(|c| Some((c.id, fingerprint_in(&c.body)?))).collect()
+}
+
+/// The fingerprint of the last `<!-- kpath:fingerprint=… -->` marker in a comment body.
+fn fingerprint_in(body: &str) -> Option<String> {
+    let start = body.rfind(FINGERPRINT_MARKER)? + FINGERPRINT_MARKER.len();
+    let rest = &body[start..];
+    let end = rest.find(" -->")?;
+    let fingerprint = &rest[..end];
+    let valid =
+        !fingerprint.is_empty() && fingerprint.len() <= 64 && fingerprint.bytes().all(|b| b.is_ascii_alphanumeric());
+    valid.then(|| fingerprint.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The API base: https anywhere, http only on a loopback address.
+fn parse_api(api: &str) -> Result<(Uri, bool), String> {
+    if api.contains('@') {
+        // Not repeated: it may hold a password.
+        return Err("the API URL must not contain credentials".to_string());
+    }
+    let uri: Uri = api.trim_end_matches('/').parse().map_err(|_| format!("{api:?} is not a URL"))?;
+    let host = uri.host().unwrap_or("");
+    if uri.query().is_some() {
+        return Err(format!("{api:?}: the API URL takes no query"));
+    }
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok((uri, true)),
+        Some("http") if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok((uri, false)),
+        Some("http") => Err(format!("{api:?}: plain http is only allowed on a loopback address")),
+        _ => Err(format!("{api:?} is not an https:// URL")),
+    }
+}
+
+/// rustls with the system's root certificates (GitHub Enterprise Servers often have a private CA). Over
+/// plain http (a local fake) no roots are needed.
+fn tls_config(https: bool) -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = if https {
+        builder.with_native_roots().map_err(|e| format!("TLS: cannot load the system's root certificates: {e}"))?
+    } else {
+        builder.with_root_certificates(rustls::RootCertStore::empty())
+    };
+    Ok(builder.with_no_client_auth())
+}
+
+/// `/repos/OWNER/NAME` for `OWNER/NAME`.
+fn repo_route(repo: &str, operation: &str) -> Result<String, GitHubError> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if valid(owner) && valid(name) => Ok(format!("/repos/{owner}/{name}")),
+        _ => Err(GitHubError::Other {
+            operation: operation.to_string(),
+            status: None,
+            message: format!("{repo:?} is not an OWNER/NAME repository"),
+        }),
+    }
+}
+
+/// A commit or branch name as a path part (`/` kept: GitHub takes branch names with slashes there).
+fn encode_ref(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `text` cut to at most `max` bytes (so at most `max` characters) on a character boundary, ending with
+/// `note` when cut.
+fn truncate<'a>(text: &'a str, max: usize, note: &str) -> Cow<'a, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{note}", &text[..end]))
+}
+
+/// A review comment's body cut to fit, its fingerprint marker kept at the end.
+fn truncate_keeping_fingerprint<'a>(body: &'a str, fingerprint: &str) -> Cow<'a, str> {
+    if body.len() <= MAX_COMMENT {
+        return Cow::Borrowed(body);
+    }
+    let marker = format!("{FINGERPRINT_MARKER}{fingerprint} -->");
+    let text = body.strip_suffix(marker.as_str()).unwrap_or(body);
+    let room = MAX_COMMENT.saturating_sub(marker.len());
+    Cow::Owned(format!("{}{marker}", truncate(text, room, TRUNCATED)))
+}
+
+/// An ISO 8601 UTC timestamp, as GitHub writes them.
+fn timestamp(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::app::fake_github::{
+        AuthKind, FakeGitHub, Fault, Pull, TEST_APP_ID, TEST_INSTALLATION, TEST_ONLY_APP_PRIVATE_KEY, TEST_REPO, User,
+    };
+
+    const HEAD: &str = "1111111111111111111111111111111111111111";
+    const BASE: &str = "2222222222222222222222222222222222222222";
+    const MERGE_BASE: &str = "3333333333333333333333333333333333333333";
+    const PR: u64 = 7;
+
+    type Waits = Arc<Mutex<Vec<Duration>>>;
+
+    /// Retries that record their waits instead of sleeping.
+    fn no_sleep(waits: &Waits) -> RetryPolicy {
+        let waits = waits.clone();
+        RetryPolicy::default().with_sleep(move |wait| {
+            waits.lock().unwrap().push(wait);
+            Box::pin(async {})
+        })
+    }
+
+    fn key() -> SecretString {
+        SecretString::from(TEST_ONLY_APP_PRIVATE_KEY.to_string())
+    }
+
+    async fn connect(api: &str, app_id: u64, installation: u64, waits: &Waits) -> Result<GitHub, GitHubError> {
+        GitHub::for_installation_with_retry(api, app_id, &key(), installation, no_sleep(waits)).await
+    }
+
+    struct Setup {
+        fake: FakeGitHub,
+        github: GitHub,
+        waits: Waits,
+    }
+
+    impl Setup {
+        fn waits(&self) -> Vec<Duration> {
+            self.waits.lock().unwrap().clone()
+        }
+
+        fn route(&self, rest: &str) -> String {
+            format!("/repos/{TEST_REPO}{rest}")
+        }
+    }
+
+    /// A fake with pull request #7 (HEAD on BASE) and a client connected to it.
+    async fn setup() -> Setup {
+        let fake = FakeGitHub::start().await;
+        let mut pull = Pull::new(PR, HEAD, BASE);
+        pull.merge_base = MERGE_BASE.to_string();
+        fake.add_pull(TEST_REPO, pull);
+        let waits = Waits::default();
+        let github = connect(fake.url(), TEST_APP_ID, TEST_INSTALLATION, &waits).await.expect("connects to the fake");
+        Setup { fake, github, waits }
+    }
+
+    fn inline(path: &str, line: u32, fingerprint: &str) -> InlineComment {
+        InlineComment {
+            path: path.to_string(),
+            line,
+            side: "RIGHT",
+            body: format!("**error** `some-rule`: something\n\n<!-- kpath:fingerprint={fingerprint} -->"),
+            rule: "some-rule",
+            fingerprint: fingerprint.to_string(),
+        }
+    }
+
+    fn annotations(n: usize) -> Vec<Annotation> {
+        (0..n)
+            .map(|i| Annotation {
+                path: format!("apps/app{i}/deployment.yaml"),
+                start_line: 3,
+                end_line: 4,
+                annotation_level: if i % 2 == 0 { "failure" } else { "warning" },
+                title: format!("rule-{i}"),
+                message: format!("finding {i}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn installation_token_is_exchanged_once_and_sent_on_every_request() {
+        let s = setup().await;
+        let token = s.github.installation_token().await.unwrap();
+        assert!(token.expose_secret().starts_with("ghs_fake"), "a token the fake issued");
+        s.github.pull(TEST_REPO, PR).await.unwrap();
+        s.github.pull(TEST_REPO, PR).await.unwrap();
+        let requests = s.fake.requests();
+        let exchanges: Vec<_> = requests.iter().filter(|r| r.route().starts_with("/app/")).collect();
+        assert_eq!(exchanges.len(), 1, "the token is cached: {requests:#?}");
+        assert_eq!(exchanges[0].route(), format!("/app/installations/{TEST_INSTALLATION}/access_tokens"));
+        assert_eq!((exchanges[0].auth_scheme.as_deref(), exchanges[0].auth), (Some("Bearer"), AuthKind::AppJwt));
+        assert_eq!(exchanges[0].status, 201);
+        let api: Vec<_> = requests.iter().filter(|r| r.route().starts_with("/repos/")).collect();
+        assert_eq!(api.len(), 2);
+        for r in api {
+            assert_eq!(r.auth, AuthKind::InstallationToken, "{r:?}");
+            assert!(matches!(r.auth_scheme.as_deref(), Some("Bearer" | "token")), "{r:?}");
+            assert_eq!(r.status, 200);
+        }
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn a_failed_token_exchange_is_retried() {
+        let fake = FakeGitHub::start().await;
+        fake.fail_next("POST", "/app/installations/", 503, 1);
+        let waits = Waits::default();
+        let github = connect(fake.url(), TEST_APP_ID, TEST_INSTALLATION, &waits).await.unwrap();
+        assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(1)]);
+        assert_eq!(fake.requests_to("POST", "/app/").len(), 2);
+        let token = github.installation_token().await.unwrap();
+        assert!(token.expose_secret().starts_with("ghs_fake"));
+        assert!(!format!("{github:?}").contains(token.expose_secret()), "the token is not in Debug output");
+        fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn pull_requests_of_forks_are_found_by_head_commit() {
+        let s = setup().await;
+        let fork_head = "4444444444444444444444444444444444444444";
+        let mut fork = Pull::new(8, fork_head, BASE);
+        fork.head_repo = Some("someone/gitops".to_string());
+        fork.head_ref = "patch-1".to_string();
+        fork.draft = true;
+        s.fake.add_pull(TEST_REPO, fork);
+        let mut closed = Pull::new(9, fork_head, BASE);
+        closed.state = "closed";
+        s.fake.add_pull(TEST_REPO, closed);
+
+        let info = s.github.pull(TEST_REPO, 8).await.unwrap();
+        assert_eq!(
+            info,
+            PullInfo {
+                number: 8,
+                state: PullState::Open,
+                draft: true,
+                head_sha: fork_head.to_string(),
+                head_ref: "patch-1".to_string(),
+                head_repo: Some("someone/gitops".to_string()),
+                base_ref: "main".to_string(),
+                base_sha: BASE.to_string(),
+            }
+        );
+        assert_eq!(s.github.pull(TEST_REPO, 9).await.unwrap().state, PullState::Closed);
+        assert_eq!(s.github.pulls_for_commit(TEST_REPO, fork_head).await.unwrap(), vec![8]);
+        assert_eq!(s.github.pulls_for_commit(TEST_REPO, HEAD).await.unwrap(), vec![PR]);
+        assert_eq!(s.github.pulls_for_commit(TEST_REPO, BASE).await.unwrap(), Vec::<u64>::new());
+        assert_eq!(s.github.merge_base(TEST_REPO, BASE, HEAD).await.unwrap(), MERGE_BASE);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn check_run_completed_with_120_annotations_takes_three_patches() {
+        let s = setup().await;
+        let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
+        {
+            let world = s.fake.world();
+            let run = world.check_runs.iter().find(|r| r.id == id).unwrap();
+            assert_eq!((run.name.as_str(), run.status.as_str(), run.head_sha.as_str()), ("kpath", "in_progress", HEAD));
+        }
+        let all = annotations(120);
+        s.github
+            .complete_check_run(TEST_REPO, id, &Conclusion::Failure, "3 new errors", "### kpath", &all)
+            .await
+            .unwrap();
+
+        let patches = s.fake.requests_to("PATCH", &s.route(&format!("/check-runs/{id}")));
+        let sizes: Vec<usize> = patches
+            .iter()
+            .map(|p| p.body.as_ref().and_then(|b| b["output"]["annotations"].as_array()).map_or(0, Vec::len))
+            .collect();
+        assert_eq!(sizes, [50, 50, 20]);
+        let completing: Vec<bool> =
+            patches.iter().map(|p| p.body.as_ref().is_some_and(|b| b.get("conclusion").is_some())).collect();
+        assert_eq!(completing, [false, false, true], "the conclusion comes with the last batch");
+        let world = s.fake.world();
+        let run = world.check_runs.iter().find(|r| r.id == id).unwrap();
+        assert_eq!((run.status.as_str(), run.conclusion.as_deref()), ("completed", Some("failure")));
+        assert_eq!(run.title.as_deref(), Some("3 new errors"));
+        assert_eq!(run.annotations.len(), 120);
+        assert_eq!(run.annotations[119]["title"], "rule-119");
+        assert_eq!(
+            run.actions,
+            vec![json!({"label": "Re-run", "description": "Review this commit again", "identifier": "rerun"})]
+        );
+        drop(world);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn check_run_without_annotations_is_one_patch() {
+        let s = setup().await;
+        let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Neutral, "Nothing to review", "", &[]).await.unwrap();
+        assert_eq!(s.fake.requests_to("PATCH", &s.route("/check-runs/")).len(), 1);
+        assert_eq!(s.fake.world().check_runs[0].conclusion.as_deref(), Some("neutral"));
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn check_run_summary_over_the_limit_is_cut() {
+        let s = setup().await;
+        let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
+        // Two bytes per character: the cut must land on a character boundary.
+        let summary = "é".repeat(40_000);
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, &[]).await.unwrap();
+        let stored = s.fake.world().check_runs[0].summary.clone().unwrap();
+        assert!(stored.len() <= MAX_CHECK_SUMMARY && stored.chars().count() <= MAX_CHECK_SUMMARY);
+        assert!(stored.starts_with("éé") && stored.ends_with(TRUNCATED), "{}", &stored[stored.len() - 80..]);
+
+        let id = s.github.start_check_run(TEST_REPO, BASE).await.unwrap();
+        let summary = "x".repeat(MAX_CHECK_SUMMARY);
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, &[]).await.unwrap();
+        assert_eq!(s.fake.world().check_runs[1].summary.as_deref(), Some(summary.as_str()), "at the limit: kept whole");
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn retried_check_run_creation_and_annotations_are_not_duplicated() {
+        let s = setup().await;
+        s.fake.inject(Fault::new("POST", &s.route("/check-runs"), 502, 1).after_applying());
+        let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
+        assert_eq!(s.fake.world().check_runs.len(), 1, "the run the failed attempt made is reused");
+        assert_eq!(s.fake.world().check_runs[0].id, id);
+
+        s.fake.inject(Fault::new("PATCH", &s.route("/check-runs/"), 502, 2).after_applying());
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Failure, "t", "s", &annotations(60)).await.unwrap();
+        let world = s.fake.world();
+        assert_eq!(world.check_runs[0].annotations.len(), 60);
+        assert_eq!(world.check_runs[0].status, "completed");
+        drop(world);
+        assert_eq!(s.fake.requests_to("PATCH", &s.route("/check-runs/")).len(), 2, "both batches landed at once");
+        assert_eq!(s.waits(), [Duration::from_secs(1); 3], "one retry for the creation and each batch");
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn sticky_summary_is_created_once_then_edited_in_place() {
+        let s = setup().await;
+        // Someone quoting the marker does not make their comment ours.
+        s.fake.add_issue_comment(TEST_REPO, PR, User::human("alice"), &format!("{SUMMARY_MARKER}\nquoted"));
+        s.github.upsert_summary(TEST_REPO, PR, "### ❌ kpath: 1 new error").await.unwrap();
+        s.github.upsert_summary(TEST_REPO, PR, "### ✅ kpath: no new findings").await.unwrap();
+        s.github.upsert_summary(TEST_REPO, PR, "### ✅ kpath: no new findings").await.unwrap();
+        let world = s.fake.world();
+        let ours: Vec<_> = world.issue_comments.iter().filter(|c| c.user == User::bot()).collect();
+        assert_eq!(ours.len(), 1);
+        assert_eq!(ours[0].body, format!("{SUMMARY_MARKER}\n### ✅ kpath: no new findings"));
+        assert_eq!(
+            world.issue_comments.iter().find(|c| c.user.login == "alice").unwrap().body,
+            format!("{SUMMARY_MARKER}\nquoted")
+        );
+        drop(world);
+        let comments = s.route(&format!("/issues/{PR}/comments"));
+        assert_eq!(s.fake.requests_to("POST", &comments).len(), 1);
+        assert_eq!(s.fake.requests_to("PATCH", &s.route("/issues/comments/")).len(), 1, "unchanged: not edited again");
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn review_is_posted_with_line_and_side_and_its_fingerprints_read_back() {
+        let s = setup().await;
+        // A human comment carrying a marker is not one of ours.
+        s.fake.add_review_comment(
+            TEST_REPO,
+            PR,
+            User::human("bob"),
+            "a.yaml",
+            1,
+            "<!-- kpath:fingerprint=feedfeedfeedfeed -->",
+        );
+        let comments = [
+            inline("apps/a/deployment.yaml", 9, "0123456789abcdef"),
+            inline("apps/b/values.yaml", 3, "fedcba9876543210"),
+        ];
+        s.github.post_review(TEST_REPO, PR, HEAD, &comments).await.unwrap();
+
+        let ids: Vec<u64> = {
+            let world = s.fake.world();
+            assert_eq!(world.reviews.len(), 1);
+            let review = &world.reviews[0];
+            assert_eq!((review.repo.as_str(), review.pull), (TEST_REPO, PR));
+            assert_eq!((review.event.as_str(), review.commit_id.as_deref()), ("COMMENT", Some(HEAD)));
+            assert!(review.body.len() < 200, "the review's own body is short: {}", review.body);
+            let posted: Vec<(&str, Option<u64>, &str)> = world
+                .review_comments
+                .iter()
+                .filter(|c| c.review_id == Some(review.id))
+                .map(|c| (c.path.as_str(), c.line, c.side.as_str()))
+                .collect();
+            assert_eq!(
+                posted,
+                [("apps/a/deployment.yaml", Some(9), "RIGHT"), ("apps/b/values.yaml", Some(3), "RIGHT")]
+            );
+            world.review_comments.iter().filter(|c| c.review_id.is_some()).map(|c| c.id).collect()
+        };
+
+        let fingerprints = s.github.review_comment_fingerprints(TEST_REPO, PR).await.unwrap();
+        assert_eq!(fingerprints, [(ids[0], "0123456789abcdef".to_string()), (ids[1], "fedcba9876543210".to_string())]);
+        // Posting the same findings again (the next push) adds nothing; a new one is posted alone.
+        s.github.post_review(TEST_REPO, PR, HEAD, &comments).await.unwrap();
+        assert_eq!(s.fake.world().reviews.len(), 1);
+        let more = [comments[0].clone(), inline("apps/c/hpa.yaml", 5, "aaaaaaaaaaaaaaaa")];
+        s.github.post_review(TEST_REPO, PR, HEAD, &more).await.unwrap();
+        let world = s.fake.world();
+        assert_eq!(world.reviews.len(), 2);
+        assert_eq!(world.review_comments.iter().filter(|c| c.review_id == Some(world.reviews[1].id)).count(), 1);
+        drop(world);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn review_answered_502_after_it_was_stored_is_not_duplicated() {
+        let s = setup().await;
+        s.fake.inject(Fault::new("POST", &s.route(&format!("/pulls/{PR}/reviews")), 502, 1).after_applying());
+        let comments = [inline("a.yaml", 1, "0123456789abcdef"), inline("b.yaml", 2, "1123456789abcdef")];
+        s.github.post_review(TEST_REPO, PR, HEAD, &comments).await.unwrap();
+        let world = s.fake.world();
+        assert_eq!((world.reviews.len(), world.review_comments.len()), (1, 2));
+        drop(world);
+        assert_eq!(s.fake.requests_to("POST", &s.route("/pulls/")).len(), 1, "the retry found the comments posted");
+        assert_eq!(s.waits(), [Duration::from_secs(1)]);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn review_refused_with_422_is_unprocessable_and_not_retried() {
+        let s = setup().await;
+        s.fake.fail_next("POST", &s.route(&format!("/pulls/{PR}/reviews")), 422, 1);
+        let error =
+            s.github.post_review(TEST_REPO, PR, HEAD, &[inline("a.yaml", 1, "0123456789abcdef")]).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Unprocessable { .. }), "{error:?}");
+
+        // GitHub's own reason: a line that is not part of the diff.
+        let mut pull = Pull::new(8, HEAD, BASE);
+        pull.commentable = Some(BTreeMap::from([("a.yaml".to_string(), BTreeSet::from([3]))]));
+        s.fake.add_pull(TEST_REPO, pull);
+        let error =
+            s.github.post_review(TEST_REPO, 8, HEAD, &[inline("a.yaml", 9, "0123456789abcdef")]).await.unwrap_err();
+        assert!(
+            matches!(&error, GitHubError::Unprocessable { message, .. } if message.contains("part of the diff")),
+            "{error}"
+        );
+        s.github.post_review(TEST_REPO, 8, HEAD, &[inline("a.yaml", 3, "0123456789abcdef")]).await.unwrap();
+        assert!(s.waits().is_empty());
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn comment_after_a_502_is_posted_exactly_once() {
+        let s = setup().await;
+        let route = s.route(&format!("/issues/{PR}/comments"));
+        s.fake.fail_next("POST", &route, 502, 1);
+        s.github.comment(TEST_REPO, PR, "first").await.unwrap();
+        // The answer lost after GitHub stored the comment.
+        s.fake.inject(Fault::new("POST", &route, 502, 1).after_applying());
+        s.github.comment(TEST_REPO, PR, "second").await.unwrap();
+        let bodies: Vec<String> = s.fake.world().issue_comments.iter().map(|c| c.body.clone()).collect();
+        assert_eq!(bodies, ["first", "second"]);
+        assert_eq!(s.fake.requests_to("POST", &route).len(), 3);
+        assert_eq!(s.waits(), [Duration::from_secs(1), Duration::from_secs(1)]);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn replies_and_reactions() {
+        let s = setup().await;
+        let thread = s.fake.add_review_comment(TEST_REPO, PR, User::human("carol"), "a.yaml", 4, "/kpath explain");
+        s.fake.inject(Fault::new("POST", &s.route("/pulls/"), 502, 1).after_applying());
+        s.github.reply_to_review_comment(TEST_REPO, PR, thread, "Here is why.").await.unwrap();
+        {
+            let world = s.fake.world();
+            let replies: Vec<_> = world.review_comments.iter().filter(|c| c.in_reply_to_id == Some(thread)).collect();
+            assert_eq!(replies.len(), 1, "retried once, posted once");
+            assert_eq!((replies[0].body.as_str(), replies[0].user.clone()), ("Here is why.", User::bot()));
+        }
+
+        let comment = s.fake.add_issue_comment(TEST_REPO, PR, User::human("carol"), "/kpath recheck");
+        s.github.react(TEST_REPO, comment, "eyes").await.unwrap();
+        s.github.react(TEST_REPO, comment, "eyes").await.unwrap();
+        let world = s.fake.world();
+        assert_eq!(world.reactions.len(), 1);
+        assert_eq!((world.reactions[0].comment_id, world.reactions[0].content.as_str()), (comment, "eyes"));
+        drop(world);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn rate_limits_are_waited_out_as_github_asks() {
+        let s = setup().await;
+        let pull = s.route(&format!("/pulls/{PR}"));
+        s.fake.inject(Fault::new("GET", &pull, 403, 1).header("retry-after", "7"));
+        s.github.pull(TEST_REPO, PR).await.unwrap();
+        s.fake.inject(Fault::new("GET", &pull, 429, 1));
+        s.github.pull(TEST_REPO, PR).await.unwrap();
+        let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 30;
+        s.fake.inject(
+            Fault::new("GET", &pull, 403, 1)
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-reset", &reset.to_string()),
+        );
+        s.github.pull(TEST_REPO, PR).await.unwrap();
+        let waits = s.waits();
+        assert_eq!(waits[..2], [Duration::from_secs(7), Duration::from_secs(60)]);
+        assert!((Duration::from_secs(25)..=Duration::from_secs(30)).contains(&waits[2]), "{waits:?}");
+
+        // Longer than kpath waits: given up at once, not retried early.
+        s.fake.inject(Fault::new("GET", &pull, 429, 1).header("retry-after", "3600"));
+        let error = s.github.pull(TEST_REPO, PR).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Unavailable { attempts: 1, .. }), "{error:?}");
+        // A plain 403 is a permission problem, not a rate limit.
+        s.fake.fail_next("GET", &pull, 403, 1);
+        let error = s.github.pull(TEST_REPO, PR).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Other { status: Some(403), .. }), "{error:?}");
+        assert_eq!(s.waits().len(), 3);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_with_backoff_then_unavailable() {
+        let s = setup().await;
+        let pull = s.route(&format!("/pulls/{PR}"));
+        s.fake.fail_next("GET", &pull, 502, 10);
+        let error = s.github.pull(TEST_REPO, PR).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Unavailable { attempts: 4, .. }), "{error:?}");
+        assert_eq!(s.waits(), [1, 2, 4].map(Duration::from_secs));
+        assert_eq!(s.fake.requests_to("GET", &pull).len(), 4);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn credentials_and_missing_things_are_told_apart() {
+        let fake = FakeGitHub::start().await;
+        let waits = Waits::default();
+        let error = connect(fake.url(), TEST_APP_ID + 1, TEST_INSTALLATION, &waits).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Unauthorized { .. }), "wrong App id: {error:?}");
+        let error = connect(fake.url(), TEST_APP_ID, 12345, &waits).await.unwrap_err();
+        assert!(matches!(error, GitHubError::NotFound { .. }), "unknown installation: {error:?}");
+        let not_a_key = SecretString::from("not a key".to_string());
+        let error = GitHub::for_installation(fake.url(), TEST_APP_ID, &not_a_key, TEST_INSTALLATION).await.unwrap_err();
+        assert!(matches!(error, GitHubError::Other { .. }), "{error:?}");
+        assert!(!error.to_string().contains("not a key"), "the key is not repeated: {error}");
+
+        let github = connect(fake.url(), TEST_APP_ID, TEST_INSTALLATION, &waits).await.unwrap();
+        let error = github.pull(TEST_REPO, 404).await.unwrap_err();
+        assert!(matches!(error, GitHubError::NotFound { .. }), "{error:?}");
+        let error = github.pull("someone/else", 1).await.unwrap_err();
+        assert!(matches!(error, GitHubError::NotFound { .. }), "not in the installation: {error:?}");
+        assert!(waits.lock().unwrap().is_empty());
+        fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn enterprise_server_base_path_is_kept() {
+        let fake = FakeGitHub::start().await;
+        fake.add_pull(TEST_REPO, Pull::new(PR, HEAD, BASE));
+        let waits = Waits::default();
+        let github = connect(&format!("{}/api/v3/", fake.url()), TEST_APP_ID, TEST_INSTALLATION, &waits).await.unwrap();
+        github.comment(TEST_REPO, PR, "hello").await.unwrap();
+        let paths: Vec<String> = fake.requests().iter().map(|r| r.route().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("/api/v3/app/installations/{TEST_INSTALLATION}/access_tokens"),
+                format!("/api/v3/repos/{TEST_REPO}/issues/{PR}/comments"),
+            ]
+        );
+        fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_fail_before_any_request() {
+        let s = setup().await;
+        let before = s.fake.requests().len();
+        for repo in ["noslash", "a/b/c", "../x", "o/", "o/r?x=1", "o/r#1"] {
+            let error = s.github.pull(repo, 1).await.unwrap_err();
+            assert!(matches!(error, GitHubError::Other { status: None, .. }), "{repo}: {error:?}");
+        }
+        assert_eq!(s.fake.requests().len(), before);
+        let waits = Waits::default();
+        for api in ["http://example.com", "ftp://127.0.0.1", "not a url", "https://", "https://u:secret@example.com"] {
+            let error = connect(api, TEST_APP_ID, TEST_INSTALLATION, &waits).await.unwrap_err();
+            assert!(matches!(error, GitHubError::Other { status: None, .. }), "{api}: {error:?}");
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn calls_can_run_on_spawned_tasks() {
+        let s = setup().await;
+        let github = Arc::new(s.github);
+        let task = tokio::spawn({
+            let github = github.clone();
+            async move { github.upsert_summary(TEST_REPO, PR, "summary").await }
+        });
+        task.await.unwrap().unwrap();
+        s.fake.assert_no_violations();
+    }
+
+    /// Every call's future is `Send`, so jobs can run them on the multi-threaded runtime.
+    #[allow(dead_code)]
+    fn futures_are_send(github: &GitHub, comments: &[InlineComment], annotations: &[Annotation]) {
+        fn send<T: Send>(_: T) {}
+        send(GitHub::for_installation("", 1, &key(), 1));
+        send(github.installation_token());
+        send(github.pull("", 1));
+        send(github.pulls_for_commit("", ""));
+        send(github.merge_base("", "", ""));
+        send(github.start_check_run("", ""));
+        send(github.complete_check_run("", 1, &Conclusion::Success, "", "", annotations));
+        send(github.review_comment_fingerprints("", 1));
+        send(github.post_review("", 1, "", comments));
+        send(github.upsert_summary("", 1, ""));
+        send(github.reply_to_review_comment("", 1, 1, ""));
+        send(github.react("", 1, ""));
+        send(github.comment("", 1, ""));
+    }
+
+    #[test]
+    fn fingerprints_are_read_from_the_marker_only() {
+        assert_eq!(
+            fingerprint_in("x\n<!-- kpath:fingerprint=0123456789abcdef -->").as_deref(),
+            Some("0123456789abcdef")
+        );
+        // The last marker counts (the plan puts it at the end).
+        assert_eq!(
+            fingerprint_in("<!-- kpath:fingerprint=aaaa --> y <!-- kpath:fingerprint=bbbb -->").as_deref(),
+            Some("bbbb")
+        );
+        // Escaped by the plan when it came from the repository: not a marker.
+        assert_eq!(fingerprint_in("&lt;!-- kpath:fingerprint=ffff --&gt;"), None);
+        assert_eq!(fingerprint_in("<!-- kpath:fingerprint= -->"), None);
+        assert_eq!(fingerprint_in("<!-- kpath:fingerprint=a b -->"), None);
+        assert_eq!(fingerprint_in("<!-- kpath:fingerprint=abc"), None);
+    }
+
+    #[test]
+    fn cutting_keeps_characters_whole_and_the_fingerprint() {
+        assert_eq!(truncate("abc", 3, "!"), "abc");
+        assert_eq!(truncate("abcd", 3, "!"), "ab!");
+        assert_eq!(truncate("ééé", 5, "!"), "éé!");
+        assert_eq!(truncate("ééé", 4, "!"), "é!");
+        let marker = "<!-- kpath:fingerprint=0123456789abcdef -->";
+        let body = format!("{}{marker}", "y".repeat(MAX_COMMENT));
+        let cut = truncate_keeping_fingerprint(&body, "0123456789abcdef");
+        assert!(cut.len() <= MAX_COMMENT && cut.ends_with(&format!("{TRUNCATED}{marker}")));
+        assert_eq!(fingerprint_in(&cut).as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn refs_are_encoded_for_the_path() {
+        assert_eq!(encode_ref("feature/x-1.2"), "feature/x-1.2");
+        assert_eq!(encode_ref("a b#?%"), "a%20b%23%3F%25");
+    }
+}
