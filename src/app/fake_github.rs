@@ -429,10 +429,18 @@ impl FakeGitHub {
         self.world().requests.iter().filter(|r| r.method == method && r.route().starts_with(prefix)).cloned().collect()
     }
 
-    /// Panics listing every request GitHub would not have accepted (or the fake does not serve).
-    pub fn assert_no_violations(&self) {
+    /// The requests GitHub would not have accepted (or the fake does not serve), as a report;
+    /// `None` when there are none.
+    pub fn violations_report(&self) -> Option<String> {
         let violations = self.world().violations.clone();
-        assert!(violations.is_empty(), "requests GitHub would not accept:\n- {}", violations.join("\n- "));
+        (!violations.is_empty()).then(|| format!("requests GitHub would not accept:\n- {}", violations.join("\n- ")))
+    }
+
+    /// Fails the test, listing every request GitHub would not have accepted.
+    pub fn assert_no_violations(&self) {
+        if let Some(report) = self.violations_report() {
+            panic!("{report}");
+        }
     }
 }
 
@@ -1238,11 +1246,11 @@ mod tests {
     }
 
     #[tokio::test]
-    #[should_panic(expected = "requests GitHub would not accept:\n- GET /nope")]
-    async fn violations_fail_the_test() {
+    async fn violations_are_reported() {
         let fake = FakeGitHub::start().await;
+        assert_eq!(fake.violations_report(), None);
         fake.world().violations.push("GET /nope".to_string());
-        fake.assert_no_violations();
+        assert_eq!(fake.violations_report().as_deref(), Some("requests GitHub would not accept:\n- GET /nope"));
     }
 
     #[test]
