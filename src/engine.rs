@@ -17,7 +17,7 @@ use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
-use crate::yaml::{self, Node, Pos, Route};
+use crate::yaml::{self, Node, Pos};
 
 /// Files larger than this are reported, not parsed: real manifests are far smaller, and it bounds
 /// memory per file.
@@ -558,18 +558,4 @@ fn read_dockerignore(dockerfile: &std::path::Path) -> Option<String> {
     [dir.join(format!("{name}.dockerignore")), dir.join(".dockerignore")]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())
-}
-
-/// Groups findings by file for reporters that print source lines.
-pub fn by_file(findings: &[Finding]) -> HashMap<&str, Vec<&Finding>> {
-    let mut map: HashMap<&str, Vec<&Finding>> = HashMap::new();
-    for f in findings {
-        map.entry(f.file.as_str()).or_default().push(f);
-    }
-    map
-}
-
-/// A route helper used by reporters and tests.
-pub fn route_of(text: &str) -> Route {
-    Route::parse(text)
 }

@@ -19,4 +19,6 @@ pub mod rules;
 pub mod secrets;
 pub mod shell;
 pub mod suppress;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod yaml;

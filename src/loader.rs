@@ -62,11 +62,6 @@ fn display_path(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-/// Path relative to `base` for matching ignore globs.
-fn relative(path: &Path, base: &Path) -> String {
-    display_path(path.strip_prefix(base).unwrap_or(path))
-}
-
 /// Walks `paths` and returns the inputs in a stable order.
 pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>) {
     let mut inputs = Vec::new();
@@ -113,7 +108,8 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                 }
             };
             let path = entry.path();
-            let rel = relative(&prefix.join(path.strip_prefix(root).unwrap_or(path)), Path::new(""));
+            // The path as ignore globs see it: relative to the configuration's directory.
+            let rel = display_path(&prefix.join(path.strip_prefix(root).unwrap_or(path)));
             if entry.file_type().is_dir() {
                 let name = entry.file_name().to_string_lossy();
                 if entry.depth() > 0

@@ -721,13 +721,7 @@ pub(crate) mod tests {
 
     /// Deterministic pseudo-random scripts over the characters the lexer treats specially.
     pub(crate) fn odd_strings(count: usize, alphabet: &[&str]) -> Vec<String> {
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         (0..count)
             .map(|_| {
                 let len = (next() % 16) as usize;

@@ -1060,13 +1060,7 @@ mod tests {
             "*",
             "x",
         ];
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..4000 {
             let n = (next() % 60) as usize;
             let body: String = (0..n).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();

@@ -769,13 +769,7 @@ mod tests {
             "{", "}", "[", ",", "&", "*", "!", "%", "@", "\r", "é", "\u{85}", "yes", "~", ".", "e", "x", "_", "null",
             "<<", "---", "...", "\u{feff}", "\u{2028}", "\u{7f}", "\u{1}", "+", "0x", "\n\n",
         ];
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let len = (next() % 7) as usize;
             let text: String = (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();

@@ -162,7 +162,7 @@ fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>
 pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewError> {
     let work =
         tempfile::Builder::new().prefix("kpath-review-").tempdir().map_err(|e| ReviewError::Io(e.to_string()))?;
-    let (base_root, head_root, changed, diff, affected) = match source {
+    let (base_root, head_root, diff, affected) = match source {
         Source::Git { repo, base, head } => {
             let (repository, pair) = git::resolve(repo, base, head)?;
             let (changed, diff) = git::changes(&repository, &pair)?;
@@ -178,16 +178,15 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                 let (files, charts) = side_paths(layout, &affected);
                 git::materialize(&repository, commit, &files, &charts, root)?;
             }
-            (base_root, head_root, changed, diff, affected)
+            (base_root, head_root, diff, affected)
         }
         Source::Dirs { base, head } => {
             let (changed, diff) = git::dir_changes(base, head)
                 .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
             let affected = affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed);
-            (base.clone(), head.clone(), changed, diff, affected)
+            (base.clone(), head.clone(), diff, affected)
         }
     };
-    let _ = changed;
 
     // Both sides are judged by head's configuration, so a change is measured by one yardstick.
     let head_config_path = head_root.join(config::FILE_NAME);
