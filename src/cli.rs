@@ -1,4 +1,4 @@
-//! The command line: `kpath check`, `kpath rules`, `kpath explain`. Exit codes: 0 no failing
+//! The command line: `kpath check`, `kpath review`, `kpath rules`, `kpath explain`, `kpath serve`. Exit codes: 0 no failing
 //! findings, 1 failing findings, 2 usage or configuration error.
 
 use std::io::{IsTerminal, Write};
@@ -37,6 +37,8 @@ pub enum Command {
         /// The rule id, e.g. `hpa-replicas-conflict`.
         rule: String,
     },
+    /// Run the GitHub App: receive webhooks, review pull requests, post check runs and comments.
+    Serve(crate::app::serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,6 +139,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(args),
         Command::Review(args) => review(args),
+        Command::Serve(args) => serve(&args),
         Command::Rules { format } => {
             print(&rules_listing(format));
             ExitCode::SUCCESS
@@ -152,6 +155,34 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn serve(args: &crate::app::serve::ServeArgs) -> ExitCode {
+    use crate::app::serve::{self, Settings};
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KPATH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let settings = match Settings::resolve(args, &|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: kpath serve: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: kpath serve: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(serve::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: kpath serve: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 

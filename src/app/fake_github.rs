@@ -35,6 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use octocrab::jsonwebtoken::{self, Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
+use crate::app::git_http;
 use crate::app::openapi::OpenApi;
 
 /// The test App. The key pair below is a throwaway generated for these tests only; it belongs to no App.
@@ -120,6 +121,11 @@ pub(crate) struct World {
     pub requests: Vec<Recorded>,
     /// Requests GitHub would not accept, or the fake does not serve.
     pub violations: Vec<String>,
+    /// Where repositories are served over git's smart HTTP (`<root>/<owner>/<name>.git`, at
+    /// `/<owner>/<name>.git/…`, Basic auth `x-access-token:<installation token>`).
+    pub git_root: Option<std::path::PathBuf>,
+    /// Git requests served.
+    pub git_requests: usize,
     /// Installation tokens handed out: token → (installation, expiry).
     tokens: HashMap<String, (u64, DateTime<Utc>)>,
     faults: Vec<Fault>,
@@ -141,6 +147,42 @@ pub(crate) struct Pull {
     pub merge_base: String,
     /// The lines review comments may go on, per path (`RIGHT` side); `None` accepts any line.
     pub commentable: Option<BTreeMap<String, BTreeSet<u64>>>,
+    /// What `GET …/pulls/{n}/files` lists.
+    pub files: Vec<PullFile>,
+}
+
+/// A file of a pull request's diff, as GitHub lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct PullFile {
+    pub filename: String,
+    /// `added`, `modified`, `removed`, `renamed`.
+    pub status: String,
+    /// The unified diff GitHub shows; `None` for binary or very large files.
+    pub patch: Option<String>,
+}
+
+impl Pull {
+    /// Sets the pull request's files and, from their patches, the lines review comments may go on (added
+    /// and context lines of the hunks, as GitHub allows).
+    pub fn with_files(mut self, files: Vec<PullFile>) -> Pull {
+        let mut commentable: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        for file in &files {
+            let lines = commentable.entry(file.filename.clone()).or_default();
+            let mut right = 0u64;
+            for line in file.patch.as_deref().unwrap_or("").lines() {
+                if line.starts_with("@@") {
+                    let plus = line.split(' ').find(|w| w.starts_with('+')).unwrap_or("+0");
+                    right = plus[1..].split(',').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                } else if line.starts_with('+') || line.starts_with(' ') {
+                    lines.insert(right);
+                    right += 1;
+                }
+            }
+        }
+        self.commentable = Some(commentable);
+        self.files = files;
+        self
+    }
 }
 
 impl Pull {
@@ -157,6 +199,7 @@ impl Pull {
             base_sha: base_sha.to_string(),
             merge_base: base_sha.to_string(),
             commentable: None,
+            files: Vec::new(),
         }
     }
 }
@@ -201,6 +244,8 @@ pub(crate) struct ReviewComment {
     pub body: String,
     pub commit_id: String,
     pub user: User,
+    /// Whether the thread this comment starts is resolved (GraphQL `resolveReviewThread`).
+    pub resolved: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -403,6 +448,7 @@ impl FakeGitHub {
             body: body.to_string(),
             commit_id: String::new(),
             user,
+            resolved: false,
             created_at: now,
             updated_at: now,
         });
@@ -451,6 +497,27 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(repo) = git_repository(uri.path()) {
+        let root = {
+            let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            world.git_requests += 1;
+            let allowed = world.git_token_covers(&headers, &repo);
+            match (&world.git_root, allowed) {
+                (Some(root), true) => Ok(root.clone()),
+                (_, false) => Err(StatusCode::UNAUTHORIZED),
+                (None, true) => Err(StatusCode::NOT_FOUND),
+            }
+        };
+        return match root {
+            Ok(root) => git_http::backend(root, method.as_str(), &uri, &headers, body).await,
+            Err(status) => {
+                let mut response = Response::new(Body::from("authentication required\n"));
+                *response.status_mut() = status;
+                response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"GitHub\""));
+                response
+            }
+        };
+    }
     let answer = {
         let mut world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         world.serve(method.as_str(), &uri, &headers, &body)
@@ -468,7 +535,34 @@ async fn handle(
     response
 }
 
+/// `owner/name` when `path` is a git smart-HTTP path (`/owner/name.git/…`).
+fn git_repository(path: &str) -> Option<String> {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    let (owner, name) = (parts.next()?, parts.next()?);
+    let name = name.strip_suffix(".git")?;
+    parts.next()?;
+    Some(format!("{owner}/{name}"))
+}
+
 impl World {
+    /// Whether a git request's Basic credentials are `x-access-token` and a live token of an installation
+    /// that covers `repo`.
+    fn git_token_covers(&self, headers: &HeaderMap, repo: &str) -> bool {
+        use base64::Engine;
+        let Some(encoded) = headers.get("authorization").and_then(|v| v.to_str().ok()?.strip_prefix("Basic ")) else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+        let decoded = String::from_utf8_lossy(&decoded);
+        let Some(token) = decoded.strip_prefix("x-access-token:") else { return false };
+        match self.tokens.get(token) {
+            Some((installation, expires)) => {
+                *expires > Utc::now() && self.installations.get(installation).is_some_and(|r| r.contains(repo))
+            }
+            None => false,
+        }
+    }
+
     fn new() -> World {
         let mut world = World::default();
         world.installations.insert(TEST_INSTALLATION, BTreeSet::from([TEST_REPO.to_string()]));
@@ -495,6 +589,9 @@ impl World {
                 }
             }
         };
+        if matches!(uri.path(), "/graphql" | "/api/graphql") {
+            return self.graphql(&request, method, headers, body.as_ref());
+        }
         if let Err(e) = OpenApi::github().check(method, &path_and_query, body.as_ref()) {
             self.violations.push(e);
         }
@@ -611,6 +708,7 @@ impl World {
                 None => Answer::error(404, "Not Found"),
             },
             ("GET", ["pulls", n, "comments"]) => self.list_review_comments(&repo, number(n), query),
+            ("GET", ["pulls", n, "files"]) => self.list_pull_files(&repo, number(n), query),
             ("POST", ["pulls", n, "comments", id, "replies"]) => self.reply(&repo, number(n), number(id), &body),
             ("POST", ["pulls", n, "reviews"]) => self.create_review(&repo, number(n), &body),
             ("GET", ["compare", basehead]) => self.compare(&repo, basehead),
@@ -629,6 +727,112 @@ impl World {
             ("POST", ["issues", "comments", id, "reactions"]) => self.react(&repo, number(id), &body),
             _ => self.unserved(method, segments),
         }
+    }
+
+    /// The GraphQL operations kpath sends (GitHub's REST description does not cover GraphQL, so the fake
+    /// knows each query's shape and records anything else as a violation).
+    fn graphql(&mut self, request: &str, method: &str, headers: &HeaderMap, body: Option<&Value>) -> Answer {
+        self.check_headers(request, headers, body.is_some());
+        let credential = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, c)| c.trim().to_string());
+        let installation = match credential.as_deref().and_then(|c| self.tokens.get(c)) {
+            Some((installation, expires)) if *expires > Utc::now() => *installation,
+            _ => return Answer::error(401, "Bad credentials"),
+        };
+        let mut record = Recorded {
+            method: method.to_string(),
+            path: "/graphql".to_string(),
+            auth_scheme: Some("token".to_string()),
+            auth: AuthKind::InstallationToken,
+            body: body.cloned(),
+            status: 200,
+        };
+        let query = body.and_then(|b| b["query"].as_str()).unwrap_or("");
+        let variables = body.map(|b| b["variables"].clone()).unwrap_or(Value::Null);
+        let answer = if method != "POST" {
+            self.violations.push(format!("{request}: GraphQL takes POST"));
+            Answer::error(404, "Not Found")
+        } else if query.contains("resolveReviewThread(input: { threadId: $id })") {
+            let thread = variables["id"].as_str().and_then(|id| id.strip_prefix("PRRT_")?.parse::<u64>().ok());
+            let covered = |repo: &str| self.installations.get(&installation).is_some_and(|r| r.contains(repo));
+            match self.review_comments.iter().position(|c| Some(c.id) == thread && covered(&c.repo)) {
+                Some(i) => {
+                    self.review_comments[i].resolved = true;
+                    let id = self.review_comments[i].id;
+                    Answer::ok(
+                        200,
+                        json!({ "data": { "resolveReviewThread": { "thread": { "id": format!("PRRT_{id}"), "isResolved": true } } } }),
+                    )
+                }
+                None => {
+                    Answer::ok(200, json!({ "data": null, "errors": [{ "message": "Could not resolve to a node" }] }))
+                }
+            }
+        } else if query.contains("reviewThreads(first: 100, after: $cursor)") {
+            let repo =
+                format!("{}/{}", variables["owner"].as_str().unwrap_or(""), variables["name"].as_str().unwrap_or(""));
+            let number = variables["number"].as_u64();
+            let start = variables["cursor"].as_str().and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+            if !self.installations.get(&installation).is_some_and(|r| r.contains(&repo)) {
+                Answer::ok(
+                    200,
+                    json!({ "data": { "repository": null }, "errors": [{ "message": "Could not resolve to a Repository" }] }),
+                )
+            } else {
+                let threads: Vec<Value> = self
+                    .review_comments
+                    .iter()
+                    .filter(|c| c.repo == repo && Some(c.pull) == number && c.in_reply_to_id.is_none())
+                    .map(|c| json!({ "id": format!("PRRT_{}", c.id), "isResolved": c.resolved, "comments": { "nodes": [{ "databaseId": c.id }] } }))
+                    .collect();
+                let end = (start + 100).min(threads.len());
+                let nodes = threads.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+                Answer::ok(
+                    200,
+                    json!({ "data": { "repository": { "pullRequest": { "reviewThreads": {
+                    "pageInfo": { "hasNextPage": end < threads.len(), "endCursor": end.to_string() },
+                    "nodes": nodes,
+                } } } } }),
+                )
+            }
+        } else {
+            self.violations.push(format!("{request}: a GraphQL query the fake does not know: {query}"));
+            Answer::ok(200, json!({ "data": null, "errors": [{ "message": "unknown query" }] }))
+        };
+        record.status = answer.status;
+        self.requests.push(record);
+        answer
+    }
+
+    fn list_pull_files(&self, repo: &str, number: Option<u64>, query: &HashMap<String, String>) -> Answer {
+        let Some(pull) = number.and_then(|n| self.pulls.get(&(repo.to_string(), n))) else {
+            return Answer::error(404, "Not Found");
+        };
+        let files: Vec<Value> = pull
+            .files
+            .iter()
+            .map(|f| {
+                let mut file = json!({
+                    "sha": "0000000000000000000000000000000000000000",
+                    "filename": f.filename,
+                    "status": f.status,
+                    "additions": f.patch.as_deref().map_or(0, |p| p.lines().filter(|l| l.starts_with('+')).count()),
+                    "deletions": f.patch.as_deref().map_or(0, |p| p.lines().filter(|l| l.starts_with('-')).count()),
+                    "changes": 0,
+                    "blob_url": format!("https://github.com/{repo}/blob/{}/{}", pull.head_sha, f.filename),
+                    "raw_url": format!("https://github.com/{repo}/raw/{}/{}", pull.head_sha, f.filename),
+                    "contents_url": format!("https://api.github.com/repos/{repo}/contents/{}", f.filename),
+                });
+                if let Some(patch) = &f.patch {
+                    file["patch"] = Value::String(patch.clone());
+                }
+                file
+            })
+            .collect();
+        Answer::ok(200, Value::Array(page(files, query)))
     }
 
     fn unserved(&mut self, method: &str, segments: &[&str]) -> Answer {
@@ -910,6 +1114,7 @@ impl World {
                 body: c["body"].as_str().unwrap_or_default().to_string(),
                 commit_id: commit_id.clone(),
                 user: User::bot(),
+                resolved: false,
                 created_at: now,
                 updated_at: now,
             });

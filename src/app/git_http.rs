@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 
 pub struct Served {
@@ -60,12 +60,18 @@ async fn handle(State(git): State<Arc<Git>>, request: Request) -> Response {
         response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"GitHub\""));
         return response;
     }
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body: Bytes = axum::body::to_bytes(request.into_body(), 64 << 20).await.unwrap_or_default();
-    let root = git.root.clone();
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
+    backend(git.root.clone(), parts.method.as_str(), &parts.uri, &parts.headers, body).await
+}
+
+/// Answers one smart-HTTP request for the repositories under `root` with `git http-backend` (the caller
+/// has checked the credentials).
+pub async fn backend(root: PathBuf, method: &str, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
+    let method = method.to_string();
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("git")
             .arg("http-backend")

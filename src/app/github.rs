@@ -61,6 +61,8 @@ pub const CHECK_NAME: &str = "kpath";
 pub const SUMMARY_MARKER: &str = "<!-- kpath:summary -->";
 /// Starts the fingerprint marker the plan puts in each inline comment (`<!-- kpath:fingerprint=… -->`).
 const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
+/// Ends kpath's "fixed in …" replies, so a thread is told once.
+pub const FIXED_MARKER: &str = "<!-- kpath:fixed -->";
 /// GitHub's limit on a check run's summary, in characters.
 pub const MAX_CHECK_SUMMARY: usize = 65_535;
 /// GitHub's limit on a comment's body, in characters.
@@ -101,6 +103,38 @@ pub enum GitHubError {
     /// Anything else: another status (403 for a missing permission), an unreadable answer, a bad argument.
     #[error("{operation}: {message}")]
     Other { operation: String, status: Option<u16>, message: String },
+}
+
+/// How a check run ends: the review plan's conclusion, or `cancelled` when a newer push made the review stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunConclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+}
+
+impl From<&Conclusion> for RunConclusion {
+    fn from(conclusion: &Conclusion) -> RunConclusion {
+        match conclusion {
+            Conclusion::Success => RunConclusion::Success,
+            Conclusion::Failure => RunConclusion::Failure,
+            Conclusion::Neutral => RunConclusion::Neutral,
+        }
+    }
+}
+
+/// One of kpath's inline comments on a pull request (the first comment of its thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KpathComment {
+    pub id: u64,
+    pub fingerprint: String,
+    pub path: String,
+    /// `None` when the comment is outdated (its line is gone from the diff).
+    pub line: Option<u64>,
+    /// kpath already replied that the finding is fixed.
+    pub fixed_noted: bool,
 }
 
 /// What [`GitHub::pull`] reads of a pull request.
@@ -224,6 +258,7 @@ impl GitHub {
             .build::<_, OctoBody>(connector);
         let service = tower::ServiceBuilder::new()
             .layer(BaseUriLayer::new(base))
+            .map_request(graphql_on_enterprise)
             .map_request(|mut request: Request<OctoBody>| {
                 let headers = request.headers_mut();
                 headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_TYPE));
@@ -322,12 +357,13 @@ impl GitHub {
         &self,
         repo: &str,
         id: u64,
-        conclusion: &Conclusion,
+        conclusion: impl Into<RunConclusion>,
         title: &str,
         summary: &str,
         annotations: &[Annotation],
     ) -> Result<(), GitHubError> {
         let operation = format!("completing check run {id} on {repo}");
+        let conclusion = conclusion.into();
         let route = format!("{}/check-runs/{id}", repo_route(repo, &operation)?);
         let summary = truncate(summary, MAX_CHECK_SUMMARY, TRUNCATED);
         let batches: Vec<&[Annotation]> =
@@ -396,6 +432,86 @@ impl GitHub {
         Ok(fingerprints(&comments))
     }
 
+    /// kpath's inline comments on a pull request, each with whether kpath already said it is fixed.
+    pub async fn kpath_comments(&self, repo: &str, number: u64) -> Result<Vec<KpathComment>, GitHubError> {
+        let operation = format!("reading the review comments of {repo}#{number}");
+        let route = &format!("{}/pulls/{number}/comments", repo_route(repo, &operation)?);
+        let comments: Vec<RawReviewComment> =
+            self.retrying(&operation, |_| async move { self.get_pages(route, &[]).await }).await?;
+        let noted: std::collections::HashSet<u64> = comments
+            .iter()
+            .filter(|c| is_bot(&c.user) && c.body.contains(FIXED_MARKER))
+            .filter_map(|c| c.in_reply_to_id)
+            .collect();
+        Ok(comments
+            .iter()
+            .filter(|c| is_bot(&c.user) && c.in_reply_to_id.is_none())
+            .filter_map(|c| {
+                Some(KpathComment {
+                    id: c.id,
+                    fingerprint: fingerprint_in(&c.body)?,
+                    path: c.path.clone(),
+                    line: c.line,
+                    fixed_noted: noted.contains(&c.id),
+                })
+            })
+            .collect())
+    }
+
+    /// The lines of each file of the pull request that review comments can go on (right side), read from
+    /// the hunks GitHub shows: added and context lines. A file GitHub shows no patch for (binary, too
+    /// large) has none.
+    pub async fn commentable_lines(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<HashMap<String, std::collections::BTreeSet<u32>>, GitHubError> {
+        let operation = format!("reading the files of {repo}#{number}");
+        let route = &format!("{}/pulls/{number}/files", repo_route(repo, &operation)?);
+        let files: Vec<RawPullFile> =
+            self.retrying(&operation, |_| async move { self.get_pages(route, &[]).await }).await?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let lines = f.patch.as_deref().map(right_side_lines).unwrap_or_default();
+                (f.filename, lines)
+            })
+            .collect())
+    }
+
+    /// Resolves the review thread that starts with comment `comment_id` (GraphQL: GitHub's REST API
+    /// cannot). Returns false when no such thread was found; resolving a resolved thread does nothing.
+    pub async fn resolve_thread(&self, repo: &str, number: u64, comment_id: u64) -> Result<bool, GitHubError> {
+        let operation = format!("resolving the thread of review comment {comment_id} on {repo}#{number}");
+        let (owner, name) = repo_route(repo, &operation).map(|_| repo.split_once('/').unwrap_or_default())?;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let query = json!({
+                "query": THREADS_QUERY,
+                "variables": { "owner": owner, "name": name, "number": number, "cursor": cursor },
+            });
+            let query = &query;
+            let page: RawThreadsData = self.retrying(&operation, |_| async move { self.graphql(query).await }).await?;
+            let threads = page.repository.and_then(|r| r.pull_request).map(|p| p.review_threads);
+            let Some(threads) = threads else { return Ok(false) };
+            let found =
+                threads.nodes.iter().find(|t| t.comments.nodes.first().and_then(|c| c.database_id) == Some(comment_id));
+            if let Some(thread) = found {
+                if !thread.is_resolved {
+                    let mutation = json!({ "query": RESOLVE_MUTATION, "variables": { "id": thread.id } });
+                    let mutation = &mutation;
+                    let _: Value = self.retrying(&operation, |_| async move { self.graphql(mutation).await }).await?;
+                }
+                return Ok(true);
+            }
+            if !threads.page_info.has_next_page {
+                return Ok(false);
+            }
+            cursor = threads.page_info.end_cursor;
+        }
+        Ok(false)
+    }
+
     /// Posts `comments` as one review (event `COMMENT`) on `commit`, leaving out those whose fingerprint
     /// already has a kpath comment on the pull request (as many times as it has one). Nothing is posted
     /// when nothing is left. A 422 (a line off the diff) is [`GitHubError::Unprocessable`].
@@ -455,6 +571,24 @@ impl GitHub {
     /// Keeps one kpath summary comment on the pull request: edits the one that starts with
     /// [`SUMMARY_MARKER`], or creates it. `body` is cut to fit a comment.
     pub async fn upsert_summary(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
+        self.summary(repo, number, body, true).await
+    }
+
+    /// Edits kpath's summary comment if the pull request has one; creates none.
+    pub async fn update_summary(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
+        self.summary(repo, number, body, false).await
+    }
+
+    /// The body of kpath's summary comment on the pull request, if there is one.
+    pub async fn summary_body(&self, repo: &str, number: u64) -> Result<Option<String>, GitHubError> {
+        let operation = format!("reading the summary comment of {repo}#{number}");
+        let list = &format!("{}/issues/{number}/comments", repo_route(repo, &operation)?);
+        let comments: Vec<RawIssueComment> =
+            self.retrying(&operation, |_| async move { self.get_pages(list, &[]).await }).await?;
+        Ok(comments.into_iter().find(is_summary).and_then(|c| c.body))
+    }
+
+    async fn summary(&self, repo: &str, number: u64, body: &str, create: bool) -> Result<(), GitHubError> {
         let operation = format!("updating the summary comment of {repo}#{number}");
         let repo_route = repo_route(repo, &operation)?;
         let list = format!("{repo_route}/issues/{number}/comments");
@@ -463,18 +597,17 @@ impl GitHub {
         let (list, full, repo_route) = (&list, &full, &repo_route);
         self.retrying(&operation, |_| async move {
             let comments: Vec<RawIssueComment> = self.get_pages(list, &[]).await?;
-            let ours = comments
-                .iter()
-                .find(|c| is_bot(&c.user) && c.body.as_deref().is_some_and(|b| b.starts_with(SUMMARY_MARKER)));
+            let ours = comments.iter().find(|c| is_summary(c));
             match ours {
                 Some(c) if c.body.as_deref() == Some(full.as_str()) => {}
                 Some(c) => {
                     let route = format!("{repo_route}/issues/comments/{}", c.id);
                     let _: Value = self.patch(&route, &json!({ "body": full })).await?;
                 }
-                None => {
+                None if create => {
                     let _: Value = self.post(list, &json!({ "body": full })).await?;
                 }
+                None => {}
             }
             Ok(())
         })
@@ -607,6 +740,19 @@ impl GitHub {
 
     async fn patch<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
         self.timed(self.crab.patch(route, Some(body))).await
+    }
+
+    /// A GraphQL request; errors GitHub reports in the answer's `errors` are failures not worth retrying.
+    async fn graphql<T: DeserializeOwned>(&self, body: &Value) -> Result<T, Failure> {
+        let answer: RawGraphql<T> = self.timed(self.crab.post(GRAPHQL_ROUTE, Some(body))).await?;
+        match (answer.data, answer.errors) {
+            (Some(data), None) => Ok(data),
+            (_, Some(errors)) => {
+                let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+                Err(Failure::Other(format!("GraphQL: {}", messages.join("; "))))
+            }
+            (None, None) => Err(Failure::Other("GraphQL: an answer without data".to_string())),
+        }
     }
 
     /// Every page of a list (up to [`MAX_PAGES`]), [`PER_PAGE`] items at a time.
@@ -808,8 +954,122 @@ struct RawIssueComment {
 struct RawReviewComment {
     id: u64,
     body: String,
+    #[serde(default)]
+    path: String,
+    line: Option<u64>,
     user: Option<RawUser>,
     in_reply_to_id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawPullFile {
+    filename: String,
+    patch: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawGraphql<T> {
+    data: Option<T>,
+    errors: Option<Vec<RawGraphqlError>>,
+}
+
+#[derive(Deserialize)]
+struct RawGraphqlError {
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct RawThreadsData {
+    repository: Option<RawThreadsRepo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawThreadsRepo {
+    pull_request: Option<RawThreadsPull>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawThreadsPull {
+    review_threads: RawThreads,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawThreads {
+    page_info: RawPageInfo,
+    nodes: Vec<RawThread>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawThread {
+    id: String,
+    is_resolved: bool,
+    comments: RawThreadComments,
+}
+
+#[derive(Deserialize)]
+struct RawThreadComments {
+    nodes: Vec<RawThreadComment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawThreadComment {
+    database_id: Option<u64>,
+}
+
+/// GitHub's GraphQL endpoint, relative to the REST base (`/api/graphql` on GitHub Enterprise Server, which
+/// the request layer rewrites).
+const GRAPHQL_ROUTE: &str = "/graphql";
+
+/// A pull request's review threads, each with its first comment's REST id.
+const THREADS_QUERY: &str = "query($owner: String!, $name: String!, $number: Int!, $cursor: String) { \
+repository(owner: $owner, name: $name) { pullRequest(number: $number) { \
+reviewThreads(first: 100, after: $cursor) { pageInfo { hasNextPage endCursor } \
+nodes { id isResolved comments(first: 1) { nodes { databaseId } } } } } } }";
+
+const RESOLVE_MUTATION: &str =
+    "mutation($id: ID!) { resolveReviewThread(input: { threadId: $id }) { thread { id isResolved } } }";
+
+/// The right-side line numbers a unified-diff patch shows (added and context lines).
+fn right_side_lines(patch: &str) -> std::collections::BTreeSet<u32> {
+    let mut lines = std::collections::BTreeSet::new();
+    let mut next: Option<u32> = None;
+    for line in patch.lines() {
+        if let Some(header) = line.strip_prefix("@@ ") {
+            // `@@ -a,b +c,d @@`: the right side starts at c.
+            next = header
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix('+'))
+                .and_then(|range| range.split(',').next())
+                .and_then(|start| start.parse().ok());
+            continue;
+        }
+        let Some(n) = next else { continue };
+        match line.as_bytes().first() {
+            Some(b'-') => {}
+            Some(b'\\') => {}
+            _ => {
+                lines.insert(n);
+                next = Some(n + 1);
+            }
+        }
+    }
+    lines
+}
+
+fn is_summary(comment: &RawIssueComment) -> bool {
+    is_bot(&comment.user) && comment.body.as_deref().is_some_and(|b| b.starts_with(SUMMARY_MARKER))
 }
 
 fn is_bot(user: &Option<RawUser>) -> bool {
@@ -837,7 +1097,7 @@ fn fingerprint_in(body: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// The API base: https anywhere, http only on a loopback address.
-fn parse_api(api: &str) -> Result<(Uri, bool), String> {
+pub(crate) fn parse_api(api: &str) -> Result<(Uri, bool), String> {
     if api.contains('@') {
         // Not repeated: it may hold a password.
         return Err("the API URL must not contain credentials".to_string());
@@ -853,6 +1113,18 @@ fn parse_api(api: &str) -> Result<(Uri, bool), String> {
         Some("http") => Err(format!("{api:?}: plain http is only allowed on a loopback address")),
         _ => Err(format!("{api:?} is not an https:// URL")),
     }
+}
+
+/// GitHub Enterprise Server answers GraphQL at `/api/graphql`, beside (not under) the REST base `/api/v3`.
+fn graphql_on_enterprise(mut request: Request<OctoBody>) -> Request<OctoBody> {
+    if request.uri().path() == "/api/v3/graphql" {
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/api/graphql"));
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// rustls with the system's root certificates (GitHub Enterprise Servers often have a private CA). Over

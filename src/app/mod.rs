@@ -1,5 +1,6 @@
-//! The GitHub App side of kpath: webhooks in (signature-checked, de-duplicated, routed to jobs), a
-//! queue keyed by pull request, and `/kpath` commands. Posting to GitHub builds on this.
+//! The GitHub App side of kpath (`kpath serve`): webhooks in (signature-checked, de-duplicated, routed
+//! to jobs), a queue keyed by pull request, workers that fetch, review and post to GitHub, and `/kpath`
+//! commands.
 
 pub mod commands;
 pub mod events;
@@ -12,7 +13,9 @@ pub mod github;
 #[cfg(test)]
 pub(crate) mod openapi;
 pub mod queue;
+pub mod serve;
 pub mod webhook;
+pub mod worker;
 
 #[cfg(test)]
 mod tests {

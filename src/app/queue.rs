@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::events::Event;
 use super::webhook::Sink;
@@ -83,6 +83,8 @@ struct Inner<P> {
     processor: P,
     permits: Semaphore,
     lanes: Mutex<HashMap<Lane, LaneState>>,
+    /// Notified when the last lane closes.
+    idle: Notify,
 }
 
 pub struct Queue<P: Processor> {
@@ -103,6 +105,7 @@ impl<P: Processor> Queue<P> {
                 processor,
                 permits: Semaphore::new(concurrency.max(1)),
                 lanes: Mutex::new(HashMap::new()),
+                idle: Notify::new(),
             }),
         }
     }
@@ -128,6 +131,18 @@ impl<P: Processor> Queue<P> {
                 }
                 lane.waiting = Some(job);
             }
+        }
+    }
+
+    /// Waits until no job is running or waiting (for a graceful shutdown: a job stopped half-way would
+    /// leave its check run in progress).
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.lanes.lock().map_or(true, |lanes| lanes.is_empty()) {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -159,6 +174,9 @@ impl<P: Processor> Queue<P> {
             }
             None => {
                 lanes.remove(lane);
+                if lanes.is_empty() {
+                    self.inner.idle.notify_waiters();
+                }
             }
         }
     }
@@ -176,7 +194,7 @@ impl<P: Processor> Sink for Queue<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::{Notify, mpsc};
+    use tokio::sync::mpsc;
 
     /// Records what it did; the first job of each test waits at a gate so tests can interleave
     /// pushes deterministically (sync points, no sleeps).

@@ -92,6 +92,21 @@ pub struct RevisionPair {
 ///
 /// `repo` must be the repository's top directory (or its git dir): no search upwards.
 pub fn resolve(repo: &Path, base: &str, head: &str) -> Result<(Repository, RevisionPair), GitError> {
+    resolve_with(repo, base, head, false)
+}
+
+/// Like [`resolve`], for a repository that holds only the two commits (a shallow fetch): `base` is taken
+/// as the merge-base itself (the App reads it from GitHub's compare API), so no history is walked.
+pub fn resolve_known(repo: &Path, merge_base: &str, head: &str) -> Result<(Repository, RevisionPair), GitError> {
+    resolve_with(repo, merge_base, head, true)
+}
+
+fn resolve_with(
+    repo: &Path,
+    base: &str,
+    head: &str,
+    base_is_merge_base: bool,
+) -> Result<(Repository, RevisionPair), GitError> {
     // Opened as bare: kpath reads commits and trees only, so neither the work tree nor the index is
     // consulted (the index of a large repository is slow to load, and the work tree is not ours).
     let open_error = |source| GitError::Open { path: repo.to_path_buf(), source };
@@ -104,6 +119,7 @@ pub fn resolve(repo: &Path, base: &str, head: &str) -> Result<(Repository, Revis
     let base_id = commit_of(&repository, base)?;
     let head_id = commit_of(&repository, head)?;
     let merge_base = match repository.merge_base(base_id, head_id) {
+        _ if base_is_merge_base => base_id,
         Ok(id) => id,
         Err(e) if e.code() == ErrorCode::NotFound => {
             return Err(GitError::NoMergeBase { base: base.to_string(), head: head.to_string() });

@@ -15,8 +15,22 @@ use crate::yaml::Route;
 
 /// Where base and head come from.
 pub enum Source {
-    Git { repo: PathBuf, base: String, head: String },
-    Dirs { base: PathBuf, head: PathBuf },
+    Git {
+        repo: PathBuf,
+        base: String,
+        head: String,
+    },
+    /// Two commits fetched by the App (shallow): `merge_base` is already the merge-base of the pull
+    /// request's base and head, as GitHub's compare API gave it.
+    Fetched {
+        repo: PathBuf,
+        merge_base: String,
+        head: String,
+    },
+    Dirs {
+        base: PathBuf,
+        head: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,9 +176,13 @@ fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>
 pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewError> {
     let work =
         tempfile::Builder::new().prefix("kpath-review-").tempdir().map_err(|e| ReviewError::Io(e.to_string()))?;
-    let (base_root, head_root, diff, affected) = match source {
-        Source::Git { repo, base, head } => {
-            let (repository, pair) = git::resolve(repo, base, head)?;
+    let resolved = match source {
+        Source::Git { repo, base, head } => Ok(git::resolve(repo, base, head)?),
+        Source::Fetched { repo, merge_base, head } => Ok(git::resolve_known(repo, merge_base, head)?),
+        Source::Dirs { base, head } => Err((base, head)),
+    };
+    let (base_root, head_root, diff, affected) = match resolved {
+        Ok((repository, pair)) => {
             let (changed, diff) = git::changes(&repository, &pair)?;
             let base_layout = Layout::from_files(&git::list_files(&repository, pair.merge_base)?);
             let head_layout = Layout::from_files(&git::list_files(&repository, pair.head)?);
@@ -180,7 +198,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             }
             (base_root, head_root, diff, affected)
         }
-        Source::Dirs { base, head } => {
+        Err((base, head)) => {
             let (changed, diff) = git::dir_changes(base, head)
                 .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
             let affected = affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed);

@@ -1,0 +1,346 @@
+//! `kpath serve`: the GitHub App's server. Reads its settings (flags, else `KPATH_*` environment
+//! variables), then serves the webhook and `/healthz` and runs the job queue until SIGINT/SIGTERM.
+//!
+//! A missing or malformed setting stops startup with one line naming it. The App's private key and
+//! the webhook secret are held as [`SecretString`]s: never logged, never in an error message.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::github::{self, RetryPolicy};
+use super::queue::Queue;
+use super::webhook::{self, Sink, WebhookState};
+use super::worker::{Worker, WorkerConfig};
+
+/// The flags of `kpath serve`; each falls back to its environment variable.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// The GitHub App's id [env: KPATH_APP_ID]
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// The App's private key, a PEM file [env: KPATH_PRIVATE_KEY_PATH, or KPATH_PRIVATE_KEY holding the PEM]
+    #[arg(long, value_name = "PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// A file holding the webhook secret [env: KPATH_WEBHOOK_SECRET holding the secret]
+    #[arg(long, value_name = "PATH")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Address to listen on [env: KPATH_LISTEN] [default: 0.0.0.0:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The webhook's path [env: KPATH_WEBHOOK_PATH] [default: /webhook]
+    #[arg(long, value_name = "PATH")]
+    pub webhook_path: Option<String>,
+    /// GitHub's REST API [env: KPATH_GITHUB_API] [default: https://api.github.com; GitHub Enterprise
+    /// Server: https://HOST/api/v3]
+    #[arg(long, value_name = "URL")]
+    pub github_api: Option<String>,
+    /// Where fetched repositories and rendered charts are kept [env: KPATH_CACHE_DIR] [default:
+    /// ~/.cache/kpath]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Reviews run at once [env: KPATH_CONCURRENCY] [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<String>,
+    /// The helm binary [env: KPATH_HELM] [default: `helm` on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+}
+
+/// The server's settings, resolved and checked.
+pub struct Settings {
+    pub app_id: u64,
+    pub private_key: SecretString,
+    pub webhook_secret: SecretString,
+    pub listen: SocketAddr,
+    pub webhook_path: String,
+    pub api: String,
+    /// Where repositories are fetched from, derived from the API.
+    pub git_base: String,
+    pub cache_dir: PathBuf,
+    pub concurrency: usize,
+    pub helm: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("app_id", &self.app_id)
+            .field("listen", &self.listen)
+            .field("webhook_path", &self.webhook_path)
+            .field("api", &self.api)
+            .field("git_base", &self.git_base)
+            .field("cache_dir", &self.cache_dir)
+            .field("concurrency", &self.concurrency)
+            .field("helm", &self.helm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that is missing or malformed: `NAME (--flag) problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {problem}")]
+pub struct SettingError {
+    pub name: String,
+    pub problem: String,
+}
+
+fn problem(name: &str, flag: &str, problem: impl Into<String>) -> SettingError {
+    SettingError { name: format!("{name} (--{flag})"), problem: problem.into() }
+}
+
+impl Settings {
+    /// Resolves `args`, falling back to `env` (the process environment in production).
+    pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+        let app_id = args.app_id.clone().or_else(|| var("KPATH_APP_ID")).ok_or_else(|| {
+            problem("KPATH_APP_ID", "app-id", "is not set: the GitHub App's numeric id, from its settings page")
+        })?;
+        let app_id = match app_id.trim().parse::<u64>() {
+            Ok(id) if id > 0 => id,
+            _ => return Err(problem("KPATH_APP_ID", "app-id", format!("must be a positive number, not {app_id:?}"))),
+        };
+
+        let private_key = match (&args.private_key_path, var("KPATH_PRIVATE_KEY_PATH"), var("KPATH_PRIVATE_KEY")) {
+            (Some(path), _, _) => read_secret(path, "KPATH_PRIVATE_KEY_PATH", "private-key-path")?,
+            (None, Some(path), _) => read_secret(Path::new(&path), "KPATH_PRIVATE_KEY_PATH", "private-key-path")?,
+            (None, None, Some(pem)) => SecretString::from(pem),
+            (None, None, None) => {
+                return Err(problem(
+                    "KPATH_PRIVATE_KEY_PATH",
+                    "private-key-path",
+                    "is not set (nor KPATH_PRIVATE_KEY): the App's private key, the .pem file GitHub generated",
+                ));
+            }
+        };
+        if octocrab::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).is_err() {
+            let from = if args.private_key_path.is_some() || var("KPATH_PRIVATE_KEY_PATH").is_some() {
+                ("KPATH_PRIVATE_KEY_PATH", "private-key-path")
+            } else {
+                ("KPATH_PRIVATE_KEY", "private-key-path")
+            };
+            return Err(problem(from.0, from.1, "is not a PEM-encoded RSA private key (as GitHub generates for Apps)"));
+        }
+
+        let webhook_secret = match (&args.webhook_secret_file, var("KPATH_WEBHOOK_SECRET")) {
+            (Some(path), _) => read_secret(path, "KPATH_WEBHOOK_SECRET", "webhook-secret-file")?,
+            (None, Some(secret)) => SecretString::from(secret),
+            (None, None) => {
+                return Err(problem(
+                    "KPATH_WEBHOOK_SECRET",
+                    "webhook-secret-file",
+                    "is not set: the secret entered in the App's webhook settings",
+                ));
+            }
+        };
+        if webhook_secret.expose_secret().trim().is_empty() {
+            return Err(problem("KPATH_WEBHOOK_SECRET", "webhook-secret-file", "is empty"));
+        }
+
+        let listen = args.listen.clone().or_else(|| var("KPATH_LISTEN")).unwrap_or_else(|| "0.0.0.0:8080".into());
+        let listen: SocketAddr = listen.trim().parse().map_err(|_| {
+            problem(
+                "KPATH_LISTEN",
+                "listen",
+                format!("must be an address and port such as 0.0.0.0:8080, not {listen:?}"),
+            )
+        })?;
+
+        let webhook_path = args.webhook_path.clone().or_else(|| var("KPATH_WEBHOOK_PATH")).unwrap_or("/webhook".into());
+        if !webhook_path.starts_with('/') || webhook_path.contains(['?', '#', ' ', '{', '}', '*']) {
+            return Err(problem(
+                "KPATH_WEBHOOK_PATH",
+                "webhook-path",
+                format!("must be a plain path such as /webhook, not {webhook_path:?}"),
+            ));
+        }
+
+        let api = args
+            .github_api
+            .clone()
+            .or_else(|| var("KPATH_GITHUB_API"))
+            .unwrap_or_else(|| "https://api.github.com".into());
+        let api = api.trim().trim_end_matches('/').to_string();
+        github::parse_api(&api)
+            .map_err(|e| problem("KPATH_GITHUB_API", "github-api", format!("is not usable: {e}")))?;
+        let git_base = git_base(&api);
+
+        let cache_dir =
+            args.cache_dir.clone().or_else(|| var("KPATH_CACHE_DIR").map(PathBuf::from)).unwrap_or_else(|| {
+                env("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("kpath")
+            });
+
+        let concurrency = match args.concurrency.clone().or_else(|| var("KPATH_CONCURRENCY")) {
+            None => std::thread::available_parallelism().map_or(2, usize::from),
+            Some(n) => match n.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    return Err(problem(
+                        "KPATH_CONCURRENCY",
+                        "concurrency",
+                        format!("must be a number from 1 to 256, not {n:?}"),
+                    ));
+                }
+            },
+        };
+
+        let helm = args.helm.clone().or_else(|| var("KPATH_HELM").map(PathBuf::from));
+        if let Some(path) = &helm
+            && !path.is_file()
+        {
+            return Err(problem("KPATH_HELM", "helm", format!("{} is not a file", path.display())));
+        }
+
+        Ok(Settings {
+            app_id,
+            private_key,
+            webhook_secret,
+            listen,
+            webhook_path,
+            api,
+            git_base,
+            cache_dir,
+            concurrency,
+            helm,
+        })
+    }
+}
+
+fn read_secret(path: &Path, name: &str, flag: &str) -> Result<SecretString, SettingError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(SecretString::from(text.trim_end_matches(['\n', '\r']).to_string())),
+        Err(e) => Err(problem(name, flag, format!("cannot be read from {}: {e}", path.display()))),
+    }
+}
+
+/// Where git fetches go, for an API base: github.com for api.github.com, the server itself for GitHub
+/// Enterprise Server (`https://HOST/api/v3` → `https://HOST`), and a local fake serves both.
+pub fn git_base(api: &str) -> String {
+    let api = api.trim_end_matches('/');
+    if api == "https://api.github.com" {
+        "https://github.com".to_string()
+    } else if let Some(host) = api.strip_suffix("/api/v3") {
+        host.to_string()
+    } else {
+        api.to_string()
+    }
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    queue: Queue<Worker>,
+}
+
+impl Running {
+    /// Waits until the server stops taking webhooks, then until the jobs it took are done.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let served = self.task.await.map_err(std::io::Error::other)?;
+        self.queue.drained().await;
+        served
+    }
+
+    /// Waits until no job is running or waiting.
+    pub async fn idle(&self) {
+        self.queue.drained().await;
+    }
+}
+
+/// The queue as the webhook's sink.
+struct QueueSink(Queue<Worker>);
+
+impl Sink for QueueSink {
+    fn accept(&self, event: super::events::Event) {
+        self.0.accept(event);
+    }
+}
+
+/// Starts serving on `listener` (the caller bound it) with `retry` for GitHub calls. Must run in a
+/// tokio runtime; `shutdown` ends the server gracefully.
+pub async fn start(
+    settings: Settings,
+    retry: RetryPolicy,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Running> {
+    std::fs::create_dir_all(&settings.cache_dir)?;
+    let addr = listener.local_addr()?;
+    let (resubmit, mut resubmitted) = mpsc::unbounded_channel();
+    let worker = Worker::new(
+        WorkerConfig {
+            api: settings.api.clone(),
+            app_id: settings.app_id,
+            private_key: settings.private_key,
+            git_base: settings.git_base.clone(),
+            cache_dir: settings.cache_dir.clone(),
+            helm: settings.helm.clone(),
+            retry,
+        },
+        resubmit,
+    );
+    let queue = Queue::new(worker, settings.concurrency);
+    let feedback = queue.clone();
+    let kept = queue.clone();
+    tokio::spawn(async move {
+        while let Some(event) = resubmitted.recv().await {
+            feedback.accept(event);
+        }
+    });
+    let state = Arc::new(WebhookState::new(settings.webhook_secret, QueueSink(queue)));
+    let app: Router = webhook::router(&settings.webhook_path, state).route("/healthz", get(|| async { "ok\n" }));
+    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
+    Ok(Running { addr, task, queue: kept })
+}
+
+/// `kpath serve`: binds, serves until SIGINT or SIGTERM.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("KPATH_LISTEN (--listen): cannot listen on {}: {e}", settings.listen))?;
+    tracing::info!(
+        listen = %settings.listen,
+        webhook = settings.webhook_path,
+        api = settings.api,
+        concurrency = settings.concurrency,
+        cache = %settings.cache_dir.display(),
+        app_id = settings.app_id,
+        "kpath serve: ready"
+    );
+    let running = start(settings, RetryPolicy::default(), listener, shutdown_signal()).await?;
+    running.wait().await?;
+    tracing::info!("kpath serve: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

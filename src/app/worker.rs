@@ -1,0 +1,458 @@
+//! The work behind each job: review a pull request's head and post the result (check run, inline
+//! review, sticky summary, "fixed" replies), or answer a `/kpath` command.
+//!
+//! A review job's check run is never left `in_progress`: once it is started, every way out completes
+//! it — with the plan's conclusion, `cancelled` when a newer push made the result stale, or `failure`
+//! with the reason when kpath could not review (a git or GitHub failure, no `helm` for a chart). A
+//! failed review fails the gate rather than letting an unreviewed change through; the run's "Re-run"
+//! button and `/kpath recheck` try again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+use super::commands::{self, Command};
+use super::events::Event;
+use super::fetch::RepoCache;
+use super::github::{FIXED_MARKER, GitHub, GitHubError, KpathComment, PullInfo, PullState, RetryPolicy, RunConclusion};
+use super::queue::{Cancel, Job, Processor};
+use crate::review::model::Status;
+use crate::review::plan::{Conclusion, InlineComment, ReviewPlan};
+use crate::review::run::{self, Source};
+
+/// At most this many inline comments per review; the rest go to the summary.
+pub const MAX_INLINE_COMMENTS: usize = 25;
+/// Hidden in the summary comment: the rules of the pull request's new findings, for `/kpath explain`.
+const RULES_MARKER: &str = "<!-- kpath:rules=";
+
+/// What a worker needs to reach GitHub and review.
+pub struct WorkerConfig {
+    /// The REST API base (`https://api.github.com`, `https://HOST/api/v3`, a local fake).
+    pub api: String,
+    pub app_id: u64,
+    pub private_key: SecretString,
+    /// Where repositories are fetched from (`https://github.com`); `<git_base>/<owner>/<name>.git`.
+    pub git_base: String,
+    pub cache_dir: PathBuf,
+    pub helm: Option<PathBuf>,
+    pub retry: RetryPolicy,
+}
+
+/// The processor of the job queue.
+pub struct Worker {
+    config: WorkerConfig,
+    repos: RepoCache,
+    clients: tokio::sync::Mutex<HashMap<u64, Arc<GitHub>>>,
+    /// One fetch at a time per repository (they share a bare repository).
+    fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Jobs this worker asks for (`/kpath recheck`), fed back into the queue.
+    resubmit: mpsc::UnboundedSender<Event>,
+}
+
+/// Why a review stopped before posting.
+enum Stop {
+    /// A newer head is being reviewed; this one's results are stale.
+    Superseded(String),
+    /// kpath could not review; the reason is shown on the check run.
+    Failed(String),
+}
+
+impl From<GitHubError> for Stop {
+    fn from(error: GitHubError) -> Stop {
+        Stop::Failed(error.to_string())
+    }
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, resubmit: mpsc::UnboundedSender<Event>) -> Worker {
+        let repos = RepoCache::new(config.cache_dir.join("repos"));
+        Worker {
+            config,
+            repos,
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            fetch_locks: Mutex::new(HashMap::new()),
+            resubmit,
+        }
+    }
+
+    /// The client of an installation, made once and kept (octocrab renews its token).
+    async fn client(&self, installation: Option<u64>) -> Result<Arc<GitHub>, String> {
+        let Some(installation) = installation else {
+            return Err("the event names no installation".to_string());
+        };
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(&installation) {
+            return Ok(client.clone());
+        }
+        let c = &self.config;
+        let client =
+            GitHub::for_installation_with_retry(&c.api, c.app_id, &c.private_key, installation, c.retry.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        let client = Arc::new(client);
+        clients.insert(installation, client.clone());
+        Ok(client)
+    }
+
+    async fn review_job(&self, repo: &str, installation: Option<u64>, pull: Option<u64>, head: &str, cancel: &Cancel) {
+        let github = match self.client(installation).await {
+            Ok(github) => github,
+            Err(error) => {
+                tracing::error!(repo, head, "cannot act for this installation: {error}");
+                return;
+            }
+        };
+        let numbers = match pull {
+            Some(n) => vec![n],
+            None => match github.pulls_for_commit(repo, head).await {
+                Ok(numbers) => numbers,
+                Err(error) => {
+                    tracing::error!(repo, head, "cannot find the pull request: {error}");
+                    return;
+                }
+            },
+        };
+        if numbers.is_empty() {
+            tracing::info!(repo, head, "no open pull request has this head; nothing to review");
+        }
+        for number in numbers {
+            self.review_pull(&github, repo, number, head, cancel).await;
+        }
+    }
+
+    async fn review_pull(&self, github: &GitHub, repo: &str, number: u64, head: &str, cancel: &Cancel) {
+        let pull = match github.pull(repo, number).await {
+            Ok(pull) => pull,
+            Err(error) => {
+                tracing::error!(repo, number, "cannot read the pull request: {error}");
+                return;
+            }
+        };
+        if pull.state == PullState::Closed {
+            tracing::info!(repo, number, "closed; not reviewed");
+            return;
+        }
+        if pull.head_sha != head {
+            tracing::info!(
+                repo,
+                number,
+                head,
+                current = pull.head_sha,
+                "stale head; the newer one is reviewed instead"
+            );
+            return;
+        }
+        let run = match github.start_check_run(repo, head).await {
+            Ok(run) => run,
+            Err(error) => {
+                tracing::error!(repo, number, head, "cannot start the check run: {error}");
+                return;
+            }
+        };
+        tracing::info!(repo, number, head, run, "reviewing");
+        let (conclusion, title, summary) = match self.review_and_post(github, repo, &pull, run, cancel).await {
+            Ok(()) => return,
+            Err(Stop::Superseded(newer)) => (
+                RunConclusion::Cancelled,
+                "Superseded by a newer push".to_string(),
+                format!("kpath stopped reviewing {head} because the pull request moved on to {newer}."),
+            ),
+            Err(Stop::Failed(reason)) => {
+                tracing::error!(repo, number, head, "review failed: {reason}");
+                (
+                    RunConclusion::Failure,
+                    "kpath could not review this commit".to_string(),
+                    format!(
+                        "### ⚠️ kpath could not review this commit\n\n{}\n\nNothing was checked, so the check \
+                         fails rather than let an unreviewed change through. Press **Re-run** or comment \
+                         `/kpath recheck` to try again.",
+                        quote(&reason)
+                    ),
+                )
+            }
+        };
+        if let Err(error) = github.complete_check_run(repo, run, conclusion, &title, &summary, &[]).await {
+            tracing::error!(repo, number, head, run, "cannot complete the check run: {error}");
+        }
+    }
+
+    async fn review_and_post(
+        &self,
+        github: &GitHub,
+        repo: &str,
+        pull: &PullInfo,
+        run: u64,
+        cancel: &Cancel,
+    ) -> Result<(), Stop> {
+        let number = pull.number;
+        let head = pull.head_sha.clone();
+        let merge_base = github.merge_base(repo, &pull.base_sha, &head).await?;
+        let path = self.fetch(github, repo, number, &merge_base, &head).await?;
+
+        let options = run::Options {
+            fail_on: None,
+            helm: self.config.helm.clone(),
+            cache_dir: Some(self.config.cache_dir.join("renders")),
+            no_cache: false,
+        };
+        let source = Source::Fetched { repo: path, merge_base, head: head.clone() };
+        let plan = tokio::task::spawn_blocking(move || run::review(&source, &options))
+            .await
+            .map_err(|e| Stop::Failed(format!("the review crashed: {e}")))?
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+
+        // Stale results are dropped: a newer push cancelled this job, or the pull request moved on.
+        if cancel.is_cancelled() {
+            return Err(Stop::Superseded("a newer commit".to_string()));
+        }
+        let now = github.pull(repo, number).await?;
+        if now.head_sha != head {
+            return Err(Stop::Superseded(now.head_sha));
+        }
+        self.post(github, repo, number, &head, run, &plan).await
+    }
+
+    /// Fetches the merge-base and the pull request's head (shallow) into the repository cache.
+    async fn fetch(
+        &self,
+        github: &GitHub,
+        repo: &str,
+        number: u64,
+        merge_base: &str,
+        head: &str,
+    ) -> Result<PathBuf, Stop> {
+        let token = github.installation_token().await?;
+        let lock = {
+            let mut locks = self.fetch_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(repo.to_string()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let url = format!("{}/{repo}.git", self.config.git_base.trim_end_matches('/'));
+        // Forks' heads are fetched from the base repository, where GitHub keeps every pull request's
+        // head as `refs/pull/N/head`.
+        let refspecs = vec![
+            format!("+{merge_base}:refs/kpath/pull/{number}/base"),
+            format!("+refs/pull/{number}/head:refs/kpath/pull/{number}/head"),
+        ];
+        let (repo_name, head) = (repo.to_string(), head.to_string());
+        let cache = RepoCache::new(self.repos.root());
+        tokio::task::spawn_blocking(move || {
+            let path = cache.fetch(&repo_name, &url, Some(&token), &refspecs, Some(1)).map_err(|e| e.to_string())?;
+            let fetched = git2::Repository::open_bare(&path)
+                .and_then(|r| r.refname_to_id(&format!("refs/kpath/pull/{number}/head")))
+                .map_err(|e| format!("the fetched head of pull request #{number} cannot be read: {}", e.message()))?;
+            if fetched.to_string() != head {
+                return Ok(Err(fetched.to_string()));
+            }
+            Ok(Ok(path))
+        })
+        .await
+        .map_err(|e| Stop::Failed(format!("the fetch crashed: {e}")))?
+        .map_err(Stop::Failed)?
+        .map_err(Stop::Superseded)
+    }
+
+    async fn post(
+        &self,
+        github: &GitHub,
+        repo: &str,
+        number: u64,
+        head: &str,
+        run: u64,
+        plan: &ReviewPlan,
+    ) -> Result<(), Stop> {
+        let existing = github.kpath_comments(repo, number).await?;
+        let commentable = github.commentable_lines(repo, number).await?;
+        let (inline, mut demoted) = choose_inline(&plan.comments, &existing, &commentable);
+        let mut note = None;
+        match github.post_review(repo, number, head, &inline).await {
+            Ok(()) => {}
+            Err(GitHubError::Unprocessable { message, .. }) => {
+                tracing::warn!(repo, number, "GitHub refused the review ({message}); findings go to the summary");
+                note = Some(format!("GitHub refused the inline comments ({message}), so they are listed here."));
+                demoted.extend(inline);
+            }
+            Err(error) => return Err(error.into()),
+        }
+
+        // Threads whose finding is gone: say so once, and resolve them.
+        let present: HashSet<&str> =
+            plan.findings.iter().filter(|f| f.status != Status::Fixed).map(|f| f.fingerprint.as_str()).collect();
+        for comment in existing.iter().filter(|c| !c.fixed_noted && !present.contains(c.fingerprint.as_str())) {
+            let short: String = head.chars().take(7).collect();
+            let reply = format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}");
+            if let Err(error) = github.reply_to_review_comment(repo, number, comment.id, &reply).await {
+                tracing::warn!(repo, number, comment = comment.id, "cannot reply that it is fixed: {error}");
+                continue;
+            }
+            if let Err(error) = github.resolve_thread(repo, number, comment.id).await {
+                tracing::warn!(repo, number, comment = comment.id, "cannot resolve the thread: {error}");
+            }
+        }
+
+        let summary = summary_with(plan, &demoted, note.as_deref());
+        let comment = format!("{summary}\n{}", rules_marker(plan));
+        if plan.conclusion == Conclusion::Neutral && demoted.is_empty() {
+            // Nothing kpath checks was touched: keep an existing summary true, but start no conversation.
+            github.update_summary(repo, number, &comment).await?;
+        } else {
+            github.upsert_summary(repo, number, &comment).await?;
+        }
+        github.complete_check_run(repo, run, &plan.conclusion, &plan.title, &summary, &plan.annotations).await?;
+        tracing::info!(repo, number, head, conclusion = ?plan.conclusion, new = plan.counts.new, "review posted");
+        Ok(())
+    }
+
+    async fn command_job(&self, repo: &str, installation: Option<u64>, pull: u64, comment_id: u64, body: &str) {
+        let parsed = commands::parse(body);
+        if parsed.is_empty() {
+            return;
+        }
+        let github = match self.client(installation).await {
+            Ok(github) => github,
+            Err(error) => {
+                tracing::error!(repo, pull, "cannot act for this installation: {error}");
+                return;
+            }
+        };
+        if let Err(error) = github.react(repo, comment_id, "eyes").await {
+            tracing::warn!(repo, pull, comment_id, "cannot react: {error}");
+        }
+        for command in parsed {
+            let reply = match command {
+                Ok(Command::Help) => Some(commands::help_text()),
+                Ok(Command::Explain { rule: Some(id) }) => Some(match crate::rules::find(&id) {
+                    Some(rule) => rule.explanation_markdown(),
+                    None => format!("There is no rule `{id}`."),
+                }),
+                Ok(Command::Explain { rule: None }) => Some(self.explain_all(&github, repo, pull).await),
+                Ok(Command::Recheck) => {
+                    match github.pull(repo, pull).await {
+                        Ok(info) => {
+                            let _ = self.resubmit.send(Event::Review {
+                                repo: repo.to_string(),
+                                installation,
+                                pull: Some(pull),
+                                head_sha: info.head_sha,
+                                reason: "command.recheck".to_string(),
+                            });
+                        }
+                        Err(error) => tracing::error!(repo, pull, "recheck: cannot read the pull request: {error}"),
+                    }
+                    None
+                }
+                Err(error) => Some(commands::error_reply(&error)),
+            };
+            if let Some(reply) = reply
+                && let Err(error) = github.comment(repo, pull, &reply).await
+            {
+                tracing::error!(repo, pull, comment_id, "cannot reply: {error}");
+            }
+        }
+    }
+
+    /// `/kpath explain` without a rule: every rule with a new finding on the pull request, as the last
+    /// review recorded them in the summary comment.
+    async fn explain_all(&self, github: &GitHub, repo: &str, pull: u64) -> String {
+        let body = match github.summary_body(repo, pull).await {
+            Ok(body) => body,
+            Err(error) => return format!("kpath could not read its summary to find the rules: {error}"),
+        };
+        let rules: Vec<&'static crate::rules::Rule> =
+            body.as_deref().map(rules_in).unwrap_or_default().iter().filter_map(|id| crate::rules::find(id)).collect();
+        if rules.is_empty() {
+            return "kpath has no new findings on this pull request, so there is nothing to explain. \
+                    `/kpath explain RULE-ID` explains any rule."
+                .to_string();
+        }
+        rules.iter().map(|r| r.explanation_markdown()).collect::<Vec<_>>().join("\n\n---\n\n")
+    }
+}
+
+impl Processor for Worker {
+    async fn process(&self, job: Job, cancel: Cancel) {
+        match job.event {
+            Event::Review { repo, installation, pull, head_sha, reason } => {
+                tracing::info!(repo, ?pull, head = head_sha, reason, "review job");
+                self.review_job(&repo, installation, pull, &head_sha, &cancel).await;
+            }
+            Event::Comment { repo, installation, pull, comment_id, author, body } => {
+                tracing::info!(repo, pull, comment_id, author, "command job");
+                self.command_job(&repo, installation, pull, comment_id, &body).await;
+            }
+            Event::Installation { .. } => {}
+        }
+    }
+}
+
+/// Splits the plan's comments into those posted inline and those moved to the summary: a comment
+/// whose line GitHub does not show in the pull request's diff would make GitHub refuse the whole review,
+/// and past [`MAX_INLINE_COMMENTS`] new ones a review is noise. Comments already on the pull request
+/// (same fingerprint) stay inline, where `post_review` leaves them out.
+pub fn choose_inline(
+    comments: &[InlineComment],
+    existing: &[KpathComment],
+    commentable: &HashMap<String, BTreeSet<u32>>,
+) -> (Vec<InlineComment>, Vec<InlineComment>) {
+    let posted: HashSet<&str> = existing.iter().map(|c| c.fingerprint.as_str()).collect();
+    let mut inline = Vec::new();
+    let mut demoted = Vec::new();
+    let mut fresh = 0;
+    for comment in comments {
+        let anchored = commentable.get(&comment.path).is_some_and(|lines| lines.contains(&comment.line));
+        if !anchored {
+            demoted.push(comment.clone());
+        } else if posted.contains(comment.fingerprint.as_str()) {
+            inline.push(comment.clone());
+        } else if fresh < MAX_INLINE_COMMENTS {
+            fresh += 1;
+            inline.push(comment.clone());
+        } else {
+            demoted.push(comment.clone());
+        }
+    }
+    (inline, demoted)
+}
+
+/// The plan's summary, with the findings that could not be commented inline added in full.
+fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>) -> String {
+    if demoted.is_empty() {
+        return plan.summary.clone();
+    }
+    let mut out = plan.summary.trim_end().to_string();
+    out.push_str("\n\n#### Findings not commented inline\n\n");
+    out.push_str(note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on."));
+    out.push('\n');
+    for comment in demoted {
+        let body = comment.body.split("<!-- kpath:fingerprint=").next().unwrap_or("").trim_end();
+        out.push_str(&format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, comment.line));
+    }
+    out
+}
+
+/// The hidden list of the rules of the plan's new findings.
+fn rules_marker(plan: &ReviewPlan) -> String {
+    let rules: BTreeSet<&str> = plan
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::New && f.finding.counts())
+        .map(|f| f.finding.rule)
+        .collect();
+    format!("{RULES_MARKER}{} -->", rules.into_iter().collect::<Vec<_>>().join(","))
+}
+
+/// The rule ids in a summary comment's marker.
+fn rules_in(body: &str) -> Vec<String> {
+    let Some(start) = body.rfind(RULES_MARKER) else { return Vec::new() };
+    let rest = &body[start + RULES_MARKER.len()..];
+    let list = rest.split(" -->").next().unwrap_or("");
+    list.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()
+}
+
+/// A reason shown as a quoted block (it may hold paths and git's words, never a credential).
+fn quote(text: &str) -> String {
+    text.lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
+}
