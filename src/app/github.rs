@@ -1759,6 +1759,14 @@ mod tests {
     }
 
     #[test]
+    fn commentable_lines_are_read_from_patches() {
+        let patch =
+            "@@ -1,3 +1,4 @@\n a\n-b\n+c\n+d\n e\n@@ -20,2 +21,2 @@ spec:\n x\n\\ No newline at end of file\n+y";
+        assert_eq!(right_side_lines(patch).into_iter().collect::<Vec<_>>(), [1, 2, 3, 4, 21, 22]);
+        assert!(right_side_lines("Binary files differ").is_empty());
+    }
+
+    #[test]
     fn refs_are_encoded_for_the_path() {
         assert_eq!(encode_ref("feature/x-1.2"), "feature/x-1.2");
         assert_eq!(encode_ref("a b#?%"), "a%20b%23%3F%25");

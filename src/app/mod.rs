@@ -3,6 +3,8 @@
 //! commands.
 
 pub mod commands;
+#[cfg(test)]
+mod e2e;
 pub mod events;
 #[cfg(test)]
 pub(crate) mod fake_github;

@@ -344,3 +344,99 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::app::fake_github::TEST_ONLY_APP_PRIVATE_KEY;
+
+    fn complete() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("KPATH_APP_ID", "4242".to_string()),
+            ("KPATH_PRIVATE_KEY", TEST_ONLY_APP_PRIVATE_KEY.to_string()),
+            ("KPATH_WEBHOOK_SECRET", "hook-secret-value".to_string()),
+        ])
+    }
+
+    fn resolve(env: &HashMap<&'static str, String>, args: &ServeArgs) -> Result<Settings, String> {
+        Settings::resolve(args, &|name| env.get(name).cloned()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_derived_settings() {
+        let settings = resolve(&complete(), &ServeArgs::default()).expect("valid");
+        assert_eq!(settings.app_id, 4242);
+        assert_eq!(settings.listen, "0.0.0.0:8080".parse().expect("address"));
+        assert_eq!(settings.webhook_path, "/webhook");
+        assert_eq!(settings.api, "https://api.github.com");
+        assert_eq!(settings.git_base, "https://github.com");
+        assert!(settings.concurrency >= 1);
+        assert_eq!(git_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com");
+        assert_eq!(git_base("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "from-a-file\n").expect("write");
+        let args = ServeArgs {
+            app_id: Some("7".into()),
+            webhook_secret_file: Some(secret),
+            listen: Some("127.0.0.1:9999".into()),
+            concurrency: Some("3".into()),
+            ..ServeArgs::default()
+        };
+        let settings = resolve(&complete(), &args).expect("valid");
+        assert_eq!((settings.app_id, settings.concurrency), (7, 3));
+        assert_eq!(settings.webhook_secret.expose_secret(), "from-a-file");
+        assert_eq!(settings.listen.port(), 9999);
+    }
+
+    /// Each missing or malformed setting stops startup with one line that names it.
+    #[test]
+    fn bad_settings_are_named_in_one_line() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("KPATH_APP_ID", None, "KPATH_APP_ID (--app-id) is not set"),
+            ("KPATH_APP_ID", Some("abc"), "KPATH_APP_ID (--app-id) must be a positive number"),
+            ("KPATH_PRIVATE_KEY", None, "KPATH_PRIVATE_KEY_PATH (--private-key-path) is not set"),
+            (
+                "KPATH_PRIVATE_KEY",
+                Some("-----BEGIN RSA PRIVATE KEY-----\nnope"),
+                "KPATH_PRIVATE_KEY (--private-key-path) is not a PEM",
+            ),
+            ("KPATH_WEBHOOK_SECRET", None, "KPATH_WEBHOOK_SECRET (--webhook-secret-file) is not set"),
+            ("KPATH_LISTEN", Some("8080"), "KPATH_LISTEN (--listen) must be an address"),
+            ("KPATH_GITHUB_API", Some("http://github.example.com"), "KPATH_GITHUB_API (--github-api) is not usable"),
+            ("KPATH_CONCURRENCY", Some("0"), "KPATH_CONCURRENCY (--concurrency) must be a number"),
+            ("KPATH_HELM", Some("/nonexistent/helm"), "KPATH_HELM (--helm) /nonexistent/helm is not a file"),
+            ("KPATH_WEBHOOK_PATH", Some("webhook"), "KPATH_WEBHOOK_PATH (--webhook-path) must be a plain path"),
+        ];
+        for (name, value, expected) in cases {
+            let mut env = complete();
+            match value {
+                Some(v) => env.insert(name, v.to_string()),
+                None => env.remove(name),
+            };
+            let error = resolve(&env, &ServeArgs::default()).expect_err(name);
+            assert!(error.starts_with(expected), "{name}: {error}");
+            assert!(!error.contains('\n'), "one line: {error}");
+            assert!(!error.contains("hook-secret-value") && !error.contains("MIIE"), "no secret in: {error}");
+        }
+        let missing_file = ServeArgs { private_key_path: Some("/nonexistent/key.pem".into()), ..ServeArgs::default() };
+        let error = resolve(&complete(), &missing_file).expect_err("unreadable");
+        assert!(
+            error.starts_with("KPATH_PRIVATE_KEY_PATH (--private-key-path) cannot be read from /nonexistent/key.pem")
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_in_debug_output() {
+        let settings = resolve(&complete(), &ServeArgs::default()).expect("valid");
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hook-secret-value") && !shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(shown.contains("4242"));
+    }
+}

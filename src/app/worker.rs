@@ -456,3 +456,46 @@ fn rules_in(body: &str) -> Vec<String> {
 fn quote(text: &str) -> String {
     text.lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(path: &str, line: u32, fingerprint: &str) -> InlineComment {
+        InlineComment {
+            path: path.to_string(),
+            line,
+            side: "RIGHT",
+            body: format!("finding\n\n<!-- kpath:fingerprint={fingerprint} -->"),
+            rule: "image-latest",
+            fingerprint: fingerprint.to_string(),
+        }
+    }
+
+    #[test]
+    fn anchors_off_the_diff_and_past_the_cap_go_to_the_summary() {
+        let commentable = HashMap::from([("a.yaml".to_string(), (1..=100).collect::<BTreeSet<u32>>())]);
+        let mut comments: Vec<InlineComment> = (1..=30).map(|i| comment("a.yaml", i, &format!("f{i:02}"))).collect();
+        comments.push(comment("a.yaml", 200, "off"));
+        comments.push(comment("b.yaml", 1, "other"));
+        let existing = [KpathComment {
+            id: 1,
+            fingerprint: "f30".to_string(),
+            path: "a.yaml".to_string(),
+            line: Some(30),
+            fixed_noted: false,
+        }];
+        let (inline, demoted) = choose_inline(&comments, &existing, &commentable);
+        assert_eq!(inline.len(), MAX_INLINE_COMMENTS + 1, "the cap counts new comments only");
+        assert!(inline.iter().any(|c| c.fingerprint == "f30"));
+        let demoted: Vec<&str> = demoted.iter().map(|c| c.fingerprint.as_str()).collect();
+        assert_eq!(demoted, ["f26", "f27", "f28", "f29", "off", "other"]);
+    }
+
+    #[test]
+    fn the_rules_marker_round_trips() {
+        assert_eq!(rules_in("summary\n<!-- kpath:rules=a-b,c -->"), ["a-b", "c"]);
+        assert!(rules_in("<!-- kpath:rules= -->").is_empty());
+        assert!(rules_in("no marker").is_empty());
+    }
+}
