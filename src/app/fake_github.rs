@@ -39,9 +39,9 @@ use crate::app::git_http;
 use crate::app::openapi::OpenApi;
 
 /// The test App. The key pair below is a throwaway generated for these tests only; it belongs to no App.
-pub(crate) const TEST_APP_ID: u64 = 4242;
+pub const TEST_APP_ID: u64 = 4242;
 /// A throwaway RSA key for tests only (PKCS#1 PEM, as GitHub hands out App keys). Never used anywhere else.
-pub(crate) const TEST_ONLY_APP_PRIVATE_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+pub const TEST_ONLY_APP_PRIVATE_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
 MIIEpAIBAAKCAQEA60QjTdDbel7XCf/w6KgbA22wfcF31liHHsbLbTfFCP+SDkd+
 Km+DqBlPEhT/+8gpasXLh8ZhnFUXIURrSb9lXDY3gfg0QhCGJUzry7LfoxlfcDmD
 O5pAwDlL8M7TWHXsAQzpftODd71VqvJ6B7AcVO8L0D7kxAloCVi0tsZCzMTXnCDw
@@ -81,10 +81,10 @@ jwIDAQAB
 -----END PUBLIC KEY-----
 ";
 /// The installation every fake starts with, covering [`TEST_REPO`].
-pub(crate) const TEST_INSTALLATION: u64 = 77;
-pub(crate) const TEST_REPO: &str = "octo/gitops";
+pub const TEST_INSTALLATION: u64 = 77;
+pub const TEST_REPO: &str = "octo/gitops";
 /// Who the App's installation posts as.
-pub(crate) const BOT_LOGIN: &str = "kpath[bot]";
+pub const BOT_LOGIN: &str = "kpath[bot]";
 const BOT_USER_ID: u64 = 9_000_001;
 
 const MAX_CHECK_RUN_SUMMARY: usize = 65_535;
@@ -93,7 +93,7 @@ const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
 const REACTIONS: [&str; 8] = ["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"];
 
 /// A running fake; the server stops when it is dropped.
-pub(crate) struct FakeGitHub {
+pub struct FakeGitHub {
     url: String,
     world: Arc<Mutex<World>>,
     server: tokio::task::JoinHandle<()>,
@@ -107,7 +107,7 @@ impl Drop for FakeGitHub {
 
 /// Everything the fake knows, readable by tests through [`FakeGitHub::world`].
 #[derive(Debug, Default)]
-pub(crate) struct World {
+pub struct World {
     /// Installation id → the repositories (`owner/name`) it covers.
     pub installations: BTreeMap<u64, BTreeSet<String>>,
     /// (`owner/name`, number) → pull request.
@@ -133,7 +133,7 @@ pub(crate) struct World {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Pull {
+pub struct Pull {
     pub number: u64,
     pub state: &'static str,
     pub draft: bool,
@@ -153,7 +153,7 @@ pub(crate) struct Pull {
 
 /// A file of a pull request's diff, as GitHub lists it.
 #[derive(Debug, Clone)]
-pub(crate) struct PullFile {
+pub struct PullFile {
     pub filename: String,
     /// `added`, `modified`, `removed`, `renamed`.
     pub status: String,
@@ -205,7 +205,7 @@ impl Pull {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct CheckRun {
+pub struct CheckRun {
     pub id: u64,
     pub repo: String,
     pub name: String,
@@ -221,7 +221,7 @@ pub(crate) struct CheckRun {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Review {
+pub struct Review {
     pub id: u64,
     pub repo: String,
     pub pull: u64,
@@ -232,7 +232,7 @@ pub(crate) struct Review {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct ReviewComment {
+pub struct ReviewComment {
     pub id: u64,
     pub repo: String,
     pub pull: u64,
@@ -251,7 +251,7 @@ pub(crate) struct ReviewComment {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct IssueComment {
+pub struct IssueComment {
     pub id: u64,
     pub repo: String,
     pub number: u64,
@@ -262,7 +262,7 @@ pub(crate) struct IssueComment {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Reaction {
+pub struct Reaction {
     pub id: u64,
     pub repo: String,
     pub comment_id: u64,
@@ -271,7 +271,7 @@ pub(crate) struct Reaction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct User {
+pub struct User {
     pub login: String,
     pub id: u64,
     /// `User` or `Bot`.
@@ -300,7 +300,7 @@ impl User {
 
 /// One request as received (no secrets: only the scheme of the `Authorization` header is kept).
 #[derive(Debug, Clone)]
-pub(crate) struct Recorded {
+pub struct Recorded {
     pub method: String,
     /// Path and query, as sent.
     pub path: String,
@@ -320,7 +320,7 @@ impl Recorded {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthKind {
+pub enum AuthKind {
     None,
     /// A JWT that verified against the App's public key.
     AppJwt,
@@ -331,7 +331,7 @@ pub(crate) enum AuthKind {
 
 /// A canned failure for requests matching a method and path prefix.
 #[derive(Debug, Clone)]
-pub(crate) struct Fault {
+pub struct Fault {
     pub method: String,
     pub path_prefix: String,
     pub status: u16,
@@ -732,6 +732,9 @@ impl World {
     /// The GraphQL operations kpath sends (GitHub's REST description does not cover GraphQL, so the fake
     /// knows each query's shape and records anything else as a violation).
     fn graphql(&mut self, request: &str, method: &str, headers: &HeaderMap, body: Option<&Value>) -> Answer {
+        if let Err(e) = OpenApi::github().check(method, "/graphql", body) {
+            self.violations.push(e);
+        }
         self.check_headers(request, headers, body.is_some());
         let credential = headers
             .get("authorization")

@@ -2,8 +2,6 @@
 //! `git http-backend` (the real git server), behind HTTP Basic auth as GitHub's git endpoint expects
 //! for apps (`x-access-token:<installation token>`).
 
-#![cfg(test)]
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -6,16 +6,18 @@ pub mod commands;
 #[cfg(test)]
 mod e2e;
 pub mod events;
-#[cfg(test)]
-pub(crate) mod fake_github;
+#[cfg(any(test, feature = "fake-github"))]
+pub mod fake_github;
 pub mod fetch;
-#[cfg(test)]
-pub(crate) mod git_http;
+#[cfg(any(test, feature = "fake-github"))]
+pub mod git_http;
 pub mod github;
-#[cfg(test)]
-pub(crate) mod openapi;
+#[cfg(any(test, feature = "fake-github"))]
+pub mod openapi;
 pub mod queue;
 pub mod serve;
+#[cfg(any(test, feature = "fake-github"))]
+pub mod testbed;
 pub mod webhook;
 pub mod worker;
 

@@ -61,6 +61,8 @@ struct Body {
     json: Option<Schema>,
 }
 
+// `original` and `examples` are read by this module's tests only.
+#[cfg_attr(not(test), allow(dead_code))]
 struct Schema {
     /// As published (OpenAPI 3.0).
     original: Value,
