@@ -408,3 +408,42 @@ fn secrets_never_appear_in_any_output() {
         assert!(rules_seen.contains(rule), "the planted input should trigger {rule}: {rules_seen:?}");
     }
 }
+
+/// `kpath serve` without its settings stops at once, naming the first missing one on one line.
+#[test]
+fn serve_names_a_missing_setting_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kpath"));
+    command.arg("serve").current_dir(dir.path());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KPATH_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command.output().expect("kpath runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: kpath serve: KPATH_APP_ID (--app-id) is not set"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(["serve", "--app-id", "12", "--listen", "nowhere"])
+        .env_remove("KPATH_PRIVATE_KEY_PATH")
+        .env("KPATH_PRIVATE_KEY", "not a key")
+        .env("KPATH_WEBHOOK_SECRET", "s3cret-value")
+        .current_dir(dir.path())
+        .output()
+        .expect("kpath runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("KPATH_PRIVATE_KEY (--private-key-path) is not a PEM-encoded RSA private key"), "{stderr}");
+    assert!(!stderr.contains("not a key") && !stderr.contains("s3cret-value"), "{stderr}");
+}
+
+/// kpath's own deployment files follow the golden path they enforce.
+#[test]
+fn the_deploy_directory_passes_kpaths_own_rules() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = kpath(&["check", "--fail-on", "notice", "deploy"], root);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}

@@ -1,5 +1,5 @@
 //! `kpath serve`: the GitHub App's server. Reads its settings (flags, else `KPATH_*` environment
-//! variables), then serves the webhook and `/healthz` and runs the job queue until SIGINT/SIGTERM.
+//! variables), then serves the webhook, `/healthz` and `/readyz`, and runs the job queue until SIGINT/SIGTERM.
 //!
 //! A missing or malformed setting stops startup with one line naming it. The App's private key and
 //! the webhook secret are held as [`SecretString`]s: never logged, never in an error message.
@@ -299,7 +299,9 @@ pub async fn start(
         }
     });
     let state = Arc::new(WebhookState::new(settings.webhook_secret, QueueSink(queue)));
-    let app: Router = webhook::router(&settings.webhook_path, state).route("/healthz", get(|| async { "ok\n" }));
+    let app: Router = webhook::router(&settings.webhook_path, state)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ok\n" }));
     let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
     Ok(Running { addr, task, queue: kept })
 }
