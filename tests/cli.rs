@@ -436,7 +436,7 @@ fn serve_names_a_missing_setting_in_one_line() {
         .expect("kpath runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("KPATH_PRIVATE_KEY (--private-key-path) is not a PEM-encoded RSA private key"), "{stderr}");
+    assert!(stderr.contains("KPATH_PRIVATE_KEY is not a PEM-encoded RSA private key"), "{stderr}");
     assert!(!stderr.contains("not a key") && !stderr.contains("s3cret-value"), "{stderr}");
 }
 

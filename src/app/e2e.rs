@@ -115,6 +115,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_posted() {
     assert_eq!(app.send_signed("pull_request", "d-2", &payload, Some("sha256=")).await, 401);
     app.running.idle().await;
     assert!(app.fake.requests().is_empty(), "nothing reached GitHub");
+    assert_eq!((app.get("/healthz").await, app.get("/readyz").await), (200, 200));
     app.assert_clean();
 }
 
@@ -298,6 +299,26 @@ async fn a_check_suite_from_a_fork_finds_its_pull_request_by_head() {
     let world = app.fake.world();
     assert_eq!(world.check_runs.len(), 1);
     assert_eq!(world.review_comments.len(), 1);
+    drop(world);
+    app.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_re_run_button_reviews_the_head_again() {
+    let app = start().await;
+    let head = app.open(18, &[(CHECKOUT, Some(&with_replicas(&app)))]).await;
+    let mut payload = adapt(example("check_run", "requested_action"));
+    payload["check_run"]["name"] = json!("kpath");
+    payload["check_run"]["head_sha"] = json!(head);
+    payload["check_run"]["pull_requests"] = json!([{ "number": 18 }]);
+    payload["requested_action"] = json!({ "identifier": "rerun" });
+    assert_eq!(app.send("check_run", &payload).await, 202);
+    app.running.idle().await;
+    let world = app.fake.world();
+    let runs: Vec<_> = world.check_runs.iter().filter(|r| r.head_sha == head).collect();
+    assert_eq!(runs.len(), 2, "a second check run");
+    assert!(runs.iter().all(|r| r.conclusion.as_deref() == Some("failure")));
+    assert_eq!(world.review_comments.len(), 1, "and no second comment");
     drop(world);
     app.assert_clean();
 }

@@ -121,12 +121,12 @@ impl Settings {
             }
         };
         if octocrab::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).is_err() {
-            let from = if args.private_key_path.is_some() || var("KPATH_PRIVATE_KEY_PATH").is_some() {
-                ("KPATH_PRIVATE_KEY_PATH", "private-key-path")
+            let what = "is not a PEM-encoded RSA private key (as GitHub generates for Apps)";
+            return Err(if args.private_key_path.is_some() || var("KPATH_PRIVATE_KEY_PATH").is_some() {
+                problem("KPATH_PRIVATE_KEY_PATH", "private-key-path", what)
             } else {
-                ("KPATH_PRIVATE_KEY", "private-key-path")
-            };
-            return Err(problem(from.0, from.1, "is not a PEM-encoded RSA private key (as GitHub generates for Apps)"));
+                SettingError { name: "KPATH_PRIVATE_KEY".to_string(), problem: what.to_string() }
+            });
         }
 
         let webhook_secret = match (&args.webhook_secret_file, var("KPATH_WEBHOOK_SECRET")) {
@@ -404,11 +404,7 @@ mod tests {
             ("KPATH_APP_ID", None, "KPATH_APP_ID (--app-id) is not set"),
             ("KPATH_APP_ID", Some("abc"), "KPATH_APP_ID (--app-id) must be a positive number"),
             ("KPATH_PRIVATE_KEY", None, "KPATH_PRIVATE_KEY_PATH (--private-key-path) is not set"),
-            (
-                "KPATH_PRIVATE_KEY",
-                Some("-----BEGIN RSA PRIVATE KEY-----\nnope"),
-                "KPATH_PRIVATE_KEY (--private-key-path) is not a PEM",
-            ),
+            ("KPATH_PRIVATE_KEY", Some("-----BEGIN RSA PRIVATE KEY-----\nnope"), "KPATH_PRIVATE_KEY is not a PEM"),
             ("KPATH_WEBHOOK_SECRET", None, "KPATH_WEBHOOK_SECRET (--webhook-secret-file) is not set"),
             ("KPATH_LISTEN", Some("8080"), "KPATH_LISTEN (--listen) must be an address"),
             ("KPATH_GITHUB_API", Some("http://github.example.com"), "KPATH_GITHUB_API (--github-api) is not usable"),

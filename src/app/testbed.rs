@@ -233,6 +233,15 @@ impl App {
         self.send_signed(event, &format!("delivery-{n}"), payload, None).await
     }
 
+    /// `GET path` on the server; returns the status.
+    pub async fn get(&self, path: &str) -> u16 {
+        let request = http::Request::get(format!("http://{}{path}", self.running.addr))
+            .body(Full::new(axum::body::Bytes::new()))
+            .expect("request");
+        let response = self.http.request(request).await.expect("the server answers");
+        response.status().as_u16()
+    }
+
     /// A `pull_request` webhook (GitHub's example of `action`) for pull request `number` at `head`.
     pub fn pull_request_event(&self, action: &str, number: u64, head: &str) -> Value {
         let mut payload = adapt(example("pull_request", action));

@@ -294,7 +294,8 @@ impl Worker {
         }
 
         let summary = summary_with(plan, &demoted, note.as_deref());
-        let comment = format!("{summary}\n{}", rules_marker(plan));
+        // The marker goes first, so cutting a long summary to GitHub's limit never drops it.
+        let comment = format!("{}\n{summary}", rules_marker(plan));
         if plan.conclusion == Conclusion::Neutral && demoted.is_empty() {
             // Nothing kpath checks was touched: keep an existing summary true, but start no conversation.
             github.update_summary(repo, number, &comment).await?;
