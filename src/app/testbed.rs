@@ -270,18 +270,18 @@ impl App {
 
     /// Opens pull request `number` with `changes` and waits until kpath has reviewed it. Returns the head.
     pub async fn open(&self, number: u64, changes: &[(&str, Option<&str>)]) -> String {
-        let head = self.push(number, changes);
-        self.set_pull(number, &head);
-        assert_eq!(self.send("pull_request", &self.pull_request_event("opened", number, &head)).await, 202);
-        self.running.idle().await;
-        head
+        self.push_and_wait("opened", number, changes).await
     }
 
     /// Pushes to pull request `number` and waits until kpath has reviewed the new head.
     pub async fn synchronize(&self, number: u64, changes: &[(&str, Option<&str>)]) -> String {
+        self.push_and_wait("synchronize", number, changes).await
+    }
+
+    async fn push_and_wait(&self, action: &str, number: u64, changes: &[(&str, Option<&str>)]) -> String {
         let head = self.push(number, changes);
         self.set_pull(number, &head);
-        assert_eq!(self.send("pull_request", &self.pull_request_event("synchronize", number, &head)).await, 202);
+        assert_eq!(self.send("pull_request", &self.pull_request_event(action, number, &head)).await, 202);
         self.running.idle().await;
         head
     }
