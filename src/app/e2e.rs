@@ -322,3 +322,16 @@ async fn the_re_run_button_reviews_the_head_again() {
     drop(world);
     app.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_announced_twice_is_reviewed_once() {
+    let app = start().await;
+    let head = app.open(19, &[(CHECKOUT, Some(&with_replicas(&app)))]).await;
+    let mut payload = adapt(example("check_suite", "requested"));
+    payload["check_suite"]["head_sha"] = json!(head);
+    payload["check_suite"]["pull_requests"] = json!([{ "number": 19 }]);
+    assert_eq!(app.send("check_suite", &payload).await, 202);
+    app.running.idle().await;
+    assert_eq!(app.fake.world().check_runs.len(), 1, "one check run per push");
+    app.assert_clean();
+}

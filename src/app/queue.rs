@@ -1,6 +1,11 @@
 //! The job queue: one lane per pull request. A newer head SHA replaces the job waiting in that lane
 //! and cancels the one running (its results would be stale); the same head twice is one job; lanes
 //! run in parallel up to a bound.
+//!
+//! One push announces its head more than once (`pull_request.synchronize`, then `check_suite.requested`,
+//! which for a fork names no pull request and so lands in another lane): a head already taken for review
+//! is not reviewed again unless someone asks (Re-run, `check_run`/`check_suite` rerequested,
+//! `/kpath recheck`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,7 +15,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 
 use super::events::Event;
+use super::recent::Recent;
 use super::webhook::Sink;
+
+/// How many reviewed heads are remembered.
+const REMEMBERED_HEADS: usize = 10_000;
 
 /// One lane: a pull request (or, when GitHub did not say which, a head SHA), or one comment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +48,16 @@ impl Job {
             Event::Installation { .. } => return None,
         };
         Some(Job { lane, event })
+    }
+
+    /// Asked for by someone (a Re-run button, a rerequest, `/kpath recheck`), not announced by a push.
+    fn is_explicit(&self) -> bool {
+        match &self.event {
+            Event::Review { reason, .. } => {
+                reason.ends_with("rerequested") || reason.ends_with("requested_action") || reason == "command.recheck"
+            }
+            _ => false,
+        }
     }
 
     fn head(&self) -> Option<&str> {
@@ -85,6 +104,8 @@ struct Inner<P> {
     lanes: Mutex<HashMap<Lane, LaneState>>,
     /// Notified when the last lane closes.
     idle: Notify,
+    /// Heads taken for review: (repository, SHA).
+    reviewed: Mutex<Recent<(String, String)>>,
 }
 
 pub struct Queue<P: Processor> {
@@ -106,11 +127,18 @@ impl<P: Processor> Queue<P> {
                 permits: Semaphore::new(concurrency.max(1)),
                 lanes: Mutex::new(HashMap::new()),
                 idle: Notify::new(),
+                reviewed: Mutex::new(Recent::new(REMEMBERED_HEADS)),
             }),
         }
     }
 
     pub fn push(&self, job: Job) {
+        if let Some(head) = job.head() {
+            let first = self.inner.reviewed.lock().map(|mut r| r.first_time((job.lane.repo.clone(), head.to_string())));
+            if first.is_ok_and(|first| !first) && !job.is_explicit() {
+                return;
+            }
+        }
         let Ok(mut lanes) = self.inner.lanes.lock() else { return };
         let lane = lanes.entry(job.lane.clone()).or_default();
         match &lane.running {
@@ -217,14 +245,40 @@ mod tests {
     }
 
     fn review(pull: u64, sha: &str) -> Job {
+        review_for(Some(pull), sha, "pull_request.synchronize")
+    }
+
+    fn review_for(pull: Option<u64>, sha: &str, reason: &str) -> Job {
         Job::from_event(Event::Review {
             repo: "acme/shop".into(),
             installation: Some(1),
-            pull: Some(pull),
+            pull,
             head_sha: sha.into(),
-            reason: "pull_request.synchronize".into(),
+            reason: reason.into(),
         })
         .expect("a job")
+    }
+
+    #[tokio::test]
+    async fn a_head_announced_again_is_not_reviewed_again_unless_asked() {
+        let (processor, mut log, _gate) = recorder(false);
+        let queue = Queue::new(processor, 2);
+        queue.push(review(7, "aaa"));
+        assert_eq!(log.recv().await.as_deref(), Some("start aaa"));
+        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
+        queue.drained().await;
+        // The push's check suite, after the review finished; and a fork's, which names no pull request.
+        queue.push(review_for(Some(7), "aaa", "check_suite.requested"));
+        queue.push(review_for(None, "aaa", "check_suite.requested"));
+        queue.push(review_for(Some(7), "aaa", "check_run.requested_action"));
+        assert_eq!(log.recv().await.as_deref(), Some("start aaa"), "the Re-run button runs");
+        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
+        queue.drained().await;
+        queue.push(review_for(Some(7), "aaa", "command.recheck"));
+        assert_eq!(log.recv().await.as_deref(), Some("start aaa"), "so does /kpath recheck");
+        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
+        queue.drained().await;
+        assert!(log.try_recv().is_err(), "nothing else ran");
     }
 
     fn recorder(gated: bool) -> (Recorder, mpsc::UnboundedReceiver<String>, Arc<Notify>) {

@@ -4,7 +4,6 @@
 //!
 //! See <https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries>.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -17,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::events::{self, Event};
+use super::recent::Recent;
 
 /// GitHub's maximum webhook payload.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
@@ -31,36 +31,12 @@ pub trait Sink: Send + Sync + 'static {
 pub struct WebhookState<S: Sink> {
     secret: SecretString,
     sink: S,
-    deliveries: Mutex<Deliveries>,
+    deliveries: Mutex<Recent<String>>,
 }
 
 impl<S: Sink> WebhookState<S> {
     pub fn new(secret: SecretString, sink: S) -> Self {
-        WebhookState { secret, sink, deliveries: Mutex::new(Deliveries::default()) }
-    }
-}
-
-/// The last delivery ids seen, oldest first.
-#[derive(Default)]
-struct Deliveries {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl Deliveries {
-    /// Records `id`; false when it was already seen (a redelivery).
-    fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
-            return false;
-        }
-        if self.order.len() >= REMEMBERED_DELIVERIES
-            && let Some(old) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
-        }
-        self.seen.insert(id.to_string());
-        self.order.push_back(id.to_string());
-        true
+        WebhookState { secret, sink, deliveries: Mutex::new(Recent::new(REMEMBERED_DELIVERIES)) }
     }
 }
 
@@ -112,7 +88,7 @@ async fn receive<S: Sink>(
     let event_name = header("x-github-event").unwrap_or("");
     let delivery = header("x-github-delivery").unwrap_or("");
     if !delivery.is_empty() {
-        let first = state.deliveries.lock().map(|mut d| d.first_time(delivery)).unwrap_or(true);
+        let first = state.deliveries.lock().map(|mut d| d.first_time(delivery.to_string())).unwrap_or(true);
         if !first {
             tracing::info!(delivery, event = event_name, "redelivery ignored");
             return (StatusCode::OK, "already received\n");
@@ -146,17 +122,5 @@ mod tests {
         assert!(!signature_is_valid("s3cret", b"{}", Some("sha1=abc")));
         assert!(!signature_is_valid("s3cret", b"{}", Some("sha256=zz")));
         assert!(!signature_is_valid("s3cret", b"{}", Some(&sig[..sig.len() - 2])));
-    }
-
-    #[test]
-    fn deliveries_are_remembered_and_forgotten_in_order() {
-        let mut d = Deliveries::default();
-        assert!(d.first_time("a"));
-        assert!(!d.first_time("a"));
-        for i in 0..REMEMBERED_DELIVERIES {
-            d.first_time(&i.to_string());
-        }
-        assert!(d.first_time("a"), "the oldest ids are forgotten");
-        assert_eq!(d.seen.len(), REMEMBERED_DELIVERIES);
     }
 }
