@@ -111,6 +111,8 @@ pub enum ReviewFormat {
     Json,
     /// A terminal overview.
     Text,
+    /// Everything the GitHub App would post: the check run, each inline comment on its line, the summary.
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -319,6 +321,7 @@ fn review(args: ReviewArgs) -> ExitCode {
     let text = match args.format {
         ReviewFormat::Markdown => plan::render_markdown(&plan),
         ReviewFormat::Text => plan::render_text(&plan),
+        ReviewFormat::Github => crate::app::worker::render_posted(&plan),
         ReviewFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
     };
     print(&text);

@@ -230,7 +230,13 @@ fn the_demo_review_from_directories() {
     assert_eq!(secret["kind"], "changed");
     let diff = secret["diff"].as_str().expect("diff");
     assert!(diff.contains("<redacted:"), "{diff}");
-    for output in [&run.stdout, &review_demo("markdown").stdout, &review_demo("text").stdout] {
+    let posted = review_demo("github");
+    assert_eq!(posted.code, 1);
+    assert!(posted.stdout.starts_with("# Check run `kpath`: failure (3 new errors"), "{}", posted.stdout);
+    assert!(posted.stdout.contains("## `apps/checkout/deployment.yaml:9`\n\n**error** `hpa-replicas-conflict`"));
+    assert!(posted.stdout.contains("# Summary comment\n\n### ❌ kpath"));
+    assert!(!posted.stdout.contains("kpath:fingerprint"), "markers are not shown");
+    for output in [&run.stdout, &review_demo("markdown").stdout, &review_demo("text").stdout, &posted.stdout] {
         for value in ["ZGVtby1rZXktdjE=", "ZGVtby1rZXktdjI=", "demo-key-v1", "demo-key-v2", "demo-not-a-real-password"]
         {
             assert!(!output.contains(value), "a secret value leaked: {value}");

@@ -418,6 +418,32 @@ pub fn choose_inline(
     (inline, demoted)
 }
 
+/// Everything the App would post for `plan`, as one Markdown text (`kpath review --format github`):
+/// the check run, each inline comment under its `file:line`, and the summary comment. Anchors are the
+/// lines the change added, as the local diff has them; the cap is the App's.
+pub fn render_posted(plan: &ReviewPlan) -> String {
+    let mut commentable: HashMap<String, BTreeSet<u32>> = HashMap::new();
+    for c in &plan.comments {
+        commentable.entry(c.path.clone()).or_default().insert(c.line);
+    }
+    let (inline, demoted) = choose_inline(&plan.comments, &[], &commentable);
+    let conclusion = match plan.conclusion {
+        Conclusion::Success => "success",
+        Conclusion::Failure => "failure",
+        Conclusion::Neutral => "neutral",
+    };
+    let mut out = format!("# Check run `kpath`: {conclusion} ({})\n\n", plan.title);
+    out.push_str(&format!("# Review: {} inline comment(s)\n", inline.len()));
+    for comment in &inline {
+        let body = comment.body.split("<!-- kpath:fingerprint=").next().unwrap_or("").trim_end();
+        out.push_str(&format!("\n## `{}:{}`\n\n{body}\n", comment.path, comment.line));
+    }
+    out.push_str("\n# Summary comment\n\n");
+    out.push_str(&summary_with(plan, &demoted, None));
+    out.push('\n');
+    out
+}
+
 /// The plan's summary, with the findings that could not be commented inline added in full.
 fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>) -> String {
     if demoted.is_empty() {

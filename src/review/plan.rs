@@ -452,10 +452,27 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
 // ---------------------------------------------------------------------------------------------
 
 /// The first sentence of a rule's text (like [`rules::Rule::help`]).
+/// The first sentence of a rule's text: up to the first ". " outside a code span (`COPY . .` is not
+/// the end of a sentence), or the first line.
 fn first_sentence(text: &str) -> &str {
     let text = text.trim();
-    let end = text.find(". ").map(|i| i + 1).or_else(|| text.find('\n')).unwrap_or(text.len());
-    text[..end].trim()
+    let mut in_code = false;
+    let mut end = None;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'`' => in_code = !in_code,
+            b'\n' => {
+                end = Some(i);
+                break;
+            }
+            b'.' if !in_code && text.as_bytes().get(i + 1) == Some(&b' ') => {
+                end = Some(i + 1);
+                break;
+            }
+            _ => {}
+        }
+    }
+    text[..end.unwrap_or(text.len())].trim()
 }
 
 fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
@@ -1812,6 +1829,13 @@ mod tests {
             head_line: &head,
             nothing_relevant: false,
         })
+    }
+
+    #[test]
+    fn first_sentences_skip_periods_in_code() {
+        assert_eq!(first_sentence("`COPY . .` copies everything. Then more."), "`COPY . .` copies everything.");
+        assert_eq!(first_sentence("One line\nanother"), "One line");
+        assert_eq!(first_sentence("No end"), "No end");
     }
 
     #[test]
