@@ -335,3 +335,17 @@ async fn a_push_announced_twice_is_reviewed_once() {
     assert_eq!(app.fake.world().check_runs.len(), 1, "one check run per push");
     app.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_run_is_completed_even_when_github_fails_for_a_while() {
+    let app = start().await;
+    // Every attempt of the first two completion rounds fails (the client tries four times a round).
+    app.fake.fail_next("PATCH", &format!("/repos/{TEST_REPO}/check-runs"), 503, 8);
+    app.open(20, &[(CHECKOUT, Some(&with_replicas(&app)))]).await;
+    let world = app.fake.world();
+    let run = &world.check_runs[0];
+    assert_eq!(run.conclusion.as_deref(), Some("failure"), "completed with the review's own conclusion");
+    assert!(!run.annotations.is_empty());
+    drop(world);
+    app.assert_clean();
+}

@@ -187,6 +187,11 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Waits `duration` with the policy's sleep (instant in tests).
+    pub async fn pause(&self, duration: Duration) {
+        (self.sleep)(duration).await;
+    }
+
     /// Waits with `sleep` instead of `tokio::time::sleep` (tests record the waits and return at once).
     pub fn with_sleep(
         mut self,
@@ -1756,6 +1761,20 @@ mod tests {
         let cut = truncate_keeping_fingerprint(&body, "0123456789abcdef");
         assert!(cut.len() <= MAX_COMMENT && cut.ends_with(&format!("{TRUNCATED}{marker}")));
         assert_eq!(fingerprint_in(&cut).as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn graphql_goes_beside_the_rest_base_on_enterprise() {
+        let rewrite = |uri: &str| {
+            let request = Request::builder().uri(uri).body(OctoBody::empty()).expect("request");
+            graphql_on_enterprise(request).uri().to_string()
+        };
+        assert_eq!(rewrite("https://ghe.example.com/api/v3/graphql"), "https://ghe.example.com/api/graphql");
+        assert_eq!(rewrite("https://api.github.com/graphql"), "https://api.github.com/graphql");
+        assert_eq!(
+            rewrite("https://ghe.example.com/api/v3/repos/o/r/pulls"),
+            "https://ghe.example.com/api/v3/repos/o/r/pulls"
+        );
     }
 
     #[test]

@@ -23,6 +23,11 @@ use crate::review::model::Status;
 use crate::review::plan::{Conclusion, InlineComment, ReviewPlan};
 use crate::review::run::{self, Source};
 
+/// When completing a check run fails even after the client's retries (GitHub down), it is tried again
+/// this many more times, waiting 30 s, 1, 2, 4 and 8 minutes: a check run must not stay in progress.
+const COMPLETION_ROUNDS: u32 = 5;
+const FIRST_COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// At most this many inline comments per review; the rest go to the summary.
 pub const MAX_INLINE_COMMENTS: usize = 25;
 /// Hidden in the summary comment: the rules of the pull request's new findings, for `/kpath explain`.
@@ -52,12 +57,26 @@ pub struct Worker {
     resubmit: mpsc::UnboundedSender<Event>,
 }
 
+/// How a check run is completed.
+struct Completion {
+    conclusion: RunConclusion,
+    title: String,
+    summary: String,
+    annotations: Vec<crate::review::plan::Annotation>,
+}
+
 /// Why a review stopped before posting.
 enum Stop {
     /// A newer head is being reviewed; this one's results are stale.
     Superseded(String),
     /// kpath could not review; the reason is shown on the check run.
     Failed(String),
+}
+
+impl Completion {
+    fn without_annotations(conclusion: RunConclusion, title: String, summary: String) -> Completion {
+        Completion { conclusion, title, summary, annotations: Vec::new() }
+    }
 }
 
 impl From<GitHubError> for Stop {
@@ -153,16 +172,16 @@ impl Worker {
             }
         };
         tracing::info!(repo, number, head, run, "reviewing");
-        let (conclusion, title, summary) = match self.review_and_post(github, repo, &pull, run, cancel).await {
-            Ok(()) => return,
-            Err(Stop::Superseded(newer)) => (
+        let completion = match self.review_and_post(github, repo, &pull, cancel).await {
+            Ok(completion) => completion,
+            Err(Stop::Superseded(newer)) => Completion::without_annotations(
                 RunConclusion::Cancelled,
                 "Superseded by a newer push".to_string(),
                 format!("kpath stopped reviewing {head} because the pull request moved on to {newer}."),
             ),
             Err(Stop::Failed(reason)) => {
                 tracing::error!(repo, number, head, "review failed: {reason}");
-                (
+                Completion::without_annotations(
                     RunConclusion::Failure,
                     "kpath could not review this commit".to_string(),
                     format!(
@@ -174,8 +193,22 @@ impl Worker {
                 )
             }
         };
-        if let Err(error) = github.complete_check_run(repo, run, conclusion, &title, &summary, &[]).await {
-            tracing::error!(repo, number, head, run, "cannot complete the check run: {error}");
+        self.complete(github, repo, run, &completion).await;
+    }
+
+    /// Completes the check run, trying again for a while when GitHub stays unavailable.
+    async fn complete(&self, github: &GitHub, repo: &str, run: u64, c: &Completion) {
+        let mut wait = FIRST_COMPLETION_WAIT;
+        for round in 0..=COMPLETION_ROUNDS {
+            match github.complete_check_run(repo, run, c.conclusion, &c.title, &c.summary, &c.annotations).await {
+                Ok(()) => return,
+                Err(error) if round < COMPLETION_ROUNDS => {
+                    tracing::warn!(repo, run, wait_s = wait.as_secs(), "cannot complete the check run yet: {error}");
+                    self.config.retry.pause(wait).await;
+                    wait = wait.saturating_mul(2);
+                }
+                Err(error) => tracing::error!(repo, run, "gave up completing the check run: {error}"),
+            }
         }
     }
 
@@ -184,9 +217,8 @@ impl Worker {
         github: &GitHub,
         repo: &str,
         pull: &PullInfo,
-        run: u64,
         cancel: &Cancel,
-    ) -> Result<(), Stop> {
+    ) -> Result<Completion, Stop> {
         let number = pull.number;
         let head = pull.head_sha.clone();
         let merge_base = github.merge_base(repo, &pull.base_sha, &head).await?;
@@ -212,7 +244,7 @@ impl Worker {
         if now.head_sha != head {
             return Err(Stop::Superseded(now.head_sha));
         }
-        self.post(github, repo, number, &head, run, &plan).await
+        self.post(github, repo, number, &head, &plan).await
     }
 
     /// Fetches the merge-base and the pull request's head (shallow) into the repository cache.
@@ -261,9 +293,8 @@ impl Worker {
         repo: &str,
         number: u64,
         head: &str,
-        run: u64,
         plan: &ReviewPlan,
-    ) -> Result<(), Stop> {
+    ) -> Result<Completion, Stop> {
         let existing = github.kpath_comments(repo, number).await?;
         let commentable = github.commentable_lines(repo, number).await?;
         let (inline, mut demoted) = choose_inline(&plan.comments, &existing, &commentable);
@@ -302,9 +333,13 @@ impl Worker {
         } else {
             github.upsert_summary(repo, number, &comment).await?;
         }
-        github.complete_check_run(repo, run, &plan.conclusion, &plan.title, &summary, &plan.annotations).await?;
         tracing::info!(repo, number, head, conclusion = ?plan.conclusion, new = plan.counts.new, "review posted");
-        Ok(())
+        Ok(Completion {
+            conclusion: (&plan.conclusion).into(),
+            title: plan.title.clone(),
+            summary,
+            annotations: plan.annotations.clone(),
+        })
     }
 
     async fn command_job(&self, repo: &str, installation: Option<u64>, pull: u64, comment_id: u64, body: &str) {
