@@ -86,6 +86,22 @@ impl RepoCache {
         Ok(path)
     }
 
+    /// Deletes the cached repository of `repo` when it holds more than `max_bytes` (old heads' objects
+    /// accumulate, and nothing in it is needed once fetched again: fetches are shallow). Returns whether
+    /// it was deleted.
+    pub fn trim(&self, repo: &str, max_bytes: u64) -> bool {
+        let Some((owner, name)) = repo.split_once('/') else { return false };
+        let path = self.root.join(owner).join(format!("{name}.git"));
+        let size: u64 = walkdir::WalkDir::new(&path)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        size > max_bytes && path.starts_with(&self.root) && std::fs::remove_dir_all(&path).is_ok()
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -154,6 +170,19 @@ mod tests {
         let error = result.expect_err("rejected").to_string();
         assert!(error.contains("acme/shop"), "{error}");
         assert!(!error.contains("stale-token"), "the token never appears in messages: {error}");
+    }
+
+    #[test]
+    fn a_repository_past_its_size_is_trimmed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cache = RepoCache::new(root.path());
+        let (_, path) = cache.open("acme/shop").expect("created");
+        std::fs::write(path.join("objects/pack-filler"), vec![0u8; 10_000]).expect("write");
+        assert!(!cache.trim("acme/shop", 1_000_000), "under the limit: kept");
+        assert!(path.exists());
+        assert!(cache.trim("acme/shop", 5_000), "over it: deleted");
+        assert!(!path.exists());
+        assert!(cache.open("acme/shop").is_ok(), "and made again on the next fetch");
     }
 
     #[test]

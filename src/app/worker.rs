@@ -28,6 +28,10 @@ use crate::review::run::{self, Source};
 const COMPLETION_ROUNDS: u32 = 5;
 const FIRST_COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A cached repository larger than this is deleted before the next fetch (shallow fetches make it cheap
+/// to start again; otherwise old heads' objects would pile up).
+const MAX_REPO_CACHE: u64 = 1 << 30;
+
 /// At most this many inline comments per review; the rest go to the summary.
 pub const MAX_INLINE_COMMENTS: usize = 25;
 /// Hidden in the summary comment: the rules of the pull request's new findings, for `/kpath explain`.
@@ -272,6 +276,9 @@ impl Worker {
         let (repo_name, head) = (repo.to_string(), head.to_string());
         let cache = RepoCache::new(self.repos.root());
         tokio::task::spawn_blocking(move || {
+            if cache.trim(&repo_name, MAX_REPO_CACHE) {
+                tracing::info!(repo = repo_name, "repository cache over its size; fetching afresh");
+            }
             let path = cache.fetch(&repo_name, &url, Some(&token), &refspecs, Some(1)).map_err(|e| e.to_string())?;
             let fetched = git2::Repository::open_bare(&path)
                 .and_then(|r| r.refname_to_id(&format!("refs/kpath/pull/{number}/head")))
