@@ -159,7 +159,7 @@ async fn main() {
     .expect("load ran");
     println!("  an event kpath ignores (pull_request.labeled):\n{}", summarise(&report.0));
     println!(
-        "  an event kpath queues (pull_request.synchronize, same head: one review runs meanwhile):\n{}",
+        "  an event kpath accepts (pull_request.synchronize: 202, the job is offered to the queue, which drops repeats of a head):\n{}",
         summarise(&report.1)
     );
     app.running.idle().await;
