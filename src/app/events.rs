@@ -10,7 +10,16 @@ pub enum Event {
     /// Review `head_sha` of a repository: a pull request was opened or pushed to, or a check was
     /// (re)requested. `pull` is `None` when GitHub did not say which pull request (a `check_suite`
     /// from a fork carries an empty `pull_requests` list): the PR is then found by head SHA.
-    Review { repo: String, installation: Option<u64>, pull: Option<u64>, head_sha: String, reason: String },
+    /// `requested` is true when someone asked for it (a Re-run button, a rerequest, `/kpath recheck`)
+    /// rather than a push announcing the head; `reason` names the event, for logs.
+    Review {
+        repo: String,
+        installation: Option<u64>,
+        pull: Option<u64>,
+        head_sha: String,
+        requested: bool,
+        reason: String,
+    },
     /// A new comment on a pull request, from a person, that mentions `/kpath`.
     Comment { repo: String, installation: Option<u64>, pull: u64, comment_id: u64, author: String, body: String },
     /// An installation was created, deleted or changed: logged.
@@ -41,6 +50,7 @@ pub fn parse(name: &str, payload: &Value) -> Option<Event> {
                 installation,
                 pull: number(pr, &["number"]).or_else(|| number(payload, &["number"])),
                 head_sha: text(pr, &["head", "sha"])?.to_string(),
+                requested: false,
                 reason: format!("pull_request.{action}"),
             })
         }
@@ -51,6 +61,7 @@ pub fn parse(name: &str, payload: &Value) -> Option<Event> {
                 installation,
                 pull: suite.get("pull_requests")?.as_array()?.first().and_then(|p| number(p, &["number"])),
                 head_sha: text(suite, &["head_sha"])?.to_string(),
+                requested: action == "rerequested",
                 reason: format!("check_suite.{action}"),
             })
         }
@@ -69,6 +80,7 @@ pub fn parse(name: &str, payload: &Value) -> Option<Event> {
                     .and_then(|l| l.first())
                     .and_then(|p| number(p, &["number"])),
                 head_sha: text(run, &["head_sha"])?.to_string(),
+                requested: true,
                 reason: format!("check_run.{action}"),
             })
         }

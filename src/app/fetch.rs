@@ -18,6 +18,7 @@ pub enum FetchError {
 }
 
 /// Bare repositories under one directory: `<root>/<owner>/<name>.git`.
+#[derive(Debug, Clone)]
 pub struct RepoCache {
     root: PathBuf,
 }

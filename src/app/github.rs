@@ -53,14 +53,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::review::plan::{Annotation, Conclusion, InlineComment};
+use crate::review::plan::{Annotation, Conclusion, FINGERPRINT_MARKER, InlineComment};
 
 /// The check run's name.
 pub const CHECK_NAME: &str = "kpath";
 /// Starts kpath's sticky summary comment.
 pub const SUMMARY_MARKER: &str = "<!-- kpath:summary -->";
-/// Starts the fingerprint marker the plan puts in each inline comment (`<!-- kpath:fingerprint=… -->`).
-const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
 /// Ends kpath's "fixed in …" replies, so a thread is told once.
 pub const FIXED_MARKER: &str = "<!-- kpath:fixed -->";
 /// GitHub's limit on a check run's summary, in characters.

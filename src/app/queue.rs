@@ -51,13 +51,8 @@ impl Job {
     }
 
     /// Asked for by someone (a Re-run button, a rerequest, `/kpath recheck`), not announced by a push.
-    fn is_explicit(&self) -> bool {
-        match &self.event {
-            Event::Review { reason, .. } => {
-                reason.ends_with("rerequested") || reason.ends_with("requested_action") || reason == "command.recheck"
-            }
-            _ => false,
-        }
+    fn is_requested(&self) -> bool {
+        matches!(self.event, Event::Review { requested: true, .. })
     }
 
     fn head(&self) -> Option<&str> {
@@ -135,7 +130,7 @@ impl<P: Processor> Queue<P> {
     pub fn push(&self, job: Job) {
         if let Some(head) = job.head() {
             let first = self.inner.reviewed.lock().map(|mut r| r.first_time((job.lane.repo.clone(), head.to_string())));
-            if first.is_ok_and(|first| !first) && !job.is_explicit() {
+            if first.is_ok_and(|first| !first) && !job.is_requested() {
                 return;
             }
         }
@@ -249,11 +244,13 @@ mod tests {
     }
 
     fn review_for(pull: Option<u64>, sha: &str, reason: &str) -> Job {
+        let requested = matches!(reason, "check_run.requested_action" | "command.recheck");
         Job::from_event(Event::Review {
             repo: "acme/shop".into(),
             installation: Some(1),
             pull,
             head_sha: sha.into(),
+            requested,
             reason: reason.into(),
         })
         .expect("a job")

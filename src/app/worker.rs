@@ -54,7 +54,7 @@ pub struct WorkerConfig {
 pub struct Worker {
     config: WorkerConfig,
     repos: RepoCache,
-    clients: tokio::sync::Mutex<HashMap<u64, Arc<GitHub>>>,
+    clients: Mutex<HashMap<u64, Arc<GitHub>>>,
     /// One fetch at a time per repository (they share a bare repository).
     fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Jobs this worker asks for (`/kpath recheck`), fed back into the queue.
@@ -92,13 +92,7 @@ impl From<GitHubError> for Stop {
 impl Worker {
     pub fn new(config: WorkerConfig, resubmit: mpsc::UnboundedSender<Event>) -> Worker {
         let repos = RepoCache::new(config.cache_dir.join("repos"));
-        Worker {
-            config,
-            repos,
-            clients: tokio::sync::Mutex::new(HashMap::new()),
-            fetch_locks: Mutex::new(HashMap::new()),
-            resubmit,
-        }
+        Worker { config, repos, clients: Mutex::new(HashMap::new()), fetch_locks: Mutex::new(HashMap::new()), resubmit }
     }
 
     /// The client of an installation, made once and kept (octocrab renews its token).
@@ -106,18 +100,18 @@ impl Worker {
         let Some(installation) = installation else {
             return Err("the event names no installation".to_string());
         };
-        let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(&installation) {
+        if let Some(client) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&installation) {
             return Ok(client.clone());
         }
+        // Connected without the lock held, so one slow installation does not hold up the others (two jobs
+        // may both connect; the second client is simply dropped).
         let c = &self.config;
         let client =
             GitHub::for_installation_with_retry(&c.api, c.app_id, &c.private_key, installation, c.retry.clone())
                 .await
                 .map_err(|e| e.to_string())?;
-        let client = Arc::new(client);
-        clients.insert(installation, client.clone());
-        Ok(client)
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(clients.entry(installation).or_insert_with(|| Arc::new(client)).clone())
     }
 
     async fn review_job(&self, repo: &str, installation: Option<u64>, pull: Option<u64>, head: &str, cancel: &Cancel) {
@@ -274,7 +268,7 @@ impl Worker {
             format!("+refs/pull/{number}/head:refs/kpath/pull/{number}/head"),
         ];
         let (repo_name, head) = (repo.to_string(), head.to_string());
-        let cache = RepoCache::new(self.repos.root());
+        let cache = self.repos.clone();
         tokio::task::spawn_blocking(move || {
             if cache.trim(&repo_name, MAX_REPO_CACHE) {
                 tracing::info!(repo = repo_name, "repository cache over its size; fetching afresh");
@@ -303,7 +297,8 @@ impl Worker {
         plan: &ReviewPlan,
     ) -> Result<Completion, Stop> {
         let existing = github.kpath_comments(repo, number).await?;
-        let commentable = github.commentable_lines(repo, number).await?;
+        let commentable =
+            if plan.comments.is_empty() { HashMap::new() } else { github.commentable_lines(repo, number).await? };
         let (inline, mut demoted) = choose_inline(&plan.comments, &existing, &commentable);
         let mut note = None;
         match github.post_review(repo, number, head, &inline).await {
@@ -380,6 +375,7 @@ impl Worker {
                                 installation,
                                 pull: Some(pull),
                                 head_sha: info.head_sha,
+                                requested: true,
                                 reason: "command.recheck".to_string(),
                             });
                         }
@@ -418,7 +414,7 @@ impl Worker {
 impl Processor for Worker {
     async fn process(&self, job: Job, cancel: Cancel) {
         match job.event {
-            Event::Review { repo, installation, pull, head_sha, reason } => {
+            Event::Review { repo, installation, pull, head_sha, reason, .. } => {
                 tracing::info!(repo, ?pull, head = head_sha, reason, "review job");
                 self.review_job(&repo, installation, pull, &head_sha, &cancel).await;
             }
@@ -477,7 +473,7 @@ pub fn render_posted(plan: &ReviewPlan) -> String {
     let mut out = format!("# Check run `kpath`: {conclusion} ({})\n\n", plan.title);
     out.push_str(&format!("# Review: {} inline comment(s)\n", inline.len()));
     for comment in &inline {
-        let body = comment.body.split("<!-- kpath:fingerprint=").next().unwrap_or("").trim_end();
+        let body = comment.visible_body();
         out.push_str(&format!("\n## `{}:{}`\n\n{body}\n", comment.path, comment.line));
     }
     out.push_str("\n# Summary comment\n\n");
@@ -496,7 +492,7 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     out.push_str(note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on."));
     out.push('\n');
     for comment in demoted {
-        let body = comment.body.split("<!-- kpath:fingerprint=").next().unwrap_or("").trim_end();
+        let body = comment.visible_body();
         out.push_str(&format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, comment.line));
     }
     out

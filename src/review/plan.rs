@@ -38,6 +38,9 @@ pub enum Side {
     Head,
 }
 
+/// Starts the hidden marker that ends each inline comment: `<!-- kpath:fingerprint=… -->`.
+pub const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
+
 /// A review comment on one line of the pull request's diff.
 #[derive(Debug, Clone, Serialize)]
 pub struct InlineComment {
@@ -48,6 +51,13 @@ pub struct InlineComment {
     pub body: String,
     pub rule: &'static str,
     pub fingerprint: String,
+}
+
+impl InlineComment {
+    /// The comment as a reader sees it: without the fingerprint marker.
+    pub fn visible_body(&self) -> &str {
+        self.body.rsplit_once(FINGERPRINT_MARKER).map_or(self.body.as_str(), |(text, _)| text).trim_end()
+    }
 }
 
 /// A check-run annotation.
@@ -498,7 +508,7 @@ fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
         let _ = writeln!(b, "Environments: {}\n", envs.join(", "));
     }
     let _ = writeln!(b, "Reply `/kpath explain {}` for the full explanation.", finding.rule);
-    let _ = write!(b, "<!-- kpath:fingerprint={} -->", f.fingerprint);
+    let _ = write!(b, "{FINGERPRINT_MARKER}{} -->", f.fingerprint);
     b
 }
 
