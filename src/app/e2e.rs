@@ -66,41 +66,54 @@ async fn the_demo_pull_request_gets_a_failing_check_inline_comments_and_one_summ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_that_fixes_the_finding_resolves_its_thread_once_and_passes() {
+async fn a_push_that_fixes_the_findings_resolves_their_threads_once_and_passes() {
     let app = start().await;
-    let broken = with_replicas(&app);
+    // Two findings: replicas under the autoscaler (line 9) and a memory limit above the request (line 36).
+    let mut broken = with_replicas(&app);
+    let limit = broken.rfind("memory: 512Mi").expect("the limit");
+    broken.replace_range(limit..limit + "memory: 512Mi".len(), "memory: 1Gi");
     let fixed = app.read(CHECKOUT).replace("memory: 512Mi", "memory: 768Mi");
     app.open(8, &[(CHECKOUT, Some(&broken))]).await;
     {
         let world = app.fake.world();
         assert_eq!(world.check_runs[0].conclusion.as_deref(), Some("failure"));
-        assert_eq!(world.review_comments.len(), 1);
-        assert_eq!((world.review_comments[0].path.as_str(), world.review_comments[0].line), (CHECKOUT, Some(9)));
+        let lines: Vec<_> = world.review_comments.iter().map(|c| (c.path.as_str(), c.line)).collect();
+        assert_eq!(lines, [(CHECKOUT, Some(9)), (CHECKOUT, Some(36))]);
     }
-    // The same finding on the next push is not commented again.
-    let same = broken.replace("memory: 512Mi", "memory: 600Mi");
+    // The same findings on the next push are not commented again.
+    let same = broken.replace("value: info", "value: debug");
     app.synchronize(8, &[(CHECKOUT, Some(&same))]).await;
-    assert_eq!(app.fake.world().review_comments.len(), 1, "no duplicate comment");
+    assert_eq!(app.fake.world().review_comments.len(), 2, "no duplicate comment");
 
     let head = app.synchronize(8, &[(CHECKOUT, Some(&fixed))]).await;
     {
         let world = app.fake.world();
         let last = world.check_runs.last().expect("a run");
         assert_eq!((last.head_sha.as_str(), last.conclusion.as_deref()), (head.as_str(), Some("success")));
-        let original = &world.review_comments[0];
-        assert!(original.resolved, "the fixed finding's thread is resolved");
-        let replies: Vec<_> = world.review_comments.iter().filter(|c| c.in_reply_to_id == Some(original.id)).collect();
-        assert_eq!(replies.len(), 1);
-        assert!(
-            replies[0].body.contains(&format!("Fixed in {}", &head[..7])) && replies[0].body.contains(FIXED_MARKER)
-        );
+        for original in world.review_comments.iter().filter(|c| c.in_reply_to_id.is_none()) {
+            assert!(original.resolved, "the fixed finding's thread is resolved");
+            let replies: Vec<_> =
+                world.review_comments.iter().filter(|c| c.in_reply_to_id == Some(original.id)).collect();
+            assert_eq!(replies.len(), 1);
+            assert!(
+                replies[0].body.contains(&format!("Fixed in {}", &head[..7])) && replies[0].body.contains(FIXED_MARKER)
+            );
+        }
         let summaries: Vec<_> = world.issue_comments.iter().filter(|c| c.body.starts_with(SUMMARY_MARKER)).collect();
         assert_eq!(summaries.len(), 1, "one summary, edited in place");
         assert!(summaries[0].body.contains("no new findings"), "{}", summaries[0].body);
     }
-    // Another push: the fixed thread is not told again.
+    // The threads were read once for both.
+    let thread_reads = app
+        .fake
+        .requests_to("POST", "/graphql")
+        .iter()
+        .filter(|r| r.body.as_ref().and_then(|b| b["query"].as_str()).is_some_and(|q| q.contains("reviewThreads")))
+        .count();
+    assert_eq!(thread_reads, 1);
+    // Another push: the fixed threads are not told again.
     app.synchronize(8, &[(CHECKOUT, Some(&fixed.replace("768Mi", "800Mi")))]).await;
-    assert_eq!(app.fake.world().review_comments.len(), 2);
+    assert_eq!(app.fake.world().review_comments.len(), 4);
     app.assert_clean();
 }
 

@@ -422,19 +422,6 @@ impl GitHub {
         Ok(())
     }
 
-    /// kpath's review comments on a pull request: (comment id, fingerprint).
-    pub async fn review_comment_fingerprints(
-        &self,
-        repo: &str,
-        number: u64,
-    ) -> Result<Vec<(u64, String)>, GitHubError> {
-        let operation = format!("reading the review comments of {repo}#{number}");
-        let route = &format!("{}/pulls/{number}/comments", repo_route(repo, &operation)?);
-        let comments: Vec<RawReviewComment> =
-            self.retrying(&operation, |_| async move { self.get_pages(route, &[]).await }).await?;
-        Ok(fingerprints(&comments))
-    }
-
     /// kpath's inline comments on a pull request, each with whether kpath already said it is fixed.
     pub async fn kpath_comments(&self, repo: &str, number: u64) -> Result<Vec<KpathComment>, GitHubError> {
         let operation = format!("reading the review comments of {repo}#{number}");
@@ -482,13 +469,19 @@ impl GitHub {
             .collect())
     }
 
-    /// Resolves the review thread that starts with comment `comment_id` (GraphQL: GitHub's REST API
-    /// cannot). Returns false when no such thread was found; resolving a resolved thread does nothing.
-    pub async fn resolve_thread(&self, repo: &str, number: u64, comment_id: u64) -> Result<bool, GitHubError> {
-        let operation = format!("resolving the thread of review comment {comment_id} on {repo}#{number}");
+    /// Resolves the review threads that start with the comments `comment_ids` (GraphQL: GitHub's REST API
+    /// cannot), reading the pull request's threads once. Returns how many were found; a thread already
+    /// resolved is left as it is.
+    pub async fn resolve_threads(&self, repo: &str, number: u64, comment_ids: &[u64]) -> Result<usize, GitHubError> {
+        let operation = format!("resolving {} review thread(s) on {repo}#{number}", comment_ids.len());
+        let mut wanted: std::collections::HashSet<u64> = comment_ids.iter().copied().collect();
+        let mut found = 0;
         let (owner, name) = repo_route(repo, &operation).map(|_| repo.split_once('/').unwrap_or_default())?;
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
+            if wanted.is_empty() {
+                break;
+            }
             let query = json!({
                 "query": THREADS_QUERY,
                 "variables": { "owner": owner, "name": name, "number": number, "cursor": cursor },
@@ -496,23 +489,25 @@ impl GitHub {
             let query = &query;
             let page: RawThreadsData = self.retrying(&operation, |_| async move { self.graphql(query).await }).await?;
             let threads = page.repository.and_then(|r| r.pull_request).map(|p| p.review_threads);
-            let Some(threads) = threads else { return Ok(false) };
-            let found =
-                threads.nodes.iter().find(|t| t.comments.nodes.first().and_then(|c| c.database_id) == Some(comment_id));
-            if let Some(thread) = found {
+            let Some(threads) = threads else { break };
+            for thread in &threads.nodes {
+                let first = thread.comments.nodes.first().and_then(|c| c.database_id);
+                if !first.is_some_and(|id| wanted.remove(&id)) {
+                    continue;
+                }
+                found += 1;
                 if !thread.is_resolved {
                     let mutation = json!({ "query": RESOLVE_MUTATION, "variables": { "id": thread.id } });
                     let mutation = &mutation;
                     let _: Value = self.retrying(&operation, |_| async move { self.graphql(mutation).await }).await?;
                 }
-                return Ok(true);
             }
             if !threads.page_info.has_next_page {
-                return Ok(false);
+                break;
             }
             cursor = threads.page_info.end_cursor;
         }
-        Ok(false)
+        Ok(found)
     }
 
     /// Posts `comments` as one review (event `COMMENT`) on `commit`, leaving out those whose fingerprint
@@ -1508,7 +1503,8 @@ mod tests {
             world.review_comments.iter().filter(|c| c.review_id.is_some()).map(|c| c.id).collect()
         };
 
-        let fingerprints = s.github.review_comment_fingerprints(TEST_REPO, PR).await.unwrap();
+        let fingerprints: Vec<(u64, String)> =
+            s.github.kpath_comments(TEST_REPO, PR).await.unwrap().into_iter().map(|c| (c.id, c.fingerprint)).collect();
         assert_eq!(fingerprints, [(ids[0], "0123456789abcdef".to_string()), (ids[1], "fedcba9876543210".to_string())]);
         // Posting the same findings again (the next push) adds nothing; a new one is posted alone.
         s.github.post_review(TEST_REPO, PR, HEAD, &comments).await.unwrap();
@@ -1722,7 +1718,9 @@ mod tests {
         send(github.merge_base("", "", ""));
         send(github.start_check_run("", ""));
         send(github.complete_check_run("", 1, &Conclusion::Success, "", "", annotations));
-        send(github.review_comment_fingerprints("", 1));
+        send(github.kpath_comments("", 1));
+        send(github.commentable_lines("", 1));
+        send(github.resolve_threads("", 1, &[]));
         send(github.post_review("", 1, "", comments));
         send(github.upsert_summary("", 1, ""));
         send(github.reply_to_review_comment("", 1, 1, ""));

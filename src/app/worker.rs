@@ -314,16 +314,21 @@ impl Worker {
         // Threads whose finding is gone: say so once, and resolve them.
         let present: HashSet<&str> =
             plan.findings.iter().filter(|f| f.status != Status::Fixed).map(|f| f.fingerprint.as_str()).collect();
+        let short: String = head.chars().take(7).collect();
+        let reply = format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}");
+        let mut told = Vec::new();
         for comment in existing.iter().filter(|c| !c.fixed_noted && !present.contains(c.fingerprint.as_str())) {
-            let short: String = head.chars().take(7).collect();
-            let reply = format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}");
-            if let Err(error) = github.reply_to_review_comment(repo, number, comment.id, &reply).await {
-                tracing::warn!(repo, number, comment = comment.id, "cannot reply that it is fixed: {error}");
-                continue;
+            match github.reply_to_review_comment(repo, number, comment.id, &reply).await {
+                Ok(()) => told.push(comment.id),
+                Err(error) => {
+                    tracing::warn!(repo, number, comment = comment.id, "cannot reply that it is fixed: {error}")
+                }
             }
-            if let Err(error) = github.resolve_thread(repo, number, comment.id).await {
-                tracing::warn!(repo, number, comment = comment.id, "cannot resolve the thread: {error}");
-            }
+        }
+        if !told.is_empty()
+            && let Err(error) = github.resolve_threads(repo, number, &told).await
+        {
+            tracing::warn!(repo, number, "cannot resolve the fixed threads: {error}");
         }
 
         let summary = summary_with(plan, &demoted, note.as_deref());
