@@ -101,6 +101,17 @@ pub struct ReviewArgs {
     pub cache_dir: Option<PathBuf>,
     #[arg(long)]
     pub no_cache: bool,
+    /// Whose `.kpath.yml` judges both sides. `base` (the default, and what the GitHub App does): the one
+    /// already merged, so a pull request cannot weaken the gate that judges it. `head`: the pull
+    /// request's own, to try a configuration change locally.
+    #[arg(long, value_enum, default_value_t = ConfigFromArg::Base)]
+    pub config_from: ConfigFromArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFromArg {
+    Base,
+    Head,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -263,6 +274,13 @@ fn check(args: CheckArgs) -> ExitCode {
     if args.no_cache {
         config.helm.cache_dir = None;
     }
+    match operator_ceilings() {
+        Ok(ceilings) => config.clamp(&ceilings),
+        Err(code) => return code,
+    }
+    for note in &config.notes {
+        eprintln!("note: {note}");
+    }
     let report = engine::check_paths(&paths, &config);
     if let Some(reason) = &report.helm_missing {
         eprintln!("error: this path holds Helm charts, but {reason}");
@@ -282,6 +300,14 @@ fn check(args: CheckArgs) -> ExitCode {
     print(&text);
     let threshold = severity_of(args.fail_on);
     if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// The operator's bounds on what `.kpath.yml` may ask for, from `KPATH_MAX_RENDER_*`.
+fn operator_ceilings() -> Result<config::Ceilings, ExitCode> {
+    config::Ceilings::resolve([None, None, None], &|name| std::env::var(name).ok()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn severity_of(fail_on: FailOn) -> Severity {
@@ -305,11 +331,20 @@ fn review(args: ReviewArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let ceilings = match operator_ceilings() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let options = Options {
         fail_on: args.fail_on.map(severity_of),
         helm: args.helm.clone(),
         cache_dir: args.cache_dir.clone(),
         no_cache: args.no_cache,
+        config_from: match args.config_from {
+            ConfigFromArg::Base => run::ConfigFrom::Base,
+            ConfigFromArg::Head => run::ConfigFrom::Head,
+        },
+        ceilings,
     };
     let plan = match run::review(&source, &options) {
         Ok(plan) => plan,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::cmdline;
 use crate::finding::{ObjectId, Severity};
 use crate::rules;
 use crate::yaml::{self, Node, NodeKind, Pos};
@@ -14,7 +15,7 @@ use crate::yaml::{self, Node, NodeKind, Pos};
 pub const FILE_NAME: &str = ".kpath.yml";
 pub const DEFAULT_KUBERNETES_VERSION: (u32, u32) = (1, 34);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}:{line}:{col}: {message}")]
 pub struct ConfigError {
     pub file: String,
@@ -57,6 +58,15 @@ impl RuleOptions {
         self.text(name).parse().unwrap_or(0.0)
     }
 
+    /// The option's value as configured, for messages (a list shown as `[a, b]`).
+    pub fn shown(&self, name: &str) -> String {
+        match self.raw(name) {
+            Some(n) if n.is_seq() => format!("[{}]", self.list(name).join(", ")),
+            Some(n) => n.as_text().unwrap_or("").to_string(),
+            None => String::new(),
+        }
+    }
+
     /// A list option (`[a, b]`), or a single scalar as a list of one.
     pub fn list(&self, name: &str) -> Vec<String> {
         match self.raw(name) {
@@ -74,6 +84,8 @@ pub struct Waiver {
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub file: Option<GlobSet>,
+    /// The `file` glob as written.
+    pub file_pattern: Option<String>,
     pub reason: String,
     /// `YYYY-MM-DD`, compared as a date.
     pub expires: Option<(i32, u32, u32)>,
@@ -152,21 +164,104 @@ pub struct HelmSettings {
     pub max_output: usize,
     pub concurrency: usize,
     pub cache_dir: Option<std::path::PathBuf>,
+    /// `cache_dir` came from `.kpath.yml` (a path relative to it), not from the operator.
+    pub cache_dir_from_file: bool,
     pub releases: Vec<HelmRelease>,
     /// The helm binary to use (`--helm`); found on `$KPATH_HELM` or PATH when unset.
     pub binary: Option<std::path::PathBuf>,
+    /// The lines of `.kpath.yml` that set the resource bounds, for messages about clamping them.
+    pub requested: RequestedBounds,
 }
+
+/// Where `.kpath.yml` set a resource bound (its line), if it did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestedBounds {
+    pub timeout: Option<u32>,
+    pub max_output: Option<u32>,
+    pub concurrency: Option<u32>,
+}
+
+/// A render's wall-clock limit unless `.kpath.yml` asks for another (within the operator's ceiling).
+/// Real charts render in well under a second; ten seconds leaves room on a loaded machine while a
+/// template that loops is stopped quickly.
+pub const DEFAULT_RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_RENDER_OUTPUT: usize = 64 << 20;
 
 impl Default for HelmSettings {
     fn default() -> HelmSettings {
         HelmSettings {
-            timeout: std::time::Duration::from_secs(60),
-            max_output: 64 << 20,
-            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            timeout: DEFAULT_RENDER_TIMEOUT,
+            max_output: DEFAULT_RENDER_OUTPUT,
+            concurrency: cores(),
             cache_dir: default_cache_dir(),
+            cache_dir_from_file: false,
             releases: Vec::new(),
             binary: None,
+            requested: RequestedBounds::default(),
         }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// The most a repository may ask for, set by whoever runs kpath (`kpath serve --max-render-*`, or the
+/// `KPATH_MAX_RENDER_*` variables for `check` and `review`). `.kpath.yml` is repository content: its
+/// bounds are clamped to these, so a pull request cannot buy itself an hour of CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ceilings {
+    pub render_timeout: std::time::Duration,
+    pub render_output: usize,
+    pub render_concurrency: usize,
+}
+
+impl Default for Ceilings {
+    fn default() -> Ceilings {
+        Ceilings {
+            render_timeout: std::time::Duration::from_secs(60),
+            render_output: 256 << 20,
+            render_concurrency: cores(),
+        }
+    }
+}
+
+/// One operator setting that could not be read: `NAME problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {problem}")]
+pub struct CeilingError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Ceilings {
+    /// The ceilings from explicit values (flags), else the `KPATH_MAX_RENDER_*` variables, else the
+    /// defaults: `timeout`, `output`, `concurrency` in that order.
+    pub fn resolve(flags: [Option<&str>; 3], env: &dyn Fn(&str) -> Option<String>) -> Result<Ceilings, CeilingError> {
+        let mut ceilings = Ceilings::default();
+        let pick =
+            |i: usize, name: &str| flags[i].map(str::to_string).or_else(|| env(name).filter(|v| !v.trim().is_empty()));
+        if let Some(t) = pick(0, "KPATH_MAX_RENDER_TIMEOUT") {
+            ceilings.render_timeout = bounded_duration(&t, MAX_CONFIG_DURATION)
+                .map_err(|problem| CeilingError { name: "KPATH_MAX_RENDER_TIMEOUT", problem })?;
+        }
+        if let Some(t) = pick(1, "KPATH_MAX_RENDER_OUTPUT") {
+            ceilings.render_output = bounded_size(&t, MAX_CONFIG_SIZE)
+                .map_err(|problem| CeilingError { name: "KPATH_MAX_RENDER_OUTPUT", problem })?;
+        }
+        if let Some(t) = pick(2, "KPATH_MAX_RENDER_CONCURRENCY") {
+            ceilings.render_concurrency =
+                t.trim().parse::<usize>().ok().filter(|n| (1..=MAX_CONFIG_CONCURRENCY).contains(n)).ok_or_else(
+                    || CeilingError {
+                        name: "KPATH_MAX_RENDER_CONCURRENCY",
+                        problem: format!(
+                            "must be a number from 1 to {MAX_CONFIG_CONCURRENCY}, not {:?}",
+                            cmdline::shown(&t)
+                        ),
+                    },
+                )?;
+        }
+        Ok(ceilings)
     }
 }
 
@@ -197,6 +292,9 @@ pub struct Config {
     pub review: ReviewSettings,
     /// Return every checked object in the report (for `kpath review`'s object diff).
     pub collect_objects: bool,
+    /// What kpath changed in this configuration before using it (bounds clamped to the operator's
+    /// ceilings), as sentences for the review summary and `kpath check`'s stderr.
+    pub notes: Vec<String>,
 }
 
 impl Default for Config {
@@ -214,6 +312,7 @@ impl Default for Config {
             helm: HelmSettings::default(),
             review: ReviewSettings::default(),
             collect_objects: false,
+            notes: Vec::new(),
         }
     }
 }
@@ -226,6 +325,46 @@ impl Config {
     pub fn options(&self, rule_id: &str) -> &RuleOptions {
         static EMPTY: std::sync::OnceLock<RuleOptions> = std::sync::OnceLock::new();
         self.options.get(rule_id).unwrap_or_else(|| EMPTY.get_or_init(RuleOptions::default))
+    }
+
+    /// Bounds the resource settings by the operator's ceilings, saying what was lowered and where it was asked for.
+    pub fn clamp(&mut self, ceilings: &Ceilings) {
+        use crate::helm::binary::{human_bytes, human_duration};
+        let file = self.source.clone().unwrap_or_else(|| FILE_NAME.to_string());
+        let at = |line: Option<u32>| line.map(|l| format!("{file}:{l}: ")).unwrap_or_default();
+        let helm = &mut self.helm;
+        if helm.timeout > ceilings.render_timeout {
+            self.notes.push(format!(
+                "{}helm.timeout {} is above the ceiling set for this kpath ({}); {} is used",
+                at(helm.requested.timeout),
+                human_duration(helm.timeout),
+                human_duration(ceilings.render_timeout),
+                human_duration(ceilings.render_timeout)
+            ));
+            helm.timeout = ceilings.render_timeout;
+        }
+        if helm.max_output > ceilings.render_output {
+            self.notes.push(format!(
+                "{}helm.maxOutput {} is above the ceiling set for this kpath ({}); {} is used",
+                at(helm.requested.max_output),
+                human_bytes(helm.max_output),
+                human_bytes(ceilings.render_output),
+                human_bytes(ceilings.render_output)
+            ));
+            helm.max_output = ceilings.render_output;
+        }
+        if helm.concurrency > ceilings.render_concurrency {
+            if helm.requested.concurrency.is_some() {
+                self.notes.push(format!(
+                    "{}helm.concurrency {} is above the ceiling set for this kpath ({}); {} is used",
+                    at(helm.requested.concurrency),
+                    helm.concurrency,
+                    ceilings.render_concurrency,
+                    ceilings.render_concurrency
+                ));
+            }
+            helm.concurrency = ceilings.render_concurrency;
+        }
     }
 
     pub fn is_ignored(&self, relative_path: &str) -> bool {
@@ -258,18 +397,13 @@ impl Config {
             match key {
                 "kubernetesVersion" => {
                     let text = value.as_text().unwrap_or("");
-                    config.kubernetes_version = parse_version(text).ok_or_else(|| {
-                        err(value.pos, format!("kubernetesVersion `{text}` is not MAJOR.MINOR, e.g. \"1.34\""))
-                    })?;
+                    config.kubernetes_version = cmdline::kubernetes_version(text)
+                        .map_err(|e| err(value.pos, format!("kubernetesVersion: {e}")))?;
                 }
                 "namespace" => {
-                    config.namespace = Some(
-                        value
-                            .as_text()
-                            .filter(|t| !t.is_empty())
-                            .ok_or_else(|| err(value.pos, "namespace must be a string".into()))?
-                            .to_string(),
-                    );
+                    let ns = text_of(value, "namespace", &err)?;
+                    cmdline::namespace(&ns).map_err(|e| err(value.pos, e.to_string()))?;
+                    config.namespace = Some(ns);
                 }
                 "ignore" => {
                     let mut builder = GlobSetBuilder::new();
@@ -309,14 +443,6 @@ impl Config {
         }
         Ok(config)
     }
-}
-
-fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let text = text.trim().trim_start_matches('v');
-    let mut parts = text.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
 }
 
 fn parse_level(value: &Node) -> Option<RuleLevel> {
@@ -382,6 +508,7 @@ fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result
         name: None,
         namespace: None,
         file: None,
+        file_pattern: None,
         reason: String::new(),
         expires: None,
         line: node.pos.line,
@@ -407,6 +534,7 @@ fn parse_waiver(node: &Node, err: &dyn Fn(Pos, String) -> ConfigError) -> Result
                 let glob =
                     Glob::new(&pattern).map_err(|e| err(entry.value.pos, format!("bad glob `{pattern}`: {e}")))?;
                 waiver.file = GlobSetBuilder::new().add(glob).build().ok();
+                waiver.file_pattern = Some(pattern);
             }
             "reason" => waiver.reason = need(text)?,
             "expires" => {
@@ -451,6 +579,66 @@ fn list_of(node: &Node, what: &str, err: ErrFn<'_>) -> Result<Vec<String>, Confi
     node.items().iter().map(|i| text_of(i, what, err)).collect()
 }
 
+fn namespace_of(node: &Node, err: ErrFn<'_>) -> Result<String, ConfigError> {
+    let ns = text_of(node, "namespace", err)?;
+    cmdline::namespace(&ns).map_err(|r| err(node.pos, r.to_string()))?;
+    Ok(ns)
+}
+
+/// Values files of a release, relative to its chart: each must stay inside the repository. That they
+/// lie inside the chart is checked when it renders.
+fn values_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<String>, ConfigError> {
+    if !node.is_seq() {
+        return Err(err(node.pos, "values must be a list".into()));
+    }
+    node.items()
+        .iter()
+        .map(|item| {
+            let path = text_of(item, "values", err)?;
+            cmdline::repo_path(&path, "").map_err(|r| err(item.pos, format!("values: {r}")))?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// The longest duration, and the largest size, `.kpath.yml` may name at all; the operator's
+/// [`Ceilings`] then bound what is used. Anything beyond is a typo or an attack, so it is an error.
+const MAX_CONFIG_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const MAX_CONFIG_SIZE: usize = 16 << 30;
+const MAX_CONFIG_CONCURRENCY: usize = 1024;
+
+/// A Go-style duration (`90s`, `2m`) above zero and at most `max`, without overflow however long the text.
+pub fn bounded_duration(text: &str, max: std::time::Duration) -> Result<std::time::Duration, String> {
+    let shown = cmdline::shown(text);
+    let ms = crate::quantity::parse_duration_ms(text)
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("`{shown}` is not a duration such as 60s or 2m"))?;
+    let duration = std::time::Duration::from_millis(ms);
+    if duration > max {
+        return Err(format!(
+            "`{shown}` is longer than the most kpath accepts ({})",
+            crate::helm::binary::human_duration(max)
+        ));
+    }
+    Ok(duration)
+}
+
+/// A Kubernetes-style size (`64Mi`, `1G`) of at least one byte and at most `max` bytes.
+pub fn bounded_size(text: &str, max: usize) -> Result<usize, String> {
+    let shown = cmdline::shown(text);
+    let q = crate::quantity::parse_quantity(text)
+        .filter(|q| q.millis() >= 1000)
+        .ok_or_else(|| format!("`{shown}` is not a size such as 64Mi"))?;
+    let bytes = usize::try_from(q.millis() / 1000).unwrap_or(usize::MAX);
+    if bytes > max {
+        return Err(format!(
+            "`{shown}` is larger than the most kpath accepts ({})",
+            crate::helm::binary::human_bytes(max)
+        ));
+    }
+    Ok(bytes)
+}
+
 fn set_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<(String, String)>, ConfigError> {
     if !node.is_map() {
         return Err(err(node.pos, "set must map keys to values, e.g. {image.tag: \"1.2.3\"}".into()));
@@ -459,11 +647,13 @@ fn set_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<(String, String)>, ConfigEr
         .iter()
         .map(|e| {
             let key = text_of(&e.key, "a set key", err)?;
+            cmdline::set_key(&key).map_err(|r| err(e.key.pos, r.to_string()))?;
             let value = e
                 .value
                 .as_text()
                 .map(str::to_string)
                 .ok_or_else(|| err(e.value.pos, "set values must be scalars".into()))?;
+            cmdline::set_value(&value).map_err(|r| err(e.value.pos, r.to_string()))?;
             Ok((key, value))
         })
         .collect()
@@ -478,26 +668,34 @@ fn parse_helm(node: &Node, helm: &mut HelmSettings, err: ErrFn<'_>) -> Result<()
         match entry.key.as_key().unwrap_or("") {
             "timeout" => {
                 let t = text_of(value, "timeout", err)?;
-                let ms = crate::quantity::parse_duration_ms(&t)
-                    .filter(|ms| *ms > 0)
-                    .ok_or_else(|| err(value.pos, format!("timeout `{t}` is not a duration such as 60s or 2m")))?;
-                helm.timeout = std::time::Duration::from_millis(ms);
+                helm.timeout =
+                    bounded_duration(&t, MAX_CONFIG_DURATION).map_err(|m| err(value.pos, format!("timeout {m}")))?;
+                helm.requested.timeout = Some(value.pos.line);
             }
             "maxOutput" => {
                 let t = text_of(value, "maxOutput", err)?;
-                let q = crate::quantity::parse_quantity(&t)
-                    .filter(|q| q.millis() >= 1000)
-                    .ok_or_else(|| err(value.pos, format!("maxOutput `{t}` is not a size such as 64Mi")))?;
-                helm.max_output = usize::try_from(q.millis() / 1000).unwrap_or(usize::MAX);
+                helm.max_output =
+                    bounded_size(&t, MAX_CONFIG_SIZE).map_err(|m| err(value.pos, format!("maxOutput {m}")))?;
+                helm.requested.max_output = Some(value.pos.line);
             }
             "concurrency" => {
                 helm.concurrency = value
                     .as_int()
-                    .filter(|n| *n >= 1)
+                    .filter(|n| (1..=MAX_CONFIG_CONCURRENCY as i128).contains(n))
                     .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| err(value.pos, "concurrency must be a whole number, at least 1".into()))?;
+                    .ok_or_else(|| {
+                        err(value.pos, format!("concurrency must be a whole number from 1 to {MAX_CONFIG_CONCURRENCY}"))
+                    })?;
+                helm.requested.concurrency = Some(value.pos.line);
             }
-            "cacheDir" => helm.cache_dir = Some(std::path::PathBuf::from(text_of(value, "cacheDir", err)?)),
+            "cacheDir" => {
+                let dir = text_of(value, "cacheDir", err)?;
+                cmdline::repo_path(&dir, "").map_err(|r| {
+                    err(value.pos, format!("cacheDir: {r} (a cache outside the repository is set with --cache-dir)"))
+                })?;
+                helm.cache_dir = Some(std::path::PathBuf::from(dir));
+                helm.cache_dir_from_file = true;
+            }
             "releases" => {
                 if !value.is_seq() {
                     return Err(err(value.pos, "releases must be a list".into()));
@@ -552,16 +750,23 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
     for entry in node.entries() {
         let value = &entry.value;
         match entry.key.as_key().unwrap_or("") {
-            "chart" => release.chart = text_of(value, "chart", err)?,
-            "name" => release.name = Some(text_of(value, "name", err)?),
-            "namespace" => release.namespace = Some(text_of(value, "namespace", err)?),
-            "values" => release.values = list_of(value, "values", err)?,
+            "chart" => {
+                let chart = text_of(value, "chart", err)?;
+                cmdline::repo_path(&chart, "").map_err(|r| err(value.pos, format!("chart: {r}")))?;
+                release.chart = chart;
+            }
+            "name" => {
+                let name = text_of(value, "name", err)?;
+                cmdline::release_name(&name).map_err(|r| err(value.pos, r.to_string()))?;
+                release.name = Some(name);
+            }
+            "namespace" => release.namespace = Some(namespace_of(value, err)?),
+            "values" => release.values = values_of(value, err)?,
             "set" => release.set = set_of(value, err)?,
             "kubernetesVersion" => {
                 let t = text_of(value, "kubernetesVersion", err)?;
                 release.kubernetes_version = Some(
-                    parse_version(&t)
-                        .ok_or_else(|| err(value.pos, format!("kubernetesVersion `{t}` is not MAJOR.MINOR")))?,
+                    cmdline::kubernetes_version(&t).map_err(|r| err(value.pos, format!("kubernetesVersion: {r}")))?,
                 );
             }
             "environments" => {
@@ -569,13 +774,17 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
                     return Err(err(value.pos, "environments must map names to {values, set, namespace}".into()));
                 }
                 for env in value.entries() {
-                    let mut environment =
-                        HelmEnvironment { name: text_of(&env.key, "an environment name", err)?, ..Default::default() };
+                    let name = text_of(&env.key, "an environment name", err)?;
+                    cmdline::environment_name(&name).map_err(|r| err(env.key.pos, r.to_string()))?;
+                    if !env.value.is_map() && !env.value.is_null() {
+                        return Err(err(env.value.pos, "an environment maps to {values, set, namespace}".into()));
+                    }
+                    let mut environment = HelmEnvironment { name, ..Default::default() };
                     for field in env.value.entries() {
                         match field.key.as_key().unwrap_or("") {
-                            "values" => environment.values = list_of(&field.value, "values", err)?,
+                            "values" => environment.values = values_of(&field.value, err)?,
                             "set" => environment.set = set_of(&field.value, err)?,
-                            "namespace" => environment.namespace = Some(text_of(&field.value, "namespace", err)?),
+                            "namespace" => environment.namespace = Some(namespace_of(&field.value, err)?),
                             other => {
                                 return Err(err(
                                     field.key.pos,
@@ -601,6 +810,118 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
         return Err(err(node.pos, "a release needs `chart`: the chart directory, relative to this file".into()));
     }
     Ok(release)
+}
+
+/// One difference between two configurations, in words, and whether it lets more through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub text: String,
+    /// Turns a rule off, lowers a severity, adds a waiver or an ignore glob, or raises a bound: once
+    /// merged, findings that block today would not.
+    pub weakens: bool,
+}
+
+/// Repository text shown inside a code span in a sentence: no backticks, no line breaks, bounded.
+fn quoted(text: &str) -> String {
+    format!("`{}`", cmdline::shown(text).replace('`', "'"))
+}
+
+/// What changes from `base` to `head`, rule by rule and setting by setting, weakening changes first.
+pub fn describe_change(base: &Config, head: &Config) -> Vec<ConfigChange> {
+    use crate::helm::binary::{human_bytes, human_duration};
+    let mut out = Vec::new();
+    let mut push = |weakens: bool, text: String| out.push(ConfigChange { text, weakens });
+    for rule in rules::RULES {
+        match (base.level(rule), head.level(rule)) {
+            (a, b) if a == b => {}
+            (RuleLevel::On(_), RuleLevel::Off) => push(true, format!("turns off `{}`", rule.id)),
+            (RuleLevel::Off, RuleLevel::On(s)) => push(false, format!("turns on `{}` at {s}", rule.id)),
+            (RuleLevel::On(a), RuleLevel::On(b)) => {
+                let verb = if b < a { "lowers" } else { "raises" };
+                push(b < a, format!("{verb} `{}` from {a} to {b}", rule.id));
+            }
+            _ => {}
+        }
+        for option in rule.options {
+            let (a, b) = (base.options(rule.id).shown(option.name), head.options(rule.id).shown(option.name));
+            if a != b {
+                push(
+                    true,
+                    format!("changes `{}` option `{}` from {} to {}", rule.id, option.name, quoted(&a), quoted(&b)),
+                );
+            }
+        }
+    }
+    let waiver_key = |w: &Waiver| {
+        (w.rule.clone(), w.kind.clone(), w.name.clone(), w.namespace.clone(), w.file_pattern.clone(), w.expires)
+    };
+    let base_waivers: Vec<_> = base.waivers.iter().map(waiver_key).collect();
+    let head_waivers: Vec<_> = head.waivers.iter().map(waiver_key).collect();
+    for (w, key) in head.waivers.iter().zip(&head_waivers) {
+        if !base_waivers.contains(key) {
+            let mut selector = Vec::new();
+            for (what, value) in
+                [("kind", &w.kind), ("name", &w.name), ("namespace", &w.namespace), ("file", &w.file_pattern)]
+            {
+                if let Some(v) = value {
+                    selector.push(format!("{what} {}", quoted(v)));
+                }
+            }
+            let scope = if selector.is_empty() { "everything".to_string() } else { selector.join(", ") };
+            push(true, format!("adds a waiver of {} for {scope}: {}", quoted(&w.rule), quoted(&w.reason)));
+        }
+    }
+    for (w, key) in base.waivers.iter().zip(&base_waivers) {
+        if !head_waivers.contains(key) {
+            push(false, format!("removes a waiver of {}", quoted(&w.rule)));
+        }
+    }
+    for pattern in head.ignore_patterns.iter().filter(|p| !base.ignore_patterns.contains(p)) {
+        push(true, format!("ignores the paths {}", quoted(pattern)));
+    }
+    for pattern in base.ignore_patterns.iter().filter(|p| !head.ignore_patterns.contains(p)) {
+        push(false, format!("stops ignoring the paths {}", quoted(pattern)));
+    }
+    if base.review.fail_on != head.review.fail_on {
+        let weakens = head.review.fail_on > base.review.fail_on;
+        push(weakens, format!("changes review.failOn from {} to {}", base.review.fail_on, head.review.fail_on));
+    }
+    for route in head.review.ignore_routes.iter().filter(|r| !base.review.ignore_routes.contains(r)) {
+        push(true, format!("hides {} from object diffs", quoted(route)));
+    }
+    if base.kubernetes_version != head.kubernetes_version {
+        let (a, b) = (base.kubernetes_version, head.kubernetes_version);
+        push(false, format!("changes kubernetesVersion from {}.{} to {}.{}", a.0, a.1, b.0, b.1));
+    }
+    if base.namespace != head.namespace {
+        let show = |n: &Option<String>| n.as_deref().map_or_else(|| "none".to_string(), quoted);
+        push(false, format!("changes namespace from {} to {}", show(&base.namespace), show(&head.namespace)));
+    }
+    let (a, b) = (&base.helm, &head.helm);
+    if a.timeout != b.timeout {
+        push(
+            b.timeout > a.timeout,
+            format!("changes helm.timeout from {} to {}", human_duration(a.timeout), human_duration(b.timeout)),
+        );
+    }
+    if a.max_output != b.max_output {
+        push(
+            b.max_output > a.max_output,
+            format!("changes helm.maxOutput from {} to {}", human_bytes(a.max_output), human_bytes(b.max_output)),
+        );
+    }
+    if a.concurrency != b.concurrency {
+        push(
+            b.concurrency > a.concurrency,
+            format!("changes helm.concurrency from {} to {}", a.concurrency, b.concurrency),
+        );
+    }
+    // Releases hold only plain data, so their debug form compares them field by field.
+    if format!("{:?}", base.helm.releases) != format!("{:?}", head.helm.releases) {
+        push(false, "changes helm.releases (which charts render with which values and environments)".to_string());
+    }
+    out.sort_by_key(|c| !c.weakens);
+    out
 }
 
 pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
@@ -680,6 +1001,108 @@ mod tests {
         assert!(e.message.contains("unknown release key `valuez`"), "{e}");
         let e = Config::parse("helm:\n  timeout: soon\n", "c").expect_err("error");
         assert_eq!(e.line, 2);
+    }
+
+    /// Every `.kpath.yml` value that reaches a command line, tried with members of the family "a value a
+    /// tool reads as an option or a path out of the repository": each is an error on its own line.
+    #[test]
+    fn command_line_values_are_checked_where_they_are_written() {
+        let hostile = ["--post-renderer=/bin/sh", "-o", "--values=/etc/passwd", "/etc/passwd", "../../etc", "a,b=c"];
+        let places: [(&str, u32); 9] = [
+            ("helm:\n  releases:\n    - chart: charts/shop\n      name: \"{v}\"\n", 4),
+            ("helm:\n  releases:\n    - chart: charts/shop\n      namespace: \"{v}\"\n", 4),
+            ("helm:\n  releases:\n    - chart: \"{v}\"\n", 3),
+            ("helm:\n  releases:\n    - chart: charts/shop\n      values: [\"{v}\"]\n", 4),
+            ("helm:\n  releases:\n    - chart: charts/shop\n      set: {\"{v}\": 1}\n", 4),
+            ("helm:\n  releases:\n    - chart: charts/shop\n      kubernetesVersion: \"{v}\"\n", 4),
+            (
+                "helm:\n  releases:\n    - chart: charts/shop\n      environments:\n        prod:\n          namespace: \"{v}\"\n",
+                6,
+            ),
+            ("namespace: \"{v}\"\n", 1),
+            ("kubernetesVersion: \"{v}\"\n", 1),
+        ];
+        for (template, line) in places {
+            for value in hostile {
+                let text = template.replace("{v}", value);
+                // `../../etc` is a fine chart path from the config's own point of view only inside the repo.
+                match Config::parse(&text, ".kpath.yml") {
+                    Err(e) => assert_eq!(e.line, line, "{text}\n{e}"),
+                    Ok(_) => panic!("accepted {value:?} in:\n{text}"),
+                }
+            }
+        }
+        let e = Config::parse("helm:\n  cacheDir: /home/x/.ssh\n", "c").expect_err("absolute cache dir");
+        assert_eq!(e.line, 2);
+        let e = Config::parse("helm:\n  releases:\n    - chart: c\n      environments:\n        \"-x\": {}\n", "c")
+            .expect_err("environment name");
+        assert_eq!(e.line, 5);
+    }
+
+    #[test]
+    fn absurd_bounds_are_errors_not_overflows() {
+        for (text, line) in [
+            ("helm:\n  timeout: 99999999999999999999h\n", 2),
+            ("helm:\n  timeout: 25h\n", 2),
+            ("helm:\n  maxOutput: 99999999999999999999999999999999999999Ei\n", 2),
+            ("helm:\n  maxOutput: 17Gi\n", 2),
+            ("helm:\n  concurrency: 99999999999999999999\n", 2),
+            ("helm:\n  concurrency: 0\n", 2),
+        ] {
+            let e = Config::parse(text, ".kpath.yml").expect_err(text);
+            assert_eq!((e.file.as_str(), e.line), (".kpath.yml", line), "{e}");
+        }
+    }
+
+    #[test]
+    fn bounds_are_clamped_to_the_operator_ceilings() {
+        let mut c =
+            Config::parse("helm:\n  timeout: 10m\n  maxOutput: 1Gi\n  concurrency: 64\n", ".kpath.yml").expect("valid");
+        let env = |name: &str| match name {
+            "KPATH_MAX_RENDER_TIMEOUT" => Some("30s".to_string()),
+            _ => None,
+        };
+        let ceilings = Ceilings::resolve([None, Some("128Mi"), Some("2")], &env).expect("ceilings");
+        assert_eq!(ceilings.render_timeout, std::time::Duration::from_secs(30));
+        c.clamp(&ceilings);
+        assert_eq!(c.helm.timeout, std::time::Duration::from_secs(30));
+        assert_eq!(c.helm.max_output, 128 << 20);
+        assert_eq!(c.helm.concurrency, 2);
+        assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
+        assert!(c.notes[0].starts_with(".kpath.yml:2: helm.timeout 600s is above"), "{:?}", c.notes);
+        let bad = Ceilings::resolve([Some("forever"), None, None], &|_| None).expect_err("bad ceiling");
+        assert_eq!(bad.name, "KPATH_MAX_RENDER_TIMEOUT");
+        // Within the ceilings nothing changes and nothing is said.
+        let mut c = Config::parse("helm:\n  timeout: 5s\n", ".kpath.yml").expect("valid");
+        c.clamp(&Ceilings::default());
+        assert_eq!((c.helm.timeout, c.notes.len()), (std::time::Duration::from_secs(5), 0));
+    }
+
+    #[test]
+    fn weakening_changes_are_named() {
+        let base = Config::parse("rules:\n  image-latest: error\nreview:\n  failOn: warning\n", "c").expect("base");
+        let head = Config::parse(
+            "rules:\n  image-latest: off\n  namespace-default: warning\n  volume-oversized: {max: 1Pi}\nreview:\n  failOn: error\nignore: [\"apps/**\"]\nwaivers:\n  - rule: secret-committed\n    reason: later\nhelm:\n  timeout: 5m\n",
+            "c",
+        )
+        .expect("head");
+        let changes = describe_change(&base, &head);
+        let texts: Vec<&str> = changes.iter().map(|c| c.text.as_str()).collect();
+        for expected in [
+            "turns off `image-latest`",
+            "lowers `namespace-default` from error to warning",
+            "changes `volume-oversized` option `max` from `100Gi` to `1Pi`",
+            "adds a waiver of `secret-committed` for everything: `later`",
+            "ignores the paths `apps/**`",
+            "changes review.failOn from warning to error",
+            "changes helm.timeout from 10s to 300s",
+        ] {
+            assert!(texts.contains(&expected), "missing {expected:?} in {texts:?}");
+        }
+        assert!(changes.iter().all(|c| c.weakens), "{changes:?}");
+        let back = describe_change(&head, &base);
+        assert!(back.iter().any(|c| !c.weakens && c.text == "turns on `image-latest` at error"), "{back:?}");
+        assert!(describe_change(&base, &base).is_empty());
     }
 
     #[test]

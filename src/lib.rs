@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cmdline;
 pub mod config;
 pub mod dockerfile;
 pub mod engine;

@@ -51,6 +51,18 @@ pub struct ServeArgs {
     /// The helm binary [env: KPATH_HELM] [default: `helm` on PATH]
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
+    /// The longest one render may take, whatever a repository's `helm.timeout` asks
+    /// [env: KPATH_MAX_RENDER_TIMEOUT] [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub max_render_timeout: Option<String>,
+    /// The most output one render may write, whatever a repository's `helm.maxOutput` asks
+    /// [env: KPATH_MAX_RENDER_OUTPUT] [default: 256Mi]
+    #[arg(long, value_name = "SIZE")]
+    pub max_render_output: Option<String>,
+    /// The most renders one review runs at once, whatever a repository's `helm.concurrency` asks
+    /// [env: KPATH_MAX_RENDER_CONCURRENCY] [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub max_render_concurrency: Option<String>,
 }
 
 /// The server's settings, resolved and checked.
@@ -66,6 +78,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     pub concurrency: usize,
     pub helm: Option<PathBuf>,
+    /// Bounds on what a repository's `.kpath.yml` may ask for.
+    pub ceilings: crate::config::Ceilings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -79,6 +93,7 @@ impl std::fmt::Debug for Settings {
             .field("cache_dir", &self.cache_dir)
             .field("concurrency", &self.concurrency)
             .field("helm", &self.helm)
+            .field("ceilings", &self.ceilings)
             .finish_non_exhaustive()
     }
 }
@@ -202,6 +217,19 @@ impl Settings {
             return Err(problem("KPATH_HELM", "helm", format!("{} is not a file", path.display())));
         }
 
+        let ceilings = crate::config::Ceilings::resolve(
+            [
+                args.max_render_timeout.as_deref(),
+                args.max_render_output.as_deref(),
+                args.max_render_concurrency.as_deref(),
+            ],
+            &var,
+        )
+        .map_err(|e| {
+            let flag = e.name.trim_start_matches("KPATH_").to_ascii_lowercase().replace('_', "-");
+            problem(e.name, &flag, e.problem)
+        })?;
+
         Ok(Settings {
             app_id,
             private_key,
@@ -213,6 +241,7 @@ impl Settings {
             cache_dir,
             concurrency,
             helm,
+            ceilings,
         })
     }
 }
@@ -286,6 +315,7 @@ pub async fn start(
             git_base: settings.git_base.clone(),
             cache_dir: settings.cache_dir.clone(),
             helm: settings.helm.clone(),
+            ceilings: settings.ceilings,
             retry,
         },
         resubmit,

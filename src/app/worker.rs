@@ -46,6 +46,8 @@ pub struct WorkerConfig {
     /// Where repositories are fetched from (`https://github.com`); `<git_base>/<owner>/<name>.git`.
     pub git_base: String,
     pub cache_dir: PathBuf,
+    /// The operator's bounds on what a repository's `.kpath.yml` may ask for.
+    pub ceilings: crate::config::Ceilings,
     pub helm: Option<PathBuf>,
     pub retry: RetryPolicy,
 }
@@ -227,6 +229,8 @@ impl Worker {
             helm: self.config.helm.clone(),
             cache_dir: Some(self.config.cache_dir.join("renders")),
             no_cache: false,
+            config_from: run::ConfigFrom::Base,
+            ceilings: self.config.ceilings,
         };
         let source = Source::Fetched { repo: path, merge_base, head: head.clone() };
         let plan = tokio::task::spawn_blocking(move || run::review(&source, &options))

@@ -47,9 +47,9 @@ impl RenderUnit {
 /// The render units of a chart: the releases `.kpath.yml` declares for it (once per environment),
 /// or, without any, the chart once with its own values, release name = chart name.
 pub fn units(chart_dir: &Path, chart_display: &str, config: &Config) -> Vec<RenderUnit> {
-    let chart_name = chart_name(chart_dir).unwrap_or_else(|| {
+    let chart_name = release_from_chart_name(&chart_name(chart_dir).unwrap_or_else(|| {
         chart_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "chart".into())
-    });
+    }));
     let canonical = std::fs::canonicalize(chart_dir).ok();
     let declared: Vec<&HelmRelease> = config
         .helm
@@ -147,28 +147,7 @@ pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendere
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
     write_chart(&chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
-    let mut args: Vec<String> = vec![
-        "template".into(),
-        unit.release.clone(),
-        chart_copy.to_string_lossy().into_owned(),
-        "--namespace".into(),
-        unit.namespace.clone(),
-        "--kube-version".into(),
-        format!("{}.{}.0", unit.kubernetes_version.0, unit.kubernetes_version.1),
-        "--include-crds".into(),
-        "--skip-tests".into(),
-    ];
-    for values in &unit.values {
-        if !chart.files.iter().any(|(rel, _)| rel == values) {
-            return Err(at_chart(format!("values file `{values}` is not in the chart directory")));
-        }
-        args.push("--values".into());
-        args.push(chart_copy.join(values).to_string_lossy().into_owned());
-    }
-    for (key, value) in &unit.set {
-        args.push("--set".into());
-        args.push(format!("{key}={value}"));
-    }
+    let args = template_args(unit, &chart, &chart_copy)?;
     let output = binary::run(&helm.path, &args, &sandbox, limits.timeout, limits.max_output)
         .map_err(|e| at_chart(format!("`helm template` {e}")))?;
     if !output.success {
@@ -177,6 +156,55 @@ pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendere
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     cache_put(&key, &text, limits.cache_dir.as_deref());
     Ok(Rendered { docs: split_output(&text), problems: chart.problems })
+}
+
+/// The arguments of `helm template` for a unit. Every value that came from the repository is checked
+/// again here (whatever built the unit), passed as `--flag=value` in one argument, and the two
+/// positionals come after `--`: nothing a repository writes can be read as an option of Helm's, such as
+/// `--post-renderer`, which would run a program.
+fn template_args(unit: &RenderUnit, chart: &ChartFiles, chart_copy: &Path) -> Result<Vec<String>, RenderProblem> {
+    use crate::cmdline::{self, flag};
+    let bad = |what: &str, e: cmdline::Rejected| at_chart(format!("not rendered: {what}: {e}"));
+    cmdline::release_name(&unit.release).map_err(|e| bad("release", e))?;
+    cmdline::namespace(&unit.namespace).map_err(|e| bad("namespace", e))?;
+    let (major, minor) = unit.kubernetes_version;
+    let version = cmdline::kubernetes_version(&format!("{major}.{minor}")).map_err(|e| bad("kubernetesVersion", e))?;
+    let mut args: Vec<String> = vec![
+        "template".into(),
+        flag("namespace", &unit.namespace),
+        flag("kube-version", &format!("{}.{}.0", version.0, version.1)),
+        "--include-crds".into(),
+        "--skip-tests".into(),
+    ];
+    for values in &unit.values {
+        cmdline::repo_path(values, "").map_err(|e| bad("values", e))?;
+        let normal = values.trim_start_matches("./");
+        if !chart.files.iter().any(|(rel, _)| rel == normal) {
+            return Err(at_chart(format!("values file `{}` is not in the chart directory", cmdline::shown(values))));
+        }
+        args.push(flag("values", &chart_copy.join(normal).to_string_lossy()));
+    }
+    for (key, value) in &unit.set {
+        cmdline::set_key(key).map_err(|e| bad("set", e))?;
+        let value = cmdline::set_value(value).map_err(|e| bad("set", e))?;
+        args.push(flag("set", &format!("{key}={value}")));
+    }
+    args.push("--".into());
+    args.push(unit.release.clone());
+    args.push(chart_copy.to_string_lossy().into_owned());
+    Ok(args)
+}
+
+/// A release name Helm accepts, made from a chart's name (which a repository writes freely): lowercase,
+/// other characters turned into `-`, trimmed to 53 characters.
+fn release_from_chart_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    out.truncate(53);
+    let out = out.split('.').map(|p| p.trim_matches('-')).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(".");
+    if crate::cmdline::release_name(&out).is_ok() { out } else { "release".to_string() }
 }
 
 fn at_chart(message: String) -> RenderProblem {
@@ -471,6 +499,99 @@ mod tests {
                 ("charts/redis/templates/m.yaml", 0, "c: 3\n"),
             ]
         );
+    }
+
+    fn unit() -> RenderUnit {
+        RenderUnit {
+            chart_dir: PathBuf::from("charts/shop"),
+            chart_display: "charts/shop".into(),
+            release: "shop".into(),
+            namespace: "shop".into(),
+            environment: None,
+            values: vec!["values-prod.yaml".into()],
+            set: vec![("image.tag".into(), "1.2".into())],
+            kubernetes_version: (1, 30),
+        }
+    }
+
+    fn chart() -> ChartFiles {
+        ChartFiles {
+            files: vec![("Chart.yaml".into(), Vec::new()), ("values-prod.yaml".into(), Vec::new())],
+            problems: Vec::new(),
+        }
+    }
+
+    /// Whatever a unit holds, `helm template` sees only its own flags as `--flag=value` before `--`, and
+    /// exactly the release and the chart after it.
+    fn assert_no_option_injected(args: &[String], copy: &Path) {
+        let split = args.iter().position(|a| a == "--").expect("a `--` before the positionals");
+        for arg in &args[1..split] {
+            let known = ["--namespace=", "--kube-version=", "--values=", "--set="].iter().any(|f| arg.starts_with(f))
+                || arg == "--include-crds"
+                || arg == "--skip-tests";
+            assert!(known, "unexpected argument {arg:?} in {args:?}");
+        }
+        assert_eq!(args.len(), split + 3, "{args:?}");
+        assert_eq!(args[split + 2], copy.to_string_lossy());
+    }
+
+    #[test]
+    fn every_argument_position_refuses_options() {
+        let copy = Path::new("/sandbox/chart");
+        let good = template_args(&unit(), &chart(), copy).expect("a valid unit");
+        assert_no_option_injected(&good, copy);
+        assert!(good.contains(&"--set=image.tag=1.2".to_string()), "{good:?}");
+        let hostile = [
+            "--post-renderer=/bin/sh",
+            "--post-renderer",
+            "-o",
+            "--output-dir=/tmp/x",
+            "-f/etc/passwd",
+            "--values=/etc/passwd",
+            "../../../etc/passwd",
+            "/etc/passwd",
+            "a b",
+            "x\n--post-renderer=/bin/sh",
+        ];
+        type Mutate = fn(&mut RenderUnit, &str);
+        let positions: [(&str, Mutate); 6] = [
+            ("release", |u, v| u.release = v.into()),
+            ("namespace", |u, v| u.namespace = v.into()),
+            ("values", |u, v| u.values = vec![v.into()]),
+            ("set key", |u, v| u.set = vec![(v.into(), "1".into())]),
+            ("set value", |u, v| u.set = vec![("a".into(), v.into())]),
+            ("environment values", |u, v| u.values.push(v.into())),
+        ];
+        for (position, mutate) in positions {
+            for value in hostile {
+                let mut u = unit();
+                mutate(&mut u, value);
+                match template_args(&u, &chart(), copy) {
+                    Err(problem) => assert_eq!(problem.file, "Chart.yaml", "{position} {value:?}"),
+                    // Only a `--set` value may pass, escaped, inside its own `--set=` argument.
+                    Ok(args) => {
+                        assert_eq!(position, "set value", "{value:?} passed as {position}: {args:?}");
+                        assert_no_option_injected(&args, copy);
+                        assert!(!value.contains(',') || args.iter().any(|a| a.contains("\\,")));
+                    }
+                }
+            }
+        }
+        let mut u = unit();
+        u.kubernetes_version = (0, 1);
+        assert!(template_args(&u, &chart(), copy).is_err());
+        u.kubernetes_version = (u32::MAX, 1);
+        assert!(template_args(&u, &chart(), copy).is_err());
+    }
+
+    #[test]
+    fn chart_names_become_valid_release_names() {
+        assert_eq!(release_from_chart_name("shop"), "shop");
+        assert_eq!(release_from_chart_name("My_Chart"), "my-chart");
+        let hostile = release_from_chart_name("--post-renderer=/bin/sh");
+        assert!(crate::cmdline::release_name(&hostile).is_ok() && !hostile.starts_with('-'), "{hostile}");
+        assert_eq!(release_from_chart_name("---"), "release");
+        assert_eq!(release_from_chart_name(&"a".repeat(80)).len(), 53);
     }
 
     #[test]

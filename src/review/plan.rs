@@ -114,6 +114,10 @@ pub struct PlanInput<'a> {
     pub head_line: &'a dyn Fn(&str, u32) -> Option<String>,
     /// No render unit was affected by the change.
     pub nothing_relevant: bool,
+    /// What the summary says about the configuration: which one judged the change, what a changed
+    /// `.kpath.yml` would do once merged, bounds lowered to the operator's ceilings. Plain sentences
+    /// with code spans; the first is the lead.
+    pub config_notes: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +312,7 @@ fn level_phrase(fail_on: Severity) -> &'static str {
 }
 
 pub fn build(input: PlanInput<'_>) -> ReviewPlan {
-    let PlanInput { findings, changes, diff, fail_on, head_line, nothing_relevant } = input;
+    let PlanInput { findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes } = input;
 
     let mut counts = Counts::default();
     let mut new_by_severity = BySeverity::default();
@@ -447,9 +451,19 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     });
     fixed_section.items = fixed.iter().map(|f| finding_item(f, false)).collect();
 
+    let mut config_section = Section::new("Configuration", None, "run `kpath review` locally");
+    config_section.items = config_notes
+        .iter()
+        .map(|note| {
+            let mut item = md_inline(note);
+            truncate(&mut item, MAX_ITEM);
+            item
+        })
+        .collect();
+
     // Display order, and the order in which they give way when the summary is too long (last first).
-    let mut sections = vec![off_section, inline_section, suppressed_section, fixed_section];
-    let trim_order = [1, 3, 2, 0];
+    let mut sections = vec![config_section, off_section, inline_section, suppressed_section, fixed_section];
+    let trim_order = [2, 4, 3, 1, 0];
 
     let groups = object_groups(&changes);
     let summary = assemble(&top, &mut sections, &trim_order, groups, nothing_relevant);
@@ -1104,6 +1118,7 @@ mod tests {
             fail_on: Severity::Error,
             head_line: head,
             nothing_relevant: false,
+            config_notes: Vec::new(),
         })
     }
 
@@ -1582,6 +1597,7 @@ mod tests {
                 fail_on,
                 head_line: &no_lines,
                 nothing_relevant,
+                config_notes: Vec::new(),
             })
         };
         let p = run(
@@ -1701,6 +1717,7 @@ mod tests {
             fail_on: Severity::Error,
             head_line: &no_lines,
             nothing_relevant: false,
+            config_notes: Vec::new(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.len() > MAX_SUMMARY - 5_000, "the room is used: {}", p.summary.len());
@@ -1747,6 +1764,7 @@ mod tests {
             fail_on: Severity::Error,
             head_line: &no_lines,
             nothing_relevant: false,
+            config_notes: Vec::new(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.starts_with("### ❌ kpath: 5000 new errors\n"));
@@ -1838,6 +1856,7 @@ mod tests {
             fail_on: Severity::Error,
             head_line: &head,
             nothing_relevant: false,
+            config_notes: Vec::new(),
         })
     }
 

@@ -43,13 +43,27 @@ pub enum ReviewError {
     Config(#[from] config::ConfigError),
 }
 
-/// Settings of a review run that come from the command line.
+/// Whose `.kpath.yml` judges both sides of a review.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConfigFrom {
+    /// The base side's: the configuration already merged. A pull request cannot weaken the gate that
+    /// judges it; its own configuration takes effect once merged. What the App always uses.
+    #[default]
+    Base,
+    /// The head side's, for trying a configuration change locally.
+    Head,
+}
+
+/// Settings of a review run that come from the command line (or the App's operator).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub fail_on: Option<Severity>,
     pub helm: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
+    pub config_from: ConfigFrom,
+    /// The operator's bounds on what `.kpath.yml` may ask for.
+    pub ceilings: config::Ceilings,
 }
 
 /// The charts, checkable files and configuration of one side of the review, by repository path.
@@ -132,10 +146,12 @@ fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-/// The render units whose inputs changed. A change to `.kpath.yml` affects everything it configures.
-pub fn affected(base: &Layout, head: &Layout, changed: &[String]) -> Affected {
+/// The render units whose inputs changed. When the head's configuration governs (`config_governs`), a
+/// change to `.kpath.yml` affects everything it configures; when the base's does, it affects nothing
+/// until it is merged.
+pub fn affected(base: &Layout, head: &Layout, changed: &[String], config_governs: bool) -> Affected {
     let mut out = Affected::default();
-    if changed.iter().any(|p| p == config::FILE_NAME || p == ".kpath.yaml") {
+    if config_governs && changed.iter().any(|p| p == config::FILE_NAME || p == ".kpath.yaml") {
         for layout in [base, head] {
             out.charts.extend(layout.charts.iter().cloned());
             out.files.extend(layout.files.iter().cloned());
@@ -176,6 +192,7 @@ fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>
 pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewError> {
     let work =
         tempfile::Builder::new().prefix("kpath-review-").tempdir().map_err(|e| ReviewError::Io(e.to_string()))?;
+    let head_governs = options.config_from == ConfigFrom::Head;
     let resolved = match source {
         Source::Git { repo, base, head } => Ok(git::resolve(repo, base, head)?),
         Source::Fetched { repo, merge_base, head } => Ok(git::resolve_known(repo, merge_base, head)?),
@@ -186,7 +203,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let (changed, diff) = git::changes(&repository, &pair)?;
             let base_layout = Layout::from_files(&git::list_files(&repository, pair.merge_base)?);
             let head_layout = Layout::from_files(&git::list_files(&repository, pair.head)?);
-            let affected = affected(&base_layout, &head_layout, &changed);
+            let affected = affected(&base_layout, &head_layout, &changed, head_governs);
             let base_root = work.path().join("base");
             let head_root = work.path().join("head");
             for (layout, commit, root) in
@@ -201,14 +218,32 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Err((base, head)) => {
             let (changed, diff) = git::dir_changes(base, head)
                 .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
-            let affected = affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed);
+            let affected =
+                affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed, head_governs);
             (base.clone(), head.clone(), diff, affected)
         }
     };
 
-    // Both sides are judged by head's configuration, so a change is measured by one yardstick.
-    let head_config_path = head_root.join(config::FILE_NAME);
-    let mut config = if head_config_path.is_file() { Config::load(&head_config_path)? } else { Config::default() };
+    // Both sides are judged by one configuration, so a change is measured by one yardstick: the base's
+    // unless asked otherwise, so a pull request cannot weaken the gate that judges it.
+    let base_config = read_config(&base_root);
+    let head_config = read_config(&head_root);
+    let mut config_notes: Vec<String> = Vec::new();
+    let mut config = match options.config_from {
+        ConfigFrom::Head => head_config.clone()?.map(|(c, _)| c).unwrap_or_default(),
+        ConfigFrom::Base => match &base_config {
+            Ok(c) => c.clone().map(|(c, _)| c).unwrap_or_default(),
+            Err(e) => {
+                config_notes.push(format!(
+                    "The base branch's `.kpath.yml` is invalid ({e}), so this review used kpath's defaults."
+                ));
+                Config::default()
+            }
+        },
+    };
+    config_notes.extend(config_change_notes(&base_config, &head_config, options.config_from));
+    config.clamp(&options.ceilings);
+    config_notes.extend(config.notes.iter().cloned());
     config.collect_objects = true;
     if options.helm.is_some() {
         config.helm.binary = options.helm.clone();
@@ -265,7 +300,64 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         fail_on,
         head_line: &head_line,
         nothing_relevant: affected.is_empty(),
+        config_notes,
     }))
+}
+
+type ConfigRead = Result<Option<(Config, String)>, config::ConfigError>;
+
+/// One side's `.kpath.yml` (with its text), if it has one. Errors name the file as the repository
+/// does, never the temporary directory it was written to.
+fn read_config(root: &Path) -> ConfigRead {
+    let path = root.join(config::FILE_NAME);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| config::ConfigError {
+        file: config::FILE_NAME.to_string(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(Some((Config::parse(&text, config::FILE_NAME)?, text)))
+}
+
+/// What the summary says when the pull request changes `.kpath.yml`.
+fn config_change_notes(base: &ConfigRead, head: &ConfigRead, from: ConfigFrom) -> Vec<String> {
+    let text = |c: &ConfigRead| c.as_ref().ok().and_then(|c| c.as_ref().map(|(_, t)| t.clone()));
+    let base_text = text(base);
+    let head_text = text(head);
+    if base_text == head_text && base.is_ok() == head.is_ok() {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    let lead = match from {
+        ConfigFrom::Base => {
+            "This change edits `.kpath.yml`. It takes effect once merged: this review judged both sides by the              base branch's configuration."
+        }
+        ConfigFrom::Head => {
+            "This change edits `.kpath.yml`, and this review judged both sides by the changed configuration              (`--config-from head`)."
+        }
+    };
+    notes.push(lead.to_string());
+    match (base, head) {
+        (_, Err(e)) => notes.push(format!("The changed `.kpath.yml` is invalid and kpath would stop on it: {e}")),
+        (Ok(b), Ok(h)) => {
+            let empty = Config::default();
+            let b = b.as_ref().map_or(&empty, |(c, _)| c);
+            let h = h.as_ref().map_or(&empty, |(c, _)| c);
+            let changes = config::describe_change(b, h);
+            if changes.is_empty() {
+                notes.push("It changes nothing that affects findings.".to_string());
+            }
+            for change in changes {
+                let mark = if change.weakens { "⚠️ weakens the gate: " } else { "" };
+                notes.push(format!("{mark}it {}", change.text));
+            }
+        }
+        (Err(_), Ok(_)) => notes.push("It repairs the base branch's invalid configuration.".to_string()),
+    }
+    notes
 }
 
 /// Repository paths of every file under `root` (skipping `.git`).
@@ -334,12 +426,18 @@ mod tests {
                 "apps/b/deploy.yaml".to_string()
             ])
         );
-        let a = affected(&layout, &layout, &files(&["charts/shop/charts/redis/values.yaml", "apps/a/.dockerignore"]));
+        let a = affected(
+            &layout,
+            &layout,
+            &files(&["charts/shop/charts/redis/values.yaml", "apps/a/.dockerignore"]),
+            false,
+        );
         assert_eq!(a.charts, BTreeSet::from(["charts/shop".to_string()]));
         assert_eq!(a.files, BTreeSet::from(["apps/a/Dockerfile".to_string(), "apps/a/deploy.yaml".to_string()]));
-        let none = affected(&layout, &layout, &files(&["README.md"]));
+        let none = affected(&layout, &layout, &files(&["README.md"]), true);
         assert!(none.is_empty());
-        let everything = affected(&layout, &layout, &files(&[".kpath.yml"]));
+        assert!(affected(&layout, &layout, &files(&[".kpath.yml"]), false).is_empty());
+        let everything = affected(&layout, &layout, &files(&[".kpath.yml"]), true);
         assert_eq!(everything.files.len(), 3);
         assert_eq!(everything.charts.len(), 1);
     }

@@ -1,0 +1,226 @@
+//! A repository is hostile: its `.kpath.yml` and charts cannot make kpath run a program, and a pull
+//! request cannot weaken the gate that judges it. End to end through the binary with the pinned Helm.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pinned_helm() -> PathBuf {
+    let path = std::env::var_os("KPATH_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
+    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
+    path
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kpath(args: &[&str], cwd: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(args)
+        .current_dir(cwd)
+        .env("KPATH_HELM", pinned_helm())
+        .env_remove("KPATH_MAX_RENDER_TIMEOUT")
+        .output()
+        .expect("kpath runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn write(root: &Path, name: &str, text: &str) {
+    let path = root.join(name);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=kpath", "-c", "user.email=kpath@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const CHART: &str = "apiVersion: v2\nname: shop\nversion: 0.1.0\n";
+const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\n  labels: {app: shop}\ndata:\n  tag: {{ .Values.tag | default \"1\" | quote }}\n";
+
+/// A repository with a chart and a post-renderer script that would leave a canary file if Helm ever ran it.
+fn chart_repo() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir(root.join(".git")).expect("mark repository root");
+    write(root, "charts/shop/Chart.yaml", CHART);
+    write(root, "charts/shop/values.yaml", "tag: \"1\"\n");
+    write(root, "charts/shop/values-prod.yaml", "tag: \"2\"\n");
+    write(root, "charts/shop/templates/cm.yaml", TEMPLATE);
+    let canary = root.join("CANARY");
+    let script = root.join("evil.sh");
+    write(root, "evil.sh", &format!("#!/bin/sh\ntouch '{}'\ncat\n", canary.display()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    (dir, canary, script)
+}
+
+#[test]
+fn no_configuration_value_reaches_helm_as_an_option() {
+    let (dir, canary, script) = chart_repo();
+    let root = dir.path();
+    let evil = format!("--post-renderer={}", script.display());
+    // Each position of `.kpath.yml` that ends up on Helm's command line, and the line it is on.
+    let positions: Vec<(String, u32)> = vec![
+        (format!("helm:\n  releases:\n    - chart: charts/shop\n      name: \"{evil}\"\n"), 4),
+        (format!("helm:\n  releases:\n    - chart: charts/shop\n      namespace: \"{evil}\"\n"), 4),
+        (format!("helm:\n  releases:\n    - chart: \"{evil}\"\n"), 3),
+        (format!("helm:\n  releases:\n    - chart: charts/shop\n      values: [\"{evil}\"]\n"), 4),
+        (format!("helm:\n  releases:\n    - chart: charts/shop\n      set: {{\"{evil}\": 1}}\n"), 4),
+        (format!("helm:\n  releases:\n    - chart: charts/shop\n      kubernetesVersion: \"1.30 {evil}\"\n"), 4),
+        (
+            format!(
+                "helm:\n  releases:\n    - chart: charts/shop\n      environments:\n        prod:\n          namespace: \"{evil}\"\n"
+            ),
+            6,
+        ),
+        (
+            format!(
+                "helm:\n  releases:\n    - chart: charts/shop\n      environments:\n        prod:\n          values: [\"{evil}\"]\n"
+            ),
+            6,
+        ),
+        (format!("namespace: \"{evil}\"\n"), 1),
+        (format!("kubernetesVersion: \"{evil}\"\n"), 1),
+        ("helm:\n  releases:\n    - chart: charts/shop\n      values: [\"values.yaml,/etc/passwd\"]\n".to_string(), 4),
+        ("helm:\n  releases:\n    - chart: ../../../etc\n".to_string(), 3),
+    ];
+    for (config, line) in positions {
+        write(root, ".kpath.yml", &config);
+        let run = kpath(&["check", "--no-cache", "."], root);
+        assert_eq!(run.code, 2, "accepted:\n{config}\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(&format!(".kpath.yml:{line}:")), "no line {line} for:\n{config}\n{}", run.stderr);
+        assert!(!canary.exists(), "helm ran the post-renderer for:\n{config}");
+    }
+    // A `--set` value is only ever a value: the render goes on, the text lands in the ConfigMap.
+    write(
+        root,
+        ".kpath.yml",
+        &format!("helm:\n  releases:\n    - chart: charts/shop\n      set: {{tag: \"{evil},x=y\"}}\n"),
+    );
+    let run = kpath(&["check", "--no-cache", "--format", "json", "."], root);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    assert!(!canary.exists(), "helm ran the post-renderer through a --set value");
+}
+
+#[test]
+fn a_chart_name_is_never_an_option() {
+    let (dir, canary, script) = chart_repo();
+    let root = dir.path();
+    write(
+        root,
+        "charts/shop/Chart.yaml",
+        &format!("apiVersion: v2\nname: \"--post-renderer={}\"\nversion: 0.1.0\n", script.display()),
+    );
+    let run = kpath(&["check", "--no-cache", "--format", "json", "."], root);
+    assert!(run.code == 0 || run.code == 1, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(!canary.exists(), "helm ran the post-renderer named by Chart.yaml");
+}
+
+#[test]
+fn absurd_bounds_are_a_configuration_error_with_its_line() {
+    let (dir, _, _) = chart_repo();
+    let root = dir.path();
+    for (config, line) in [
+        ("helm:\n  timeout: 99999999999999999999h\n", 2),
+        ("helm:\n  maxOutput: 99999999999999999999999Ei\n", 2),
+        ("rules: {}\nhelm:\n  concurrency: 18446744073709551617\n", 3),
+    ] {
+        write(root, ".kpath.yml", config);
+        let run = kpath(&["check", "--no-cache", "."], root);
+        assert_eq!(run.code, 2, "{config}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!(".kpath.yml:{line}:")), "{config}: {}", run.stderr);
+    }
+    // Within bounds, but above the operator's ceiling: clamped, and said.
+    write(root, ".kpath.yml", "helm:\n  timeout: 20h\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+        .args(["check", "--no-cache", "."])
+        .current_dir(root)
+        .env("KPATH_HELM", pinned_helm())
+        .env("KPATH_MAX_RENDER_TIMEOUT", "30s")
+        .output()
+        .expect("kpath runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(".kpath.yml:2: helm.timeout 72000s is above the ceiling"), "{stderr}");
+    assert!(stderr.contains("30s is used"), "{stderr}");
+}
+
+const CLEAN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\n  labels: {app: settings}\ndata:\n  a: \"1\"\n";
+
+/// A repository whose pull request adds an error and, in the same change, a `.kpath.yml` that turns the
+/// rule off: returns the repository.
+fn weakening_pull_request() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    write(root, "apps/cm.yaml", CLEAN);
+    write(root, ".kpath.yml", "rules:\n  image-latest: warning\n");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    write(root, "apps/cm.yaml", &CLEAN.replace("namespace: shop", "namespace: default"));
+    write(
+        root,
+        ".kpath.yml",
+        "rules:\n  image-latest: warning\n  namespace-default: off\nwaivers:\n  - rule: \"*\"\n    reason: trust me\n",
+    );
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "head"]);
+    dir
+}
+
+#[test]
+fn the_base_configuration_judges_a_pull_request() {
+    let repo = weakening_pull_request();
+    let root = repo.path();
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--no-cache"], root);
+    assert_eq!(run.code, 1, "the PR switched off the rule that judges it:\n{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("namespace-default"), "{}", run.stdout);
+    assert!(run.stdout.contains("#### Configuration"), "{}", run.stdout);
+    assert!(run.stdout.contains("takes effect once merged"), "{}", run.stdout);
+    assert!(run.stdout.contains("weakens the gate: it turns off `namespace-default`"), "{}", run.stdout);
+    assert!(run.stdout.contains("adds a waiver of `*` for everything: `trust me`"), "{}", run.stdout);
+
+    // Locally, the head's configuration can be tried on purpose.
+    let run = kpath(
+        &["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--no-cache", "--config-from", "head"],
+        root,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("--config-from head"), "{}", run.stdout);
+}
+
+#[test]
+fn an_invalid_head_configuration_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    write(root, "apps/cm.yaml", CLEAN);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    write(root, ".kpath.yml", "rulez: {}\n");
+    write(root, "apps/cm.yaml", &CLEAN.replace("a: \"1\"", "a: \"2\""));
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "head"]);
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--no-cache"], root);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("is invalid and kpath would stop on it"), "{}", run.stdout);
+    assert!(run.stdout.contains(".kpath.yml:1:1"), "{}", run.stdout);
+    assert!(!run.stdout.contains("/tmp"), "a temporary path leaked: {}", run.stdout);
+}
