@@ -362,3 +362,24 @@ async fn a_check_run_is_completed_even_when_github_fails_for_a_while() {
     drop(world);
     app.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_cannot_switch_off_the_rule_that_judges_it() {
+    let app = start().await;
+    let config = app.read(".kpath.yml").replace(
+        "  resources-cpu-limit: off",
+        "  resources-cpu-limit: off\n  hpa-replicas-conflict: off\n  secret-in-env: notice",
+    );
+    app.open(11, &[(CHECKOUT, Some(&with_replicas(&app))), (".kpath.yml", Some(&config))]).await;
+    let world = app.fake.world();
+    assert_eq!(world.check_runs[0].conclusion.as_deref(), Some("failure"), "judged by the base's configuration");
+    assert!(
+        world.review_comments.iter().any(|c| c.path == CHECKOUT && c.body.contains("`hpa-replicas-conflict`")),
+        "the finding the PR tried to switch off is still commented"
+    );
+    let summary = world.issue_comments.iter().find(|c| c.body.starts_with(SUMMARY_MARKER)).expect("a summary");
+    assert!(summary.body.contains("weakens the gate: it turns off `hpa-replicas-conflict`"), "{}", summary.body);
+    assert!(summary.body.contains("it lowers `secret-in-env` from error to notice"), "{}", summary.body);
+    drop(world);
+    app.assert_clean();
+}
