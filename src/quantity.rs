@@ -61,8 +61,9 @@ pub fn parse_quantity(text: &str) -> Option<Quantity> {
     };
     let scaled = mantissa.checked_mul(mul)?.checked_mul(1000)?;
     let divisor = 10i128.checked_pow(frac_len + div_pow10)?;
-    // Kubernetes rounds sub-milli precision up; we do the same.
-    let value = (scaled + divisor - 1) / divisor;
+    // Kubernetes rounds sub-milli precision up; we do the same. Checked: a mantissa near i128::MAX
+    // overflowed here (found by fuzzing).
+    let value = scaled.checked_add(divisor - 1)? / divisor;
     Some(Quantity(if negative { -value } else { value }))
 }
 
@@ -119,6 +120,18 @@ mod tests {
         for bad in ["", "abc", "1.2.3", "10 Gi", "1GB", "--1", "Gi"] {
             assert_eq!(parse_quantity(bad), None, "{bad}");
         }
+    }
+
+    /// Found by fuzzing: rounding up a fraction overflowed i128 (a panic in debug builds, a negative
+    /// quantity in release). Too large to hold is not a quantity kpath can compare.
+    #[test]
+    fn huge_quantities_do_not_overflow() {
+        let max = i128::MAX / 1000;
+        assert_eq!(parse_quantity(&format!("{}.{:03}", max / 1000, max % 1000)), None);
+        assert_eq!(parse_quantity(&format!("-{}.{:03}", max / 1000, max % 1000)), None);
+        assert_eq!(parse_quantity(&format!("{max}")), Some(Quantity(max * 1000)));
+        assert_eq!(parse_quantity(&format!("{}", max + 1)), None);
+        assert_eq!(parse_quantity("99999999999999999999999999999999999999999Ei"), None);
     }
 
     #[test]

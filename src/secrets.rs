@@ -462,8 +462,16 @@ fn has_stripe_live_key(value: &str) -> bool {
 
 fn has_jwt(value: &str) -> bool {
     let b64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    // `-` ends a word but not a base64url run, so `eyJ-eyJ-…` starts a token every 4 bytes inside one
+    // run. A start inside the header run of a start that failed ends at the same place, so it fails too:
+    // skipping those keeps the scan linear (it was quadratic: 200 KB took 30 s, found by fuzzing).
+    let mut scanned_to = 0;
     token_starts(value, "eyJ").any(|i| {
+        if i < scanned_to {
+            return false;
+        }
         let header = run_len(value, i, b64url);
+        scanned_to = i + header;
         let dot = i + header;
         if header < 10 || value.as_bytes().get(dot) != Some(&b'.') || !value[dot + 1..].starts_with("eyJ") {
             return false;
@@ -641,6 +649,17 @@ mod tests {
         assert_eq!(credential_kind("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0NTY3ODkwIn0."), Some("a JSON Web Token"));
         assert_eq!(credential_kind("eyJhbGciOiJIUzI1NiJ9"), None, "a header alone is not a token");
         assert_eq!(credential_kind("eyJ.eyJ.x"), None);
+    }
+
+    /// Found by fuzzing: `eyJ-` repeated starts a token every 4 bytes of one base64url run, and each start
+    /// scanned to the run's end (quadratic: a 200 KB ConfigMap value took 30 s). 1 MB now takes one pass.
+    #[test]
+    fn long_runs_of_token_starts_are_scanned_once() {
+        let run = "eyJ-".repeat(250_000);
+        assert_eq!(credential_kind(&run), None);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(credential_kind(&format!("{run} {jwt}")), Some("a JSON Web Token"));
+        assert_eq!(credential_kind(&format!("{run}{jwt}")), Some("a JSON Web Token"));
     }
 
     #[test]

@@ -191,10 +191,11 @@ pub struct BrokenDocument {
 pub fn parse_stream(text: &str) -> (Vec<Document>, Vec<BrokenDocument>) {
     let mut docs = Vec::new();
     let mut broken = Vec::new();
+    let mut end = None;
     for (index, chunk) in split_documents(text).into_iter().enumerate() {
         match parse_one(chunk.text, chunk.first_line) {
             Ok(root) => docs.push(Document { index, root, start_line: chunk.first_line + 1 }),
-            Err(error) => broken.push(BrokenDocument { index, error }),
+            Err(error) => broken.push(BrokenDocument { index, error: within(error, text, &mut end) }),
         }
     }
     (docs, broken)
@@ -202,7 +203,33 @@ pub fn parse_stream(text: &str) -> (Vec<Document>, Vec<BrokenDocument>) {
 
 /// Parses text that holds exactly one document (e.g. a JSON file or a config file).
 pub fn parse_single(text: &str) -> Result<Option<Node>, YamlError> {
-    parse_one(text, 0)
+    parse_one(text, 0).map_err(|e| within(e, text, &mut None))
+}
+
+/// The parser puts an error "at the end of the input" on the line after the last one (`[` alone: line
+/// 2). No such line exists, so nothing can be shown or annotated there (found by fuzzing): it is moved to
+/// the end of the last line. `end` caches that position, computed once per file.
+fn within(mut error: YamlError, text: &str, end: &mut Option<Pos>) -> YamlError {
+    let end = *end.get_or_insert_with(|| end_of(text));
+    if error.pos.line > end.line {
+        error.pos = end;
+    }
+    error
+}
+
+/// Just after the last character of the last line that has content (line breaks as YAML counts them:
+/// `\n`, `\r\n` and a lone `\r`; a final line break does not start another line).
+fn end_of(text: &str) -> Pos {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    let bytes = body.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count();
+    let last = body.rsplit(['\n', '\r']).next().unwrap_or("");
+    Pos { line: breaks as u32 + 1, col: last.chars().count() as u32 + 1 }
 }
 
 struct Chunk<'a> {
@@ -543,6 +570,17 @@ mod tests {
         assert_eq!(broken[0].error.pos.line, 4);
         let c = docs[1].root.as_ref().and_then(|r| r.entry("c")).expect("c");
         assert_eq!(c.key.pos.line, 5);
+    }
+
+    /// Found by fuzzing: an error at the end of the input was placed on a line the file does not have.
+    #[test]
+    fn errors_at_the_end_stay_on_the_last_line() {
+        let error = |text: &str| parse_stream(text).1.first().map(|b| b.error.pos).expect("a broken document");
+        assert_eq!(error("["), Pos { line: 1, col: 2 });
+        assert_eq!(error("a: 1\n---\nb: [x,\n"), Pos { line: 3, col: 7 });
+        assert_eq!(error("a: 1\r\nb: {\r\n"), Pos { line: 2, col: 5 });
+        assert_eq!(error("a: 1\rb: ["), Pos { line: 2, col: 5 });
+        assert_eq!(parse_single("{\"a\": [").map_err(|e| e.pos), Err(Pos { line: 1, col: 8 }));
     }
 
     #[test]
