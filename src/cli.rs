@@ -150,8 +150,14 @@ pub enum RulesFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check(args) => check(args),
-        Command::Review(args) => review(args),
+        Command::Check(args) => {
+            stay_clean();
+            check(args)
+        }
+        Command::Review(args) => {
+            stay_clean();
+            review(args)
+        }
         Command::Serve(args) => serve(&args),
         Command::Rules { format } => {
             print(&rules_listing(format));
@@ -169,6 +175,13 @@ pub fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// For the commands that render with helm: a signal kills helm and removes kpath's temporary
+/// directories before kpath exits, and directories left by a kpath that was killed are removed.
+fn stay_clean() {
+    crate::cleanup::exit_on_signals();
+    crate::cleanup::sweep_stale();
 }
 
 fn serve(args: &crate::app::serve::ServeArgs) -> ExitCode {

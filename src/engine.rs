@@ -380,6 +380,8 @@ fn check_chart(
         max_output: config.helm.max_output,
         concurrency: config.helm.concurrency,
         cache_dir: config.helm.cache_dir.clone(),
+        memory_per_render: crate::helm::DEFAULT_MEMORY_PER_RENDER,
+        memory_total: crate::helm::DEFAULT_MEMORY_TOTAL,
     };
     let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
     for unit in crate::helm::units(&input.path, &input.display, config) {

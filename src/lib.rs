@@ -4,6 +4,7 @@
 //! and returns findings as data. Reporting (`report`) and the command line (`cli`) sit on top.
 
 pub mod app;
+pub mod cleanup;
 pub mod cli;
 pub mod cmdline;
 pub mod config;

@@ -338,6 +338,11 @@ pub async fn start(
 
 /// `kpath serve`: binds, serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Directories a killed kpath left behind (its helm processes died with it).
+    let swept = crate::cleanup::sweep_stale();
+    if swept > 0 {
+        tracing::info!(swept, "kpath serve: removed temporary directories of kpath processes that were killed");
+    }
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("KPATH_LISTEN (--listen): cannot listen on {}: {e}", settings.listen))?;
@@ -375,6 +380,10 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
+    // The reviews already taken are finished (their helm renders are bounded in time); a second
+    // signal stops at once: helm is killed and the temporary directories are removed.
+    crate::cleanup::exit_on_signals();
+    tracing::info!("kpath serve: stopping after the running reviews; a second SIGINT or SIGTERM stops now");
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! The `helm` binary: finding it, checking its version, and running it in a sandbox — offline, with
-//! its own empty home directories, no plugins, a timeout and a cap on its output.
+//! its own empty home directories, no plugins, a timeout, a cap on its output, and kernel limits on
+//! its memory and CPU; in its own process group, killed with kpath (see `crate::cleanup`).
+//!
+//! This is the only place kpath starts a process.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,8 +38,27 @@ pub enum RunError {
     Timeout(Duration),
     #[error("wrote more than {} of output", human_bytes(*.0))]
     OutputCap(usize),
+    /// The Go runtime gave up for lack of memory under the render's limit (RLIMIT_DATA).
+    #[error("ran out of its {} memory limit ({detail})", human_bytes(*.limit as usize))]
+    Memory { limit: u64, detail: String },
+    /// Killed by a signal kpath did not send: the kernel at the CPU-time limit (RLIMIT_CPU), or
+    /// the system (its out-of-memory killer, an operator).
+    #[error("was killed by signal {signal} (its CPU-time limit is {})", human_duration(*.cpu))]
+    Killed { signal: i32, cpu: Duration },
     #[error("could not run helm: {0}")]
     Spawn(std::io::Error),
+}
+
+/// The bounds of one helm run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Wall time; also sets the CPU-time limit (this × the number of CPUs, a backstop for a helm that
+    /// is no longer watched).
+    pub timeout: Duration,
+    /// Bytes of standard output kept; past it helm is killed.
+    pub max_output: usize,
+    /// Bytes of memory helm may map for data (RLIMIT_DATA, and GOMEMLIMIT at ¾ of it).
+    pub memory: u64,
 }
 
 pub fn human_duration(d: Duration) -> String {
@@ -61,14 +83,15 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Empty home directories for one helm run, removed afterwards.
+/// Empty home directories for one helm run, `<TMPDIR>/kpath-helm-<pid>-<random>`, removed afterwards
+/// (also when kpath is stopped or killed: see `crate::cleanup::OwnedDir`).
 pub struct Sandbox {
-    dir: tempfile::TempDir,
+    dir: crate::cleanup::OwnedDir,
 }
 
 impl Sandbox {
     pub fn new() -> std::io::Result<Sandbox> {
-        let dir = tempfile::Builder::new().prefix("kpath-helm-").tempdir()?;
+        let dir = crate::cleanup::OwnedDir::new("kpath-helm-")?;
         for sub in ["cache", "config", "data", "plugins", "home"] {
             std::fs::create_dir_all(dir.path().join(sub))?;
         }
@@ -119,14 +142,10 @@ pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
         path: path.display().to_string(),
         reason: format!("no temporary directory: {e}"),
     })?;
-    let out = run(
-        &path,
-        &["version".into(), "--template".into(), "{{.Version}}".into()],
-        &sandbox,
-        Duration::from_secs(20),
-        4096,
-    )
-    .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: e.to_string() })?;
+    let limits =
+        RunLimits { timeout: Duration::from_secs(20), max_output: 4096, memory: super::DEFAULT_MEMORY_PER_RENDER };
+    let out = run(&path, &["version".into(), "--template".into(), "{{.Version}}".into()], &sandbox, &limits)
+        .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: e.to_string() })?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.success || !supported(&version) {
         return Err(FindError::Unusable {
@@ -151,22 +170,28 @@ fn supported(version: &str) -> bool {
     major > 3 || (major == 3 && minor >= 8)
 }
 
-/// Runs `helm ARGS` in the sandbox, killing it at the timeout or when its output passes `max_output`.
-pub fn run(
-    helm: &Path,
-    args: &[String],
-    sandbox: &Sandbox,
-    timeout: Duration,
-    max_output: usize,
-) -> Result<Output, RunError> {
+/// Runs `helm ARGS` in the sandbox, killing it at the timeout or when its output passes the cap; the
+/// kernel stops it at its memory and CPU limits (see [`confine`]).
+///
+/// Helm runs as the leader of its own process group, registered with `crate::cleanup` so that a
+/// signal to kpath kills it; every way out of this function kills and reaps it first.
+pub fn run(helm: &Path, args: &[String], sandbox: &Sandbox, limits: &RunLimits) -> Result<Output, RunError> {
     let mut cmd = Command::new(helm);
     cmd.args(args).current_dir(sandbox.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     sandbox.apply(&mut cmd);
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    // The Go runtime collects garbage harder as the heap nears this soft limit, so a render that
+    // fits only just fits; the kernel's hard limit stops one that does not
+    // (https://pkg.go.dev/runtime#hdr-Environment_Variables).
+    cmd.env("GOMEMLIMIT", format!("{}MiB", (limits.memory / 4 * 3) >> 20));
+    let cpu = cpu_limit(limits.timeout);
+    confine(&mut cmd, limits.memory, cpu, limits.max_output as u64);
+    let (mut child, group) = crate::cleanup::spawn_group(&mut cmd).map_err(RunError::Spawn)?;
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        let _ = child.kill();
+        group.kill();
+        let _ = child.wait();
         return Err(RunError::Spawn(std::io::Error::other("helm's output pipes are missing")));
     };
+    let max_output = limits.max_output;
     let (done_tx, done_rx) = mpsc::channel::<Result<Vec<u8>, usize>>();
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -193,27 +218,138 @@ pub fn run(
         while matches!(stderr.read(&mut sink), Ok(n) if n > 0) {}
         String::from_utf8_lossy(&text).into_owned()
     });
-    let outcome = done_rx.recv_timeout(timeout);
+    let outcome = done_rx.recv_timeout(limits.timeout);
     let result = match outcome {
-        Ok(Ok(stdout)) => {
-            let status = child.wait().map_err(RunError::Spawn)?;
-            let stderr = err_reader.join().unwrap_or_default();
-            Ok(Output { success: status.success(), stdout, stderr })
-        }
+        Ok(Ok(stdout)) => match child.wait() {
+            Ok(status) => {
+                let stderr = err_reader.join().unwrap_or_default();
+                classify(status, stdout, stderr, limits.memory, cpu)
+            }
+            Err(e) => {
+                group.kill();
+                let _ = child.wait();
+                Err(RunError::Spawn(e))
+            }
+        },
         Ok(Err(cap)) => {
-            let _ = child.kill();
+            group.kill();
             let _ = child.wait();
             Err(RunError::OutputCap(cap))
         }
         Err(_) => {
-            let _ = child.kill();
+            group.kill();
             let _ = child.wait();
-            Err(RunError::Timeout(timeout))
+            Err(RunError::Timeout(limits.timeout))
         }
     };
+    drop(group);
     let _ = reader.join();
     result
 }
+
+/// CPU time helm may use: the wall-time budget on every CPU, plus a second.
+fn cpu_limit(timeout: Duration) -> Duration {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    Duration::from_secs(timeout.as_secs().saturating_add(1).saturating_mul(cpus).saturating_add(1))
+}
+
+/// Tells a finished run's failures that are limits (memory, CPU) from helm's own errors.
+///
+/// Helm reports its errors as `Error: …` and exits with 1; the Go runtime's fatal errors print
+/// `fatal error: …` and exit with 2 (https://pkg.go.dev/runtime — "fatal error"), which a template
+/// cannot produce. Out of memory under RLIMIT_DATA shows as `fatal error: … out of memory` or
+/// `cannot allocate memory`; a stack that cannot grow, as `stack overflow`.
+fn classify(
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: String,
+    memory: u64,
+    cpu: Duration,
+) -> Result<Output, RunError> {
+    if status.code() == Some(2) {
+        let fatal = stderr.lines().map(str::trim).find(|l| l.starts_with("fatal error:"));
+        if let Some(line) = fatal
+            && ["out of memory", "cannot allocate memory", "stack overflow"].iter().any(|m| line.contains(m))
+        {
+            return Err(RunError::Memory { limit: memory, detail: line.to_string() });
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // Not killed by kpath (that is a timeout or the output cap, handled before).
+        if let Some(signal) = status.signal() {
+            return Err(RunError::Killed { signal, cpu });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cpu;
+    Ok(Output { success: status.success(), stdout, stderr })
+}
+
+/// Sets the kernel's limits on the child, and makes it die with kpath.
+///
+/// - `PR_SET_PDEATHSIG(SIGKILL)`: the kernel kills helm when the thread that spawned it ends, which
+///   includes kpath being killed with SIGKILL (prctl(2): <https://man7.org/linux/man-pages/man2/prctl.2.html>).
+///   The spawning thread is the one that waits for helm in [`run`], so it outlives helm in every
+///   other case. If kpath died between fork and prctl, the child's parent has already changed:
+///   then it exits at once.
+/// - RLIMIT_DATA bounds helm's heap. RLIMIT_AS would not do: the Go runtime reserves ~700 MiB of
+///   address space at start (measured with helm 3.17: it fails to start under 750 MiB), while
+///   RLIMIT_DATA counts only writable private mappings, i.e. what the heap really uses (since
+///   Linux 4.7; setrlimit(2): <https://man7.org/linux/man-pages/man2/setrlimit.2.html>).
+/// - RLIMIT_CPU, a backstop to the wall-time limit; RLIMIT_FSIZE, no file larger than the output
+///   cap; RLIMIT_CORE 0, no core dump of a crashing render.
+///
+/// Limits are never raised above kpath's own hard limits (that needs privilege and would fail).
+#[cfg(unix)]
+fn confine(cmd: &mut Command, memory: u64, cpu: Duration, max_file: u64) {
+    use std::os::unix::process::CommandExt;
+    let lowered = |resource, wanted: u64| {
+        let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes only into `current`.
+        let known = unsafe { libc::getrlimit(resource, &mut current) } == 0;
+        let wanted = libc::rlim_t::try_from(wanted).unwrap_or(libc::RLIM_INFINITY);
+        if known && current.rlim_max != libc::RLIM_INFINITY { wanted.min(current.rlim_max) } else { wanted }
+    };
+    let data = lowered(libc::RLIMIT_DATA, memory);
+    let cpu_soft = lowered(libc::RLIMIT_CPU, cpu.as_secs());
+    let cpu_hard = lowered(libc::RLIMIT_CPU, cpu.as_secs().saturating_add(2));
+    let fsize = lowered(libc::RLIMIT_FSIZE, max_file.max(1 << 20));
+    #[cfg(target_os = "linux")]
+    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: it makes system calls only and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+            }
+            let limits = [
+                (libc::RLIMIT_DATA, data, data),
+                (libc::RLIMIT_CPU, cpu_soft, cpu_hard),
+                (libc::RLIMIT_FSIZE, fsize, fsize),
+                (libc::RLIMIT_CORE, 0, 0),
+            ];
+            for (resource, soft, hard) in limits {
+                let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn confine(_cmd: &mut Command, _memory: u64, _cpu: Duration, _max_file: u64) {}
 
 #[cfg(test)]
 mod tests {

@@ -37,7 +37,7 @@ pub fn values_for(unit: &RenderUnit, template: &str) -> Vec<(String, String, Vec
     }
     let mut out = Vec::new();
     let mut add = |rel: String, prefix: Vec<String>| {
-        if let Ok(text) = std::fs::read_to_string(unit.chart_dir.join(&rel)) {
+        if let Some(text) = super::read_chart_text(&unit.chart_dir.join(&rel)) {
             out.push((format!("{}/{rel}", unit.chart_display), text, prefix));
         }
     };
@@ -190,5 +190,5 @@ pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Un
 }
 
 fn read_text(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+    super::read_chart_text(path).unwrap_or_default()
 }

@@ -21,6 +21,11 @@ const MAX_LINK_HOPS: usize = 40;
 const MAX_LINK_NESTING: usize = 8;
 /// Files `materialize` writes through symlinks, against link fan-out bombs.
 const MAX_LINKED_FILES: usize = 100_000;
+/// Blobs larger than this are never inflated: their size is read from the object's header first
+/// (as the engine's limit per file: such a file is reported, not checked).
+pub const MAX_BLOB_BYTES: u64 = crate::engine::MAX_FILE_BYTES;
+/// A symlink's target is a path: longer than Linux's `PATH_MAX` is not one.
+const MAX_LINK_TARGET: u64 = 4096;
 /// Time budget for one file's line diff in `dir_changes`; past it the diff is coarser (more lines
 /// count as added), never wrong in the other direction.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +56,13 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    #[error(
+        "`{path}` at commit {} is {} MiB, over kpath's {} MiB limit per file; it was not read",
+        short(commit),
+        size >> 20,
+        MAX_BLOB_BYTES >> 20
+    )]
+    TooLarge { path: String, commit: Oid, size: u64 },
     #[error("{what}: {}", source.message())]
     Git {
         what: String,
@@ -249,6 +261,23 @@ fn within(inner: &str, outer: &str) -> bool {
     outer.is_empty() || inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A blob's size from its object header, without inflating it (packed objects: the header of the
+/// pack entry, or of its delta's base; https://libgit2.org/docs/reference/main/odb/git_odb_read_header.html).
+fn blob_size(repo: &Repository, id: Oid) -> Result<u64, git2::Error> {
+    let (size, _) = repo.odb()?.read_header(id)?;
+    Ok(size as u64)
+}
+
+/// A symlink blob's target text; None if it is not UTF-8 or too long to be a path (such a blob is
+/// never inflated).
+fn link_target(repo: &Repository, id: Oid) -> Result<Option<String>, git2::Error> {
+    if blob_size(repo, id)? > MAX_LINK_TARGET {
+        return Ok(None);
+    }
+    let blob = repo.find_blob(id)?;
+    Ok(std::str::from_utf8(blob.content()).ok().map(str::to_string))
+}
+
 enum Resolved<'r> {
     Blob(Oid),
     Tree(Tree<'r>),
@@ -291,8 +320,7 @@ fn resolve_in_tree<'r>(
                 if hops > MAX_LINK_HOPS {
                     return Ok(None);
                 }
-                let blob = repo.find_blob(entry.id)?;
-                let Ok(target) = std::str::from_utf8(blob.content()) else { return Ok(None) };
+                let Some(target) = link_target(repo, entry.id)? else { return Ok(None) };
                 if target.starts_with('/') {
                     return Ok(None);
                 }
@@ -376,9 +404,8 @@ impl Materializer<'_, '_> {
 
     fn link(&mut self, real: &str, out: &str, item: Item, links: &mut Vec<String>) -> Result<(), GitError> {
         let (dir, _) = real.rsplit_once('/').unwrap_or(("", real));
-        let blob = self.repo.find_blob(item.id).map_err(self.read_error(real))?;
-        let Ok(target) = std::str::from_utf8(blob.content()) else { return Ok(()) };
-        let resolved = resolve_in_tree(self.repo, self.root, dir, target).map_err(self.read_error(real))?;
+        let Some(target) = link_target(self.repo, item.id).map_err(self.read_error(real))? else { return Ok(()) };
+        let resolved = resolve_in_tree(self.repo, self.root, dir, &target).map_err(self.read_error(real))?;
         match resolved {
             None => Ok(()),
             Some((_, Resolved::Blob(id))) => self.blob(out, id, true),
@@ -402,12 +429,21 @@ impl Materializer<'_, '_> {
         if self.written.contains(out) || (via_link && self.linked >= MAX_LINKED_FILES) {
             return Ok(());
         }
-        let blob = self.repo.find_blob(id).map_err(self.read_error(out))?;
         let path = self.dest.join(out);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|source| GitError::Io { path: parent.to_path_buf(), source })?;
         }
-        fs::write(&path, blob.content()).map_err(|source| GitError::Io { path: path.clone(), source })?;
+        let size = blob_size(self.repo, id).map_err(self.read_error(out))?;
+        if size > MAX_BLOB_BYTES {
+            // Not inflated: a sparse file of the same size stands in for it (no data, no memory), so
+            // whatever reads the sandbox sees a file over the limit, and reports it by name instead of
+            // checking it (the engine's and the chart reader's size checks come before any read).
+            let file = fs::File::create(&path).map_err(|source| GitError::Io { path: path.clone(), source })?;
+            file.set_len(size).map_err(|source| GitError::Io { path: path.clone(), source })?;
+        } else {
+            let blob = self.repo.find_blob(id).map_err(self.read_error(out))?;
+            fs::write(&path, blob.content()).map_err(|source| GitError::Io { path: path.clone(), source })?;
+        }
         self.written.insert(out.to_string());
         self.count += 1;
         if via_link {
@@ -421,12 +457,17 @@ impl Materializer<'_, '_> {
 /// (directory prefixes, `""` meaning the whole tree) into `dest`, creating directories. Returns the number of
 /// files written. Requested paths that do not exist are ignored.
 ///
+/// One pass over the tree: each tree on the way to a requested path is read once, whatever the number
+/// of requests (a lookup per path would read a directory of n files n times).
+///
 /// Symlinks are never created: a link whose target (followed like a checkout would, through further
 /// links) stays inside the tree is written as a regular file holding the target file's content, or,
 /// for a directory target, as a directory holding its files (cycles and nesting beyond
 /// `MAX_LINK_NESTING` skipped); links leaving the tree, absolute or dangling are skipped, as are
-/// submodules and entries with unsafe names (`..`, `.git`, separators). `dest` should be a new or
-/// empty directory: existing files are overwritten, and existing symlinks in it would be followed.
+/// submodules and entries with unsafe names (`..`, `.git`, separators). A blob over [`MAX_BLOB_BYTES`]
+/// is not inflated: a sparse file of its size stands in for it, so the check reports it by name.
+/// `dest` should be a new or empty directory: existing files are overwritten, and existing symlinks
+/// in it would be followed.
 pub fn materialize(
     repo: &Repository,
     commit: Oid,
@@ -436,26 +477,72 @@ pub fn materialize(
 ) -> Result<usize, GitError> {
     let root = commit_tree(repo, commit)?;
     let mut m = Materializer { repo, root: &root, commit, dest, written: HashSet::new(), count: 0, linked: 0 };
-    for dir in dirs {
-        let Some(dir) = clean_request(dir) else { continue };
-        if dir.is_empty() {
-            m.tree("", "", &root, &mut Vec::new())?;
-        } else if let Ok(entry) = root.get_path(Path::new(&dir)) {
-            m.entry(&dir, &dir, Item::of(&entry), &mut Vec::new())?;
-        }
-    }
-    for path in paths {
-        let Some(path) = clean_request(path) else { continue };
-        if path.is_empty() {
-            continue;
-        }
-        if let Ok(entry) = root.get_path(Path::new(&path))
-            && entry.kind() != Some(ObjectType::Tree)
-        {
-            m.entry(&path, &path, Item::of(&entry), &mut Vec::new())?;
-        }
+    let wanted = Wanted::new(paths, dirs);
+    if wanted.everything {
+        m.tree("", "", &root, &mut Vec::new())?;
+    } else {
+        m.select("", &root, &wanted)?;
     }
     Ok(m.count)
+}
+
+/// What `materialize` was asked for, as sets of clean repository paths.
+#[derive(Default)]
+struct Wanted {
+    /// `""` was among the directories.
+    everything: bool,
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+    /// Every directory on the way to a requested file or directory (`""` included).
+    ancestors: HashSet<String>,
+}
+
+impl Wanted {
+    fn new(paths: &[String], dirs: &[String]) -> Wanted {
+        let mut wanted = Wanted::default();
+        for (requests, is_dir) in [(dirs, true), (paths, false)] {
+            for path in requests.iter().filter_map(|p| clean_request(p)) {
+                if path.is_empty() {
+                    wanted.everything |= is_dir;
+                    continue;
+                }
+                let mut ancestor = path.as_str();
+                while let Some((parent, _)) = ancestor.rsplit_once('/') {
+                    wanted.ancestors.insert(parent.to_string());
+                    ancestor = parent;
+                }
+                wanted.ancestors.insert(String::new());
+                if is_dir {
+                    wanted.dirs.insert(path)
+                } else {
+                    wanted.files.insert(path)
+                };
+            }
+        }
+        wanted
+    }
+}
+
+impl Materializer<'_, '_> {
+    /// Walks `tree` (at `prefix`) writing what `wanted` asks for, entering only directories on the
+    /// way to a request.
+    fn select(&mut self, prefix: &str, tree: &Tree<'_>, wanted: &Wanted) -> Result<(), GitError> {
+        let items: Vec<(String, Item)> = tree
+            .iter()
+            .filter_map(|e| e.name().ok().filter(|n| valid_name(n)).map(|n| (n.to_string(), Item::of(&e))))
+            .collect();
+        for (name, item) in items {
+            let path = join(prefix, &name);
+            let is_tree = item.kind == Some(ObjectType::Tree);
+            if wanted.dirs.contains(&path) || (!is_tree && wanted.files.contains(&path)) {
+                self.entry(&path, &path, item, &mut Vec::new())?;
+            } else if is_tree && wanted.ancestors.contains(&path) {
+                let subtree = self.repo.find_tree(item.id).map_err(self.read_error(&path))?;
+                self.select(&path, &subtree, wanted)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every file path in `commit`'s tree (repo-relative, `/`, sorted): regular files and symlinks;
@@ -487,7 +574,8 @@ pub fn list_files(repo: &Repository, commit: Oid) -> Result<Vec<String>, GitErro
 }
 
 /// Reads one file's text at `commit` (None if absent, a directory, or a symlink that leaves the
-/// tree; symlinks inside the tree are followed). Non-UTF-8 bytes are replaced (U+FFFD).
+/// tree; symlinks inside the tree are followed). Non-UTF-8 bytes are replaced (U+FFFD). A file over
+/// [`MAX_BLOB_BYTES`] is an error naming it, found before the blob is inflated.
 pub fn read_file(repo: &Repository, commit: Oid, path: &str) -> Result<Option<String>, GitError> {
     let root = commit_tree(repo, commit)?;
     let Some(clean) = clean_request(path) else { return Ok(None) };
@@ -497,6 +585,10 @@ pub fn read_file(repo: &Repository, commit: Oid, path: &str) -> Result<Option<St
     let read_error = |source| GitError::Read { path: path.to_string(), commit, source };
     match resolve_in_tree(repo, &root, "", &clean).map_err(read_error)? {
         Some((_, Resolved::Blob(id))) => {
+            let size = blob_size(repo, id).map_err(read_error)?;
+            if size > MAX_BLOB_BYTES {
+                return Err(GitError::TooLarge { path: path.to_string(), commit, size });
+            }
             let blob = repo.find_blob(id).map_err(read_error)?;
             Ok(Some(lossy(blob.content())))
         }

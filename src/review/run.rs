@@ -190,8 +190,7 @@ fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>
 
 /// Runs the review.
 pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewError> {
-    let work =
-        tempfile::Builder::new().prefix("kpath-review-").tempdir().map_err(|e| ReviewError::Io(e.to_string()))?;
+    let work = crate::cleanup::OwnedDir::new("kpath-review-").map_err(|e| ReviewError::Io(e.to_string()))?;
     let head_governs = options.config_from == ConfigFrom::Head;
     let resolved = match source {
         Source::Git { repo, base, head } => Ok(git::resolve(repo, base, head)?),
@@ -284,7 +283,12 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     let ignore: Vec<Route> = config.review.ignore_routes.iter().map(|r| Route::parse(r)).collect();
     let changes = objdiff::diff_objects(&base_report.objects, &head_report.objects, &ignore);
     let read_line = |root: &Path, file: &str, line: u32| -> Option<String> {
-        let text = std::fs::read_to_string(root.join(file)).ok()?;
+        // A file over the size limit was not checked (its finding says so): it is not read either.
+        let path = root.join(file);
+        if std::fs::metadata(&path).ok()?.len() > engine::MAX_FILE_BYTES {
+            return None;
+        }
+        let text = std::fs::read_to_string(path).ok()?;
         text.lines().nth(line.checked_sub(1)? as usize).map(str::to_string)
     };
     let line_text = |side: Side, file: &str, line: u32| match side {
