@@ -33,20 +33,20 @@ pub enum RuleLevel {
 #[derive(Debug, Default, Clone)]
 pub struct RuleOptions {
     values: BTreeMap<String, Node>,
-    defaults: BTreeMap<&'static str, &'static str>,
+    /// Defaults parsed once here: rules read their options for every object, and parsing the default's
+    /// YAML each time was a visible share of checking many small objects.
+    defaults: BTreeMap<&'static str, Node>,
 }
 
 impl RuleOptions {
     fn for_rule(rule: &rules::Rule) -> RuleOptions {
-        RuleOptions { values: BTreeMap::new(), defaults: rule.options.iter().map(|o| (o.name, o.default)).collect() }
+        let defaults =
+            rule.options.iter().filter_map(|o| Some((o.name, yaml::parse_single(o.default).ok().flatten()?))).collect();
+        RuleOptions { values: BTreeMap::new(), defaults }
     }
 
-    fn raw(&self, name: &str) -> Option<Node> {
-        if let Some(v) = self.values.get(name) {
-            return Some(v.clone());
-        }
-        let default = self.defaults.get(name)?;
-        yaml::parse_single(default).ok().flatten()
+    fn raw(&self, name: &str) -> Option<&Node> {
+        self.values.get(name).or_else(|| self.defaults.get(name))
     }
 
     /// A scalar option as text (`"100Gi"`, `"2m"`, `"15"`).

@@ -4,6 +4,8 @@
 //! Hand-written because no maintained crate keeps positions and tolerates odd input: a broken line is
 //! reported and parsing continues with the next instruction.
 
+use std::collections::HashMap;
+
 use crate::yaml::Pos;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,12 @@ pub struct Stage {
     pub name: Option<String>,
     /// Index of the stage's `FROM` in [`Dockerfile::instructions`].
     pub from_index: usize,
+    /// One past the stage's last instruction in [`Dockerfile::instructions`]: a stage's instructions are
+    /// the contiguous range `from_index..end_index`.
+    pub end_index: usize,
+    /// The earlier stage this one builds on (`FROM build`), resolved once while parsing so that following a
+    /// chain of stages is linear however long the chain is.
+    pub parent: Option<usize>,
     pub line: u32,
 }
 
@@ -64,6 +72,8 @@ pub struct Dockerfile {
     pub errors: Vec<(Pos, String)>,
     /// `# kpath:ignore` comments are handled by the suppression layer from the raw text.
     pub escape: char,
+    /// Stage names (lower-cased) → index of the stage that declares them.
+    names: HashMap<String, usize>,
 }
 
 impl Dockerfile {
@@ -73,20 +83,106 @@ impl Dockerfile {
 
     /// Instructions of stage `index`.
     pub fn stage_instructions(&self, index: usize) -> impl Iterator<Item = &Instruction> {
-        self.instructions.iter().filter(move |i| i.stage == Some(index))
+        let range = self.stages.get(index).map_or(0..0, |s| s.from_index..s.end_index);
+        self.instructions.get(range).unwrap_or_default().iter()
     }
 
     /// Instructions of the final stage (the image that ships).
     pub fn final_instructions(&self) -> impl Iterator<Item = &Instruction> {
-        let last = self.stages.len().checked_sub(1);
-        self.instructions.iter().filter(move |i| last.is_some() && i.stage == last)
+        self.stage_instructions(self.stages.len().wrapping_sub(1))
     }
 
-    /// Is `base` the name of an earlier stage (so not an image)?
+    /// Is `base` the name of a stage (so not an image)?
     pub fn is_stage_name(&self, base: &str) -> bool {
-        let base = base.to_ascii_lowercase();
-        self.stages.iter().any(|s| s.name.as_deref() == Some(base.as_str()))
+        self.names.contains_key(&base.to_ascii_lowercase())
     }
+
+    /// Stage indices the shipped image is made of, from the first image-based stage to the final stage:
+    /// `FROM builder` in the final stage inherits everything `builder` put in its image.
+    pub fn final_chain(&self) -> Vec<usize> {
+        let mut chain = Vec::new();
+        let mut next = self.stages.len().checked_sub(1);
+        while let Some(index) = next {
+            chain.push(index);
+            // Parents always come earlier, so this ends; the guard only protects against a future bug.
+            next = self.stages.get(index).and_then(|s| s.parent).filter(|p| *p < index);
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+/// Longest text a variable expansion may produce. Docker expands `ARG`s as it goes, so a chain of
+/// `ARG B=${A}${A}` lines doubles at each step; past this, kpath treats the value as unknown instead of
+/// building gigabytes of text.
+pub const MAX_EXPANSION: usize = 4096;
+
+impl Dockerfile {
+    /// The `ARG`s declared before the first `FROM` (the only ones `FROM` lines may use), each expanded
+    /// with the ones before it as Docker does. A name without a default, or one whose expansion is too
+    /// long, is absent.
+    pub fn global_args(&self) -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        for inst in self.instructions.iter().take_while(|i| i.stage.is_none()).filter(|i| i.keyword == "ARG") {
+            for word in inst.args.split_whitespace() {
+                let Some((name, value)) = word.split_once('=') else {
+                    vars.remove(word);
+                    continue;
+                };
+                let value = value.trim_matches(|c| c == '"' || c == '\'');
+                match substitute(value, &vars) {
+                    Some(expanded) => vars.insert(name.to_string(), expanded),
+                    None => vars.remove(name),
+                };
+            }
+        }
+        vars
+    }
+}
+
+/// Replaces `$NAME`, `${NAME}` and `${NAME:-default}` with their values in one pass (values are not
+/// expanded again, so the work is linear). Unknown names are left as written. `None` when the result
+/// would exceed [`MAX_EXPANSION`].
+pub fn substitute(text: &str, vars: &HashMap<String, String>) -> Option<String> {
+    if !text.contains('$') {
+        return (text.len() <= MAX_EXPANSION).then(|| text.to_string());
+    }
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(idx) = rest.find('$') {
+        out.push_str(&rest[..idx]);
+        let after = &rest[idx + 1..];
+        let (reference, replacement) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => {
+                    let body = &inner[..end];
+                    let (name, default) = match body.split_once(":-") {
+                        Some((n, d)) => (n, Some(d)),
+                        None => (body, None),
+                    };
+                    let value = vars.get(name).filter(|v| !v.is_empty() || default.is_none()).map(String::as_str);
+                    (&after[..end + 2], value.or(default))
+                }
+                None => (after, None),
+            }
+        } else {
+            let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            (&after[..len], vars.get(&after[..len]).map(String::as_str))
+        };
+        match replacement {
+            Some(value) => out.push_str(value),
+            None => {
+                out.push('$');
+                out.push_str(reference);
+            }
+        }
+        if out.len() > MAX_EXPANSION {
+            return None;
+        }
+        rest = &after[reference.len()..];
+    }
+    out.push_str(rest);
+    (out.len() <= MAX_EXPANSION).then_some(out)
 }
 
 const KEYWORDS: &[&str] = &[
@@ -110,20 +206,35 @@ const KEYWORDS: &[&str] = &[
     "WORKDIR",
 ];
 
+/// Instructions whose arguments may hold heredocs (BuildKit reads `<<EOF` only on these; elsewhere `<<` is
+/// text, for instance a shell redirection in `CMD`).
+/// <https://docs.docker.com/reference/dockerfile/#here-documents>
+const HEREDOC_KEYWORDS: &[&str] = &["RUN", "COPY", "ADD"];
+
+/// Instructions that accept a JSON array (exec form) as their arguments.
+const JSON_KEYWORDS: &[&str] = &["RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"];
+
 pub fn parse(text: &str) -> Dockerfile {
     let mut df = Dockerfile { escape: '\\', ..Dockerfile::default() };
     let lines: Vec<&str> = text.lines().collect();
     // Parser directives: only at the very top, before any instruction or other comment.
-    for line in &lines {
+    for (n, line) in lines.iter().enumerate() {
         let t = line.trim();
         let Some(directive) = t.strip_prefix('#') else { break };
         let directive = directive.trim();
         match directive.split_once('=') {
-            Some((k, v)) if k.trim().eq_ignore_ascii_case("escape") => {
-                if v.trim() == "`" {
-                    df.escape = '`';
-                }
-            }
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("escape") => match v.trim() {
+                "`" => df.escape = '`',
+                "\\" => {}
+                other => df.errors.push((
+                    Pos { line: n as u32 + 1, col: 1 },
+                    format!(
+                        "invalid escape character `{}` in the `# escape=` directive: Docker accepts only `\\` or \
+                         `` ` ``, and refuses to build",
+                        truncate(other, 10)
+                    ),
+                )),
+            },
             Some((k, _)) if k.trim().eq_ignore_ascii_case("syntax") || k.trim().eq_ignore_ascii_case("check") => {}
             _ => break,
         }
@@ -165,61 +276,226 @@ pub fn parse(text: &str) -> Dockerfile {
             }
         }
         let end_line = i as u32;
+        let line = start as u32 + 1;
+        let at = Pos { line, col: 1 };
         let (keyword, rest) = match logical.split_once(char::is_whitespace) {
             Some((k, r)) => (k, r.trim()),
             None => (logical.as_str(), ""),
         };
         let keyword = keyword.to_ascii_uppercase();
         if !KEYWORDS.contains(&keyword.as_str()) {
-            df.errors.push((
-                Pos { line: start as u32 + 1, col: 1 },
-                format!("`{}` is not a Dockerfile instruction", truncate(keyword.as_str(), 40)),
-            ));
+            df.errors.push((at, format!("`{}` is not a Dockerfile instruction", truncate(keyword.as_str(), 40))));
             continue;
         }
         let (flags, args) = split_flags(rest);
         // Heredocs: `<<EOF` or `<<-EOF` (quoted delimiters too). Bodies follow the instruction line.
         let mut heredocs = Vec::new();
         let mut heredoc_end = end_line;
-        for delimiter in heredoc_delimiters(&args) {
-            let mut body = String::new();
-            while i < lines.len() {
-                let l = lines[i];
-                i += 1;
-                if l.trim() == delimiter {
-                    break;
+        if HEREDOC_KEYWORDS.contains(&keyword.as_str()) {
+            for delimiter in heredoc_delimiters(&args) {
+                let mut body = String::new();
+                let mut closed = false;
+                while i < lines.len() {
+                    let l = lines[i];
+                    i += 1;
+                    if l.trim() == delimiter {
+                        closed = true;
+                        break;
+                    }
+                    body.push_str(l);
+                    body.push('\n');
                 }
-                body.push_str(l);
-                body.push('\n');
+                if !closed {
+                    df.errors.push((
+                        at,
+                        format!(
+                            "the heredoc `<<{}` of this `{keyword}` is never closed: no line `{}` follows, so the \
+                             rest of the file is read as its body and Docker refuses to build",
+                            truncate(&delimiter, 40),
+                            truncate(&delimiter, 40)
+                        ),
+                    ));
+                }
+                heredoc_end = i as u32;
+                heredocs.push(body);
             }
-            heredoc_end = i as u32;
-            heredocs.push(body);
         }
-        let exec = parse_exec(&args);
+        let exec = if JSON_KEYWORDS.contains(&keyword.as_str()) { parse_exec(&args) } else { None };
+        if exec.is_none()
+            && JSON_KEYWORDS.contains(&keyword.as_str())
+            && let Some(problem) = broken_json_form(&args)
+        {
+            df.errors.push((at, format!("`{keyword}` {problem}")));
+        }
+        if let Some(problem) = argument_problem(&keyword, &args, exec.as_deref(), &heredocs) {
+            df.errors.push((at, problem));
+        }
         let stage = if keyword == "FROM" {
             let mut words = args.split_whitespace();
             let base = words.next().unwrap_or("").to_string();
-            let name = match (words.next(), words.next()) {
-                (Some(as_kw), Some(name)) if as_kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
-                _ => None,
+            let name = match (words.next(), words.next(), words.next()) {
+                (None, _, _) => None,
+                (Some(as_kw), Some(name), None) if as_kw.eq_ignore_ascii_case("as") => {
+                    let name = name.to_ascii_lowercase();
+                    if !valid_stage_name(&name) {
+                        df.errors.push((
+                            at,
+                            format!(
+                                "`{}` is not a valid stage name: Docker wants a letter followed by letters, digits, \
+                                 `-`, `_` or `.`",
+                                truncate(&name, 40)
+                            ),
+                        ));
+                    }
+                    Some(name)
+                }
+                _ => {
+                    if !base.is_empty() {
+                        df.errors.push((
+                            at,
+                            "`FROM` takes an image and optionally `AS name` (`FROM golang:1.22 AS build`); Docker \
+                             refuses anything else"
+                                .to_string(),
+                        ));
+                    }
+                    None
+                }
             };
-            df.stages.push(Stage { base, name, from_index: df.instructions.len(), line: start as u32 + 1 });
-            Some(df.stages.len() - 1)
+            let index = df.stages.len();
+            if let Some(previous) = df.stages.last_mut() {
+                previous.end_index = df.instructions.len();
+            }
+            // The base names a stage only when that stage comes earlier (a later one is an image).
+            let parent = df.names.get(&base.to_ascii_lowercase()).copied();
+            if let Some(name) = &name {
+                if let Some(&first) = df.names.get(name) {
+                    let first_line = df.stages.get(first).map_or(0, |s| s.line);
+                    df.errors.push((
+                        at,
+                        format!(
+                            "stage name `{}` is used twice (first on line {first_line}); Docker refuses to build",
+                            truncate(name, 40)
+                        ),
+                    ));
+                } else {
+                    df.names.insert(name.clone(), index);
+                }
+            }
+            let from_index = df.instructions.len();
+            df.stages.push(Stage { base, name, from_index, end_index: from_index + 1, parent, line });
+            Some(index)
         } else {
+            if df.stages.is_empty() && keyword != "ARG" {
+                df.errors.push((
+                    at,
+                    format!(
+                        "`{keyword}` comes before any `FROM`: only `ARG` may precede the first `FROM`, and Docker \
+                         refuses to build"
+                    ),
+                ));
+            }
             df.stages.len().checked_sub(1)
         };
-        df.instructions.push(Instruction {
-            keyword,
-            flags,
-            args,
-            exec,
-            heredocs,
-            line: start as u32 + 1,
-            end_line: heredoc_end,
-            stage,
-        });
+        df.instructions.push(Instruction { keyword, flags, args, exec, heredocs, line, end_line: heredoc_end, stage });
+    }
+    if let Some(last) = df.stages.last_mut() {
+        last.end_index = df.instructions.len();
+    }
+    if df.stages.is_empty() && df.errors.is_empty() {
+        let message = if df.instructions.is_empty() {
+            "the Dockerfile has no instructions; Docker refuses to build it"
+        } else {
+            "the Dockerfile has no `FROM`, so there is no stage to build and Docker refuses it"
+        };
+        df.errors.push((Pos { line: 1, col: 1 }, message.to_string()));
     }
     df
+}
+
+/// Docker's rule for stage names: a letter, then letters, digits, `-`, `_` or `.`.
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Arguments Docker refuses for this instruction (missing, too few, or of the wrong form), as a message.
+/// Docker's own checks: <https://docs.docker.com/reference/dockerfile/>.
+fn argument_problem(keyword: &str, args: &str, exec: Option<&[String]>, heredocs: &[String]) -> Option<String> {
+    let words = args.split_whitespace().count();
+    let empty = args.trim().is_empty();
+    match keyword {
+        // `CMD` and `ENTRYPOINT` without arguments are accepted (they clear the inherited value).
+        "CMD" | "ENTRYPOINT" => None,
+        "FROM" if empty => Some("`FROM` names no image: every stage starts from an image (or `scratch`)".into()),
+        "COPY" | "ADD" => {
+            let count = exec.map_or(words, <[String]>::len);
+            (count < 2 && heredocs.is_empty())
+                .then(|| format!("`{keyword}` needs at least a source and a destination (`{keyword} src/ /app/`)"))
+        }
+        "SHELL" if exec.is_none() && !empty => {
+            Some("`SHELL` must be written as a JSON array (`SHELL [\"/bin/bash\", \"-c\"]`)".into())
+        }
+        "ENV" if !empty && !args.split_whitespace().next().is_some_and(|w| w.contains('=')) && words < 2 => {
+            Some("`ENV` needs a value (`ENV NAME=value`)".into())
+        }
+        "ENV" | "LABEL" | "ARG" if args.trim_start().starts_with('=') => {
+            Some(format!("`{keyword}` has an empty name before `=`"))
+        }
+        "HEALTHCHECK" if !empty => {
+            let kind = args.split_whitespace().next().unwrap_or("");
+            (!kind.eq_ignore_ascii_case("CMD") && !kind.eq_ignore_ascii_case("NONE")).then(|| {
+                format!(
+                    "`HEALTHCHECK` is followed by `{}`; Docker wants `HEALTHCHECK [options] CMD …` or \
+                     `HEALTHCHECK NONE`",
+                    truncate(kind, 40)
+                )
+            })
+        }
+        "ONBUILD" if !empty => {
+            let trigger = args.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            match trigger.as_str() {
+                "ONBUILD" | "FROM" | "MAINTAINER" => {
+                    Some(format!("`{trigger}` is not allowed as an `ONBUILD` trigger"))
+                }
+                t if !KEYWORDS.contains(&t) => {
+                    Some(format!("`ONBUILD {}` does not name a Dockerfile instruction", truncate(t, 40)))
+                }
+                _ => None,
+            }
+        }
+        _ if empty => Some(format!("`{keyword}` has no arguments; Docker refuses to build")),
+        _ => None,
+    }
+}
+
+/// Why arguments that start like a JSON array are not one, when Docker would run them as a shell
+/// command instead (`CMD ["app` runs `/bin/sh -c '["app'`). A shell test (`RUN [ -f x ] && …`) is fine.
+fn broken_json_form(args: &str) -> Option<String> {
+    let t = args.trim();
+    if !t.starts_with('[') {
+        return None;
+    }
+    // `[ … ]` and `[[ … ]]` are the shell's test commands, not a JSON array.
+    let mut words = t.split_whitespace();
+    let close = match words.next() {
+        Some("[") => "]",
+        Some("[[") => "]]",
+        _ => "",
+    };
+    if !close.is_empty() && words.any(|w| w.trim_end_matches(';') == close) {
+        return None;
+    }
+    let why = match serde_json::from_str::<serde_json::Value>(t) {
+        Ok(serde_json::Value::Array(_)) => "is a JSON array, but not of strings only".to_string(),
+        Ok(_) => "is not a JSON array".to_string(),
+        Err(e) if e.is_eof() => "starts a JSON array that is never closed".to_string(),
+        Err(e) => format!("is not a valid JSON array ({e})"),
+    };
+    Some(format!(
+        "{why}, so Docker runs the text as a shell command (`/bin/sh -c '[…'`) instead of the program it names; \
+         write it as a JSON array of double-quoted strings"
+    ))
 }
 
 fn truncate(text: &str, max: usize) -> String {

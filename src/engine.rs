@@ -23,6 +23,10 @@ use crate::yaml::{self, Node, Pos};
 /// memory per file.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Documents of one file a worker parses and checks in a row: enough to make scheduling cheap, few
+/// enough that a file of many documents spreads over every core.
+const DOCUMENTS_PER_TASK: usize = 256;
+
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Report {
     pub findings: Vec<Finding>,
@@ -56,6 +60,8 @@ struct FileOutcome {
     objects: Vec<crate::review::model::ReviewedObject>,
     documents: usize,
     bytes: u64,
+    /// Outcomes of groups of this file's documents checked in parallel, in document order.
+    parts: Vec<FileOutcome>,
 }
 
 impl FileOutcome {
@@ -68,6 +74,7 @@ impl FileOutcome {
             objects: Vec::new(),
             documents: 0,
             bytes: 0,
+            parts: Vec::new(),
         }
     }
 }
@@ -99,9 +106,20 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
     let mut report = Report { helm_missing: helm.and_then(Result::err).map(|e| e.to_string()), ..Report::default() };
     let mut index = SuppressionIndex::default();
     let mut rendered: HashMap<String, RenderedSource> = HashMap::new();
-    let mut all_facts = Vec::with_capacity(outcomes.iter().map(|o| o.facts.len()).sum());
+    // Sized once: growing these by doubling left up to half of each unused, on hundreds of thousands of
+    // findings and facts.
+    let with_parts =
+        |o: &FileOutcome, count: fn(&FileOutcome) -> usize| count(o) + o.parts.iter().map(count).sum::<usize>();
+    let mut all_facts = Vec::with_capacity(outcomes.iter().map(|o| with_parts(o, |p| p.facts.len())).sum());
+    report.findings.reserve_exact(outcomes.iter().map(|o| with_parts(o, |p| p.findings.len())).sum());
+    // A file checked in parallel groups brings its groups' outcomes as parts: they are taken here one by
+    // one rather than first gathered into one outcome, which would hold every finding twice.
+    report.stats.files += outcomes.len();
+    let outcomes = outcomes.into_iter().flat_map(|mut o| {
+        let parts = std::mem::take(&mut o.parts);
+        std::iter::once(o).chain(parts)
+    });
     for outcome in outcomes {
-        report.stats.files += 1;
         report.stats.documents += outcome.documents;
         report.stats.objects += outcome.facts.len();
         report.stats.bytes += outcome.bytes;
@@ -289,10 +307,10 @@ fn check_file(
         }
         InputKind::Json => {
             out.documents = 1;
-            match yaml::parse_single(text) {
+            match yaml::parse_single_document(text) {
                 Err(e) => report_invalid(&mut out, e.pos, format!("not valid JSON: {}", e.message)),
-                Ok(None) => {}
-                Ok(Some(root)) => {
+                Ok(yaml::Document { root: None, .. }) => {}
+                Ok(yaml::Document { root: Some(root), duplicates, .. }) => {
                     if root.get("Statement").is_some() {
                         for (rule, severity) in active {
                             if let Some(check) = rule.check.iam() {
@@ -309,30 +327,56 @@ fn check_file(
                         }
                     } else if root.get("apiVersion").is_some() || root.get("kind").is_some() {
                         check_document(&root, 0, &file, config, active, &mut out);
+                        report_duplicate_keys(&duplicates, &root, 0, &file, active, &mut out);
                     }
                 }
             }
         }
         InputKind::Yaml => {
-            let (docs, broken) = yaml::parse_stream(text);
-            out.documents = docs.len() + broken.len();
+            // Documents are parsed and checked in groups, in parallel, one document at a time per
+            // worker: each tree is dropped once its rules ran and its facts were taken, so a file of 200k
+            // small objects holds a few trees, not 200k, and one huge file still uses every core.
+            let chunks = yaml::chunks(text);
+            let parts: Vec<(FileOutcome, bool, bool)> = chunks
+                .par_chunks(DOCUMENTS_PER_TASK)
+                .enumerate()
+                .map(|(group_index, group)| {
+                    let mut part = FileOutcome::empty();
+                    let (mut kubernetes, mut broken) = (false, false);
+                    for (offset, chunk) in group.iter().enumerate() {
+                        part.documents += 1;
+                        match chunk.parse(group_index * DOCUMENTS_PER_TASK + offset) {
+                            Err(b) => {
+                                broken = true;
+                                report_invalid(
+                                    &mut part,
+                                    b.error.pos,
+                                    format!("YAML syntax error: {}", b.error.message),
+                                );
+                            }
+                            Ok(doc) => {
+                                let Some(root) = &doc.root else { continue };
+                                kubernetes |= looks_like_kubernetes(root);
+                                if root.is_null() {
+                                    continue;
+                                }
+                                check_document(root, doc.index, &file, config, active, &mut part);
+                                report_duplicate_keys(&doc.duplicates, root, doc.index, &file, active, &mut part);
+                            }
+                        }
+                    }
+                    (part, kubernetes, broken)
+                })
+                .collect();
+            let kubernetes = parts.iter().any(|(_, k, _)| *k);
+            let broken = parts.iter().any(|(_, _, b)| *b);
+            out.parts = parts.into_iter().map(|(part, _, _)| part).collect();
             // A file none of whose documents look like Kubernetes (CI workflows, compose files,
-            // Helm values) is not ours to judge.
-            let kubernetes = docs.iter().any(|d| d.root.as_ref().is_some_and(looks_like_kubernetes));
-            if !kubernetes && broken.is_empty() {
-                return FileOutcome { documents: 0, ..out };
+            // Helm values) is not ours to judge: what was found in it is dropped.
+            if !kubernetes && !broken {
+                return FileOutcome { bytes: out.bytes, ..FileOutcome::empty() };
             }
             out.comments.push((input.display.clone(), suppress::scan_comments(text)));
-            for b in broken {
-                report_invalid(&mut out, b.error.pos, format!("YAML syntax error: {}", b.error.message));
-            }
-            for doc in &docs {
-                let Some(root) = &doc.root else { continue };
-                if root.is_null() {
-                    continue;
-                }
-                check_document(root, doc.index, &file, config, active, &mut out);
-            }
         }
         InputKind::HelmChart => {}
     }
@@ -434,6 +478,7 @@ fn check_chart(
                 let Some(root) = &doc.root else { continue };
                 if !root.is_null() {
                     check_document(root, index, &file, &unit_config, active, out);
+                    report_duplicate_keys(&doc.duplicates, root, index, &file, active, out);
                 }
             }
             if let Some(env) = &unit.environment {
@@ -448,6 +493,49 @@ fn check_chart(
             }
             out.rendered.push((pseudo, source));
         }
+    }
+}
+
+/// `manifest-invalid` for each key a document repeats in one mapping, on the repeat, naming the first.
+///
+/// Rules read such a mapping as kubectl does, last value wins (`Node::get`), which is what a lenient
+/// client applies; the API server's strict field validation refuses the object instead
+/// (<https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation>). Either way the
+/// earlier value is not what it looks like in review, so the repeat itself is the finding.
+fn report_duplicate_keys(
+    duplicates: &[yaml::DuplicateKey],
+    root: &Node,
+    document: usize,
+    file: &Arc<str>,
+    active: &[(&'static Rule, crate::finding::Severity)],
+    out: &mut FileOutcome,
+) {
+    if duplicates.is_empty() {
+        return;
+    }
+    let Some((rule, severity)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) else {
+        return;
+    };
+    let object = Object::from_root(root).map(|o| o.id());
+    for dup in duplicates {
+        let place = if dup.mapping.0.is_empty() { "the top level".to_string() } else { format!("`{}`", dup.mapping) };
+        let key: String = dup.key.chars().take(80).collect();
+        let mut finding = loader_finding(
+            rule,
+            file,
+            dup.again,
+            format!(
+                "key `{key}` appears again in {place} (first on line {}): the API server's strict decoding rejects \
+                 the object, and kubectl keeps only the last value, so the earlier one is silently dropped; kpath \
+                 checks the last one. Keep a single `{key}`",
+                dup.first.line
+            ),
+            *severity,
+        );
+        finding.route = Some(dup.mapping.key(&dup.key));
+        finding.object = object.clone();
+        finding.document = Some(document);
+        out.findings.push(finding);
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod check;
+mod file_errors;
 pub mod sourcemap;
 
 use std::collections::HashMap;
@@ -500,6 +501,9 @@ pub fn parse_error(stderr: &str, chart_copy: &Path, chart_dir: &Path) -> RenderP
         .unwrap_or_else(|| stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("helm template failed"))
         .trim_start_matches("Error: ")
         .replace(copy.as_ref(), ".");
+    if let Some(problem) = file_errors::locate(&message, chart_dir) {
+        return problem;
+    }
     // `execution error at (shop/templates/x.yaml:7:26): …`, `parse error at (shop/templates/x.yaml:3): …`,
     // `template: shop/templates/x.yaml:12:20: executing …`.
     // `…x.yaml:9: unclosed action started at shop/templates/x.yaml:8`: the line to fix is where it started.

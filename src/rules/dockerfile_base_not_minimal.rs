@@ -46,21 +46,9 @@ Chainguard runtime images. If your organisation maintains its own hardened base 
     check: Check::Dockerfile(check),
 };
 
-/// Stage indices the shipped image is made of, from the first image-based stage to the final stage:
-/// `FROM builder` in the final stage inherits everything `builder` put in its image.
+/// Stage indices the shipped image is made of (see [`Dockerfile::final_chain`]).
 pub(crate) fn final_chain(df: &Dockerfile) -> Vec<usize> {
-    let mut chain = Vec::new();
-    let Some(mut index) = df.stages.len().checked_sub(1) else { return chain };
-    loop {
-        chain.push(index);
-        let base = df.stages[index].base.to_ascii_lowercase();
-        match df.stages[..index].iter().rposition(|s| s.name.as_deref() == Some(base.as_str())) {
-            Some(parent) => index = parent,
-            None => break,
-        }
-    }
-    chain.reverse();
-    chain
+    df.final_chain()
 }
 
 /// An image reference split into its parts, lower-cased, digest dropped.
@@ -171,20 +159,13 @@ fn allowed(image: &ImageRef, patterns: &[String]) -> bool {
     })
 }
 
-/// Replaces `$NAME` / `${NAME}` with the defaults of `ARG`s declared before the first `FROM`.
+/// Replaces `$NAME` / `${NAME}` with the defaults of `ARG`s declared before the first `FROM`; an
+/// expansion too long to be an image reference comes back empty (nothing to judge).
 fn substitute_global_args(df: &Dockerfile, base: &str) -> String {
-    let mut text = base.to_string();
-    if !text.contains('$') {
-        return text;
+    if !base.contains('$') {
+        return base.to_string();
     }
-    for inst in df.instructions.iter().filter(|i| i.stage.is_none() && i.keyword == "ARG") {
-        let Some((name, value)) = inst.args.split_once('=') else { continue };
-        let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-        let name = name.trim();
-        text = text.replace(&format!("${{{name}}}"), value);
-        text = text.replace(&format!("${name}"), value);
-    }
-    text
+    crate::dockerfile::substitute(base, &df.global_args()).unwrap_or_default()
 }
 
 fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {

@@ -1,6 +1,9 @@
 //! `dockerfile-package-cache`: a `RUN` in the shipped image installs packages and leaves the package
 //! manager's cache behind.
 
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+
 use super::dockerfile_base_not_minimal::final_chain;
 use super::{Check, DockerfileCx, Emitter, Example, Rule};
 use crate::dockerfile::Instruction;
@@ -76,10 +79,9 @@ fn commands(inst: &Instruction) -> Vec<Cmd> {
     let push_script = |script: &str, out: &mut Vec<Cmd>| {
         for c in shell::parse(script) {
             let env = c.assignments().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            let mut argv = c.effective_argv().to_vec();
-            while argv.first().is_some_and(|w| shell::basename(w) == "sudo") {
-                argv.remove(0);
-            }
+            let argv = c.effective_argv();
+            let sudo = argv.iter().take_while(|w| shell::basename(w) == "sudo").count();
+            let argv = argv[sudo..].to_vec();
             out.push(Cmd { env, argv });
         }
     };
@@ -136,12 +138,24 @@ struct Leak {
     remedy: &'static str,
 }
 
-fn leaks(inst: &Instruction, env: &[(String, String)]) -> Vec<Leak> {
+/// `pip_no_cache`: the `PIP_NO_CACHE_DIR` the image's environment sets at this `RUN`, if any.
+fn leaks(inst: &Instruction, pip_no_cache: Option<&str>) -> Vec<Leak> {
     let cmds = commands(inst);
     let mounts = cache_mounts(inst);
-    let mounted = |dir: &str| mounts.iter().any(|m| covers(dir, m));
-    let removed = |dir: &str| cmds.iter().any(|c| c.removes(dir));
-    let cleared = |dir: &str| mounted(dir) || removed(dir);
+    // Facts about the whole `RUN` are computed once, not once per command: a `RUN` of thousands of
+    // commands would otherwise cost their number squared.
+    let cleared_dirs: RefCell<HashMap<&str, bool>> = RefCell::new(HashMap::new());
+    let cleared = |dir: &'static str| {
+        *cleared_dirs
+            .borrow_mut()
+            .entry(dir)
+            .or_insert_with(|| mounts.iter().any(|m| covers(dir, m)) || cmds.iter().any(|c| c.removes(dir)))
+    };
+    let yum_cleaned = OnceCell::new();
+    let npm_cleaned = OnceCell::new();
+    let npm_home_cache = OnceCell::new();
+    let pip_purged = OnceCell::new();
+    let pip_home_cache = OnceCell::new();
     let mut out: Vec<Leak> = Vec::new();
     let mut push = |manager: &str, remedy: &'static str| {
         if !out.iter().any(|l| l.manager == manager) {
@@ -168,10 +182,12 @@ fn leaks(inst: &Instruction, env: &[(String, String)]) -> Vec<Leak> {
             "yum" | "dnf" | "microdnf" | "tdnf"
                 if matches!(sub, "install" | "update" | "upgrade" | "groupinstall" | "reinstall" | "makecache") =>
             {
-                let cleaned = cmds.iter().any(|o| {
-                    matches!(o.program(), "yum" | "dnf" | "microdnf" | "tdnf")
-                        && o.subcommand() == "clean"
-                        && o.operands().any(|w| w == "all")
+                let cleaned = *yum_cleaned.get_or_init(|| {
+                    cmds.iter().any(|o| {
+                        matches!(o.program(), "yum" | "dnf" | "microdnf" | "tdnf")
+                            && o.subcommand() == "clean"
+                            && o.operands().any(|w| w == "all")
+                    })
                 });
                 let dirs = ["/var/cache/yum", "/var/cache/dnf", "/var/cache/libdnf5", "/var/cache/tdnf"];
                 if !cleaned && !dirs.iter().any(|d| cleared(d)) {
@@ -179,35 +195,44 @@ fn leaks(inst: &Instruction, env: &[(String, String)]) -> Vec<Leak> {
                 }
             }
             "npm" if matches!(sub, "install" | "i" | "ci" | "add" | "update") => {
-                let cleaned = cmds
-                    .iter()
-                    .any(|o| o.program() == "npm" && o.subcommand() == "cache" && o.operands().nth(1) == Some("clean"));
-                let home_cache = mounts.iter().any(|m| m.trim_end_matches('/').ends_with("/.npm"))
-                    || cmds.iter().any(|o| {
-                        o.program() == "rm"
-                            && o.operands().any(|p| {
-                                p.trim_end_matches(['/', '*']).ends_with("/.npm")
-                                    || p.trim_end_matches(['/', '*']).ends_with(".npm/_cacache")
-                            })
-                    });
+                let cleaned = *npm_cleaned.get_or_init(|| {
+                    cmds.iter().any(|o| {
+                        o.program() == "npm" && o.subcommand() == "cache" && o.operands().nth(1) == Some("clean")
+                    })
+                });
+                let home_cache = *npm_home_cache.get_or_init(|| {
+                    mounts.iter().any(|m| m.trim_end_matches('/').ends_with("/.npm"))
+                        || cmds.iter().any(|o| {
+                            o.program() == "rm"
+                                && o.operands().any(|p| {
+                                    p.trim_end_matches(['/', '*']).ends_with("/.npm")
+                                        || p.trim_end_matches(['/', '*']).ends_with(".npm/_cacache")
+                                })
+                        })
+                });
                 if !cleaned && !home_cache && !cleared("/root/.npm") {
                     push("npm", "run `npm cache clean --force` in the same `RUN`");
                 }
             }
             _ => {
                 if is_pip(&c.argv) && c.operands().any(|w| w == "install") {
-                    let disabled = c.has_word("--no-cache-dir")
-                        || c.env.iter().chain(env).any(|(k, v)| k == "PIP_NO_CACHE_DIR" && truthy(v));
-                    let purged = cmds.iter().any(|o| {
-                        is_pip(&o.argv) && o.operands().any(|w| w == "cache") && o.operands().any(|w| w == "purge")
+                    // An inline `PIP_NO_CACHE_DIR=…` on the command wins over the image's environment.
+                    let inline = c.env.iter().rev().find(|(k, _)| k == "PIP_NO_CACHE_DIR").map(|(_, v)| v.as_str());
+                    let disabled = c.has_word("--no-cache-dir") || inline.or(pip_no_cache).is_some_and(truthy);
+                    let purged = *pip_purged.get_or_init(|| {
+                        cmds.iter().any(|o| {
+                            is_pip(&o.argv) && o.operands().any(|w| w == "cache") && o.operands().any(|w| w == "purge")
+                        })
                     });
-                    let home_cache = mounts
-                        .iter()
-                        .chain(cmds.iter().filter(|o| o.program() == "rm").flat_map(|o| o.argv.iter().skip(1)))
-                        .any(|p| {
-                            let p = p.trim_end_matches(['/', '*']);
-                            p.ends_with("/.cache/pip") || p.ends_with("/.cache")
-                        });
+                    let home_cache = *pip_home_cache.get_or_init(|| {
+                        mounts
+                            .iter()
+                            .chain(cmds.iter().filter(|o| o.program() == "rm").flat_map(|o| o.argv.iter().skip(1)))
+                            .any(|p| {
+                                let p = p.trim_end_matches(['/', '*']);
+                                p.ends_with("/.cache/pip") || p.ends_with("/.cache")
+                            })
+                    });
                     if !disabled && !purged && !home_cache && !cleared("/root/.cache/pip") {
                         push(shell::basename(&c.argv[0]), "add `--no-cache-dir` (or set `PIP_NO_CACHE_DIR=1`)");
                     }
@@ -231,18 +256,28 @@ fn is_pip(argv: &[String]) -> bool {
 
 fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
     let df = cx.dockerfile;
-    let mut env: Vec<(String, String)> = Vec::new();
+    // Only `PIP_NO_CACHE_DIR` matters here: keep its latest value rather than the whole environment, so
+    // each `RUN` costs the same however many `ENV` lines came before it.
+    let mut pip_no_cache: Option<String> = None;
     for stage in final_chain(df) {
         for inst in df.stage_instructions(stage) {
             match inst.keyword.as_str() {
-                "ENV" => env.extend(shell::env_assignments(&inst.args)),
+                "ENV" => {
+                    if let Some((_, v)) =
+                        shell::env_assignments(&inst.args).into_iter().rev().find(|(k, _)| k == "PIP_NO_CACHE_DIR")
+                    {
+                        pip_no_cache = Some(v);
+                    }
+                }
                 "ARG" => {
-                    if let Some((k, v)) = inst.args.trim().split_once('=') {
-                        env.push((k.to_string(), v.trim_matches(|c| c == '"' || c == '\'').to_string()));
+                    if let Some((k, v)) = inst.args.trim().split_once('=')
+                        && k == "PIP_NO_CACHE_DIR"
+                    {
+                        pip_no_cache = Some(v.trim_matches(|c| c == '"' || c == '\'').to_string());
                     }
                 }
                 "RUN" => {
-                    let found = leaks(inst, &env);
+                    let found = leaks(inst, pip_no_cache.as_deref());
                     if found.is_empty() {
                         continue;
                     }

@@ -50,20 +50,17 @@ fn check(cx: &IamCx<'_>, out: &mut Emitter<'_>) {
                 }
             }
             NodeKind::Map(entries) => {
-                for (j, entry) in entries.iter().enumerate() {
-                    let Some(key) = entry.key.as_key() else { continue };
-                    let earlier = entries[..j].iter().rev().find(|e| e.key.as_key() == Some(key));
-                    if let Some(earlier) = earlier {
-                        let place = if route.0.is_empty() { "the top level".to_string() } else { format!("`{route}`") };
-                        out.at_pos(
-                            entry.key.pos,
-                            format!(
-                                "key `{key}` appears again in {place} (first on line {}): IAM keeps only the last \
-                                 one and silently ignores the earlier value",
-                                earlier.key.pos.line
-                            ),
-                        );
-                    }
+                // Linear in the keys however many there are (a scan per key would be quadratic).
+                for (key, first, again) in crate::yaml::repeated_keys(entries) {
+                    let place = if route.0.is_empty() { "the top level".to_string() } else { format!("`{route}`") };
+                    out.at_pos(
+                        again,
+                        format!(
+                            "key `{key}` appears again in {place} (first on line {}): IAM keeps only the last one \
+                             and silently ignores the earlier value",
+                            first.line
+                        ),
+                    );
                 }
                 for entry in entries.iter().rev() {
                     let key = entry.key.as_key().unwrap_or("");

@@ -228,7 +228,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 /// the output stream is fine.
 pub(crate) fn dockerfile_log_files(df: &Dockerfile) -> Vec<(Pos, String)> {
     let instructions: Vec<&Instruction> = final_chain(df).into_iter().flat_map(|s| df.stage_instructions(s)).collect();
-    let mut linked: Vec<String> = Vec::new();
+    let mut linked: std::collections::HashSet<String> = std::collections::HashSet::new();
     for inst in instructions.iter().filter(|i| i.keyword == "RUN") {
         for cmd in shell::dockerfile_scripts(inst).into_iter().flat_map(shell::parse) {
             let argv = cmd.effective_argv();

@@ -169,6 +169,21 @@ pub struct Document {
     pub root: Option<Node>,
     /// Line of the document's first content (or its `---`).
     pub start_line: u32,
+    /// Keys written twice in one mapping, in the order they appear.
+    pub duplicates: Vec<DuplicateKey>,
+}
+
+/// A key that appears again in the mapping that already holds it. The tree keeps every occurrence;
+/// lookups ([`Node::get`]) see the last one, as kubectl's YAML-to-JSON conversion does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+    /// The mapping that holds the key twice, from the document's root.
+    pub mapping: Route,
+    /// The key's previous occurrence in that mapping.
+    pub first: Pos,
+    /// This occurrence.
+    pub again: Pos,
 }
 
 /// A YAML syntax error, positioned in the file.
@@ -191,26 +206,21 @@ pub struct BrokenDocument {
 pub fn parse_stream(text: &str) -> (Vec<Document>, Vec<BrokenDocument>) {
     let mut docs = Vec::new();
     let mut broken = Vec::new();
-    let mut end = None;
-    for (index, chunk) in split_documents(text).into_iter().enumerate() {
-        match parse_one(chunk.text, chunk.first_line) {
-            Ok(root) => docs.push(Document { index, root, start_line: chunk.first_line + 1 }),
-            Err(error) => broken.push(BrokenDocument { index, error: within(error, text, &mut end) }),
+    for parsed in documents(text) {
+        match parsed {
+            Ok(doc) => docs.push(doc),
+            Err(b) => broken.push(b),
         }
     }
     (docs, broken)
 }
 
-/// Parses text that holds exactly one document (e.g. a JSON file or a config file).
-pub fn parse_single(text: &str) -> Result<Option<Node>, YamlError> {
-    parse_one(text, 0).map_err(|e| within(e, text, &mut None))
-}
-
 /// The parser puts an error "at the end of the input" on the line after the last one (`[` alone: line
 /// 2). No such line exists, so nothing can be shown or annotated there (found by fuzzing): it is moved to
-/// the end of the last line. `end` caches that position, computed once per file.
-fn within(mut error: YamlError, text: &str, end: &mut Option<Pos>) -> YamlError {
-    let end = *end.get_or_insert_with(|| end_of(text));
+/// the end of the last line of `text`, whose first line is `first_line` (0-based) of the file.
+fn within(mut error: YamlError, text: &str, first_line: u32) -> YamlError {
+    let mut end = end_of(text);
+    end.line += first_line;
     if error.pos.line > end.line {
         error.pos = end;
     }
@@ -232,10 +242,52 @@ fn end_of(text: &str) -> Pos {
     Pos { line: breaks as u32 + 1, col: last.chars().count() as u32 + 1 }
 }
 
-struct Chunk<'a> {
+/// The documents of a stream, parsed one at a time as the iterator advances, so a caller that checks
+/// each document before taking the next holds one tree at a time however many documents the file has.
+pub fn documents(text: &str) -> impl Iterator<Item = Result<Document, BrokenDocument>> + '_ {
+    split_documents(text).into_iter().enumerate().map(|(index, chunk)| chunk.parse(index))
+}
+
+/// The documents of a stream, split but not yet parsed: a caller may parse them in parallel
+/// ([`Chunk::parse`], with each chunk's index in this list).
+pub fn chunks(text: &str) -> Vec<Chunk<'_>> {
+    split_documents(text)
+}
+
+/// Parses text that holds exactly one document (e.g. a JSON file or a config file).
+pub fn parse_single(text: &str) -> Result<Option<Node>, YamlError> {
+    parse_one(text, 0).map(|p| p.root).map_err(|e| within(e, text, 0))
+}
+
+/// Like [`parse_single`], with the keys the document repeats.
+pub fn parse_single_document(text: &str) -> Result<Document, YamlError> {
+    let Parsed { root, duplicates } = parse_one(text, 0).map_err(|e| within(e, text, 0))?;
+    Ok(Document { index: 0, root, start_line: 1, duplicates })
+}
+
+/// The result of parsing one document.
+struct Parsed {
+    root: Option<Node>,
+    duplicates: Vec<DuplicateKey>,
+}
+
+/// One document's text in a stream (see [`chunks`]).
+pub struct Chunk<'a> {
     text: &'a str,
     /// 0-based line of the chunk's first line in the file.
     first_line: u32,
+}
+
+impl Chunk<'_> {
+    /// Parses this document; `index` is its place in the stream.
+    pub fn parse(&self, index: usize) -> Result<Document, BrokenDocument> {
+        match parse_one(self.text, self.first_line) {
+            Ok(Parsed { root, duplicates }) => {
+                Ok(Document { index, root, start_line: self.first_line + 1, duplicates })
+            }
+            Err(error) => Err(BrokenDocument { index, error: within(error, self.text, self.first_line) }),
+        }
+    }
 }
 
 /// Splits a stream at `---` document markers written at column 0. A `---` cannot start a line inside
@@ -281,6 +333,7 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     nodes: usize,
     root: Option<Node>,
+    duplicates: Vec<DuplicateKey>,
 }
 
 fn to_pos(marker: saphyr_parser::Marker, line_offset: u32) -> Pos {
@@ -306,8 +359,9 @@ fn count_nodes(node: &Node) -> usize {
     count
 }
 
-fn parse_one(text: &str, line_offset: u32) -> Result<Option<Node>, YamlError> {
-    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None };
+fn parse_one(text: &str, line_offset: u32) -> Result<Parsed, YamlError> {
+    let mut builder =
+        Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, root: None, duplicates: Vec::new() };
     let parser = Parser::new_from_str(text);
     for event in parser {
         let (event, span) =
@@ -350,7 +404,7 @@ fn parse_one(text: &str, line_offset: u32) -> Result<Option<Node>, YamlError> {
             Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {}
         }
     }
-    Ok(builder.root)
+    Ok(Parsed { root: builder.root, duplicates: builder.duplicates })
 }
 
 impl Builder {
@@ -367,10 +421,40 @@ impl Builder {
         let (node, anchor) = match frame {
             Frame::Seq { pos, anchor, items } => (Node { pos, kind: NodeKind::Seq(items) }, anchor),
             Frame::Map { pos, anchor, entries, .. } => {
+                // Checked here, where the mapping is written, so a mapping repeated through an alias is
+                // reported once, at the lines a person edits.
+                self.record_duplicates(&entries);
                 (Node { pos, kind: NodeKind::Map(apply_merge_keys(entries)) }, anchor)
             }
         };
         self.push(node, anchor, pos)
+    }
+
+    /// Records the keys `entries` repeats (see [`repeated_keys`]).
+    fn record_duplicates(&mut self, entries: &[Entry]) {
+        let found = repeated_keys(entries);
+        if found.is_empty() {
+            return;
+        }
+        let mapping = self.route();
+        for (key, first, again) in found {
+            self.duplicates.push(DuplicateKey { key: key.to_string(), mapping: mapping.clone(), first, again });
+        }
+    }
+
+    /// The route of the collection being closed (the frame just popped), from the frames still open.
+    fn route(&self) -> Route {
+        let mut route = Route::root();
+        for frame in &self.stack {
+            match frame {
+                Frame::Seq { items, .. } => route.0.push(Segment::Index(items.len())),
+                Frame::Map { pending_key, .. } => {
+                    let key = pending_key.as_ref().and_then(Node::as_key).unwrap_or("?");
+                    route.0.push(Segment::Key(CompactString::from(key)));
+                }
+            }
+        }
+        route
     }
 
     fn push(&mut self, node: Node, anchor: usize, pos: Pos) -> Result<(), YamlError> {
@@ -393,17 +477,49 @@ impl Builder {
     }
 }
 
+/// Every key of a mapping's entries that an earlier entry already has: (key, previous occurrence, this
+/// occurrence). Merge keys (`<<`) are skipped, since repeating them is how several maps are merged.
+/// Linear: small mappings are compared pairwise, large ones through a map of the keys seen.
+pub fn repeated_keys(entries: &[Entry]) -> Vec<(&str, Pos, Pos)> {
+    fn key_of(e: &Entry) -> Option<&str> {
+        match e.key.scalar() {
+            Some(s) if !(s.text == "<<" && s.style == Style::Plain) => Some(s.text.as_str()),
+            _ => None,
+        }
+    }
+    let mut found = Vec::new();
+    if entries.len() <= 16 {
+        for (j, entry) in entries.iter().enumerate() {
+            let Some(key) = key_of(entry) else { continue };
+            if let Some(earlier) = entries[..j].iter().rev().find(|e| key_of(e) == Some(key)) {
+                found.push((key, earlier.key.pos, entry.key.pos));
+            }
+        }
+    } else {
+        let mut seen: HashMap<&str, Pos> = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            let Some(key) = key_of(entry) else { continue };
+            if let Some(earlier) = seen.insert(key, entry.key.pos) {
+                found.push((key, earlier, entry.key.pos));
+            }
+        }
+    }
+    found
+}
+
 /// Applies YAML merge keys (`<<: *base`), which Kubernetes' YAML reader honours: merged entries come
-/// first, so keys written in the mapping itself win.
+/// first, so keys written in the mapping itself win. Linear in the entries (sets of keys, not scans).
 fn apply_merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
-    if !entries.iter().any(|e| e.key.as_key() == Some("<<") && e.key.scalar().is_some_and(|s| s.style == Style::Plain))
-    {
+    let is_merge = |e: &Entry| e.key.as_key() == Some("<<") && e.key.scalar().is_some_and(|s| s.style == Style::Plain);
+    if !entries.iter().any(is_merge) {
         return entries;
     }
-    let mut merged: Vec<Entry> = Vec::new();
-    let mut own: Vec<Entry> = Vec::new();
-    for entry in entries {
-        if entry.key.as_key() == Some("<<") {
+    let (merges, own): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(is_merge);
+    let merged: Vec<Entry> = {
+        let own_keys: std::collections::HashSet<&str> = own.iter().filter_map(|e| e.key.as_key()).collect();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut merged = Vec::new();
+        for entry in &merges {
             let sources: Vec<&Node> = match &entry.value.kind {
                 NodeKind::Map(_) => vec![&entry.value],
                 NodeKind::Seq(items) => items.iter().collect(),
@@ -411,18 +527,22 @@ fn apply_merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
             };
             for source in sources {
                 for e in source.entries() {
-                    if !merged.iter().any(|m| m.key.as_key() == e.key.as_key()) {
+                    // Earlier sources win over later ones; keys without text (complex keys) are kept.
+                    let fresh = match e.key.as_key() {
+                        Some(k) => !own_keys.contains(k) && seen.insert(k),
+                        None => true,
+                    };
+                    if fresh {
                         merged.push(e.clone());
                     }
                 }
             }
-        } else {
-            own.push(entry);
         }
-    }
-    merged.retain(|m| !own.iter().any(|o| o.key.as_key() == m.key.as_key()));
-    merged.extend(own);
-    merged
+        merged
+    };
+    let mut out = merged;
+    out.extend(own);
+    out
 }
 
 /// A path to a node inside a document: keys and sequence indices, printed as
@@ -567,7 +687,9 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(broken.len(), 1);
         assert_eq!(broken[0].index, 1);
-        assert_eq!(broken[0].error.pos.line, 4);
+        // The parser reports the unclosed `[` at the end of its document; that is kept on the document's
+        // own last line, not the next document's `---`.
+        assert_eq!(broken[0].error.pos.line, 3);
         let c = docs[1].root.as_ref().and_then(|r| r.entry("c")).expect("c");
         assert_eq!(c.key.pos.line, 5);
     }
