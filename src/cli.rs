@@ -273,13 +273,7 @@ fn check(args: CheckArgs) -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let text = match args.format {
-        Format::Text => report::text::render(&report, colour, args.show_suppressed),
-        Format::Json => report::json::render(&report),
-        Format::Sarif => report::sarif::render(&report),
-        Format::Github => report::github::render(&report),
-    };
-    print(&text);
+    print(&report::render(&report, args.format, colour, args.show_suppressed));
     let threshold = severity_of(args.fail_on);
     if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
