@@ -318,7 +318,7 @@ fn review(args: ReviewArgs) -> ExitCode {
         ReviewFormat::Github => crate::app::worker::render_posted(&plan),
         ReviewFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
     };
-    print(&text);
+    print(&plan.redact(&text));
     if matches!(plan.conclusion, Conclusion::Failure) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 

@@ -53,6 +53,10 @@ impl fmt::Debug for SecretSet {
 }
 
 impl SecretSet {
+    pub const fn new() -> SecretSet {
+        SecretSet { values: BTreeSet::new(), matcher: OnceLock::new() }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -127,6 +131,11 @@ impl SecretSet {
     /// True when `text` holds a secret (in any of the forms outputs encode it in).
     pub fn occurs_in(&self, text: &str) -> bool {
         self.matcher().is_some_and(|m| m.is_match(text))
+    }
+
+    /// The secret values found in `text`, in order (as the matcher finds them).
+    pub fn occurrences<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        self.matcher().map(|m| m.find_iter(text).map(|found| &text[found.range()]).collect()).unwrap_or_default()
     }
 
     /// `text` with every secret replaced by [`MARKER`].
