@@ -304,13 +304,7 @@ fn check(args: CheckArgs) -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let text = match args.format {
-        Format::Text => report::text::render(&report, colour, args.show_suppressed),
-        Format::Json => report::json::render(&report),
-        Format::Sarif => report::sarif::render(&report),
-        Format::Github => report::github::render(&report),
-    };
-    print(&text);
+    print(&report::render(&report, args.format, colour, args.show_suppressed));
     let threshold = severity_of(args.fail_on);
     if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
@@ -372,7 +366,7 @@ fn review(args: ReviewArgs) -> ExitCode {
         ReviewFormat::Github => crate::app::worker::render_posted(&plan),
         ReviewFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
     };
-    print(&text);
+    print(&plan.redact(&text));
     if matches!(plan.conclusion, Conclusion::Failure) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 

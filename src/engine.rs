@@ -15,6 +15,7 @@ use crate::helm::check::RenderedSource;
 use crate::loader::{self, Input, InputKind, Skipped};
 use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
+use crate::redact::{self, SecretSet};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
 use crate::yaml::{self, Node, Pos};
@@ -40,6 +41,9 @@ pub struct Report {
     /// Every checked object, when `Config::collect_objects` is set.
     #[serde(skip)]
     pub objects: Vec<crate::review::model::ReviewedObject>,
+    /// Every secret value the checked files hold: reports redact them from their output.
+    #[serde(skip)]
+    pub secrets: SecretSet,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -58,6 +62,8 @@ struct FileOutcome {
     /// Where rendered Helm documents came from, by their `helm://` name.
     rendered: Vec<(String, RenderedSource)>,
     objects: Vec<crate::review::model::ReviewedObject>,
+    /// Secret values found in the file (or the chart's values files and renders).
+    secrets: SecretSet,
     documents: usize,
     bytes: u64,
     /// Outcomes of groups of this file's documents checked in parallel, in document order.
@@ -72,6 +78,7 @@ impl FileOutcome {
             comments: Vec::new(),
             rendered: Vec::new(),
             objects: Vec::new(),
+            secrets: SecretSet::default(),
             documents: 0,
             bytes: 0,
             parts: Vec::new(),
@@ -131,6 +138,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
         }
         rendered.extend(outcome.rendered);
         report.objects.extend(outcome.objects);
+        report.secrets.extend(&outcome.secrets);
         for f in &outcome.facts {
             if !f.ignored_rules.is_empty() {
                 index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
@@ -287,6 +295,13 @@ fn check_file(
             out.comments.push((input.display.clone(), suppress::scan_comments(text)));
             out.documents = 1;
             let dockerfile = crate::dockerfile::parse(text);
+            // Literal secrets of `ENV`/`ARG` (whether or not their rule is on), and credentials anywhere.
+            for found in rules::dockerfile_secret_env::secret_assignments(&dockerfile) {
+                out.secrets.insert(&found.value);
+            }
+            for value in crate::secrets::credential_values(text) {
+                out.secrets.insert(value);
+            }
             for (pos, message) in &dockerfile.errors {
                 report_invalid(&mut out, *pos, message.clone());
             }
@@ -308,10 +323,14 @@ fn check_file(
         InputKind::Json => {
             out.documents = 1;
             match yaml::parse_single_document(text) {
-                Err(e) => report_invalid(&mut out, e.pos, format!("not valid JSON: {}", e.message)),
+                Err(e) => {
+                    redact::collect_loose(text, &mut out.secrets);
+                    report_invalid(&mut out, e.pos, format!("not valid JSON: {}", e.message));
+                }
                 Ok(yaml::Document { root: None, .. }) => {}
                 Ok(yaml::Document { root: Some(root), duplicates, .. }) => {
                     if root.get("Statement").is_some() {
+                        redact::collect_tree(&root, &mut out.secrets);
                         for (rule, severity) in active {
                             if let Some(check) = rule.check.iam() {
                                 let cx = IamCx {
@@ -377,6 +396,10 @@ fn check_file(
                 return FileOutcome { bytes: out.bytes, ..FileOutcome::empty() };
             }
             out.comments.push((input.display.clone(), suppress::scan_comments(text)));
+            if broken {
+                // A document that does not parse is quoted by line in reports: find its secrets by shape.
+                redact::collect_loose(text, &mut out.secrets);
+            }
         }
         InputKind::HelmChart => {}
     }
@@ -428,7 +451,10 @@ fn check_chart(
         memory_total: crate::helm::DEFAULT_MEMORY_TOTAL,
     };
     let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut values_scanned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for unit in crate::helm::units(&input.path, &input.display, config) {
+        // Before rendering: a render that fails may quote values in its error (`required`, `fail`).
+        collect_values_secrets(&unit, &mut values_scanned, &mut out.secrets);
         // Objects without a namespace are installed into the release's namespace.
         let unit_config = Config {
             namespace: Some(unit.namespace.clone()),
@@ -539,6 +565,48 @@ fn report_duplicate_keys(
     }
 }
 
+/// Secrets of a render unit's values: sensitive settings of the chart's (and its subcharts') `values.yaml`,
+/// of the unit's values files and of its `--set` overrides.
+fn collect_values_secrets(
+    unit: &crate::helm::RenderUnit,
+    scanned: &mut std::collections::HashSet<PathBuf>,
+    secrets: &mut SecretSet,
+) {
+    let subcharts = walkdir::WalkDir::new(&unit.chart_dir)
+        .follow_links(false)
+        .max_depth(8)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && matches!(e.file_name().to_str(), Some("values.yaml" | "values.yml")))
+        .map(|e| e.into_path());
+    let files: Vec<PathBuf> = subcharts.chain(unit.values.iter().map(|v| unit.chart_dir.join(v))).collect();
+    for path in files {
+        if !scanned.insert(path.clone()) {
+            continue;
+        }
+        if std::fs::metadata(&path).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let (docs, broken) = yaml::parse_stream(&text);
+        for root in docs.iter().filter_map(|d| d.root.as_ref()) {
+            redact::collect_tree(root, secrets);
+        }
+        if !broken.is_empty() {
+            redact::collect_loose(&text, secrets);
+        }
+    }
+    for (key, value) in &unit.set {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if crate::secrets::is_sensitive_assignment(last, value) {
+            secrets.insert(value);
+        }
+        for credential in crate::secrets::credential_values(value) {
+            secrets.insert(credential);
+        }
+    }
+}
+
 fn looks_like_kubernetes(root: &Node) -> bool {
     root.get("apiVersion").is_some() && root.get("kind").is_some()
 }
@@ -562,6 +630,7 @@ fn check_document(
     if is_tool_config(root) {
         return;
     }
+    redact::collect_tree(root, &mut out.secrets);
     // `kind: List` (and `…List`) holds objects under `items`, as kubectl accepts.
     if root.get("kind").and_then(Node::as_text).is_some_and(|k| k.ends_with("List"))
         && root.get("items").is_some_and(Node::is_seq)
@@ -601,6 +670,12 @@ fn check_object_root(
         }
     }
     out.facts.push(facts::extract_with_pod(&object, cx.pod_spec(), file, document));
+    // What the secret rules flagged is a secret wherever it appears, whatever made the rule judge so.
+    for finding in &out.findings[findings_before..] {
+        if let Some(route) = finding.route.as_ref().filter(|_| rules::find(finding.rule).is_some_and(|r| r.secret)) {
+            redact::collect_flagged(root, route, &mut out.secrets);
+        }
+    }
     if config.collect_objects {
         let secret_routes = out.findings[findings_before..]
             .iter()

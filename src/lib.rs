@@ -15,6 +15,7 @@ pub mod helm;
 pub mod loader;
 pub mod model;
 pub mod quantity;
+pub mod redact;
 pub mod report;
 pub mod review;
 pub mod rules;

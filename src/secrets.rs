@@ -2,8 +2,11 @@
 //! (`DB_PASSWORD`, `apiKey`, `client-secret`) and values shaped like a credential (AWS key ids,
 //! GitHub/Slack/Stripe tokens, PEM private keys, JWTs, URLs with a password).
 //!
-//! Nothing here returns or formats a value: callers learn *that* something is sensitive and *what
-//! kind* it is (a fixed description), so no report can leak the secret it found.
+//! Nothing here formats a value: callers learn *that* something is sensitive and *what kind* it is (a
+//! fixed description), so no report can leak the secret it found. The only functions that return values
+//! ([`credential_values`], [`embedded_secret_values`]) feed `crate::redact`, which removes them from output.
+
+use std::ops::Range;
 
 /// Environment variables through which the AWS SDKs read static credentials. `aws-static-credentials`
 /// owns these names; the other secret rules leave them alone so one mistake gives one finding.
@@ -299,21 +302,27 @@ fn looks_like_path(value: &str) -> bool {
 /// What kind of credential the value contains, if it contains one: a fixed description such as
 /// "a GitHub token", never the value.
 pub fn credential_kind(value: &str) -> Option<&'static str> {
-    CREDENTIAL_KINDS.iter().find(|(found_in, _)| found_in(value)).map(|&(_, kind)| kind)
+    CREDENTIAL_KINDS.iter().find(|(find, _)| !find(value).is_empty()).map(|&(_, kind)| kind)
 }
 
-/// Tells whether a value contains one kind of credential.
-type Detector = fn(&str) -> bool;
+/// The credentials inside a value (the token itself, a URL's password, a whole PEM block), for
+/// redaction only (`crate::redact`): never for a message.
+pub fn credential_values(value: &str) -> Vec<&str> {
+    CREDENTIAL_KINDS.iter().flat_map(|(find, _)| find(value)).filter_map(|r| value.get(r)).collect()
+}
 
-/// Each credential detector with the description it reports, in the order they are tried.
-const CREDENTIAL_KINDS: &[(Detector, &str)] = &[
-    (has_pem_private_key, "a PEM private key"),
-    (has_aws_access_key_id, "an AWS access key ID"),
-    (has_github_token, "a GitHub token"),
-    (has_slack_token, "a Slack token"),
-    (has_stripe_live_key, "a Stripe live secret key"),
-    (has_jwt, "a JSON Web Token"),
-    (has_url_password, "a URL with an embedded password"),
+/// Where one kind of credential sits in a value (byte ranges).
+type Finder = fn(&str) -> Vec<Range<usize>>;
+
+/// Each credential finder with the description it reports, in the order they are tried.
+const CREDENTIAL_KINDS: &[(Finder, &str)] = &[
+    (pem_private_keys, "a PEM private key"),
+    (aws_access_key_ids, "an AWS access key ID"),
+    (github_tokens, "a GitHub token"),
+    (slack_tokens, "a Slack token"),
+    (stripe_live_keys, "a Stripe live secret key"),
+    (jwts, "a JSON Web Token"),
+    (url_passwords, "a URL with an embedded password"),
 ];
 
 /// A line of a configuration file (the value of a ConfigMap key such as `application.properties`)
@@ -330,34 +339,42 @@ pub struct EmbeddedSecret {
 /// With `quoted_only` (program code: Python, JavaScript), only quoted strings count as literals: a bare
 /// value there is a variable or an expression.
 pub fn embedded_secrets(text: &str, quoted_only: bool) -> Vec<EmbeddedSecret> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    scan_settings(text, quoted_only)
+        .map(|(line, setting, _)| EmbeddedSecret { setting: setting.to_string(), line })
+        .collect()
+}
+
+/// The literal values of [`embedded_secrets`], for redaction only (`crate::redact`).
+pub fn embedded_secret_values(text: &str, quoted_only: bool) -> Vec<&str> {
+    scan_settings(text, quoted_only).map(|(_, _, value)| value).collect()
+}
+
+/// (1-based line, setting, literal value) of each setting in `text` that holds a literal secret.
+fn scan_settings(text: &str, quoted_only: bool) -> impl Iterator<Item = (usize, &str, &str)> {
+    text.lines().enumerate().filter_map(move |(i, raw)| {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') || line.starts_with("//") {
-            continue;
+            return None;
         }
         let line = line.strip_prefix("export ").unwrap_or(line).trim_start_matches("- ");
-        let Some((key, value)) = split_assignment(line) else { continue };
+        let (key, value) = split_assignment(line)?;
         let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
         // Dotted settings (`spring.datasource.password`) are judged by their last part.
         let last = key.rsplit('.').next().unwrap_or(key);
         let (value, quoted) = strip_value(value);
         if quoted_only && !quoted {
-            continue;
+            return None;
         }
         // Shell expansion, command substitution, calls, lists and maps compute a value; they are not one.
         let computed =
             value.contains(['$', '`']) || (!quoted && (value.contains('(') || value.starts_with(['[', '{'])));
-        if !computed
+        let secret = !computed
             && !key.is_empty()
             && !key.contains(char::is_whitespace)
             && !names_a_secret_object(last, value)
-            && is_sensitive_assignment(last, value)
-        {
-            out.push(EmbeddedSecret { setting: key.to_string(), line: i + 1 });
-        }
-    }
-    out
+            && is_sensitive_assignment(last, value);
+        secret.then_some((i + 1, key, value))
+    })
 }
 
 /// In configuration files, `signerSecret: app-signer-ca` names a Kubernetes Secret: the setting ends in
@@ -400,17 +417,23 @@ fn strip_value(value: &str) -> (&str, bool) {
     if quoted { (&v[1..v.len() - 1], true) } else { (v, false) }
 }
 
-fn has_pem_private_key(value: &str) -> bool {
-    let mut rest = value;
-    while let Some(i) = rest.find("-----BEGIN ") {
-        let after = &rest[i + "-----BEGIN ".len()..];
-        let label = after.split("-----").next().unwrap_or("");
+fn pem_private_keys(value: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = value[from..].find("-----BEGIN ").map(|i| i + from) {
+        let after = i + "-----BEGIN ".len();
+        let label = value[after..].split("-----").next().unwrap_or("");
         if label.contains("PRIVATE KEY") && label.len() < 40 {
-            return true;
+            // The block runs to its END line (or to the end of the value when it is cut short).
+            let end_line = format!("-----END {label}-----");
+            let end = value[after..].find(&end_line).map_or(value.len(), |e| after + e + end_line.len());
+            out.push(i..end);
+            from = end;
+        } else {
+            from = after;
         }
-        rest = after;
     }
-    false
+    out
 }
 
 fn is_word_char(c: u8) -> bool {
@@ -428,84 +451,118 @@ fn run_len(value: &str, start: usize, ok: impl Fn(u8) -> bool) -> usize {
     value.as_bytes().get(start..).unwrap_or(&[]).iter().take_while(|&&b| ok(b)).count()
 }
 
-fn has_aws_access_key_id(value: &str) -> bool {
-    ["AKIA", "ASIA"].iter().any(|prefix| {
-        token_starts(value, prefix).any(|i| {
-            let body = run_len(value, i + 4, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            body == 16 && !value.as_bytes().get(i + 20).copied().is_some_and(is_word_char)
-        })
-    })
-}
-
-fn has_github_token(value: &str) -> bool {
-    ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+fn aws_access_key_ids(value: &str) -> Vec<Range<usize>> {
+    ["AKIA", "ASIA"]
         .iter()
-        .any(|p| token_starts(value, p).any(|i| run_len(value, i + 4, |b| b.is_ascii_alphanumeric()) >= 36))
-        || token_starts(value, "github_pat_")
-            .any(|i| run_len(value, i + 11, |b| b.is_ascii_alphanumeric() || b == b'_') >= 22)
+        .flat_map(|prefix| {
+            token_starts(value, prefix).filter(|&i| {
+                let body = run_len(value, i + 4, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                body == 16 && !value.as_bytes().get(i + 20).copied().is_some_and(is_word_char)
+            })
+        })
+        .map(|i| i..i + 20)
+        .collect()
 }
 
-fn has_slack_token(value: &str) -> bool {
-    token_starts(value, "xox").any(|i| {
-        let bytes = value.as_bytes();
-        matches!(bytes.get(i + 3), Some(b'a' | b'b' | b'p' | b'r' | b's'))
-            && bytes.get(i + 4) == Some(&b'-')
-            && run_len(value, i + 5, |b| b.is_ascii_alphanumeric() || b == b'-') >= 10
-    })
+fn github_tokens(value: &str) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+        .iter()
+        .flat_map(|p| token_starts(value, p))
+        .filter_map(|i| {
+            let body = run_len(value, i + 4, |b| b.is_ascii_alphanumeric());
+            (body >= 36).then_some(i..i + 4 + body)
+        })
+        .collect();
+    out.extend(token_starts(value, "github_pat_").filter_map(|i| {
+        let body = run_len(value, i + 11, |b| b.is_ascii_alphanumeric() || b == b'_');
+        (body >= 22).then_some(i..i + 11 + body)
+    }));
+    out
 }
 
-fn has_stripe_live_key(value: &str) -> bool {
+fn slack_tokens(value: &str) -> Vec<Range<usize>> {
+    token_starts(value, "xox")
+        .filter_map(|i| {
+            let bytes = value.as_bytes();
+            let body = run_len(value, i + 5, |b| b.is_ascii_alphanumeric() || b == b'-');
+            (matches!(bytes.get(i + 3), Some(b'a' | b'b' | b'p' | b'r' | b's'))
+                && bytes.get(i + 4) == Some(&b'-')
+                && body >= 10)
+                .then_some(i..i + 5 + body)
+        })
+        .collect()
+}
+
+fn stripe_live_keys(value: &str) -> Vec<Range<usize>> {
     ["sk_live_", "rk_live_"]
         .iter()
-        .any(|p| token_starts(value, p).any(|i| run_len(value, i + 8, |b| b.is_ascii_alphanumeric()) >= 16))
+        .flat_map(|p| token_starts(value, p))
+        .filter_map(|i| {
+            let body = run_len(value, i + 8, |b| b.is_ascii_alphanumeric());
+            (body >= 16).then_some(i..i + 8 + body)
+        })
+        .collect()
 }
 
-fn has_jwt(value: &str) -> bool {
+fn jwts(value: &str) -> Vec<Range<usize>> {
     let b64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     // `-` ends a word but not a base64url run, so `eyJ-eyJ-…` starts a token every 4 bytes inside one
     // run. A start inside the header run of a start that failed ends at the same place, so it fails too:
     // skipping those keeps the scan linear (it was quadratic: 200 KB took 30 s, found by fuzzing).
     let mut scanned_to = 0;
-    token_starts(value, "eyJ").any(|i| {
-        if i < scanned_to {
-            return false;
-        }
-        let header = run_len(value, i, b64url);
-        scanned_to = i + header;
-        let dot = i + header;
-        if header < 10 || value.as_bytes().get(dot) != Some(&b'.') || !value[dot + 1..].starts_with("eyJ") {
-            return false;
-        }
-        let payload = run_len(value, dot + 1, b64url);
-        payload >= 10 && value.as_bytes().get(dot + 1 + payload) == Some(&b'.')
-    })
+    token_starts(value, "eyJ")
+        .filter_map(|i| {
+            if i < scanned_to {
+                return None;
+            }
+            let header = run_len(value, i, b64url);
+            scanned_to = i + header;
+            let dot = i + header;
+            if header < 10 || value.as_bytes().get(dot) != Some(&b'.') || !value[dot + 1..].starts_with("eyJ") {
+                return None;
+            }
+            let payload = run_len(value, dot + 1, b64url);
+            let second_dot = dot + 1 + payload;
+            if payload < 10 || value.as_bytes().get(second_dot) != Some(&b'.') {
+                return None;
+            }
+            let signature = run_len(value, second_dot + 1, b64url);
+            Some(i..second_dot + 1 + signature)
+        })
+        .collect()
 }
 
-fn has_url_password(value: &str) -> bool {
+fn url_passwords(value: &str) -> Vec<Range<usize>> {
     let bytes = value.as_bytes();
-    value.match_indices("://").any(|(i, _)| {
-        // The scheme: letters, digits, `+`, `-`, `.`, starting with a letter.
-        let scheme_len = bytes[..i]
-            .iter()
-            .rev()
-            .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-            .count();
-        if scheme_len == 0 || !bytes[i - scheme_len].is_ascii_alphabetic() {
-            return false;
-        }
-        let rest = &value[i + 3..];
-        let authority_end =
-            rest.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        let Some((userinfo, host)) = authority.rsplit_once('@') else { return false };
-        let Some((_, password)) = userinfo.split_once(':') else { return false };
-        !host.is_empty()
-            && !password.is_empty()
-            && !is_reference(password)
-            && !password.contains("$(")
-            && !password.contains("${")
-            && !password.chars().all(|c| c == '*' || c == 'x' || c == 'X')
-    })
+    value
+        .match_indices("://")
+        .filter_map(|(i, _)| {
+            // The scheme: letters, digits, `+`, `-`, `.`, starting with a letter.
+            let scheme_len = bytes[..i]
+                .iter()
+                .rev()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                .count();
+            if scheme_len == 0 || !bytes[i - scheme_len].is_ascii_alphabetic() {
+                return None;
+            }
+            let start = i + 3;
+            let rest = &value[start..];
+            let authority_end =
+                rest.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(rest.len());
+            let authority = &rest[..authority_end];
+            let (userinfo, host) = authority.rsplit_once('@')?;
+            let (user, password) = userinfo.split_once(':')?;
+            let real = !host.is_empty()
+                && !password.is_empty()
+                && !is_reference(password)
+                && !password.contains("$(")
+                && !password.contains("${")
+                && !password.chars().all(|c| c == '*' || c == 'x' || c == 'X');
+            let at = start + user.len() + 1;
+            real.then_some(at..at + password.len())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -674,6 +731,20 @@ mod tests {
         assert_eq!(credential_kind("http://[::1]:8080/"), None);
         assert_eq!(credential_kind("https://user:****@host"), None, "masked");
         assert_eq!(credential_kind("://x:y@z"), None);
+    }
+
+    #[test]
+    fn credential_values_are_the_tokens_themselves() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(credential_values(&format!("Bearer {jwt}")), [jwt]);
+        assert_eq!(credential_values("postgres://app:hunter2@db:5432/app"), ["hunter2"]);
+        assert_eq!(credential_values("key=AKIAIOSFODNN7EXAMPLE;"), ["AKIAIOSFODNN7EXAMPLE"]);
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(credential_values(&format!("x\n{pem}\ny")), [pem]);
+        assert_eq!(credential_values("-----BEGIN EC PRIVATE KEY-----\nMHc"), ["-----BEGIN EC PRIVATE KEY-----\nMHc"]);
+        assert!(credential_values("info").is_empty());
+        let text = "password=hunter2\napi_key: \"abc123\"\nport=8080\n";
+        assert_eq!(embedded_secret_values(text, false), ["hunter2", "abc123"]);
     }
 
     #[test]

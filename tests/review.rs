@@ -229,7 +229,7 @@ fn the_demo_review_from_directories() {
         .expect("the Secret changed");
     assert_eq!(secret["kind"], "changed");
     let diff = secret["diff"].as_str().expect("diff");
-    assert!(diff.contains("<redacted:"), "{diff}");
+    assert!(diff.contains("[redacted, changed]"), "the changed key is named: {diff}");
     let posted = review_demo("github");
     assert_eq!(posted.code, 1);
     assert!(posted.stdout.starts_with("# Check run `kpath`: failure (3 new errors"), "{}", posted.stdout);

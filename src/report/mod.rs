@@ -1,7 +1,8 @@
 //! Report formats for `kpath check`: `text` (rustc/ruff style), `json` (documented in README),
 //! `sarif` (2.1.0, for GitHub code scanning) and `github` (workflow annotation commands).
 //!
-//! Reporters turn positions into text; they never change what was found.
+//! Reporters turn positions into text; they never change what was found. [`render`] is the one way out
+//! for every format: it removes every secret value the run found from the finished text.
 
 pub mod github;
 pub mod json;
@@ -20,6 +21,18 @@ pub enum Format {
     Json,
     Sarif,
     Github,
+}
+
+/// The report in `format`, with every secret value of the run redacted (see `crate::redact`). The only
+/// exit of `kpath check`'s output.
+pub fn render(report: &Report, format: Format, colour: bool, show_suppressed: bool) -> String {
+    let text = match format {
+        Format::Text => text::render(report, colour, show_suppressed),
+        Format::Json => json::render(report),
+        Format::Sarif => sarif::render(report),
+        Format::Github => github::render(report),
+    };
+    report.secrets.redact(&text).into_owned()
 }
 
 /// Counts shown at the end of every report.

@@ -1,15 +1,18 @@
 //! Human output in the style of rustc and ruff: `error[rule-id]: message`, `--> file:line:col`, the
 //! source line with a caret, `= help:`. Colour only when writing to a terminal.
 //!
-//! Lines of findings from secret rules are shown with their values masked: a report must never print
-//! a secret, even one that is already in the repository.
+//! A source line is shown with its values masked when a secret rule points at it (whatever the rule of
+//! the finding shown: a flow mapping holds many fields on one line), and every secret value the run
+//! found is redacted from it before it is cut to a window: a report must never print a secret, even one
+//! that is already in the repository.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use super::{Summary, plural};
 use crate::engine::Report;
 use crate::finding::{Finding, Severity};
+use crate::redact::SecretSet;
 use crate::rules;
 
 #[derive(Clone, Copy)]
@@ -47,6 +50,17 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
     let p = Palette { on: colour };
     let mut sources: HashMap<&str, Option<Vec<String>>> = HashMap::new();
     let mut out = String::new();
+    // Every line a secret rule points at: any finding quoting it is masked (short values that cannot be
+    // searched for everywhere are hidden here, at their own place).
+    let secret_lines: HashSet<(&str, u32)> = report
+        .findings
+        .iter()
+        .filter(|f| rules::find(f.rule).is_some_and(|r| r.secret))
+        .flat_map(|f| {
+            std::iter::once((f.file.as_str(), f.line)).chain(f.locations.iter().map(|l| (l.file.as_str(), l.line)))
+        })
+        .collect();
+    let cx = Context { secret_lines: &secret_lines, secrets: &report.secrets, palette: p };
     for f in &report.findings {
         if !f.counts() && !show_suppressed {
             continue;
@@ -54,7 +68,7 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
         let lines = sources
             .entry(f.file.as_str())
             .or_insert_with(|| std::fs::read_to_string(&f.file).ok().map(|t| t.lines().map(str::to_string).collect()));
-        write_finding(&mut out, f, lines.as_deref(), p);
+        write_finding(&mut out, f, lines.as_deref(), &cx);
     }
     let s = Summary::of(report);
     let mut counts = Vec::new();
@@ -75,7 +89,15 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
     out
 }
 
-fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, p: Palette) {
+/// What every finding of one report is written with.
+struct Context<'a> {
+    secret_lines: &'a HashSet<(&'a str, u32)>,
+    secrets: &'a SecretSet,
+    palette: Palette,
+}
+
+fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, cx: &Context<'_>) {
+    let p = cx.palette;
     let _ = writeln!(
         out,
         "{}{}: {}",
@@ -88,13 +110,16 @@ fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, p: Pal
     let _ = writeln!(out, "{pad}{} {}:{}:{}", p.paint("1;34", "-->"), f.file, f.line, f.column);
     if let Some(line) = lines.and_then(|l| l.get(f.line.saturating_sub(1) as usize)) {
         // Any line of a Secret object may hold a value, whatever rule points at it.
-        let secret =
-            rules::find(f.rule).is_some_and(|r| r.secret) || f.object.as_ref().is_some_and(|o| o.kind == "Secret");
+        let secret = rules::find(f.rule).is_some_and(|r| r.secret)
+            || f.object.as_ref().is_some_and(|o| o.kind == "Secret")
+            || cx.secret_lines.contains(&(f.file.as_str(), f.line));
         // A finding on an env var's `name:` line quotes only the name, which is never the secret.
         let on_name = f.route.as_ref().and_then(|r| r.0.last()) == Some(&crate::yaml::Segment::Key("name".into()))
             && line.trim_start().trim_start_matches("- ").starts_with("name:");
         let secret = secret && !on_name;
         let shown = if secret { mask_line(line) } else { line.clone() };
+        // Redacted before the window cuts it, so a cut never leaves part of a secret.
+        let shown = cx.secrets.redact(&shown);
         let (shown, column) = window(&shown, f.column.saturating_sub(1) as usize);
         let caret_at = shown.chars().take(column).map(|c| if c == '\t' { '\t' } else { ' ' }).collect::<String>();
         let bar = p.paint("1;34", "|");

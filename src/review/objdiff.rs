@@ -1,19 +1,22 @@
 //! Object-by-object diff of rendered Kubernetes objects between the base and head of a pull request.
 //!
 //! Each object is written as canonical YAML (block style, keys in document order, scalars quoted only
-//! when needed to read back the same value), with known noise left out and secret values replaced by a
-//! redaction marker that says THAT a value changed (length and hash prefix) without showing it. Objects
-//! are then matched by identity and environment, and each pair gives a unified diff.
+//! when needed to read back the same value), with known noise left out and secret values replaced by
+//! [`MARKER`]: every value of a Secret's `data`/`stringData` (each key keeps its own line, so a reviewer
+//! sees which key moved), every value a secret rule flagged, and every occurrence of any secret value of
+//! the review (`SecretSet`), wherever it was copied. A marker on the head side says `[redacted, changed]`
+//! when the value at the same place differs from the base's: no hash and no length, which would let a
+//! guess be confirmed. Objects are then matched by identity and environment, and each pair gives a
+//! unified diff.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use compact_str::CompactString;
-use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
 use crate::finding::ObjectId;
+use crate::redact::{CHANGED_MARKER, MARKER, SecretSet};
 use crate::review::model::{ChangeKind, ObjectChange, ReviewedObject};
 use crate::yaml::scalar::resolve_plain;
 use crate::yaml::{Node, NodeKind, Route, Scalar, Segment, Value};
@@ -23,11 +26,9 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Deepest nesting written out; the parser stops at 256, this only guards hand-built trees.
 const MAX_DEPTH: usize = 512;
 /// A flagged secret value at least this long is redacted wherever it appears as a whole scalar of the
-/// same object (it may have moved, or be repeated in an annotation).
+/// same object (it may have moved, or be repeated in an annotation); longer values are searched for
+/// everywhere through the review's `SecretSet`.
 const MIN_EXACT_SECRET: usize = 4;
-/// A flagged secret value at least this long is redacted wherever it appears inside a scalar of the same
-/// object (a password inside a connection string).
-const MIN_SUBSTRING_SECRET: usize = 8;
 /// Route segment used for a mapping key that is not a scalar (no route names it).
 const COMPLEX_KEY: &str = "\u{0}complex-key";
 /// Longest implicit key YAML allows (in characters); longer keys are written in `? key` form.
@@ -37,11 +38,11 @@ const MAX_IMPLICIT_KEY: usize = 1024;
 /// when needed to read back the same (strings that would parse as bool/number/null under YAML 1.1 — `yes`,
 /// `0644`, `~`, `""` — or contain `: `, ` #`, leading/trailing spaces, special first characters, newlines →
 /// double-quoted with escapes, or a `|` block for multi-line strings). Values at the object's
-/// `secret_routes`, and every value under `data`/`stringData` of a core `v1` `Secret`, are replaced by
-/// `<redacted: N bytes, sha256:abcdef12>` (N = byte length of the value as written, hash = first 8 hex
-/// chars of sha256 of the value). Routes in `ignore` are left out entirely (see [`noise_routes`]).
-pub fn to_yaml(obj: &ReviewedObject, ignore: &[Route]) -> String {
-    render(&obj.node, ignore, &Redactor::new(&[obj]))
+/// `secret_routes` (every scalar below, when the route is a collection), and every value under
+/// `data`/`stringData` of a core `v1` `Secret`, are replaced by [`MARKER`]; so is every occurrence of a
+/// value of `secrets` inside any scalar. Routes in `ignore` are left out entirely (see [`noise_routes`]).
+pub fn to_yaml(obj: &ReviewedObject, ignore: &[Route], secrets: &SecretSet) -> String {
+    render(&obj.node, ignore, &Redactor::new(&[obj], secrets), None)
 }
 
 /// Known noise, always dropped: `metadata.labels["helm.sh/chart"]`, the same label in
@@ -86,7 +87,12 @@ pub fn noise_routes(obj: &ReviewedObject, extra: &[Route]) -> Vec<Route> {
 /// (diff empty). Order: by unit, environment, then the head order of objects (removed ones after, in base
 /// order). An apiVersion change alone (apps/v1beta2 → apps/v1, and the moves out of `extensions`) is a
 /// Changed object, not removed+added. Objects repeated with one identity are paired in order.
-pub fn diff_objects(base: &[ReviewedObject], head: &[ReviewedObject], extra_ignore: &[Route]) -> Vec<ObjectChange> {
+pub fn diff_objects(
+    base: &[ReviewedObject],
+    head: &[ReviewedObject],
+    extra_ignore: &[Route],
+    secrets: &SecretSet,
+) -> Vec<ObjectChange> {
     let mut by_identity: HashMap<Identity<'_>, VecDeque<usize>> = HashMap::new();
     for (i, obj) in base.iter().enumerate() {
         by_identity.entry(Identity::of(obj)).or_default().push_back(i);
@@ -98,13 +104,13 @@ pub fn diff_objects(base: &[ReviewedObject], head: &[ReviewedObject], extra_igno
         match index.and_then(|i| Some((base.get(i)?, paired.get_mut(i)?))) {
             Some((old, flag)) => {
                 *flag = true;
-                changes.push(changed(old, new, extra_ignore));
+                changes.push(changed(old, new, extra_ignore, secrets));
             }
-            None => changes.push(added_or_removed(new, ChangeKind::Added, extra_ignore)),
+            None => changes.push(added_or_removed(new, ChangeKind::Added, extra_ignore, secrets)),
         }
     }
     for (obj, _) in base.iter().zip(&paired).filter(|(_, paired)| !**paired) {
-        changes.push(added_or_removed(obj, ChangeKind::Removed, extra_ignore));
+        changes.push(added_or_removed(obj, ChangeKind::Removed, extra_ignore, secrets));
     }
     // Stable: within a unit and environment, head order then removed objects stay as pushed.
     changes.sort_by(|a, b| (&a.unit, &a.environment).cmp(&(&b.unit, &b.environment)));
@@ -146,8 +152,13 @@ fn identity_group(id: &ObjectId) -> &str {
     }
 }
 
-fn added_or_removed(obj: &ReviewedObject, kind: ChangeKind, extra_ignore: &[Route]) -> ObjectChange {
-    let text = to_yaml(obj, &noise_routes(obj, extra_ignore));
+fn added_or_removed(
+    obj: &ReviewedObject,
+    kind: ChangeKind,
+    extra_ignore: &[Route],
+    secrets: &SecretSet,
+) -> ObjectChange {
+    let text = to_yaml(obj, &noise_routes(obj, extra_ignore), secrets);
     let diff = match kind {
         ChangeKind::Removed => unified(&text, "", &label("base", &obj.id), "/dev/null"),
         _ => unified("", &text, "/dev/null", &label("head", &obj.id)),
@@ -155,11 +166,12 @@ fn added_or_removed(obj: &ReviewedObject, kind: ChangeKind, extra_ignore: &[Rout
     ObjectChange { object: obj.id.clone(), unit: obj.unit.clone(), environment: obj.environment.clone(), kind, diff }
 }
 
-fn changed(old: &ReviewedObject, new: &ReviewedObject, extra_ignore: &[Route]) -> ObjectChange {
-    // Both sides redact what either side flagged, so a reviewer sees that a secret changed, not what it was.
-    let redactor = Redactor::new(&[old, new]);
-    let before = render(&old.node, &noise_routes(old, extra_ignore), &redactor);
-    let after = render(&new.node, &noise_routes(new, extra_ignore), &redactor);
+fn changed(old: &ReviewedObject, new: &ReviewedObject, extra_ignore: &[Route], secrets: &SecretSet) -> ObjectChange {
+    // Both sides redact what either side flagged, so a reviewer sees that a secret changed, not what it was;
+    // the head side's markers say where the value differs from the base's.
+    let redactor = Redactor::new(&[old, new], secrets);
+    let before = render(&old.node, &noise_routes(old, extra_ignore), &redactor, None);
+    let after = render(&new.node, &noise_routes(new, extra_ignore), &redactor, Some(&old.node));
     let (kind, diff) = if before == after {
         (ChangeKind::Unchanged, String::new())
     } else {
@@ -184,14 +196,16 @@ fn label(side: &str, id: &ObjectId) -> String {
 /// What to redact in one object (or in both sides of a pair, identically).
 struct Redactor<'a> {
     routes: Vec<&'a Route>,
-    /// Texts of the scalars at those routes, redacted wherever they appear.
+    /// Texts of the scalars at those routes, redacted wherever they are a whole scalar of the object.
     values: Vec<&'a str>,
+    /// Every secret value of the review, redacted wherever it occurs.
+    secrets: &'a SecretSet,
     /// The object carries flagged values: its kubectl last-applied copy is redacted too.
     last_applied: bool,
 }
 
 impl<'a> Redactor<'a> {
-    fn new(objects: &[&'a ReviewedObject]) -> Redactor<'a> {
+    fn new(objects: &[&'a ReviewedObject], secrets: &'a SecretSet) -> Redactor<'a> {
         let mut routes: Vec<&'a Route> = Vec::new();
         for route in objects.iter().flat_map(|obj| &obj.secret_routes) {
             if !routes.contains(&route) {
@@ -208,33 +222,31 @@ impl<'a> Redactor<'a> {
                 }
             }
         }
-        Redactor { last_applied: !routes.is_empty(), routes, values }
+        Redactor { last_applied: !routes.is_empty(), routes, values, secrets }
     }
 
-    fn redacts(&self, path: &[Segment], node: &Node) -> bool {
-        self.routes.iter().any(|r| r.0 == path)
-            || node.scalar().is_some_and(|s| {
-                self.values.iter().any(|v| s.text == *v || (v.len() >= MIN_SUBSTRING_SECRET && s.text.contains(v)))
-            })
+    /// The whole value at `path` is a secret (a flagged route, or a flagged value repeated).
+    fn redacts_whole(&self, path: &[Segment], node: &Node) -> bool {
+        self.routes.iter().any(|r| r.0 == path) || node.scalar().is_some_and(|s| self.values.contains(&s.text.as_str()))
     }
 }
 
-/// `<redacted: N bytes, sha256:abcdef12>` for a value (a collection is measured as its canonical YAML).
-fn marker(node: &Node) -> String {
-    let text: Cow<'_, str> = match node.scalar() {
-        Some(s) => Cow::Borrowed(&s.text),
-        None => {
-            let mut out = String::new();
-            emit_document(&mut out, &raw(node, 0));
-            Cow::Owned(out)
+/// The marker for a value: [`CHANGED_MARKER`] when the other side holds a different value at the same place.
+fn marker(changed: bool) -> Out<'static> {
+    Out::Text(if changed { CHANGED_MARKER } else { MARKER }.to_string())
+}
+
+/// Same text in every scalar and same shape (keys, lengths).
+fn same_tree(a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (NodeKind::Scalar(x), NodeKind::Scalar(y)) => x.text == y.text,
+        (NodeKind::Seq(x), NodeKind::Seq(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_tree(a, b)),
+        (NodeKind::Map(x), NodeKind::Map(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(a, b)| same_tree(&a.key, &b.key) && same_tree(&a.value, &b.value))
         }
-    };
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(8);
-    for byte in digest.iter().take(4) {
-        let _ = write!(hex, "{byte:02x}");
+        _ => false,
     }
-    format!("<redacted: {} bytes, sha256:{hex}>", text.len())
 }
 
 /// A core `v1` Secret (its `apiVersion` may be left out where it is embedded in a List or a template).
@@ -266,6 +278,9 @@ enum Scope {
     Plain,
     /// `data`/`stringData` of a Secret: every value is redacted.
     SecretData,
+    /// Below a flagged collection (or a Secret's value that is itself a collection): every scalar is
+    /// redacted, keys stay, so the diff shows which key moved.
+    Redacted,
     /// `metadata` of a Secret (or of an object with flagged values).
     SecretMetadata,
     /// Its `annotations`: kubectl's last-applied copy is redacted.
@@ -275,6 +290,8 @@ enum Scope {
 struct Builder<'r> {
     ignore: &'r [Route],
     redactor: &'r Redactor<'r>,
+    /// The other side of a changed pair (base, when writing head): markers say where values differ.
+    other: Option<&'r Node>,
 }
 
 impl Builder<'_> {
@@ -284,13 +301,15 @@ impl Builder<'_> {
         if depth > MAX_DEPTH {
             return Some(Out::Text("<nesting too deep>".into()));
         }
+        let below_secret = matches!(scope, Scope::SecretData | Scope::Redacted);
         match &node.kind {
-            NodeKind::Scalar(s) => Some(Out::Scalar(s)),
+            NodeKind::Scalar(s) => Some(self.scalar(s, path)),
             NodeKind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
+                let item_scope = if below_secret { Scope::Redacted } else { Scope::Plain };
                 for (i, item) in items.iter().enumerate() {
                     path.push(Segment::Index(i));
-                    let child = self.child(item, path, scope == Scope::SecretData, Scope::Plain, depth);
+                    let child = self.child(item, path, below_secret, item_scope, depth);
                     path.pop();
                     out.extend(child);
                 }
@@ -302,6 +321,7 @@ impl Builder<'_> {
                 for entry in entries {
                     let key = entry.key.as_key();
                     let child_scope = match (scope, key) {
+                        (Scope::SecretData | Scope::Redacted, _) => Scope::Redacted,
                         (_, Some("data" | "stringData")) if secret => Scope::SecretData,
                         (_, Some("metadata")) if secret || (depth == 0 && self.redactor.last_applied) => {
                             Scope::SecretMetadata
@@ -309,8 +329,7 @@ impl Builder<'_> {
                         (Scope::SecretMetadata, Some("annotations")) => Scope::SecretAnnotations,
                         _ => Scope::Plain,
                     };
-                    let redact_all =
-                        scope == Scope::SecretData || (scope == Scope::SecretAnnotations && key == Some(LAST_APPLIED));
+                    let redact_all = below_secret || (scope == Scope::SecretAnnotations && key == Some(LAST_APPLIED));
                     path.push(Segment::Key(CompactString::from(key.unwrap_or(COMPLEX_KEY))));
                     let child = self.child(&entry.value, path, redact_all, child_scope, depth);
                     path.pop();
@@ -336,11 +355,45 @@ impl Builder<'_> {
         }
         // `data: sometext` on a Secret is not valid, but must not show either.
         let secret_scalar = scope == Scope::SecretData && node.scalar().is_some() && !node.is_null();
-        if redact_all || secret_scalar || self.redactor.redacts(path, node) {
-            return Some(Out::Text(marker(node)));
+        if redact_all || secret_scalar || self.redactor.redacts_whole(path, node) {
+            return match &node.kind {
+                // A collection keeps its keys: each value below gets its own marker.
+                NodeKind::Seq(_) | NodeKind::Map(_) => self.build(node, path, Scope::Redacted, depth + 1),
+                NodeKind::Scalar(_) if node.is_null() && !redact_all && !secret_scalar => {
+                    self.build(node, path, scope, depth + 1)
+                }
+                NodeKind::Scalar(_) => Some(marker(self.differs(path, node))),
+            };
         }
         self.build(node, path, scope, depth + 1)
     }
+
+    /// A scalar outside any secret place: every occurrence of a secret value inside it is redacted.
+    fn scalar<'n>(&self, s: &'n Scalar, path: &[Segment]) -> Out<'n> {
+        let secrets = self.redactor.secrets;
+        if !secrets.occurs_in(&s.text) {
+            return Out::Scalar(s);
+        }
+        let other = self.other.and_then(|o| resolve(o, path)).and_then(Node::scalar);
+        let changed = other.is_some_and(|o| secrets.occurrences(&o.text) != secrets.occurrences(&s.text));
+        Out::Text(secrets.redact_with(&s.text, if changed { CHANGED_MARKER } else { MARKER }).into_owned())
+    }
+
+    /// The other side holds a different value at `path` (not: the other side has nothing there).
+    fn differs(&self, path: &[Segment], node: &Node) -> bool {
+        self.other.and_then(|o| resolve(o, path)).is_some_and(|o| !same_tree(o, node))
+    }
+}
+
+fn resolve<'n>(root: &'n Node, path: &[Segment]) -> Option<&'n Node> {
+    let mut node = root;
+    for seg in path {
+        node = match seg {
+            Segment::Key(k) => node.entries().iter().find(|e| e.key.as_key() == Some(k.as_str())).map(|e| &e.value)?,
+            Segment::Index(i) => node.items().get(*i)?,
+        };
+    }
+    Some(node)
 }
 
 /// A node as written, nothing left out (keys, and collections measured for a marker).
@@ -357,8 +410,8 @@ fn raw(node: &Node, depth: usize) -> Out<'_> {
     }
 }
 
-fn render(node: &Node, ignore: &[Route], redactor: &Redactor<'_>) -> String {
-    let builder = Builder { ignore, redactor };
+fn render(node: &Node, ignore: &[Route], redactor: &Redactor<'_>, other: Option<&Node>) -> String {
+    let builder = Builder { ignore, redactor, other };
     let tree = builder.build(node, &mut Vec::new(), Scope::Plain, 0).unwrap_or(Out::Map(Vec::new()));
     let mut out = String::new();
     emit_document(&mut out, &tree);
@@ -649,7 +702,7 @@ mod tests {
 
     fn assert_round_trip(text: &str) -> String {
         let original = node(text);
-        let written = render(&original, &[], &Redactor::new(&[]));
+        let written = render(&original, &[], &Redactor::new(&[], &SecretSet::new()), None);
         let (docs, broken) = parse_stream(&written);
         assert!(broken.is_empty(), "{broken:?}\n--- written:\n{written}");
         let back = docs.into_iter().next().and_then(|d| d.root).expect("a document");
@@ -799,7 +852,7 @@ mod tests {
     }
 
     fn assert_written_back(doc: &Node, text: &str) {
-        let written = render(doc, &[], &Redactor::new(&[]));
+        let written = render(doc, &[], &Redactor::new(&[], &SecretSet::new()), None);
         let (docs, broken) = parse_stream(&written);
         assert!(broken.is_empty(), "{text:?}: {broken:?}\n{written}");
         let back = docs.into_iter().next().and_then(|d| d.root).expect("a document");
@@ -825,76 +878,90 @@ mod tests {
         }
     }
 
-    fn marker_hashes(diff: &str, sign: char) -> Vec<String> {
-        diff.lines()
-            .filter(|l| l.starts_with(sign) && !l.starts_with("---") && !l.starts_with("+++"))
-            .filter_map(|l| l.split("sha256:").nth(1).map(|h| h.chars().take(8).collect()))
-            .collect()
-    }
-
     #[test]
     fn secret_added_is_redacted() {
         let head = [secret(SECRET_B64, SECRET_PLAIN)];
-        let changes = diff_objects(&[], &head, &[]);
+        let changes = diff_objects(&[], &head, &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Added);
         let diff = &changes[0].diff;
         assert_hidden(diff);
         assert!(diff.starts_with("--- /dev/null\n+++ head/Secret/shop/db\n"), "{diff}");
-        let marker = format!("<redacted: {} bytes, sha256:", SECRET_B64.len());
-        assert!(diff.contains(&format!("+  password: \"{marker}")), "{diff}");
-        assert!(diff.contains(&format!("+  url: \"<redacted: {} bytes", SECRET_PLAIN.len())), "{diff}");
+        assert!(diff.contains("+  password: \"[redacted]\"\n"), "{diff}");
+        assert!(diff.contains("+  url: \"[redacted]\"\n"), "{diff}");
         assert!(diff.contains("+type: Opaque\n"), "{diff}");
-        // The hash is the first 8 hex digits of sha256 of the value as written.
-        let hash: String = Sha256::digest(SECRET_B64.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-        assert!(diff.contains(&format!("{marker}{hash}>")), "{diff}");
-        assert_hidden(&to_yaml(&head[0], &[]));
+        // No length and no hash: nothing a guess could be checked against.
+        assert!(!diff.contains("bytes") && !diff.contains("sha256"), "{diff}");
+        assert_hidden(&to_yaml(&head[0], &[], &SecretSet::new()));
     }
 
     #[test]
     fn secret_removed_is_redacted() {
         let base = [secret(SECRET_B64, SECRET_PLAIN)];
-        let changes = diff_objects(&base, &[], &[]);
+        let changes = diff_objects(&base, &[], &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Removed);
         assert!(changes[0].diff.starts_with("--- base/Secret/shop/db\n+++ /dev/null\n"), "{}", changes[0].diff);
-        assert!(changes[0].diff.contains("-  password: \"<redacted: "), "{}", changes[0].diff);
+        assert!(changes[0].diff.contains("-  password: \"[redacted]\""), "{}", changes[0].diff);
         assert_hidden(&changes[0].diff);
     }
 
     #[test]
-    fn changed_secret_shows_a_different_hash() {
-        let base = [secret("b2xkLXZhbHVl", "old-value-0001")];
+    fn changed_secret_says_which_key_changed() {
+        let base = [secret("b2xkLXZhbHVl", SECRET_PLAIN)];
         let head = [secret(SECRET_B64, SECRET_PLAIN)];
-        let changes = diff_objects(&base, &head, &[]);
+        let changes = diff_objects(&base, &head, &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Changed);
         let diff = &changes[0].diff;
         assert_hidden(diff);
-        for old in ["b2xkLXZhbHVl", "old-value-0001"] {
-            assert!(!diff.contains(old), "{diff}");
-        }
+        assert!(!diff.contains("b2xkLXZhbHVl"), "{diff}");
         assert!(diff.starts_with("--- base/Secret/shop/db\n+++ head/Secret/shop/db\n"), "{diff}");
-        let (removed, added) = (marker_hashes(diff, '-'), marker_hashes(diff, '+'));
-        // password, url, and kubectl's last-applied copy.
-        assert_eq!(removed.len(), 3, "{diff}");
-        assert_eq!(added.len(), 3, "{diff}");
-        assert!(removed.iter().all(|h| !added.contains(h)), "{diff}");
+        // The password changed (and kubectl's copy of it); the url did not.
+        assert!(diff.contains("-  password: \"[redacted]\"\n+  password: \"[redacted, changed]\"\n"), "{diff}");
+        assert!(diff.contains("\n   url: \"[redacted]\"\n"), "{diff}");
+        assert!(
+            diff.contains("+    kubectl.kubernetes.io/last-applied-configuration: \"[redacted, changed]\""),
+            "{diff}"
+        );
         // The same secret on both sides is unchanged: redaction is deterministic.
-        let same = diff_objects(&head, &head, &[]);
+        let same = diff_objects(&head, &head, &[], &SecretSet::new());
         assert_eq!(same[0].kind, ChangeKind::Unchanged);
         assert!(same[0].diff.is_empty());
+        // A key added to a Secret is a line of its own.
+        let more = object(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {SECRET_B64}\n  token: dG9rZW4tdmFsdWU=\n"
+        ));
+        let less =
+            object(&format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {SECRET_B64}\n"));
+        let diff = &diff_objects(&[less], &[more], &[], &SecretSet::new())[0].diff;
+        assert!(diff.contains("   password: \"[redacted]\"\n+  token: \"[redacted]\"\n"), "{diff}");
     }
 
     #[test]
-    fn secrets_in_a_list_are_redacted() {
-        let list = object(&format!(
-            "apiVersion: v1\nkind: List\nmetadata:\n  name: all\nitems:\n- apiVersion: v1\n  kind: Secret\n  \
-             metadata:\n    name: db\n  data:\n    password: {SECRET_B64}\n"
-        ));
-        let text = to_yaml(&list, &[]);
-        assert_hidden(&text);
-        assert!(text.contains("password: \"<redacted: "), "{text}");
+    fn a_secret_copied_anywhere_is_redacted() {
+        let mut secrets = SecretSet::new();
+        secrets.insert_base64(SECRET_B64);
+        let cm = |value: &str| {
+            object(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  annotations:\n    note: \"copy of {value}\"\n\
+                 data:\n  PW_COPY: {value}\n  URL: postgres://app:{value}@db/app\n  LEVEL: info\n"
+            ))
+        };
+        let changes = diff_objects(&[], &[cm(SECRET_PLAIN)], &[], &secrets);
+        let diff = &changes[0].diff;
+        assert_hidden(diff);
+        assert!(diff.contains("+  PW_COPY: \"[redacted]\""), "{diff}");
+        assert!(diff.contains("+  URL: postgres://app:[redacted]@db/app"), "{diff}");
+        assert!(diff.contains("+    note: copy of [redacted]"), "{diff}");
+        assert!(diff.contains("+  LEVEL: info"), "{diff}");
+        // With the old value a secret too, the head side says it changed.
+        secrets.insert("old-value-0001");
+        let diff = &diff_objects(&[cm("old-value-0001")], &[cm(SECRET_PLAIN)], &[], &secrets)[0].diff;
+        assert!(!diff.contains("old-value-0001"), "{diff}");
+        assert!(diff.contains("-  PW_COPY: \"[redacted]\"\n"), "{diff}");
+        assert!(diff.contains("+  PW_COPY: \"[redacted, changed]\"\n"), "{diff}");
+        assert!(diff.contains("+  URL: postgres://app:[redacted, changed]@db/app"), "{diff}");
     }
 
     #[test]
@@ -911,29 +978,40 @@ mod tests {
         let mut head = deployment(SECRET_PLAIN);
         // Only head's rule flagged it: base's old value must not show either.
         head.secret_routes = vec![Route::parse("spec.template.spec.containers[0].env[0].value")];
-        let changes = diff_objects(std::slice::from_ref(&base), std::slice::from_ref(&head), &[]);
+        let changes = diff_objects(std::slice::from_ref(&base), std::slice::from_ref(&head), &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Changed);
         let diff = &changes[0].diff;
         assert_hidden(diff);
         assert!(!diff.contains("old-token-value-1234"), "{diff}");
-        assert!(diff.contains("-              value: \"<redacted: 20 bytes"), "{diff}");
-        assert!(diff.contains(&format!("+              value: \"<redacted: {} bytes", SECRET_PLAIN.len())), "{diff}");
+        assert!(diff.contains("-              value: \"[redacted]\""), "{diff}");
+        assert!(diff.contains("+              value: \"[redacted, changed]\""), "{diff}");
         // The same value repeated elsewhere in the object is redacted too.
-        assert!(diff.contains("+    note: \"<redacted: "), "{diff}");
+        assert!(diff.contains("+    note: \"[redacted"), "{diff}");
         assert!(diff.contains("value: fast"), "{diff}");
-        let alone = to_yaml(&head, &[]);
+        let alone = to_yaml(&head, &[], &SecretSet::new());
         assert_hidden(&alone);
         assert!(alone.contains("value: fast"), "{alone}");
     }
 
     #[test]
-    fn flagged_collection_is_redacted_whole() {
+    fn secrets_in_a_list_are_redacted() {
+        let list = object(&format!(
+            "apiVersion: v1\nkind: List\nmetadata:\n  name: all\nitems:\n- apiVersion: v1\n  kind: Secret\n  \
+             metadata:\n    name: db\n  data:\n    password: {SECRET_B64}\n"
+        ));
+        let text = to_yaml(&list, &[], &SecretSet::new());
+        assert_hidden(&text);
+        assert!(text.contains("password: \"[redacted]\""), "{text}");
+    }
+
+    #[test]
+    fn flagged_collection_keeps_its_keys() {
         let mut obj =
             object("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  creds: x\nextra:\n  a: [1, 2]\n");
         obj.secret_routes = vec![Route::parse("extra")];
-        let text = to_yaml(&obj, &[]);
-        assert!(text.contains("extra: \"<redacted: "), "{text}");
+        let text = to_yaml(&obj, &[], &SecretSet::new());
+        assert!(text.contains("extra:\n  a:\n    - \"[redacted]\"\n    - \"[redacted]\"\n"), "{text}");
         assert!(!text.contains("- 1"), "{text}");
     }
 
@@ -951,11 +1029,11 @@ mod tests {
     fn chart_version_and_checksums_alone_are_unchanged() {
         let base = [object(&chart_deployment("web-1.0.0", "abc123", 2))];
         let head = [object(&chart_deployment("web-1.1.0", "def456", 2))];
-        let changes = diff_objects(&base, &head, &[]);
+        let changes = diff_objects(&base, &head, &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Unchanged, "{}", changes[0].diff);
         assert!(changes[0].diff.is_empty());
-        let text = to_yaml(&head[0], &noise_routes(&head[0], &[]));
+        let text = to_yaml(&head[0], &noise_routes(&head[0], &[]), &SecretSet::new());
         assert!(!text.contains("helm.sh/chart") && !text.contains("checksum/"), "{text}");
         // An emptied annotations map is left out rather than shown as `{}`.
         assert!(!text.contains("annotations"), "{text}");
@@ -984,12 +1062,12 @@ mod tests {
     fn extra_ignore_routes() {
         let base = [object(&chart_deployment("c", "x", 2))];
         let head = [object(&chart_deployment("c", "x", 3))];
-        assert_eq!(diff_objects(&base, &head, &[])[0].kind, ChangeKind::Changed);
+        assert_eq!(diff_objects(&base, &head, &[], &SecretSet::new())[0].kind, ChangeKind::Changed);
         // replicas and the image both change; both ignored (the image through a `*` segment).
         let ignore = [Route::parse("spec.replicas"), Route::parse("spec.template.spec.containers[*].image")];
-        let changes = diff_objects(&base, &head, &ignore);
+        let changes = diff_objects(&base, &head, &ignore, &SecretSet::new());
         assert_eq!(changes[0].kind, ChangeKind::Unchanged, "{}", changes[0].diff);
-        let only_replicas = diff_objects(&base, &head, &ignore[..1]);
+        let only_replicas = diff_objects(&base, &head, &ignore[..1], &SecretSet::new());
         assert_eq!(only_replicas[0].kind, ChangeKind::Changed);
         assert!(only_replicas[0].diff.contains("-          image: web:2\n+          image: web:3\n"));
         assert!(!only_replicas[0].diff.contains("replicas"), "{}", only_replicas[0].diff);
@@ -1001,7 +1079,7 @@ mod tests {
             |v: &str| format!("apiVersion: {v}\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n");
         let base = [object(&text("apps/v1beta2"))];
         let head = [object(&text("apps/v1"))];
-        let changes = diff_objects(&base, &head, &[]);
+        let changes = diff_objects(&base, &head, &[], &SecretSet::new());
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Changed);
         assert_eq!(
@@ -1011,11 +1089,11 @@ mod tests {
         );
         assert_eq!(changes[0].object.api_version, "apps/v1");
         // Kinds that moved out of `extensions` keep their identity too.
-        let moved = diff_objects(&[object(&text("extensions/v1beta1"))], &head, &[]);
+        let moved = diff_objects(&[object(&text("extensions/v1beta1"))], &head, &[], &SecretSet::new());
         assert_eq!(moved.len(), 1);
         assert_eq!(moved[0].kind, ChangeKind::Changed);
         // A different group is a different object.
-        let other = diff_objects(&[object(&text("example.com/v1"))], &head, &[]);
+        let other = diff_objects(&[object(&text("example.com/v1"))], &head, &[], &SecretSet::new());
         let kinds: Vec<ChangeKind> = other.iter().map(|c| c.kind).collect();
         assert_eq!(kinds, [ChangeKind::Added, ChangeKind::Removed]);
     }
@@ -1029,11 +1107,11 @@ mod tests {
             object_in(&cm("debug"), "charts/web", Some("staging")),
             object_in(&cm("info"), "charts/web", Some("prod")),
         ];
-        let changes = diff_objects(&base, &head, &[]);
+        let changes = diff_objects(&base, &head, &[], &SecretSet::new());
         let got: Vec<(Option<&str>, ChangeKind)> = changes.iter().map(|c| (c.environment.as_deref(), c.kind)).collect();
         assert_eq!(got, [(Some("prod"), ChangeKind::Unchanged), (Some("staging"), ChangeKind::Changed)]);
         // Only one environment at head: the other is removed, not paired across environments.
-        let changes = diff_objects(&base, &head[..1], &[]);
+        let changes = diff_objects(&base, &head[..1], &[], &SecretSet::new());
         let got: Vec<(Option<&str>, ChangeKind)> = changes.iter().map(|c| (c.environment.as_deref(), c.kind)).collect();
         assert_eq!(got, [(Some("prod"), ChangeKind::Removed), (Some("staging"), ChangeKind::Changed)]);
     }
@@ -1051,7 +1129,7 @@ mod tests {
             object_in(&cm("kept"), "b.yaml", None),
             object_in(&cm("y"), "a.yaml", None),
         ];
-        let changes = diff_objects(&base, &head, &[]);
+        let changes = diff_objects(&base, &head, &[], &SecretSet::new());
         let got: Vec<(&str, &str, ChangeKind)> =
             changes.iter().map(|c| (c.unit.as_str(), c.object.name.as_str(), c.kind)).collect();
         assert_eq!(
@@ -1073,18 +1151,18 @@ mod tests {
         for _ in 0..2000 {
             deep = Node { pos: Default::default(), kind: NodeKind::Seq(vec![deep]) };
         }
-        let text = render(&deep, &[], &Redactor::new(&[]));
+        let text = render(&deep, &[], &Redactor::new(&[], &SecretSet::new()), None);
         assert!(text.contains("<nesting too deep>"));
         let mut obj = object("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata: notamap\nstringData:\n");
         obj.secret_routes = vec![Route::root(), Route::parse("missing.route"), Route::parse("kind")];
-        let text = to_yaml(&obj, &[Route::root(), Route::parse("*")]);
+        let text = to_yaml(&obj, &[Route::root(), Route::parse("*")], &SecretSet::new());
         assert_eq!(text, "{}\n");
-        let text = to_yaml(&obj, &[]);
-        assert!(text.contains("data: \"<redacted: 7 bytes"), "{text}");
+        let text = to_yaml(&obj, &[], &SecretSet::new());
+        assert!(text.contains("data: \"[redacted]\""), "{text}");
         assert!(text.contains("stringData:\n"), "{text}");
-        assert!(text.contains("kind: \"<redacted: 6 bytes"), "{text}");
+        assert!(text.contains("kind: \"[redacted]\""), "{text}");
         // A root that is not a mapping.
         let scalar = node("just text\n");
-        let _ = render(&scalar, &[], &Redactor::new(&[]));
+        let _ = render(&scalar, &[], &Redactor::new(&[], &SecretSet::new()), None);
     }
 }

@@ -16,15 +16,21 @@
 //! - Text from the repository (object names inside messages, suppression reasons) is escaped so it
 //!   cannot open HTML, hide text or forge the fingerprint marker. Source lines of secret rules are
 //!   never quoted, and only their masked form enters a fingerprint.
+//! - Every secret value of the review (`SecretSet`) is redacted from the findings' texts before anything
+//!   is built from them (so cutting an item to length never leaves half a secret), and every renderer's
+//!   output passes [`ReviewPlan::redact`] on its way out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::model::{ChangeKind, DiffLines, ObjectChange, ReviewFinding, Status};
 use crate::finding::{Finding, Severity};
+use crate::redact::SecretSet;
 use crate::report::text::mask_line;
 use crate::rules;
 
@@ -101,6 +107,16 @@ pub struct ReviewPlan {
     pub findings: Vec<ReviewFinding>,
     pub changes: Vec<ObjectChange>,
     pub counts: Counts,
+    /// Every secret value of both sides: never serialised, removed from every rendering.
+    #[serde(skip)]
+    pub secrets: Arc<SecretSet>,
+}
+
+impl ReviewPlan {
+    /// A rendering of the plan without any secret value of the review: the last step of every output.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.secrets.redact(text)
+    }
 }
 
 pub struct PlanInput<'a> {
@@ -118,6 +134,8 @@ pub struct PlanInput<'a> {
     /// `.kpath.yml` would do once merged, bounds lowered to the operator's ceilings. Plain sentences
     /// with code spans; the first is the lead.
     pub config_notes: Vec<String>,
+    /// Every secret value of both sides.
+    pub secrets: Arc<SecretSet>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +330,15 @@ fn level_phrase(fail_on: Severity) -> &'static str {
 }
 
 pub fn build(input: PlanInput<'_>) -> ReviewPlan {
-    let PlanInput { findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes } = input;
+    let PlanInput { mut findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes, secrets } = input;
+    // Texts from the repository lose their secrets before anything is built (and cut) from them.
+    for f in &mut findings {
+        secrets.redact_in_place(&mut f.finding.message);
+        secrets.redact_in_place(&mut f.finding.help);
+        if let Some(s) = &mut f.finding.suppressed {
+            secrets.redact_in_place(&mut s.reason);
+        }
+    }
 
     let mut counts = Counts::default();
     let mut new_by_severity = BySeverity::default();
@@ -355,7 +381,8 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         let places = places(&f.finding);
         match places.iter().find(|p| diff.contains(p.file, p.line)) {
             Some(p) => {
-                let suggestion = suggestion(&f.finding, *p, head_line);
+                // A suggestion quotes a source line: none when that line holds a secret.
+                let suggestion = suggestion(&f.finding, *p, head_line).filter(|s| !secrets.occurs_in(s));
                 comments.push(InlineComment {
                     path: p.file.to_string(),
                     line: p.line,
@@ -455,7 +482,7 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     config_section.items = config_notes
         .iter()
         .map(|note| {
-            let mut item = md_inline(note);
+            let mut item = md_inline(&secrets.redact(note));
             truncate(&mut item, MAX_ITEM);
             item
         })
@@ -468,7 +495,7 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     let groups = object_groups(&changes);
     let summary = assemble(&top, &mut sections, &trim_order, groups, nothing_relevant);
 
-    ReviewPlan { conclusion, title, summary, comments, annotations, findings, changes, counts }
+    ReviewPlan { conclusion, title, summary, comments, annotations, findings, changes, counts, secrets }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1119,6 +1146,7 @@ mod tests {
             head_line: head,
             nothing_relevant: false,
             config_notes: Vec::new(),
+            secrets: Default::default(),
         })
     }
 
@@ -1598,6 +1626,7 @@ mod tests {
                 head_line: &no_lines,
                 nothing_relevant,
                 config_notes: Vec::new(),
+                secrets: Default::default(),
             })
         };
         let p = run(
@@ -1718,6 +1747,7 @@ mod tests {
             head_line: &no_lines,
             nothing_relevant: false,
             config_notes: Vec::new(),
+            secrets: Default::default(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.len() > MAX_SUMMARY - 5_000, "the room is used: {}", p.summary.len());
@@ -1765,6 +1795,7 @@ mod tests {
             head_line: &no_lines,
             nothing_relevant: false,
             config_notes: Vec::new(),
+            secrets: Default::default(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.starts_with("### ❌ kpath: 5000 new errors\n"));
@@ -1857,6 +1888,7 @@ mod tests {
             head_line: &head,
             nothing_relevant: false,
             config_notes: Vec::new(),
+            secrets: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use crate::config::{self, Config};
 use crate::engine::{self, Report};
 use crate::finding::Severity;
 use crate::loader::{self, InputKind};
+use crate::redact::MARKER;
 use crate::yaml::Route;
 
 /// Where base and head come from.
@@ -280,8 +281,14 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         return Err(ReviewError::Io(format!("this change touches Helm charts, but {reason}")));
     }
 
+    // One set for both sides: a secret removed by the change is as secret as one it adds.
+    let mut secrets = base_report.secrets.clone();
+    secrets.extend(&head_report.secrets);
+    let secrets = std::sync::Arc::new(secrets);
     let ignore: Vec<Route> = config.review.ignore_routes.iter().map(|r| Route::parse(r)).collect();
-    let changes = objdiff::diff_objects(&base_report.objects, &head_report.objects, &ignore);
+    let changes = objdiff::diff_objects(&base_report.objects, &head_report.objects, &ignore, &secrets);
+    // Source lines feed fingerprints (hashes must not be of a secret) and suggestions (which must not
+    // quote one): they are read redacted.
     let read_line = |root: &Path, file: &str, line: u32| -> Option<String> {
         // A file over the size limit was not checked (its finding says so): it is not read either.
         let path = root.join(file);
@@ -289,14 +296,15 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             return None;
         }
         let text = std::fs::read_to_string(path).ok()?;
-        text.lines().nth(line.checked_sub(1)? as usize).map(str::to_string)
+        let line = text.lines().nth(line.checked_sub(1)? as usize)?;
+        Some(secrets.redact(line).into_owned())
     };
     let line_text = |side: Side, file: &str, line: u32| match side {
         Side::Base => read_line(&base_root, file, line),
         Side::Head => read_line(&head_root, file, line),
     };
     let findings = plan::classify(base_report.findings, head_report.findings, &line_text);
-    let head_line = |file: &str, line: u32| read_line(&head_root, file, line);
+    let head_line = |file: &str, line: u32| read_line(&head_root, file, line).filter(|l| !l.contains(MARKER));
     Ok(plan::build(PlanInput {
         findings,
         changes,
@@ -305,6 +313,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         head_line: &head_line,
         nothing_relevant: affected.is_empty(),
         config_notes,
+        secrets: secrets.clone(),
     }))
 }
 

@@ -18,6 +18,7 @@ mod aws_static_credentials;
 mod dockerfile_base_not_minimal;
 mod dockerfile_no_dockerignore;
 mod dockerfile_package_cache;
+pub(crate) mod dockerfile_secret_env;
 mod dockerfile_shell_form_cmd;
 mod dockerfile_single_stage_build;
 mod hpa_min_replicas;
@@ -68,6 +69,7 @@ pub static RULES: &[&Rule] = &[
     &secret_in_env::RULE,
     &secret_in_configmap::RULE,
     &secret_committed::RULE,
+    &dockerfile_secret_env::RULE,
     &aws_static_credentials::RULE,
     &iam_trust_policy_duplicate_key::RULE,
     &iam_trust_policy_unscoped::RULE,
