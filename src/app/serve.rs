@@ -58,11 +58,11 @@ pub struct ServeArgs {
 
     // What one client may hold of the webhook server (src/app/server.rs).
     /// How long a client may take to send a request's headers, and so how long a connection may sit idle
-    /// (`500ms`, `10s`, `1m`; a bare number is seconds) [env: KPATH_HEADER_TIMEOUT] [default: 10s]
+    /// (`500ms`, `10s`, `1m`; a bare number is seconds) [env: KPATH_HEADER_TIMEOUT] [default: 5s]
     #[arg(long, value_name = "DURATION")]
     pub header_timeout: Option<String>,
     /// How long a client may take to send a request's body once its headers are in [env:
-    /// KPATH_BODY_TIMEOUT] [default: 30s]
+    /// KPATH_BODY_TIMEOUT] [default: 10s]
     #[arg(long, value_name = "DURATION")]
     pub body_timeout: Option<String>,
     /// Connections served at once; more are closed as they arrive [env: KPATH_MAX_CONNECTIONS] [default: 512]
@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::default());
         assert_eq!(
             (settings.limits.header_timeout, settings.limits.body_timeout, settings.limits.max_connections),
-            (Duration::from_secs(10), Duration::from_secs(30), 512)
+            (Duration::from_secs(5), Duration::from_secs(10), 512)
         );
         assert_eq!(git_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com");
         assert_eq!(git_base("http://127.0.0.1:9000"), "http://127.0.0.1:9000");

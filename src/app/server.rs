@@ -49,9 +49,13 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// GitHub.com gives up on a delivery that is not answered within 10 s
+/// (<https://docs.github.com/webhooks/using-webhooks/handling-failed-webhook-deliveries>), so no genuine
+/// delivery needs more than that: 5 s for the head (GitHub sends it at once) and 10 s for the body and the
+/// answer. GitHub Enterprise Server waits 30 s: raise them there if deliveries over a slow link time out.
 impl Default for Limits {
     fn default() -> Self {
-        Limits { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), max_connections: 512 }
+        Limits { header_timeout: Duration::from_secs(5), body_timeout: Duration::from_secs(10), max_connections: 512 }
     }
 }
 
