@@ -12,8 +12,8 @@
 //!   minutes) and returns an installation token; every other request needs `Authorization: token …` or
 //!   `Bearer …` with a live token of an installation that covers the repository (401, or 404 as GitHub
 //!   answers for a repository it hides).
-//! - It behaves like GitHub where kpath depends on it: at most 50 annotations per check-run request, check
-//!   run summaries and comment bodies limited to 65,535 and 65,536 characters, review comments only on
+//! - It behaves like GitHub where kpath depends on it: at most 50 annotations per check-run request, every
+//!   text field within GitHub's documented limit (422 above it, [`TextLimit`]), review comments only on
 //!   lines of the diff (when a pull request's commentable lines are given), reactions created once,
 //!   `per_page`/`page`/`since` honoured.
 //! - Faults are injected per method and path prefix: [`FakeGitHub::fail_next`] answers with a status
@@ -87,9 +87,60 @@ pub const TEST_REPO: &str = "octo/gitops";
 pub const BOT_LOGIN: &str = "kpath[bot]";
 const BOT_USER_ID: u64 = 9_000_001;
 
-const MAX_CHECK_RUN_SUMMARY: usize = 65_535;
-const MAX_COMMENT_BODY: usize = 65_536;
 const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
+
+/// GitHub's documented limit on a text field, checked in bytes: GitHub counts the summary's in bytes
+/// (github/docs#35252), and bytes are never fewer than characters, so the fake is at least as strict.
+/// Written out here rather than taken from the client, so the fake is an independent oracle.
+#[derive(Debug, Clone, Copy)]
+pub struct TextLimit {
+    pub field: &'static str,
+    pub max_bytes: usize,
+}
+
+/// <https://docs.github.com/rest/checks/runs#update-a-check-run>: `output.summary` and `output.text`
+/// 65,535; an annotation's `message` and `raw_details` "64 KB" (the smaller reading, 64,000), `title` 255;
+/// a button's `label` 20, `description` 40, `identifier` 20.
+pub const CHECK_RUN_LIMITS: [TextLimit; 3] = [
+    TextLimit { field: "output.summary", max_bytes: 65_535 },
+    TextLimit { field: "output.text", max_bytes: 65_535 },
+    // Not documented: the fake holds it to an annotation title's limit, as kpath does.
+    TextLimit { field: "output.title", max_bytes: 255 },
+];
+pub const ANNOTATION_LIMITS: [TextLimit; 3] = [
+    TextLimit { field: "message", max_bytes: 64_000 },
+    TextLimit { field: "raw_details", max_bytes: 64_000 },
+    TextLimit { field: "title", max_bytes: 255 },
+];
+pub const ACTION_LIMITS: [TextLimit; 3] = [
+    TextLimit { field: "label", max_bytes: 20 },
+    TextLimit { field: "description", max_bytes: 40 },
+    TextLimit { field: "identifier", max_bytes: 20 },
+];
+/// A check run's name: not documented; held to 255 as kpath does.
+const MAX_CHECK_RUN_NAME: usize = 255;
+/// Comments, reviews and review comments: "body is too long (maximum is 65536 characters)".
+pub const MAX_COMMENT_BODY: usize = 65_536;
+
+/// The 422 GitHub answers when `text` is over `limit`.
+fn check_text(what: &str, text: Option<&str>, max_bytes: usize) -> Result<(), Answer> {
+    match text {
+        Some(text) if text.len() > max_bytes => Err(Answer::error(
+            422,
+            &format!("Validation Failed: {what} is too long ({} bytes; the maximum is {max_bytes})", text.len()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `object`'s fields against `limits`.
+fn check_texts(prefix: &str, object: &Value, limits: &[TextLimit]) -> Result<(), Answer> {
+    for limit in limits {
+        let value = limit.field.split('.').fold(object, |v, key| &v[key]);
+        check_text(&format!("{prefix}{}", limit.field), value.as_str(), limit.max_bytes)?;
+    }
+    Ok(())
+}
 const REACTIONS: [&str; 8] = ["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"];
 
 /// A running fake; the server stops when it is dropped.
@@ -935,6 +986,9 @@ impl World {
         let (Some(name), Some(head_sha)) = (body["name"].as_str(), body["head_sha"].as_str()) else {
             return Answer::error(422, "Invalid request: name and head_sha are required");
         };
+        if let Err(answer) = check_text("name", Some(name), MAX_CHECK_RUN_NAME) {
+            return answer;
+        }
         let id = self.id();
         let mut run = CheckRun {
             id,
@@ -1083,6 +1137,9 @@ impl World {
         if matches!(event.as_str(), "COMMENT" | "REQUEST_CHANGES") && text.is_empty() {
             return Answer::error(422, "Unprocessable Entity: body is required for this event");
         }
+        if let Err(answer) = check_text("body", Some(&text), MAX_COMMENT_BODY) {
+            return answer;
+        }
         let commit_id = body["commit_id"].as_str().unwrap_or(&pull.head_sha).to_string();
         let comments = body["comments"].as_array().cloned().unwrap_or_default();
         for c in &comments {
@@ -1097,7 +1154,7 @@ impl World {
                     "Unprocessable Entity: Pull request review thread line must be part of the diff",
                 );
             }
-            if c["body"].as_str().is_none_or(|b| b.chars().count() > MAX_COMMENT_BODY) {
+            if c["body"].as_str().is_none_or(|b| b.len() > MAX_COMMENT_BODY) {
                 return Answer::error(422, "Unprocessable Entity: body is too long (maximum is 65536 characters)");
             }
         }
@@ -1192,12 +1249,13 @@ fn apply_check_run_update(run: &mut CheckRun, body: &Value) -> Result<(), Answer
     }
     if let Some(output) = body.get("output") {
         let summary = output["summary"].as_str().unwrap_or("");
-        if summary.chars().count() > MAX_CHECK_RUN_SUMMARY {
-            return Err(Answer::error(422, "Invalid request: summary is too long (maximum is 65535 characters)"));
-        }
+        check_texts("", body, &CHECK_RUN_LIMITS)?;
         let annotations = output["annotations"].as_array().cloned().unwrap_or_default();
         if annotations.len() > MAX_ANNOTATIONS_PER_REQUEST {
             return Err(Answer::error(422, "Invalid request: only 50 annotations are allowed per request"));
+        }
+        for annotation in &annotations {
+            check_texts("annotation ", annotation, &ANNOTATION_LIMITS)?;
         }
         run.title = output["title"].as_str().map(str::to_string);
         run.summary = Some(summary.to_string());
@@ -1207,6 +1265,9 @@ fn apply_check_run_update(run: &mut CheckRun, body: &Value) -> Result<(), Answer
         if actions.len() > 3 {
             return Err(Answer::error(422, "Invalid request: at most 3 actions"));
         }
+        for action in actions {
+            check_texts("action ", action, &ACTION_LIMITS)?;
+        }
         run.actions = actions.clone();
     }
     Ok(())
@@ -1214,7 +1275,7 @@ fn apply_check_run_update(run: &mut CheckRun, body: &Value) -> Result<(), Answer
 
 fn comment_body(body: &Value) -> Result<String, Answer> {
     match body["body"].as_str() {
-        Some(text) if text.chars().count() > MAX_COMMENT_BODY => {
+        Some(text) if text.len() > MAX_COMMENT_BODY => {
             Err(Answer::error(422, "Validation Failed: body is too long (maximum is 65536 characters)"))
         }
         Some(text) => Ok(text.to_string()),
@@ -1407,6 +1468,44 @@ mod tests {
         let (mut world, headers) = world_with_token();
         assert_eq!(serve(&mut world, "GET", "/repos/octo/gitops/issues/1/labels", &headers, ""), 501);
         assert_eq!(world.violations, ["GET /repos/octo/gitops/issues/1/labels: the fake GitHub does not serve this"]);
+    }
+
+    /// Every text field over GitHub's limit is answered 422, as GitHub does; at the limit it is taken.
+    #[test]
+    fn text_over_githubs_limits_is_refused() {
+        let (mut world, headers) = world_with_token();
+        let run = |name: &str, output: Value| {
+            json!({ "name": name, "head_sha": "a".repeat(40), "status": "in_progress", "output": output }).to_string()
+        };
+        let created =
+            |world: &mut World, body: &str| serve(world, "POST", "/repos/octo/gitops/check-runs", &headers, body);
+        assert_eq!(created(&mut world, &run(&"n".repeat(256), json!({ "title": "t", "summary": "s" }))), 422);
+        assert_eq!(created(&mut world, &run("kpath", json!({ "title": "t", "summary": "é".repeat(32_768) }))), 422);
+        assert_eq!(created(&mut world, &run("kpath", json!({ "title": "t", "summary": "x".repeat(65_535) }))), 201);
+        let annotation = |field: &str, text: String| {
+            let mut a = json!({ "path": "a.yaml", "start_line": 1, "end_line": 1, "annotation_level": "notice", "message": "m" });
+            a[field] = json!(text);
+            run("kpath", json!({ "title": "t", "summary": "s", "annotations": [a] }))
+        };
+        assert_eq!(created(&mut world, &annotation("message", "m".repeat(64_001))), 422);
+        assert_eq!(created(&mut world, &annotation("raw_details", "m".repeat(64_001))), 422);
+        assert_eq!(created(&mut world, &annotation("title", "t".repeat(256))), 422);
+        assert_eq!(created(&mut world, &annotation("message", "m".repeat(64_000))), 201);
+        let with_action = |label: &str| {
+            json!({
+                "name": "kpath", "head_sha": "a".repeat(40), "status": "completed", "conclusion": "success",
+                "actions": [{ "label": label, "description": "d", "identifier": "i" }],
+            })
+            .to_string()
+        };
+        assert_eq!(created(&mut world, &with_action(&"l".repeat(21))), 422);
+        assert_eq!(created(&mut world, &with_action(&"l".repeat(20))), 201);
+        let comment = |text: String| json!({ "body": text }).to_string();
+        let comments = "/repos/octo/gitops/issues/1/comments";
+        assert_eq!(serve(&mut world, "POST", comments, &headers, &comment("é".repeat(32_769))), 422);
+        assert_eq!(serve(&mut world, "POST", comments, &headers, &comment("c".repeat(65_536))), 201);
+        let review = json!({ "event": "COMMENT", "body": "r".repeat(65_537) }).to_string();
+        assert_eq!(serve(&mut world, "POST", "/repos/octo/gitops/pulls/1/reviews", &headers, &review), 422);
     }
 
     #[test]

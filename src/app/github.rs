@@ -30,9 +30,14 @@
 //! - "Ours" means written by a bot account and carrying kpath's marker (`<!-- kpath:summary -->` at the
 //!   start of the summary comment, `<!-- kpath:fingerprint=… -->` in review comments); the plan escapes
 //!   repository text, so a marker cannot be forged through a finding.
-//! - Limits are GitHub's: a check-run summary is cut to 65,535 and a comment to 65,536 (measured in bytes,
-//!   never fewer than characters), saying so, and keeping a review comment's fingerprint marker;
-//!   annotations go 50 per request, the conclusion with the last batch.
+//! - **Limits are GitHub's, at one place.** Every text field the client sends is cut by [`fit`] to GitHub's
+//!   documented limit for that [`Field`] (a check-run summary 65,535, a comment 65,536, an annotation's
+//!   message 64 KB and title 255, a button's label 20…), measured in bytes (GitHub counts some limits in
+//!   bytes, and bytes are never fewer than characters), on a character boundary, ending with a visible
+//!   `…(truncated)`. Markdown is cut at a line's end, never inside an HTML comment, and a code fence or
+//!   `<details>` left open is closed; a review comment keeps its fingerprint marker. So one huge finding
+//!   can never make GitHub refuse (422) a whole check run or review. Annotations go 50 per request, the
+//!   conclusion with the last batch.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -61,10 +66,10 @@ pub const CHECK_NAME: &str = "kpath";
 pub const SUMMARY_MARKER: &str = "<!-- kpath:summary -->";
 /// Ends kpath's "fixed in …" replies, so a thread is told once.
 pub const FIXED_MARKER: &str = "<!-- kpath:fixed -->";
-/// GitHub's limit on a check run's summary, in characters.
-pub const MAX_CHECK_SUMMARY: usize = 65_535;
-/// GitHub's limit on a comment's body, in characters.
-pub const MAX_COMMENT: usize = 65_536;
+/// GitHub's limit on a check run's summary.
+pub const MAX_CHECK_SUMMARY: usize = Field::CheckRunSummary.limit();
+/// GitHub's limit on a comment's body.
+pub const MAX_COMMENT: usize = Field::CommentBody.limit();
 /// GitHub's limit on annotations per check-run request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 /// The identifier of the check run's "Re-run" button, as a `check_run` `requested_action` event names it.
@@ -80,7 +85,6 @@ const MAX_PAGES: u32 = 100;
 const TOKEN_MARGIN_MINUTES: i64 = 5;
 /// How far back a retried comment is looked for (GitHub's clock may differ from ours).
 const CLOCK_SLACK: Duration = Duration::from_secs(5 * 60);
-const TRUNCATED: &str = "\n\n… (cut by kpath to fit GitHub's size limit)";
 
 /// Why a GitHub call failed, as a caller acts on it.
 #[derive(Debug, thiserror::Error)]
@@ -332,7 +336,7 @@ impl GitHub {
         let route = format!("{repo_route}/check-runs");
         let existing = format!("{repo_route}/commits/{}/check-runs", encode_ref(head_sha));
         let body = json!({
-            "name": CHECK_NAME,
+            "name": fit(Field::CheckRunName, CHECK_NAME),
             "head_sha": head_sha,
             "status": "in_progress",
             "started_at": timestamp(SystemTime::now()),
@@ -368,7 +372,7 @@ impl GitHub {
         let operation = format!("completing check run {id} on {repo}");
         let conclusion = conclusion.into();
         let route = format!("{}/check-runs/{id}", repo_route(repo, &operation)?);
-        let summary = truncate(summary, MAX_CHECK_SUMMARY, TRUNCATED);
+        let (title, summary) = (fit(Field::CheckRunTitle, title), fit(Field::CheckRunSummary, summary));
         let batches: Vec<&[Annotation]> =
             if annotations.is_empty() { vec![&[]] } else { annotations.chunks(ANNOTATIONS_PER_REQUEST).collect() };
         let mut sent = 0;
@@ -381,9 +385,9 @@ impl GitHub {
                     "conclusion": conclusion,
                     "completed_at": timestamp(SystemTime::now()),
                     "actions": [{
-                        "label": "Re-run",
-                        "description": "Review this commit again",
-                        "identifier": RERUN_ACTION,
+                        "label": fit(Field::ActionLabel, "Re-run"),
+                        "description": fit(Field::ActionDescription, "Review this commit again"),
+                        "identifier": fit(Field::ActionIdentifier, RERUN_ACTION),
                     }],
                 })
             } else {
@@ -392,11 +396,7 @@ impl GitHub {
             body["output"] = output.clone();
             let without_annotations = body.clone();
             if !batch.is_empty() {
-                output["annotations"] = serde_json::to_value(batch).map_err(|e| GitHubError::Other {
-                    operation: operation.clone(),
-                    status: None,
-                    message: e.to_string(),
-                })?;
+                output["annotations"] = batch.iter().map(annotation_json).collect();
                 body["output"] = output;
             }
             let expected = sent + batch.len();
@@ -548,7 +548,7 @@ impl GitHub {
                         "path": c.path,
                         "line": c.line,
                         "side": c.side,
-                        "body": truncate_keeping_fingerprint(&c.body, &c.fingerprint),
+                        "body": fit_keeping_fingerprint(&c.body, &c.fingerprint),
                     })
                 })
                 .collect();
@@ -559,6 +559,7 @@ impl GitHub {
                 1 => "kpath: 1 new finding on a changed line. The kpath check run has the full summary.".to_string(),
                 n => format!("kpath: {n} new findings on changed lines. The kpath check run has the full summary."),
             };
+            let summary = fit(Field::ReviewBody, &summary);
             let body = json!({ "commit_id": commit, "event": "COMMENT", "body": summary, "comments": fresh });
             let _: Value = self.post(reviews, &body).await?;
             Ok(())
@@ -591,7 +592,8 @@ impl GitHub {
         let repo_route = repo_route(repo, &operation)?;
         let list = format!("{repo_route}/issues/{number}/comments");
         let body = body.strip_prefix(SUMMARY_MARKER).unwrap_or(body).trim_start_matches('\n');
-        let full = format!("{SUMMARY_MARKER}\n{}", truncate(body, MAX_COMMENT - SUMMARY_MARKER.len() - 1, TRUNCATED));
+        let room = Field::CommentBody.limit() - SUMMARY_MARKER.len() - 1;
+        let full = format!("{SUMMARY_MARKER}\n{}", fit_within(Field::CommentBody, body, room));
         let (list, full, repo_route) = (&list, &full, &repo_route);
         self.retrying(&operation, |_| async move {
             let comments: Vec<RawIssueComment> = self.get_pages(list, &[]).await?;
@@ -624,7 +626,7 @@ impl GitHub {
         let repo_route = repo_route(repo, &operation)?;
         let list = format!("{repo_route}/pulls/{number}/comments");
         let route = format!("{list}/{comment_id}/replies");
-        let body = truncate(body, MAX_COMMENT, TRUNCATED);
+        let body = fit(Field::CommentBody, body);
         let since = timestamp(SystemTime::now().checked_sub(CLOCK_SLACK).unwrap_or(UNIX_EPOCH));
         let (list, route, body, since) = (&list, &route, &body, &since);
         self.retrying(&operation, |attempt| async move {
@@ -660,7 +662,7 @@ impl GitHub {
     pub async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
         let operation = format!("commenting on {repo}#{number}");
         let route = format!("{}/issues/{number}/comments", repo_route(repo, &operation)?);
-        let body = truncate(body, MAX_COMMENT, TRUNCATED);
+        let body = fit(Field::CommentBody, body);
         let since = timestamp(SystemTime::now().checked_sub(CLOCK_SLACK).unwrap_or(UNIX_EPOCH));
         let (route, body, since) = (&route, &body, &since);
         self.retrying(&operation, |attempt| async move {
@@ -1091,6 +1093,211 @@ fn fingerprint_in(body: &str) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// GitHub's limits on the text kpath sends
+// ---------------------------------------------------------------------------------------------
+
+/// A text field kpath sends to GitHub. [`Field::limit`] is GitHub's documented limit, which [`fit`]
+/// enforces and the fake GitHub checks (422 above it, as GitHub answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A check run's `name`.
+    CheckRunName,
+    /// A check run's `output.title`.
+    CheckRunTitle,
+    /// A check run's `output.summary` (Markdown).
+    CheckRunSummary,
+    /// An annotation's `title`.
+    AnnotationTitle,
+    /// An annotation's `message` (plain text).
+    AnnotationMessage,
+    /// A check-run button's `label`.
+    ActionLabel,
+    /// A check-run button's `description`.
+    ActionDescription,
+    /// A check-run button's `identifier`.
+    ActionIdentifier,
+    /// An issue comment's `body` (the summary, replies to commands; Markdown).
+    CommentBody,
+    /// A review's `body` (Markdown).
+    ReviewBody,
+    /// A review comment's or a reply's `body` (Markdown).
+    ReviewCommentBody,
+}
+
+impl Field {
+    pub const ALL: [Field; 11] = [
+        Field::CheckRunName,
+        Field::CheckRunTitle,
+        Field::CheckRunSummary,
+        Field::AnnotationTitle,
+        Field::AnnotationMessage,
+        Field::ActionLabel,
+        Field::ActionDescription,
+        Field::ActionIdentifier,
+        Field::CommentBody,
+        Field::ReviewBody,
+        Field::ReviewCommentBody,
+    ];
+
+    /// The most bytes GitHub takes in this field. Sources: the check-run endpoints
+    /// (<https://docs.github.com/rest/checks/runs#update-a-check-run>: summary 65,535, annotation message
+    /// and raw details "64 KB", annotation title 255 characters, action label 20, description 40,
+    /// identifier 20; GitHub counts the summary in bytes, github/docs#35252) and the 65,536-character body
+    /// GitHub's 422 names for comments, reviews and review comments. "64 KB" is read as 64,000, the
+    /// smaller reading. GitHub documents no limit for a check run's name and title: kpath keeps them to
+    /// an annotation title's 255.
+    pub const fn limit(self) -> usize {
+        match self {
+            Field::CheckRunName | Field::CheckRunTitle | Field::AnnotationTitle => 255,
+            Field::CheckRunSummary => 65_535,
+            Field::AnnotationMessage => 64_000,
+            Field::ActionLabel | Field::ActionIdentifier => 20,
+            Field::ActionDescription => 40,
+            Field::CommentBody | Field::ReviewBody | Field::ReviewCommentBody => 65_536,
+        }
+    }
+
+    fn is_markdown(self) -> bool {
+        matches!(self, Field::CheckRunSummary | Field::CommentBody | Field::ReviewBody | Field::ReviewCommentBody)
+    }
+}
+
+/// Ends a short field kpath cut.
+pub const TRUNCATED: &str = "…(truncated)";
+/// Ends a body kpath cut, on a line of its own.
+pub const TRUNCATED_NOTE: &str = "\n\n…(truncated: longer than GitHub allows)";
+/// How far back from the limit a cut looks for a line's end.
+const LINE_SEARCH: usize = 4096;
+
+/// `text` as GitHub takes it in `field`: itself when it fits, else cut (see the module documentation).
+pub fn fit(field: Field, text: &str) -> Cow<'_, str> {
+    fit_within(field, text, field.limit())
+}
+
+/// [`fit`] into `max` bytes (at most the field's limit), for a body that shares its field with a marker.
+fn fit_within(field: Field, text: &str, max: usize) -> Cow<'_, str> {
+    let max = max.min(field.limit());
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    if !field.is_markdown() {
+        let multiline = text.contains('\n') && max > LINE_SEARCH;
+        let room = max.saturating_sub(TRUNCATED.len() + usize::from(multiline));
+        let mut end = floor_char_boundary(text, room);
+        if multiline && let Some(newline) = text[..end].rfind('\n').filter(|n| end - n <= LINE_SEARCH) {
+            end = newline;
+        }
+        let newline = if multiline { "\n" } else { "" };
+        return Cow::Owned(format!("{}{newline}{TRUNCATED}", &text[..end]));
+    }
+    let mut room = max.saturating_sub(TRUNCATED_NOTE.len());
+    // What the cut leaves open is closed after it; its closing takes room too, so the cut moves back
+    // until both fit (a few rounds at most: the closing only shrinks as the text does).
+    for _ in 0..8 {
+        let end = markdown_cut(text, room);
+        let closing = markdown_closing(&text[..end]);
+        if end + closing.len() + TRUNCATED_NOTE.len() <= max {
+            return Cow::Owned(format!("{}{closing}{TRUNCATED_NOTE}", &text[..end]));
+        }
+        room = room.saturating_sub(closing.len());
+    }
+    let end = floor_char_boundary(text, max.saturating_sub(TRUNCATED_NOTE.len()));
+    Cow::Owned(format!("{}{TRUNCATED_NOTE}", &text[..end]))
+}
+
+/// Where to cut Markdown to keep at most `room` bytes: at the end of a line when one is within
+/// [`LINE_SEARCH`] (so no link, emphasis or code span is cut in two), and before an HTML comment the cut
+/// would fall inside (its rest would show as text).
+fn markdown_cut(text: &str, room: usize) -> usize {
+    let mut end = floor_char_boundary(text, room);
+    if let Some(newline) = text[..end].rfind('\n').filter(|n| end - n <= LINE_SEARCH) {
+        end = newline;
+    }
+    if let Some(open) = text[..end].rfind("<!--")
+        && !text[open..end].contains("-->")
+    {
+        end = open;
+    }
+    end
+}
+
+/// What closes the constructs `kept` leaves open: a fenced code block (CommonMark: a line of three or more
+/// backticks or tildes indented at most three spaces, closed by a line of the same character at least as
+/// long) and `<details>` blocks, which the summary uses for diffs.
+fn markdown_closing(kept: &str) -> String {
+    let mut fence: Option<(char, usize)> = None;
+    let mut details = 0usize;
+    for line in kept.lines() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[indent..];
+        let marker = rest.chars().next().filter(|c| matches!(c, '`' | '~') && indent <= 3);
+        if let Some(c) = marker {
+            let run = rest.len() - rest.trim_start_matches(c).len();
+            if run >= 3 {
+                match fence {
+                    Some((open, length)) if open == c && run >= length && rest[run..].trim().is_empty() => {
+                        fence = None;
+                        continue;
+                    }
+                    // A backtick fence's info string cannot hold a backtick.
+                    None if !(c == '`' && rest[run..].contains('`')) => {
+                        fence = Some((c, run));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if fence.is_none() {
+            details += line.matches("<details").count();
+            details = details.saturating_sub(line.matches("</details>").count());
+        }
+    }
+    let mut closing = String::new();
+    if let Some((c, length)) = fence {
+        closing.push('\n');
+        closing.extend(std::iter::repeat_n(c, length));
+    }
+    for _ in 0..details {
+        closing.push_str("\n\n</details>");
+    }
+    closing
+}
+
+/// The largest character boundary of `text` at or before `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut end = at.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// A review comment's body fitted, its fingerprint marker kept at the end.
+fn fit_keeping_fingerprint<'a>(body: &'a str, fingerprint: &str) -> Cow<'a, str> {
+    let field = Field::ReviewCommentBody;
+    if body.len() <= field.limit() {
+        return Cow::Borrowed(body);
+    }
+    let marker = format!("{FINGERPRINT_MARKER}{fingerprint} -->");
+    let text = body.strip_suffix(marker.as_str()).unwrap_or(body);
+    let room = field.limit().saturating_sub(marker.len() + 1);
+    Cow::Owned(format!("{}\n{marker}", fit_within(field, text, room)))
+}
+
+/// An annotation as the check-run API takes it, its text fitted.
+fn annotation_json(annotation: &Annotation) -> Value {
+    json!({
+        "path": annotation.path,
+        "start_line": annotation.start_line,
+        "end_line": annotation.end_line,
+        "annotation_level": annotation.annotation_level,
+        "title": fit(Field::AnnotationTitle, &annotation.title),
+        "message": fit(Field::AnnotationMessage, &annotation.message),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
@@ -1169,30 +1376,6 @@ fn encode_ref(name: &str) -> String {
         }
     }
     out
-}
-
-/// `text` cut to at most `max` bytes (so at most `max` characters) on a character boundary, ending with
-/// `note` when cut.
-fn truncate<'a>(text: &'a str, max: usize, note: &str) -> Cow<'a, str> {
-    if text.len() <= max {
-        return Cow::Borrowed(text);
-    }
-    let mut end = max.saturating_sub(note.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}{note}", &text[..end]))
-}
-
-/// A review comment's body cut to fit, its fingerprint marker kept at the end.
-fn truncate_keeping_fingerprint<'a>(body: &'a str, fingerprint: &str) -> Cow<'a, str> {
-    if body.len() <= MAX_COMMENT {
-        return Cow::Borrowed(body);
-    }
-    let marker = format!("{FINGERPRINT_MARKER}{fingerprint} -->");
-    let text = body.strip_suffix(marker.as_str()).unwrap_or(body);
-    let room = MAX_COMMENT.saturating_sub(marker.len());
-    Cow::Owned(format!("{}{marker}", truncate(text, room, TRUNCATED)))
 }
 
 /// An ISO 8601 UTC timestamp, as GitHub writes them.
@@ -1414,7 +1597,7 @@ mod tests {
         s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, &[]).await.unwrap();
         let stored = s.fake.world().check_runs[0].summary.clone().unwrap();
         assert!(stored.len() <= MAX_CHECK_SUMMARY && stored.chars().count() <= MAX_CHECK_SUMMARY);
-        assert!(stored.starts_with("éé") && stored.ends_with(TRUNCATED), "{}", &stored[stored.len() - 80..]);
+        assert!(stored.starts_with("éé") && stored.ends_with(TRUNCATED_NOTE), "{}", &stored[stored.len() - 80..]);
 
         let id = s.github.start_check_run(TEST_REPO, BASE).await.unwrap();
         let summary = "x".repeat(MAX_CHECK_SUMMARY);
@@ -1748,15 +1931,114 @@ mod tests {
 
     #[test]
     fn cutting_keeps_characters_whole_and_the_fingerprint() {
-        assert_eq!(truncate("abc", 3, "!"), "abc");
-        assert_eq!(truncate("abcd", 3, "!"), "ab!");
-        assert_eq!(truncate("ééé", 5, "!"), "éé!");
-        assert_eq!(truncate("ééé", 4, "!"), "é!");
+        assert_eq!(fit(Field::ActionLabel, "Re-run"), "Re-run");
+        let title = "é".repeat(200);
+        let cut = fit(Field::AnnotationTitle, &title);
+        assert!(cut.len() <= 255 && cut.ends_with(TRUNCATED) && cut.starts_with("éé"), "{cut}");
         let marker = "<!-- kpath:fingerprint=0123456789abcdef -->";
-        let body = format!("{}{marker}", "y".repeat(MAX_COMMENT));
-        let cut = truncate_keeping_fingerprint(&body, "0123456789abcdef");
-        assert!(cut.len() <= MAX_COMMENT && cut.ends_with(&format!("{TRUNCATED}{marker}")));
+        let body = format!("{}\n\n{marker}", "y".repeat(MAX_COMMENT));
+        let cut = fit_keeping_fingerprint(&body, "0123456789abcdef");
+        assert!(cut.len() <= MAX_COMMENT && cut.ends_with(&format!("{TRUNCATED_NOTE}\n{marker}")));
         assert_eq!(fingerprint_in(&cut).as_deref(), Some("0123456789abcdef"));
+    }
+
+    /// Every field, given three times its limit in two-, three- and four-byte characters, comes out within
+    /// the limit, on a character boundary, marked; text within the limit is sent as it is.
+    #[test]
+    fn every_field_is_cut_to_githubs_limit() {
+        for field in Field::ALL {
+            let limit = field.limit();
+            for unit in ["x", "é", "✓", "🦀", "line\n"] {
+                let text = unit.repeat(3 * limit / unit.len() + 1);
+                let cut = fit(field, &text);
+                assert!(cut.len() <= limit, "{field:?} with {unit:?}: {} bytes", cut.len());
+                assert!(cut.ends_with(TRUNCATED) || cut.ends_with(TRUNCATED_NOTE), "{field:?}: marked");
+                let within = unit.repeat(limit / unit.len());
+                assert!(matches!(fit(field, &within), Cow::Borrowed(_)), "{field:?}: kept whole at the limit");
+            }
+        }
+        // What kpath itself sends always fits whole.
+        for (field, text) in [
+            (Field::CheckRunName, CHECK_NAME),
+            (Field::ActionLabel, "Re-run"),
+            (Field::ActionDescription, "Review this commit again"),
+            (Field::ActionIdentifier, RERUN_ACTION),
+        ] {
+            assert!(matches!(fit(field, text), Cow::Borrowed(_)), "{field:?}");
+        }
+    }
+
+    /// Markdown is cut at a line's end, never inside an HTML comment, and a fence or `<details>` it leaves
+    /// open is closed.
+    #[test]
+    fn markdown_is_cut_between_its_constructs() {
+        let limit = Field::CheckRunSummary.limit();
+        let diff: String = (0..10_000).map(|i| format!("+line {i} with `code` and [a link](https://x)\n")).collect();
+        let summary =
+            format!("### kpath\n\n<details><summary>a (changed)</summary>\n\n````diff\n{diff}````\n\n</details>\n");
+        let cut = fit(Field::CheckRunSummary, &summary);
+        assert!(cut.len() <= limit);
+        let body = cut.strip_suffix(TRUNCATED_NOTE).expect("marked");
+        assert!(body.ends_with("\n````\n\n</details>"), "{}", &body[body.len() - 100..]);
+        let before = body.strip_suffix("\n````\n\n</details>").expect("closed");
+        assert!(before.ends_with("(https://x)"), "cut at a line's end: {}", &before[before.len() - 60..]);
+        assert_eq!(markdown_closing(body), "", "nothing left open");
+        // A tilde fence, and a backtick line that is not a fence (it has a backtick in its info string).
+        assert_eq!(markdown_closing("~~~~yaml\na: 1\n```\n"), "\n~~~~");
+        assert_eq!(markdown_closing("```not `a fence\ntext"), "");
+        assert_eq!(markdown_closing("```\na\n```\n<details>\n"), "\n\n</details>");
+
+        // A cut that would fall inside an HTML comment goes before it.
+        let text = format!("{}<!-- {} -->", "a ".repeat(30_000), "hidden ".repeat(2_000));
+        let cut = fit(Field::CommentBody, &text);
+        assert!(!cut.contains("<!--") && cut.len() <= MAX_COMMENT, "{}", &cut[cut.len() - 60..]);
+    }
+
+    /// Oversized findings and comments go through the client to the fake GitHub (which answers 422 above
+    /// any limit, as GitHub does) and what it stored is within every limit.
+    #[tokio::test]
+    async fn oversized_findings_and_comments_are_stored_within_githubs_limits() {
+        let s = setup().await;
+        let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
+        let mut huge = annotations(3);
+        // The issue's example: an annotation message of 92,375 characters.
+        huge[0].message = format!("{}\n", "value: é\n".repeat(10_000)).chars().take(92_375).collect();
+        huge[1].title = "t".repeat(10_000);
+        huge[2].message = "🦀".repeat(50_000);
+        let summary = format!("```yaml\n{}", "key: value\n".repeat(20_000));
+        let title = "a title from a hostile file name ".repeat(100);
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Failure, &title, &summary, &huge).await.unwrap();
+
+        let mut comment = inline("apps/a/deployment.yaml", 9, "0123456789abcdef");
+        comment.body = format!("{}\n\n<!-- kpath:fingerprint=0123456789abcdef -->", "**error** ".repeat(20_000));
+        s.github.post_review(TEST_REPO, PR, HEAD, &[comment]).await.unwrap();
+        s.github.upsert_summary(TEST_REPO, PR, &"| a | b |\n".repeat(20_000)).await.unwrap();
+        s.github.comment(TEST_REPO, PR, &"é".repeat(70_000)).await.unwrap();
+        let thread = s.fake.add_review_comment(TEST_REPO, PR, User::human("carol"), "a.yaml", 4, "/kpath explain");
+        s.github.reply_to_review_comment(TEST_REPO, PR, thread, &"✓".repeat(70_000)).await.unwrap();
+
+        let world = s.fake.world();
+        let run = &world.check_runs[0];
+        assert!(run.title.as_deref().is_some_and(|t| t.len() <= 255 && t.ends_with(TRUNCATED)));
+        let stored_summary = run.summary.as_deref().unwrap();
+        assert!(stored_summary.len() <= 65_535 && stored_summary.ends_with(&format!("\n```{TRUNCATED_NOTE}")));
+        assert_eq!(run.annotations.len(), 3);
+        for annotation in &run.annotations {
+            let (message, title) = (annotation["message"].as_str().unwrap(), annotation["title"].as_str().unwrap());
+            assert!(message.len() <= 64_000 && title.len() <= 255, "{} / {}", message.len(), title.len());
+        }
+        assert!(run.annotations[0]["message"].as_str().unwrap().ends_with(&format!("\n{TRUNCATED}")));
+        let review_comment = world.review_comments.iter().find(|c| c.review_id.is_some()).unwrap();
+        assert!(review_comment.body.len() <= MAX_COMMENT);
+        assert_eq!(fingerprint_in(&review_comment.body).as_deref(), Some("0123456789abcdef"));
+        for c in &world.issue_comments {
+            assert!(c.body.len() <= MAX_COMMENT && c.body.ends_with(TRUNCATED_NOTE), "{}", c.body.len());
+        }
+        assert!(world.issue_comments[0].body.starts_with(SUMMARY_MARKER));
+        let reply = world.review_comments.iter().find(|c| c.in_reply_to_id == Some(thread)).unwrap();
+        assert!(reply.body.len() <= MAX_COMMENT && reply.body.ends_with(TRUNCATED_NOTE));
+        drop(world);
+        s.fake.assert_no_violations();
     }
 
     #[test]

@@ -12,11 +12,13 @@ pub mod fetch;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod git_http;
 pub mod github;
+pub mod logtext;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod openapi;
 pub mod queue;
 pub mod recent;
 pub mod serve;
+pub mod server;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod testbed;
 pub mod webhook;

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -14,8 +15,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::quantity::parse_duration_ms;
+
 use super::github::{self, RetryPolicy};
 use super::queue::Queue;
+use super::server::{self, Limits};
 use super::webhook::{self, Sink, WebhookState};
 use super::worker::{Worker, WorkerConfig};
 
@@ -63,6 +67,19 @@ pub struct ServeArgs {
     /// [env: KPATH_MAX_RENDER_CONCURRENCY] [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub max_render_concurrency: Option<String>,
+
+    // What one client may hold of the webhook server (src/app/server.rs).
+    /// How long a client may take to send a request's headers, and so how long a connection may sit idle
+    /// (`500ms`, `10s`, `1m`; a bare number is seconds) [env: KPATH_HEADER_TIMEOUT] [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// How long a client may take to send a request's body once its headers are in [env:
+    /// KPATH_BODY_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub body_timeout: Option<String>,
+    /// Connections served at once; more are closed as they arrive [env: KPATH_MAX_CONNECTIONS] [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
 }
 
 /// The server's settings, resolved and checked.
@@ -80,6 +97,8 @@ pub struct Settings {
     pub helm: Option<PathBuf>,
     /// Bounds on what a repository's `.kpath.yml` may ask for.
     pub ceilings: crate::config::Ceilings,
+    /// Timeouts and the connection cap of the server.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -94,6 +113,7 @@ impl std::fmt::Debug for Settings {
             .field("concurrency", &self.concurrency)
             .field("helm", &self.helm)
             .field("ceilings", &self.ceilings)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -229,6 +249,7 @@ impl Settings {
             let flag = e.name.trim_start_matches("KPATH_").to_ascii_lowercase().replace('_', "-");
             problem(e.name, &flag, e.problem)
         })?;
+        let limits = resolve_limits(args, &var)?;
 
         Ok(Settings {
             app_id,
@@ -242,9 +263,45 @@ impl Settings {
             concurrency,
             helm,
             ceilings,
+            limits,
         })
     }
 }
+
+/// The server's timeouts and connection cap, each from its flag, else its variable, else the default.
+fn resolve_limits(args: &ServeArgs, var: &dyn Fn(&str) -> Option<String>) -> Result<Limits, SettingError> {
+    let defaults = Limits::default();
+    let timeout = |flag_value: &Option<String>, name: &str, flag: &str, default: Duration| {
+        let Some(text) = flag_value.clone().or_else(|| var(name)) else { return Ok(default) };
+        let seconds = text.trim().parse::<u64>().ok().and_then(|s| s.checked_mul(1000));
+        match seconds.or_else(|| parse_duration_ms(&text)).map(Duration::from_millis) {
+            Some(d) if (TIMEOUT_RANGE.0..=TIMEOUT_RANGE.1).contains(&d) => Ok(d),
+            _ => Err(problem(name, flag, format!("must be a duration from 100ms to 1h (such as 10s), not {text:?}"))),
+        }
+    };
+    let header_timeout =
+        timeout(&args.header_timeout, "KPATH_HEADER_TIMEOUT", "header-timeout", defaults.header_timeout)?;
+    let body_timeout = timeout(&args.body_timeout, "KPATH_BODY_TIMEOUT", "body-timeout", defaults.body_timeout)?;
+    let max_connections = match args.max_connections.clone().or_else(|| var("KPATH_MAX_CONNECTIONS")) {
+        None => defaults.max_connections,
+        Some(n) => match n.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_CONNECTIONS_CEILING).contains(&n) => n,
+            _ => {
+                return Err(problem(
+                    "KPATH_MAX_CONNECTIONS",
+                    "max-connections",
+                    format!("must be a number from 1 to {MAX_CONNECTIONS_CEILING}, not {n:?}"),
+                ));
+            }
+        },
+    };
+    Ok(Limits { header_timeout, body_timeout, max_connections })
+}
+
+/// The shortest and longest header and body timeouts accepted.
+const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
+/// The most connections that may be allowed (each holds a file descriptor and up to 64 KiB of buffers).
+const MAX_CONNECTIONS_CEILING: usize = 65_536;
 
 fn read_secret(path: &Path, name: &str, flag: &str) -> Result<SecretString, SettingError> {
     match std::fs::read_to_string(path) {
@@ -332,7 +389,7 @@ pub async fn start(
     let app: Router = webhook::router(&settings.webhook_path, state)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }));
-    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
+    let task = tokio::spawn(server::serve(listener, app, settings.limits, shutdown));
     Ok(Running { addr, task, queue: kept })
 }
 
@@ -353,6 +410,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         concurrency = settings.concurrency,
         cache = %settings.cache_dir.display(),
         app_id = settings.app_id,
+        header_timeout_ms = settings.limits.header_timeout.as_millis() as u64,
+        body_timeout_ms = settings.limits.body_timeout.as_millis() as u64,
+        max_connections = settings.limits.max_connections,
         "kpath serve: ready"
     );
     let running = start(settings, RetryPolicy::default(), listener, shutdown_signal()).await?;
@@ -414,6 +474,11 @@ mod tests {
         assert_eq!(settings.api, "https://api.github.com");
         assert_eq!(settings.git_base, "https://github.com");
         assert!(settings.concurrency >= 1);
+        assert_eq!(settings.limits, Limits::default());
+        assert_eq!(
+            (settings.limits.header_timeout, settings.limits.body_timeout, settings.limits.max_connections),
+            (Duration::from_secs(5), Duration::from_secs(10), 512)
+        );
         assert_eq!(git_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com");
         assert_eq!(git_base("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
     }
@@ -428,9 +493,22 @@ mod tests {
             webhook_secret_file: Some(secret),
             listen: Some("127.0.0.1:9999".into()),
             concurrency: Some("3".into()),
+            header_timeout: Some("500ms".into()),
             ..ServeArgs::default()
         };
-        let settings = resolve(&complete(), &args).expect("valid");
+        let mut env = complete();
+        env.insert("KPATH_HEADER_TIMEOUT", "1h".to_string());
+        env.insert("KPATH_BODY_TIMEOUT", "45".to_string());
+        env.insert("KPATH_MAX_CONNECTIONS", "8".to_string());
+        let settings = resolve(&env, &args).expect("valid");
+        assert_eq!(
+            settings.limits,
+            Limits {
+                header_timeout: Duration::from_millis(500),
+                body_timeout: Duration::from_secs(45),
+                max_connections: 8
+            }
+        );
         assert_eq!((settings.app_id, settings.concurrency), (7, 3));
         assert_eq!(settings.webhook_secret.expose_secret(), "from-a-file");
         assert_eq!(settings.listen.port(), 9999);
@@ -450,6 +528,12 @@ mod tests {
             ("KPATH_CONCURRENCY", Some("0"), "KPATH_CONCURRENCY (--concurrency) must be a number"),
             ("KPATH_HELM", Some("/nonexistent/helm"), "KPATH_HELM (--helm) /nonexistent/helm is not a file"),
             ("KPATH_WEBHOOK_PATH", Some("webhook"), "KPATH_WEBHOOK_PATH (--webhook-path) must be a plain path"),
+            ("KPATH_HEADER_TIMEOUT", Some("99999999999999999999h"), "KPATH_HEADER_TIMEOUT (--header-timeout) must be"),
+            ("KPATH_HEADER_TIMEOUT", Some("10 parsecs"), "KPATH_HEADER_TIMEOUT (--header-timeout) must be a duration"),
+            ("KPATH_BODY_TIMEOUT", Some("0"), "KPATH_BODY_TIMEOUT (--body-timeout) must be a duration"),
+            ("KPATH_BODY_TIMEOUT", Some("2h"), "KPATH_BODY_TIMEOUT (--body-timeout) must be a duration"),
+            ("KPATH_MAX_CONNECTIONS", Some("0"), "KPATH_MAX_CONNECTIONS (--max-connections) must be a number"),
+            ("KPATH_MAX_CONNECTIONS", Some("1e9"), "KPATH_MAX_CONNECTIONS (--max-connections) must be a number"),
         ];
         for (name, value, expected) in cases {
             let mut env = complete();
