@@ -241,3 +241,36 @@ fn a_values_file_helm_refuses_is_named() {
     assert!(failed[0].3.contains("`values.yaml` is 15 MiB; Helm refuses any chart file over 5 MiB"), "{}", failed[0].3);
     assert_eq!(of(&all, "namespace-default", "k8s/deploy.yaml").len(), 1, "the rest of the run goes on");
 }
+
+#[test]
+fn findings_from_a_large_values_file_are_placed_on_its_lines() {
+    // 4 MB of values (under Helm's 5 MiB limit) and 300 rendered objects whose namespace comes from it:
+    // every finding is placed on the values line that sets it (the file is parsed once, not per finding).
+    let mut values = String::from("namespace: default\n");
+    let mut i = 0;
+    while values.len() < 4_000_000 {
+        let _ = writeln!(values, "key{i:08}: value-{i:08}");
+        i += 1;
+    }
+    let template = "\
+{{- range $i := until 300 }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm-{{ $i }}
+  namespace: {{ $.Values.namespace }}
+data:
+  k: v
+{{- end }}
+";
+    let dir = repo(&[
+        ("chart/Chart.yaml", "apiVersion: v2\nname: big\nversion: 0.1.0\n"),
+        ("chart/templates/cm.yaml", template),
+        ("chart/values.yaml", &values),
+    ]);
+    let all = findings(&kpath(&["check", "--format", "json", "."], dir.path()));
+    let placed = of(&all, "namespace-default", "chart/values.yaml");
+    assert_eq!(placed.len(), 300, "{:?}", all.iter().take(3).collect::<Vec<_>>());
+    assert!(placed.iter().all(|(line, _)| *line == 1), "{placed:?}");
+}
