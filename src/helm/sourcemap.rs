@@ -147,7 +147,7 @@ pub fn map_route_parsed(
         for reference in references {
             let mut path = reference;
             path.extend(rest.iter().cloned());
-            let Some(hit) = best_values_hit(values, &parsed, &path) else {
+            let Some(hit) = best_values_hit(values, parsed, &path) else {
                 continue;
             };
             let full = hit.matched == path.len();
