@@ -571,6 +571,110 @@ mod tests {
         assert_eq!(df.instructions.len(), 3);
     }
 
+    /// The first error of `text`: its line and message.
+    fn first_error(text: &str) -> (u32, String) {
+        let df = parse(text);
+        let (pos, message) = df.errors.first().cloned().unwrap_or_else(|| panic!("no error for {text:?}"));
+        (pos.line, message)
+    }
+
+    #[test]
+    fn every_broken_shape_is_an_error_on_its_line() {
+        for (text, line, needle) in [
+            ("FROM alpine\nRUN <<EOF\napk add curl\n", 2, "heredoc `<<EOF` of this `RUN` is never closed"),
+            ("FROM alpine\nCOPY <<EOF <<END /app/\na\nEOF\nb\n", 2, "`<<END`"),
+            ("FROM alpine\nCMD [\"unterminated\n", 2, "never closed"),
+            ("FROM alpine\nENTRYPOINT ['/app']\n", 2, "not a valid JSON array"),
+            ("FROM alpine\nCMD [\"/app\", 1]\n", 2, "not of strings only"),
+            ("FROM alpine\nVOLUME [\"/data\"\n", 2, "never closed"),
+            ("FROM\n", 1, "`FROM` names no image"),
+            ("FROM alpine AS\n", 1, "`FROM` takes an image and optionally `AS name`"),
+            ("FROM alpine AS a b\n", 1, "`FROM` takes an image"),
+            ("FROM alpine AS 1st\n", 1, "not a valid stage name"),
+            ("FROM alpine AS a\nFROM alpine AS A\n", 2, "used twice (first on line 1)"),
+            ("RUN make\nFROM alpine\n", 1, "comes before any `FROM`"),
+            ("ARG V=1\n", 1, "no `FROM`"),
+            ("# only a comment\n\n", 1, "no instructions"),
+            ("FROM alpine\nRUN\n", 2, "`RUN` has no arguments"),
+            ("FROM alpine\nRUN --mount=type=cache,target=/root/.cache\n", 2, "`RUN` has no arguments"),
+            ("FROM alpine\nCOPY app\n", 2, "at least a source and a destination"),
+            ("FROM alpine\nCOPY [\"app\"]\n", 2, "at least a source and a destination"),
+            ("FROM alpine\nWORKDIR\n", 2, "`WORKDIR` has no arguments"),
+            ("FROM alpine\nENV PATH\n", 2, "`ENV` needs a value"),
+            ("FROM alpine\nENV =x\n", 2, "empty name"),
+            ("FROM alpine\nSHELL /bin/bash -c\n", 2, "JSON array"),
+            ("FROM alpine\nHEALTHCHECK --interval=5s curl -f localhost\n", 2, "`HEALTHCHECK` is followed by `curl`"),
+            ("FROM alpine\nONBUILD FROM debian\n", 2, "not allowed as an `ONBUILD` trigger"),
+            ("FROM alpine\nONBUILD BOGUS x\n", 2, "does not name a Dockerfile instruction"),
+            ("# escape=x\nFROM alpine\n", 1, "invalid escape character"),
+            ("FROM alpine\nRUN echo hi\nbogus line\n", 3, "`BOGUS` is not a Dockerfile instruction"),
+        ] {
+            let (got_line, message) = first_error(text);
+            assert_eq!(got_line, line, "{text:?}: {message}");
+            assert!(message.contains(needle), "{text:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn valid_odd_forms_are_not_errors() {
+        for text in [
+            "FROM alpine\nRUN [ -f /etc/os-release ] && echo ok\n",
+            "FROM alpine\nRUN [[ -f /x ]] || true\n",
+            "FROM alpine\nCMD\nENTRYPOINT []\n",
+            "ARG BASE=alpine\nFROM ${BASE} AS build\nFROM build\nENV A=1 B=2\nENV LEGACY value with spaces\n",
+            "FROM alpine\nHEALTHCHECK NONE\nONBUILD RUN make\nCOPY <<EOF /etc/motd\nhello\nEOF\n",
+            // `<<` outside RUN/COPY/ADD is text (a shell redirection), not a heredoc.
+            "FROM alpine\nCMD cat <<EOF\nEXPOSE 80\n",
+        ] {
+            let df = parse(text);
+            assert!(df.errors.is_empty(), "{text:?}: {:?}", df.errors);
+        }
+    }
+
+    #[test]
+    fn a_long_stage_chain_is_followed_through_parent_links() {
+        let mut text = String::from("FROM golang:1.22 AS s0\nRUN go build\n");
+        for i in 1..40_000 {
+            text.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+        }
+        let df = parse(&text);
+        assert!(df.errors.is_empty(), "{:?}", df.errors.first());
+        let chain = df.final_chain();
+        assert_eq!(chain.len(), 40_000);
+        assert_eq!((chain[0], chain[39_999]), (0, 39_999));
+        assert_eq!(df.stages[39_999].parent, Some(39_998));
+        assert_eq!(df.stage_instructions(0).count(), 2);
+        assert_eq!(df.final_instructions().count(), 1);
+        assert!(df.is_stage_name("S123"));
+    }
+
+    #[test]
+    fn a_stage_named_later_is_an_image_not_a_parent() {
+        let df = parse("FROM build\nFROM alpine AS build\n");
+        assert_eq!(df.stages[0].parent, None);
+        assert_eq!(df.final_chain(), vec![1]);
+    }
+
+    #[test]
+    fn arg_expansion_is_single_pass_and_capped() {
+        // Each ARG doubles the previous one: 2^60 bytes if expanded naively.
+        let mut text = String::from("ARG A0=xxxxxxxx\n");
+        for i in 1..60 {
+            text.push_str(&format!("ARG A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+        }
+        text.push_str("FROM ${A59}\n");
+        let vars = parse(&text).global_args();
+        assert_eq!(vars.get("A3").map(String::len), Some(64));
+        assert_eq!(vars.get("A9").map(String::len), Some(MAX_EXPANSION));
+        assert!(!vars.contains_key("A10"), "past the cap the value is unknown");
+        // Later values refer to unknown ones and stay partly unexpanded; none passes the cap.
+        assert!(vars.values().all(|v| v.len() <= MAX_EXPANSION));
+        assert!(vars.get("A59").is_none_or(|v| v.contains('$')));
+        let mut vars = HashMap::new();
+        vars.insert("IMG".to_string(), "node".to_string());
+        assert_eq!(substitute("$IMG:${TAG:-20}-$IMGX", &vars).as_deref(), Some("node:20-$IMGX"));
+    }
+
     #[test]
     fn escape_directive() {
         let df = parse("# escape=`\nFROM mcr.microsoft.com/windows\nRUN dir `\n  c:\\\n");

@@ -20,6 +20,9 @@ pub struct RenderedSource {
     pub template_text: Arc<str>,
     /// Values files that reach this template, increasing precedence: (display path, text, prefix).
     pub values: Arc<Vec<(String, String, Vec<String>)>>,
+    /// Their trees, parsed once when a finding first needs them and shared by every template that
+    /// reaches the same values files.
+    pub parsed_values: Arc<std::sync::OnceLock<Vec<Option<crate::yaml::Node>>>>,
     pub environment: Option<String>,
 }
 
@@ -69,7 +72,7 @@ pub fn place(finding: &mut Finding, source: &RenderedSource) {
             .collect();
         let template = Template { path: &source.template_display, text: &source.template_text };
         for SourceLocation { file, line, column, kind } in
-            sourcemap::map_route(&template, &values, finding.document.unwrap_or(0), route)
+            sourcemap::map_route_parsed(&template, &values, &source.parsed_values, finding.document.unwrap_or(0), route)
         {
             let kind = match kind {
                 LocationKind::Values => "values",
@@ -173,15 +176,28 @@ pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Un
     let rendered = super::render(helm, unit, limits)?;
     let mut docs = Vec::with_capacity(rendered.docs.len());
     let mut sources: HashMap<String, RenderedSource> = HashMap::new();
+    // Templates of the same (sub)chart are reached by the same values files: read and parse them once
+    // per chart, not once per template.
+    type SharedValues =
+        (Arc<Vec<(String, String, Vec<String>)>>, Arc<std::sync::OnceLock<Vec<Option<crate::yaml::Node>>>>);
+    let mut by_chart: HashMap<String, SharedValues> = HashMap::new();
     for doc in rendered.docs {
         let pseudo = format!("{}{}", unit.rendered_prefix(), doc.template);
         let source = sources
             .entry(doc.template.clone())
-            .or_insert_with(|| RenderedSource {
-                template_display: format!("{}/{}", unit.chart_display, doc.template),
-                template_text: Arc::from(read_text(&unit.chart_dir.join(&doc.template)).as_str()),
-                values: Arc::new(values_for(unit, &doc.template)),
-                environment: unit.environment.clone(),
+            .or_insert_with(|| {
+                let chart = doc.template.rsplit_once("templates/").map_or("", |(chart, _)| chart).to_string();
+                let (values, parsed_values) = by_chart
+                    .entry(chart)
+                    .or_insert_with(|| (Arc::new(values_for(unit, &doc.template)), Arc::default()))
+                    .clone();
+                RenderedSource {
+                    template_display: format!("{}/{}", unit.chart_display, doc.template),
+                    template_text: Arc::from(read_text(&unit.chart_dir.join(&doc.template)).as_str()),
+                    values,
+                    parsed_values,
+                    environment: unit.environment.clone(),
+                }
             })
             .clone();
         docs.push(UnitDoc { pseudo, index: doc.index, text: doc.text, source });

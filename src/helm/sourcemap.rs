@@ -102,6 +102,24 @@ pub fn map_route(
     document: usize,
     route: &Route,
 ) -> Vec<SourceLocation> {
+    map_route_parsed(template, values, &std::sync::OnceLock::new(), document, route)
+}
+
+/// Each values file's tree (`None` when it does not parse), in the order of `values`.
+pub fn parse_values(values: &[ValuesFile<'_>]) -> Vec<Option<Node>> {
+    values.iter().map(|v| yaml::parse_single(v.text).ok().flatten()).collect()
+}
+
+/// Like [`map_route`], with a place to keep the values files' trees (parsed the first time they are
+/// needed): a caller placing many findings parses each values file once instead of once per finding,
+/// and a values file may be megabytes.
+pub fn map_route_parsed(
+    template: &Template<'_>,
+    values: &[ValuesFile<'_>],
+    parsed_values: &std::sync::OnceLock<Vec<Option<Node>>>,
+    document: usize,
+    route: &Route,
+) -> Vec<SourceLocation> {
     let analysis = Analysis::new(template.text);
     let Some((start, end)) = analysis.document(document) else {
         return Vec::new();
@@ -120,7 +138,7 @@ pub fn map_route(
     let references = analysis.references(&found, end);
     if !references.is_empty() {
         let rest = route.0.get(found.segment + 1..).unwrap_or(&[]);
-        let parsed: Vec<Option<Node>> = values.iter().map(|v| yaml::parse_single(v.text).ok().flatten()).collect();
+        let parsed = parsed_values.get_or_init(|| parse_values(values));
         // Of several references on the line (`{{ .Values.image.repository }}:{{ .Values.image.tag }}`),
         // prefer one found in full; among those, the one set by the highest-precedence file (the
         // environment's file, or a parent chart overriding a subchart): that is the value someone
@@ -129,7 +147,7 @@ pub fn map_route(
         for reference in references {
             let mut path = reference;
             path.extend(rest.iter().cloned());
-            let Some(hit) = best_values_hit(values, &parsed, &path) else {
+            let Some(hit) = best_values_hit(values, parsed, &path) else {
                 continue;
             };
             let full = hit.matched == path.len();

@@ -404,7 +404,10 @@ fn parse_one(text: &str, line_offset: u32) -> Result<Parsed, YamlError> {
             Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {}
         }
     }
-    Ok(Parsed { root: builder.root, duplicates: builder.duplicates })
+    // Recorded as mappings close (inner ones first); reported in the order they are written.
+    let mut duplicates = builder.duplicates;
+    duplicates.sort_by_key(|d| d.again);
+    Ok(Parsed { root: builder.root, duplicates })
 }
 
 impl Builder {
@@ -729,6 +732,98 @@ mod tests {
         assert_eq!(m.get("y").and_then(Node::as_int), Some(3));
         assert_eq!(root.get("dup").and_then(Node::as_int), Some(2));
         assert_eq!(root.entries().iter().filter(|e| e.key.as_key() == Some("dup")).count(), 2);
+    }
+
+    /// (key, mapping route, first line, repeat line) of every duplicate in the first document.
+    fn duplicates(text: &str) -> Vec<(String, String, u32, u32)> {
+        let (docs, broken) = parse_stream(text);
+        assert!(broken.is_empty(), "{broken:?}");
+        docs.into_iter()
+            .flat_map(|d| d.duplicates)
+            .map(|d| (d.key, d.mapping.to_string(), d.first.line, d.again.line))
+            .collect()
+    }
+
+    fn dup(key: &str, mapping: &str, first: u32, again: u32) -> (String, String, u32, u32) {
+        (key.to_string(), mapping.to_string(), first, again)
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_at_any_depth() {
+        let text = "\
+kind: Pod
+kind: Pod
+spec:
+  containers:
+    - name: a
+      image: app:latest
+      image: app:1.0
+      env: [{name: X, value: a, value: b}]
+  volumes:
+    - {name: v, hostPath: {path: /}, hostPath: {path: /tmp}}
+  nested:
+    - - deep: 1
+        deep: 2
+metadata: {namespace: default, name: p, namespace: team}
+";
+        assert_eq!(
+            duplicates(text),
+            vec![
+                dup("kind", "", 1, 2),
+                dup("image", "spec.containers[0]", 6, 7),
+                dup("value", "spec.containers[0].env[0]", 8, 8),
+                dup("hostPath", "spec.volumes[0]", 10, 10),
+                dup("deep", "spec.nested[0][0]", 12, 13),
+                dup("namespace", "metadata", 14, 14),
+            ]
+        );
+        // Lookups read the last occurrence, as kubectl does; the tree keeps both.
+        let root = first(text);
+        let container = Route::parse("spec.containers[0]").resolve(&root).expect("container");
+        assert_eq!(container.get("image").and_then(Node::as_str), Some("app:1.0"));
+        assert_eq!(container.entries().len(), 4);
+    }
+
+    #[test]
+    fn each_repeat_names_the_occurrence_before_it() {
+        assert_eq!(duplicates("a: 1\na: 2\na: 3\n"), vec![dup("a", "", 1, 2), dup("a", "", 2, 3)]);
+        // A large mapping goes through the keyed path: same answers.
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k7: again\nk99: again\n");
+        assert_eq!(duplicates(&text), vec![dup("k7", "", 8, 101), dup("k99", "", 100, 102)]);
+    }
+
+    #[test]
+    fn merge_keys_and_aliases_are_not_duplicates() {
+        let text = "\
+base: &b {x: 1, y: 2}
+other: &o {z: 3}
+m:
+  <<: *b
+  <<: *o
+  y: 3
+copy: *b
+";
+        assert!(duplicates(text).is_empty());
+        // A mapping repeated through an alias is reported once, where it is written.
+        let text = "a: &a {k: 1, k: 2}\nb: *a\nc: [*a, *a]\n";
+        assert_eq!(duplicates(text), vec![dup("k", "a", 1, 1)]);
+        // Different spellings are different keys (`"1"` and `1` alike: keys compare as written).
+        assert!(duplicates("'a': 1\nb: 2\nA: 3\n").is_empty());
+        assert_eq!(duplicates("\"a\": 1\na: 2\n"), vec![dup("a", "", 1, 2)]);
+    }
+
+    #[test]
+    fn a_mapping_of_many_keys_with_merges_stays_linear() {
+        // 50k keys merged into a mapping that overrides all of them: quadratic merging would take minutes.
+        let mut text = String::from("base: &b\n");
+        text.extend((0..50_000).map(|i| format!("  k{i}: {i}\n")));
+        text.push_str("m:\n  <<: *b\n");
+        text.extend((0..50_000).map(|i| format!("  k{i}: own\n")));
+        let root = first(&text);
+        let m = root.get("m").expect("m");
+        assert_eq!(m.entries().len(), 50_000);
+        assert_eq!(m.get("k49999").and_then(Node::as_text), Some("own"));
     }
 
     #[test]
