@@ -453,7 +453,7 @@ impl Shape {
                 });
                 s.push('\n');
                 repeat_until(&mut s, count, |s, i| {
-                    let _ = write!(s, "echo {i}\n");
+                    let _ = writeln!(s, "echo {i}");
                     if *terminated || i + 1 < count {
                         let _ = writeln!(s, "E{i}");
                     }
