@@ -611,7 +611,7 @@ mod tests {
         assert_eq!(m.entries()[n / 2].key.as_key(), Some("k0"));
     }
 
-    /// Found by fuzzing: anchors nested 200 deep around 20k items kept 200 copies of them (4M nodes),
+    /// Found while writing the size-aware fuzz shapes: anchors nested 200 deep around 20k items kept 200 copies of them (4M nodes),
     /// with no alias at all. The copies count against the node budget, like alias expansions.
     #[test]
     fn nested_anchors_are_budgeted() {
