@@ -62,7 +62,7 @@ pub fn parse_quantity(text: &str) -> Option<Quantity> {
     let scaled = mantissa.checked_mul(mul)?.checked_mul(1000)?;
     let divisor = 10i128.checked_pow(frac_len + div_pow10)?;
     // Kubernetes rounds sub-milli precision up; we do the same. Checked: a mantissa near i128::MAX
-    // overflowed here (found by fuzzing).
+    // overflowed here (found by reading the code for the fuzz targets).
     let value = scaled.checked_add(divisor - 1)? / divisor;
     Some(Quantity(if negative { -value } else { value }))
 }
@@ -122,7 +122,7 @@ mod tests {
         }
     }
 
-    /// Found by fuzzing: rounding up a fraction overflowed i128 (a panic in debug builds, a negative
+    /// Found while writing the fuzz targets: rounding up a fraction overflowed i128 (a panic in debug builds, a negative
     /// quantity in release). Too large to hold is not a quantity kpath can compare.
     #[test]
     fn huge_quantities_do_not_overflow() {

@@ -34,8 +34,11 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().expect("a tokio runtime"))
 }
 
+/// One header line: name and value, as bytes (the HTTP types check them).
+type Header<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits the input into the flag byte, the header lines and the body.
-fn split(data: &[u8]) -> Option<(u8, Vec<(&[u8], &[u8])>, &[u8])> {
+fn split(data: &[u8]) -> Option<(u8, Vec<Header<'_>>, &[u8])> {
     let (&flags, rest) = data.split_first()?;
     let end = rest.windows(2).position(|w| w == b"\n\n").unwrap_or(rest.len());
     let head = &rest[..end];

@@ -128,6 +128,8 @@ pub enum Shape {
     YamlMergeKeys { keys: Count, merges: Count },
     /// A chain of anchors, each aliasing the previous one `fanout` times (an alias bomb family).
     YamlAliasChain { links: Count, fanout: u8 },
+    /// `depth` anchors nested around a flow sequence of `items` items, with no alias (anchored copies).
+    YamlNestedAnchors { depth: u8, items: Count },
     /// A Deployment with `containers` containers, each with `env` variables (many objects' worth of fields).
     YamlManyContainers { containers: Count, env: Count, bit: Bit },
     /// A flow-style Deployment on one line with `containers` containers, each using `:latest` and a secret
@@ -294,6 +296,16 @@ impl Shape {
                 });
                 yaml(s)
             }
+            Shape::YamlNestedAnchors { depth, items } => {
+                s.push_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: anchors\ndata:\n  x: ");
+                for d in 0..*depth {
+                    let _ = write!(s, "&a{d} [");
+                }
+                repeat_until(&mut s, items.get(2_000_000), |s, i| s.push_str(if i > 0 { ", x" } else { "x" }));
+                s.push_str(&"]".repeat(*depth as usize));
+                s.push('\n');
+                yaml(s)
+            }
             Shape::YamlManyContainers { containers, env, bit } => {
                 let env = env.get(2_000);
                 let v = quoted(bit);
@@ -453,7 +465,7 @@ impl Shape {
                 });
                 s.push('\n');
                 repeat_until(&mut s, count, |s, i| {
-                    let _ = write!(s, "echo {i}\n");
+                    let _ = writeln!(s, "echo {i}");
                     if *terminated || i + 1 < count {
                         let _ = writeln!(s, "E{i}");
                     }
