@@ -159,6 +159,7 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
                 document: None,
                 object: None,
                 out: &mut report.findings,
+                emitted: 0,
             };
             check(&cx, &mut emitter);
         }
@@ -712,7 +713,7 @@ fn emitter<'a>(
     object: Option<ObjectId>,
     out: &'a mut Vec<Finding>,
 ) -> Emitter<'a> {
-    Emitter { rule, severity, file: file.clone(), root, document, object, out }
+    Emitter { rule, severity, file: file.clone(), root, document, object, out, emitted: 0 }
 }
 
 /// `Dockerfile.web` uses `Dockerfile.web.dockerignore` when present (BuildKit's rule), else the

@@ -274,3 +274,20 @@ data:
     assert_eq!(placed.len(), 300, "{:?}", all.iter().take(3).collect::<Vec<_>>());
     assert!(placed.iter().all(|(line, _)| *line == 1), "{placed:?}");
 }
+
+#[test]
+fn one_object_with_many_containers_gives_a_bounded_number_of_findings() {
+    let mut deployment = String::from(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: wide\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n",
+    );
+    for i in 0..5_000 {
+        let _ = write!(deployment, "        - name: c{i}\n          image: app:latest\n");
+    }
+    let dir = repo(&[("wide.yaml", &deployment), ("other.yaml", IN_DEFAULT)]);
+    let run = kpath(&["check", "--format", "json", "."], dir.path());
+    let all = findings(&run);
+    let latest = of(&all, "image-latest", "wide.yaml");
+    assert_eq!(latest.len(), 1_001, "1,000 findings and one that says the rest were left out");
+    assert!(latest.iter().any(|(_, m)| m.contains("the rest are not listed")), "{:?}", latest.last());
+    assert!(!of(&all, "namespace-default", "other.yaml").is_empty(), "the rest of the run goes on");
+}

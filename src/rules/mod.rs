@@ -255,7 +255,14 @@ pub struct Emitter<'a> {
     pub(crate) document: Option<usize>,
     pub(crate) object: Option<ObjectId>,
     pub(crate) out: &'a mut Vec<Finding>,
+    /// Findings this emitter has produced (see [`MAX_FINDINGS_PER_DOCUMENT`]).
+    pub(crate) emitted: usize,
 }
+
+/// At most this many findings of one rule in one document (or Dockerfile, or policy); past it one more
+/// says how the rest were left out. No real manifest comes near it, but a generated one (a Deployment
+/// with 100,000 containers) would otherwise make millions of findings and gigabytes of reports.
+pub const MAX_FINDINGS_PER_DOCUMENT: usize = 1_000;
 
 impl Emitter<'_> {
     /// A finding at a route of the current document (the key's line for a mapping entry; the nearest
@@ -297,6 +304,18 @@ impl Emitter<'_> {
     }
 
     fn push(&mut self, pos: Pos, route: Option<Route>, message: String, help: Option<String>) {
+        self.emitted += 1;
+        if self.emitted > MAX_FINDINGS_PER_DOCUMENT + 1 {
+            return;
+        }
+        let message = if self.emitted == MAX_FINDINGS_PER_DOCUMENT + 1 {
+            format!(
+                "`{}` found more than {MAX_FINDINGS_PER_DOCUMENT} problems in this document; the rest are not listed",
+                self.rule.id
+            )
+        } else {
+            message
+        };
         self.out.push(Finding {
             rule: self.rule.id,
             severity: self.severity,
