@@ -188,7 +188,12 @@ fn serve(args: &crate::app::serve::ServeArgs) -> ExitCode {
     use crate::app::serve::{self, Settings};
     let filter = tracing_subscriber::EnvFilter::try_from_env("KPATH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // Log lines are redacted with the secrets of the reviews in flight before they are written.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(crate::redact::RedactingWriter::new(std::io::stderr))
+        .init();
     let settings = match Settings::resolve(args, &|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(error) => {

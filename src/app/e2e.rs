@@ -10,10 +10,63 @@ use super::fake_github::{Fault, Pull, TEST_REPO};
 use super::github::{FIXED_MARKER, SUMMARY_MARKER};
 use super::testbed::{App, DEMO_PASSWORD, adapt, demo_changes, example};
 
-/// The test bed, with kpath's logs shown for failing tests.
+/// Every log line of this test process (all tests), as `kpath serve` writes it: through the redacting
+/// writer. Checked for leaks by [`no_canary_in_anything_serve_posts_or_logs`].
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps each log line (and shows it with the failing test's output, as the test writer does).
+struct CapturedLog;
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(bytes);
+        print!("{}", String::from_utf8_lossy(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The test bed, with kpath's logs shown for failing tests and kept in [`LOGS`].
 async fn start() -> App {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_ansi(false).with_env_filter("kpath=debug").try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(crate::redact::RedactingWriter::new(|| CapturedLog))
+        .with_ansi(false)
+        .with_env_filter("kpath=debug")
+        .try_init();
     App::start().await
+}
+
+#[path = "../../tests/support/canaries.rs"]
+mod canaries;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_canary_in_anything_serve_posts_or_logs() {
+    let app = start().await;
+    let corpus = canaries::corpus();
+    let changes: Vec<(&str, Option<&str>)> = corpus.head.iter().map(|(p, c)| (p.as_str(), Some(c.as_str()))).collect();
+    app.open(11, &changes).await;
+    let posted = app.everything_posted();
+    // Every request GitHub received, bodies included (reviews, replies, check runs, GraphQL).
+    let requests: String = app
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}\n", r.method, r.path, r.body.as_ref().map(ToString::to_string).unwrap_or_default()))
+        .collect();
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    for (what, text) in [("posted", &posted), ("requests", &requests), ("logs", &logs)] {
+        let leaks = corpus.leaks(text);
+        assert!(leaks.is_empty(), "{what} leaked {leaks:?}\n{text}");
+    }
+    // The corpus was reviewed: its secret findings and redacted diffs were posted.
+    for expected in ["dockerfile-secret-env", "secret-in-env", "render-failed", "[redacted]"] {
+        assert!(posted.contains(expected), "nothing posted says `{expected}`:\n{posted}");
+    }
+    assert!(logs.contains("review posted"), "the logs were captured:\n{logs}");
+    app.assert_clean();
 }
 use super::webhook;
 

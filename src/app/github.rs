@@ -734,17 +734,22 @@ impl GitHub {
         }
     }
 
+    // Every body kpath sends leaves through `post` or `patch` (GraphQL too): the one place where the
+    // secrets of the reviews in flight are removed from what GitHub receives (see `crate::redact`).
+
     async fn post<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
-        self.timed(self.crab.post(route, Some(body))).await
+        let body = crate::redact::redact_registered_json(body);
+        self.timed(self.crab.post(route, Some(&*body))).await
     }
 
     async fn patch<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
-        self.timed(self.crab.patch(route, Some(body))).await
+        let body = crate::redact::redact_registered_json(body);
+        self.timed(self.crab.patch(route, Some(&*body))).await
     }
 
     /// A GraphQL request; errors GitHub reports in the answer's `errors` are failures not worth retrying.
     async fn graphql<T: DeserializeOwned>(&self, body: &Value) -> Result<T, Failure> {
-        let answer: RawGraphql<T> = self.timed(self.crab.post(GRAPHQL_ROUTE, Some(body))).await?;
+        let answer: RawGraphql<T> = self.post(GRAPHQL_ROUTE, body).await?;
         match (answer.data, answer.errors) {
             (Some(data), None) => Ok(data),
             (_, Some(errors)) => {

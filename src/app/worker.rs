@@ -172,7 +172,10 @@ impl Worker {
             }
         };
         tracing::info!(repo, number, head, run, "reviewing");
-        let completion = match self.review_and_post(github, repo, &pull, cancel).await {
+        // The review's secrets stay registered until the check run is completed: everything posted and
+        // logged meanwhile is redacted with them.
+        let mut secrets = None;
+        let completion = match self.review_and_post(github, repo, &pull, cancel, &mut secrets).await {
             Ok(completion) => completion,
             Err(Stop::Superseded(newer)) => Completion::without_annotations(
                 RunConclusion::Cancelled,
@@ -194,6 +197,7 @@ impl Worker {
             }
         };
         self.complete(github, repo, run, &completion).await;
+        drop(secrets);
     }
 
     /// Completes the check run, trying again for a while when GitHub stays unavailable.
@@ -218,6 +222,7 @@ impl Worker {
         repo: &str,
         pull: &PullInfo,
         cancel: &Cancel,
+        secrets: &mut Option<crate::redact::Registration>,
     ) -> Result<Completion, Stop> {
         let number = pull.number;
         let head = pull.head_sha.clone();
@@ -237,6 +242,7 @@ impl Worker {
             .await
             .map_err(|e| Stop::Failed(format!("the review crashed: {e}")))?
             .map_err(|e| Stop::Failed(e.to_string()))?;
+        *secrets = Some(crate::redact::register(plan.secrets.clone()));
 
         // Stale results are dropped: a newer push cancelled this job, or the pull request moved on.
         if cancel.is_cancelled() {
