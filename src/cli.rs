@@ -316,7 +316,7 @@ fn check(args: CheckArgs) -> ExitCode {
 
 /// The operator's bounds on what `.kpath.yml` may ask for, from `KPATH_MAX_RENDER_*`.
 fn operator_ceilings() -> Result<config::Ceilings, ExitCode> {
-    config::Ceilings::resolve([None, None, None], &|name| std::env::var(name).ok()).map_err(|e| {
+    config::Ceilings::resolve([None, None, None, None], &|name| std::env::var(name).ok()).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })

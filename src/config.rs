@@ -171,6 +171,9 @@ pub struct HelmSettings {
     pub binary: Option<std::path::PathBuf>,
     /// The lines of `.kpath.yml` that set the resource bounds, for messages about clamping them.
     pub requested: RequestedBounds,
+    /// Memory one render may use, and all renders at once: set by the operator only (see [`Ceilings`]).
+    pub memory_per_render: u64,
+    pub memory_total: u64,
 }
 
 /// Where `.kpath.yml` set a resource bound (its line), if it did.
@@ -198,6 +201,8 @@ impl Default for HelmSettings {
             releases: Vec::new(),
             binary: None,
             requested: RequestedBounds::default(),
+            memory_per_render: crate::helm::DEFAULT_MEMORY_PER_RENDER,
+            memory_total: crate::helm::DEFAULT_MEMORY_TOTAL,
         }
     }
 }
@@ -214,6 +219,8 @@ pub struct Ceilings {
     pub render_timeout: std::time::Duration,
     pub render_output: usize,
     pub render_concurrency: usize,
+    /// Memory one render may use (Helm's heap); all renders at once may use twice that.
+    pub render_memory: u64,
 }
 
 impl Default for Ceilings {
@@ -222,6 +229,7 @@ impl Default for Ceilings {
             render_timeout: std::time::Duration::from_secs(60),
             render_output: 256 << 20,
             render_concurrency: cores(),
+            render_memory: crate::helm::DEFAULT_MEMORY_PER_RENDER,
         }
     }
 }
@@ -236,8 +244,8 @@ pub struct CeilingError {
 
 impl Ceilings {
     /// The ceilings from explicit values (flags), else the `KPATH_MAX_RENDER_*` variables, else the
-    /// defaults: `timeout`, `output`, `concurrency` in that order.
-    pub fn resolve(flags: [Option<&str>; 3], env: &dyn Fn(&str) -> Option<String>) -> Result<Ceilings, CeilingError> {
+    /// defaults: `timeout`, `output`, `concurrency`, `memory` in that order.
+    pub fn resolve(flags: [Option<&str>; 4], env: &dyn Fn(&str) -> Option<String>) -> Result<Ceilings, CeilingError> {
         let mut ceilings = Ceilings::default();
         let pick =
             |i: usize, name: &str| flags[i].map(str::to_string).or_else(|| env(name).filter(|v| !v.trim().is_empty()));
@@ -260,6 +268,17 @@ impl Ceilings {
                         ),
                     },
                 )?;
+        }
+        if let Some(t) = pick(3, "KPATH_MAX_RENDER_MEMORY") {
+            let bytes = bounded_size(&t, MAX_CONFIG_SIZE)
+                .map_err(|problem| CeilingError { name: "KPATH_MAX_RENDER_MEMORY", problem })?;
+            if bytes < 64 << 20 {
+                return Err(CeilingError {
+                    name: "KPATH_MAX_RENDER_MEMORY",
+                    problem: "must be at least 64Mi: helm needs about 50 MiB to render a small chart".into(),
+                });
+            }
+            ceilings.render_memory = bytes as u64;
         }
         Ok(ceilings)
     }
@@ -330,6 +349,8 @@ impl Config {
     /// Bounds the resource settings by the operator's ceilings, saying what was lowered and where it was asked for.
     pub fn clamp(&mut self, ceilings: &Ceilings) {
         use crate::helm::binary::{human_bytes, human_duration};
+        self.helm.memory_per_render = ceilings.render_memory;
+        self.helm.memory_total = ceilings.render_memory.saturating_mul(2);
         let file = self.source.clone().unwrap_or_else(|| FILE_NAME.to_string());
         let at = |line: Option<u32>| line.map(|l| format!("{file}:{l}: ")).unwrap_or_default();
         let helm = &mut self.helm;
@@ -1062,16 +1083,19 @@ mod tests {
             "KPATH_MAX_RENDER_TIMEOUT" => Some("30s".to_string()),
             _ => None,
         };
-        let ceilings = Ceilings::resolve([None, Some("128Mi"), Some("2")], &env).expect("ceilings");
+        let ceilings = Ceilings::resolve([None, Some("128Mi"), Some("2"), Some("512Mi")], &env).expect("ceilings");
         assert_eq!(ceilings.render_timeout, std::time::Duration::from_secs(30));
         c.clamp(&ceilings);
         assert_eq!(c.helm.timeout, std::time::Duration::from_secs(30));
         assert_eq!(c.helm.max_output, 128 << 20);
         assert_eq!(c.helm.concurrency, 2);
+        assert_eq!((c.helm.memory_per_render, c.helm.memory_total), (512 << 20, 1 << 30));
         assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
         assert!(c.notes[0].starts_with(".kpath.yml:2: helm.timeout 600s is above"), "{:?}", c.notes);
-        let bad = Ceilings::resolve([Some("forever"), None, None], &|_| None).expect_err("bad ceiling");
+        let bad = Ceilings::resolve([Some("forever"), None, None, None], &|_| None).expect_err("bad ceiling");
         assert_eq!(bad.name, "KPATH_MAX_RENDER_TIMEOUT");
+        let bad = Ceilings::resolve([None, None, None, Some("1Mi")], &|_| None).expect_err("too little memory");
+        assert_eq!(bad.name, "KPATH_MAX_RENDER_MEMORY");
         // Within the ceilings nothing changes and nothing is said.
         let mut c = Config::parse("helm:\n  timeout: 5s\n", ".kpath.yml").expect("valid");
         c.clamp(&Ceilings::default());

@@ -448,8 +448,8 @@ fn check_chart(
         max_output: config.helm.max_output,
         concurrency: config.helm.concurrency,
         cache_dir: config.helm.cache_dir.clone(),
-        memory_per_render: crate::helm::DEFAULT_MEMORY_PER_RENDER,
-        memory_total: crate::helm::DEFAULT_MEMORY_TOTAL,
+        memory_per_render: config.helm.memory_per_render,
+        memory_total: config.helm.memory_total,
     };
     let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut values_scanned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();

@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// [env: KPATH_MAX_RENDER_CONCURRENCY] [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub max_render_concurrency: Option<String>,
+    /// The most memory one render may use (Helm's heap; two renders may run within twice that)
+    /// [env: KPATH_MAX_RENDER_MEMORY] [default: 384Mi]
+    #[arg(long, value_name = "SIZE")]
+    pub max_render_memory: Option<String>,
 
     // What one client may hold of the webhook server (src/app/server.rs).
     /// How long a client may take to send a request's headers, and so how long a connection may sit idle
@@ -242,6 +246,7 @@ impl Settings {
                 args.max_render_timeout.as_deref(),
                 args.max_render_output.as_deref(),
                 args.max_render_concurrency.as_deref(),
+                args.max_render_memory.as_deref(),
             ],
             &var,
         )
