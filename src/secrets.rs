@@ -136,8 +136,9 @@ const DESCRIPTORS: &[&str] = &[
 ];
 
 /// Words that, right before the sensitive word, make the name a setting about secrets:
-/// `ALLOW_EMPTY_PASSWORD`, `CASSANDRA_NUM_TOKENS`, `MAX_TOKENS`.
-const QUALIFIERS: &[&str] = &["NUM", "NUMBER", "MAX", "MIN", "ALLOW", "NO", "EMPTY", "SKIP"];
+/// `ALLOW_EMPTY_PASSWORD`, `CASSANDRA_NUM_TOKENS`, `MAX_TOKENS`, and Helm's `checksum/secret` annotation
+/// (a hash that makes pods restart when the Secret changes, not the secret).
+const QUALIFIERS: &[&str] = &["NUM", "NUMBER", "MAX", "MIN", "ALLOW", "NO", "EMPTY", "SKIP", "CHECKSUM"];
 
 /// Words that, right before `SECRET`, make the name hold the *name* of a Kubernetes Secret:
 /// `existingSecret`, `imagePullSecrets`, `tlsSecret`, `servingCertificateSecret`.
@@ -636,6 +637,7 @@ mod tests {
             "tlsSecret",
             "servingCertificateSecret",
             "ETCD_INITIAL_CLUSTER_TOKEN",
+            "checksum/secret",
         ] {
             assert!(!is_sensitive_assignment(name, "whatever"), "{name}");
         }
