@@ -38,7 +38,7 @@ pub enum Command {
         rule: String,
     },
     /// Run the GitHub App: receive webhooks, review pull requests, post check runs and comments.
-    Serve(crate::app::serve::ServeArgs),
+    Serve(Box<crate::app::serve::ServeArgs>),
 }
 
 #[derive(clap::Args, Debug)]
