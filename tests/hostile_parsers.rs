@@ -4,48 +4,17 @@
 //! files of the run are still checked. The inputs are generated here, never committed; speed is measured
 //! by `scripts/bench`, not asserted.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
+
+use bin::{Run, kpath, repo};
 
 use serde_json::Value;
 
 /// A manifest with one ordinary finding (a Deployment in `default`), to show the rest of a run goes on.
 const IN_DEFAULT: &str = include_str!("../fixtures/rules/namespace-default/bad/deployment.yaml");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kpath(args: &[&str], cwd: &Path) -> Run {
-    let helm = std::env::var_os("KPATH_HELM")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
-        .args(args)
-        .current_dir(cwd)
-        .env("KPATH_HELM", helm)
-        .output()
-        .expect("kpath runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join(".git")).expect("mark repository root");
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
-    dir
-}
 
 /// The findings of a `--format json` run as (rule, file, line, message), after checking that kpath ended
 /// with findings (exit 1) and did not panic.

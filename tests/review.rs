@@ -1,39 +1,15 @@
 //! End-to-end tests of `kpath review`: on the bundled demo (two directories) and on real git
 //! repositories, with the pinned real Helm. Comment anchors are checked against `git diff` itself.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use bin::{Run, git, kpath};
 
 use serde_json::Value;
-
-fn pinned_helm() -> PathBuf {
-    let path = std::env::var_os("KPATH_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
-    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
-    path
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kpath(args: &[&str], cwd: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
-        .args(args)
-        .current_dir(cwd)
-        .env("KPATH_HELM", pinned_helm())
-        .output()
-        .expect("kpath runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn json(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
@@ -66,17 +42,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=kpath", "-c", "user.email=kpath@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Replaces the work tree's content (except .git) with `from`'s and commits it.

@@ -1,30 +1,17 @@
 //! No secret in any output: the canary corpus (`tests/support/canaries.rs`) is checked and reviewed in
 //! every format, and no canary may appear in anything kpath prints (stdout and stderr).
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "support/canaries.rs"]
 mod canaries;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn pinned_helm() -> PathBuf {
-    let path = std::env::var_os("KPATH_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
-    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
-    path
-}
+use std::path::Path;
 
 /// stdout and stderr of `kpath ARGS`, run in `cwd`.
 fn kpath(args: &[&str], cwd: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
-        .args(args)
-        .current_dir(cwd)
-        .env("KPATH_HELM", pinned_helm())
-        .output()
-        .expect("kpath runs");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+    let run = bin::kpath(args, cwd);
+    (run.code, format!("{}\n{}", run.stdout, run.stderr))
 }
 
 fn write(root: &Path, files: &[(String, String)]) {

@@ -1,62 +1,20 @@
 //! A repository is hostile: its `.kpath.yml` and charts cannot make kpath run a program, and a pull
 //! request cannot weaken the gate that judges it. End to end through the binary with the pinned Helm.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/bin.rs"]
+mod bin;
 
-fn pinned_helm() -> PathBuf {
-    let path = std::env::var_os("KPATH_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"));
-    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test`, which installs it");
-    path
-}
+use std::path::PathBuf;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kpath(args: &[&str], cwd: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
-        .args(args)
-        .current_dir(cwd)
-        .env("KPATH_HELM", pinned_helm())
-        .env_remove("KPATH_MAX_RENDER_TIMEOUT")
-        .output()
-        .expect("kpath runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn write(root: &Path, name: &str, text: &str) {
-    let path = root.join(name);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=kpath", "-c", "user.email=kpath@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+use bin::{git, kpath, kpath_with, write};
 
 const CHART: &str = "apiVersion: v2\nname: shop\nversion: 0.1.0\n";
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\n  labels: {app: shop}\ndata:\n  tag: {{ .Values.tag | default \"1\" | quote }}\n";
 
 /// A repository with a chart and a post-renderer script that would leave a canary file if Helm ever ran it.
 fn chart_repo() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = bin::repo(&[]);
     let root = dir.path();
-    std::fs::create_dir(root.join(".git")).expect("mark repository root");
     write(root, "charts/shop/Chart.yaml", CHART);
     write(root, "charts/shop/values.yaml", "tag: \"1\"\n");
     write(root, "charts/shop/values-prod.yaml", "tag: \"2\"\n");
@@ -150,14 +108,8 @@ fn absurd_bounds_are_a_configuration_error_with_its_line() {
     }
     // Within bounds, but above the operator's ceiling: clamped, and said.
     write(root, ".kpath.yml", "helm:\n  timeout: 20h\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
-        .args(["check", "--no-cache", "."])
-        .current_dir(root)
-        .env("KPATH_HELM", pinned_helm())
-        .env("KPATH_MAX_RENDER_TIMEOUT", "30s")
-        .output()
-        .expect("kpath runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = kpath_with(&["check", "--no-cache", "."], root, &[("KPATH_MAX_RENDER_TIMEOUT", "30s")]);
+    let stderr = run.stderr;
     assert!(stderr.contains(".kpath.yml:2: helm.timeout 72000s is above the ceiling"), "{stderr}");
     assert!(stderr.contains("30s is used"), "{stderr}");
 }
