@@ -352,37 +352,30 @@ impl Config {
         self.helm.memory_per_render = ceilings.render_memory;
         self.helm.memory_total = ceilings.render_memory.saturating_mul(2);
         let file = self.source.clone().unwrap_or_else(|| FILE_NAME.to_string());
-        let at = |line: Option<u32>| line.map(|l| format!("{file}:{l}: ")).unwrap_or_default();
+        let notes = &mut self.notes;
+        // Says that `setting`, asked for on `line`, was lowered from `asked` to the ceiling.
+        let mut lowered = |setting: &str, line: Option<u32>, asked: String, ceiling: String| {
+            let at = line.map(|l| format!("{file}:{l}: ")).unwrap_or_default();
+            notes.push(format!(
+                "{at}helm.{setting} {asked} is above the ceiling set for this kpath ({ceiling}); {ceiling} is used"
+            ));
+        };
         let helm = &mut self.helm;
         if helm.timeout > ceilings.render_timeout {
-            self.notes.push(format!(
-                "{}helm.timeout {} is above the ceiling set for this kpath ({}); {} is used",
-                at(helm.requested.timeout),
-                human_duration(helm.timeout),
-                human_duration(ceilings.render_timeout),
-                human_duration(ceilings.render_timeout)
-            ));
+            let (asked, ceiling) = (human_duration(helm.timeout), human_duration(ceilings.render_timeout));
+            lowered("timeout", helm.requested.timeout, asked, ceiling);
             helm.timeout = ceilings.render_timeout;
         }
         if helm.max_output > ceilings.render_output {
-            self.notes.push(format!(
-                "{}helm.maxOutput {} is above the ceiling set for this kpath ({}); {} is used",
-                at(helm.requested.max_output),
-                human_bytes(helm.max_output),
-                human_bytes(ceilings.render_output),
-                human_bytes(ceilings.render_output)
-            ));
+            let (asked, ceiling) = (human_bytes(helm.max_output), human_bytes(ceilings.render_output));
+            lowered("maxOutput", helm.requested.max_output, asked, ceiling);
             helm.max_output = ceilings.render_output;
         }
         if helm.concurrency > ceilings.render_concurrency {
+            // The default (the number of cores) is no request of the repository's: lowered silently.
             if helm.requested.concurrency.is_some() {
-                self.notes.push(format!(
-                    "{}helm.concurrency {} is above the ceiling set for this kpath ({}); {} is used",
-                    at(helm.requested.concurrency),
-                    helm.concurrency,
-                    ceilings.render_concurrency,
-                    ceilings.render_concurrency
-                ));
+                let (asked, ceiling) = (helm.concurrency.to_string(), ceilings.render_concurrency.to_string());
+                lowered("concurrency", helm.requested.concurrency, asked, ceiling);
             }
             helm.concurrency = ceilings.render_concurrency;
         }
