@@ -387,11 +387,11 @@ impl Config {
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = read_config_text(path).map_err(|message| ConfigError {
             file: display.clone(),
             line: 0,
             col: 0,
-            message: format!("cannot read: {e}"),
+            message,
         })?;
         Config::parse(&text, &display)
     }
@@ -613,6 +613,15 @@ fn values_of(node: &Node, err: ErrFn<'_>) -> Result<Vec<String>, ConfigError> {
             Ok(path)
         })
         .collect()
+}
+
+/// `.kpath.yml` is a short file; one larger than this is refused unread.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// A configuration file's text, at most [`MAX_CONFIG_BYTES`].
+pub fn read_config_text(path: &Path) -> Result<String, String> {
+    let bytes = crate::loader::read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// The longest duration, and the largest size, `.kpath.yml` may name at all; the operator's

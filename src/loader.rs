@@ -157,3 +157,15 @@ fn kustomize_namespace(dir: &Path) -> Option<String> {
         root.get("namespace").and_then(crate::yaml::Node::as_text).filter(|ns| !ns.is_empty()).map(str::to_string)
     })
 }
+
+/// A file's bytes, reading at most `cap` of them: a file that holds more is an error, and what lies past the
+/// cap is never read (a size checked beforehand can grow before the read).
+pub fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::other(format!("larger than {} MiB", cap >> 20)));
+    }
+    Ok(bytes)
+}

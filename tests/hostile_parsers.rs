@@ -260,3 +260,36 @@ fn one_object_with_many_containers_gives_a_bounded_number_of_findings() {
     assert!(latest.iter().any(|(_, m)| m.contains("the rest are not listed")), "{:?}", latest.last());
     assert!(!of(&all, "namespace-default", "other.yaml").is_empty(), "the rest of the run goes on");
 }
+
+/// A file far over the size limit (sparse, so the test writes nothing) is named in every format without
+/// being read: kpath runs with 1.5 GiB of address space and the file is 4 GiB.
+#[test]
+fn a_huge_file_is_named_in_every_format_without_being_read() {
+    let dir = repo(&[
+        ("charts/big/Chart.yaml", "apiVersion: v2\nname: big\nversion: 0.1.0\n"),
+        ("charts/big/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: a}\n"),
+        ("other.yaml", IN_DEFAULT),
+    ]);
+    for file in ["charts/big/files.bin", "huge.yaml"] {
+        let f = std::fs::File::create(dir.path().join(file)).expect("create");
+        f.set_len(4 << 30).expect("sparse file");
+    }
+    let helm = bin::pinned_helm();
+    for format in ["text", "json", "sarif", "github"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 1572864 && exec "$0" check --no-cache --format "$1" ."#)
+            .arg(env!("CARGO_BIN_EXE_kpath"))
+            .arg(format)
+            .current_dir(dir.path())
+            .env("KPATH_HELM", &helm)
+            .output()
+            .expect("kpath runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{format}: {stdout}\n{stderr}");
+        for name in ["files.bin", "huge.yaml", "other.yaml"] {
+            assert!(stdout.contains(name), "{format}: {name} not named:\n{stdout}");
+        }
+    }
+}

@@ -354,13 +354,7 @@ fn mebibytes(bytes: u64) -> String {
 /// Reads a file of at most `cap` bytes; a larger one (even one that grew after its size was
 /// checked) is an error, after reading no more than `cap + 1` bytes.
 pub(crate) fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(std::io::Error::other(format!("larger than {}", mebibytes(cap))));
-    }
-    Ok(bytes)
+    crate::loader::read_bounded(path, cap)
 }
 
 /// A chart's text file, if it is at most [`MAX_CHART_FILE_BYTES`] (lossy UTF-8).

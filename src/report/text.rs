@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::path::Path;
 
 use super::{Summary, plural};
 use crate::engine::Report;
@@ -65,9 +66,11 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
         if !f.counts() && !show_suppressed {
             continue;
         }
-        let lines = sources
-            .entry(f.file.as_str())
-            .or_insert_with(|| std::fs::read_to_string(&f.file).ok().map(|t| t.lines().map(str::to_string).collect()));
+        let lines = sources.entry(f.file.as_str()).or_insert_with(|| {
+            // A file too large to check is named, not quoted: it is never read whole.
+            let bytes = crate::loader::read_bounded(Path::new(&f.file), crate::engine::MAX_FILE_BYTES).ok()?;
+            Some(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect())
+        });
         write_finding(&mut out, f, lines.as_deref(), &cx);
     }
     let s = Summary::of(report);

@@ -326,11 +326,11 @@ fn read_config(root: &Path) -> ConfigRead {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| config::ConfigError {
+    let text = config::read_config_text(&path).map_err(|message| config::ConfigError {
         file: config::FILE_NAME.to_string(),
         line: 0,
         col: 0,
-        message: format!("cannot read: {e}"),
+        message,
     })?;
     Ok(Some((Config::parse(&text, config::FILE_NAME)?, text)))
 }
