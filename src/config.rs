@@ -185,9 +185,9 @@ pub struct RequestedBounds {
 }
 
 /// A render's wall-clock limit unless `.kpath.yml` asks for another (within the operator's ceiling).
-/// Real charts render in well under a second; ten seconds leaves room on a loaded machine while a
-/// template that loops is stopped quickly.
-pub const DEFAULT_RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Real charts render in well under a second (the largest public ones in two); eight seconds leaves room
+/// on a loaded machine while a template that loops is stopped, and the whole check ends, within ten.
+pub const DEFAULT_RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 pub const DEFAULT_RENDER_OUTPUT: usize = 64 << 20;
 
 impl Default for HelmSettings {
@@ -1121,7 +1121,7 @@ mod tests {
             "adds a waiver of `secret-committed` for everything: `later`",
             "ignores the paths `apps/**`",
             "changes review.failOn from warning to error",
-            "changes helm.timeout from 10s to 300s",
+            "changes helm.timeout from 8s to 300s",
         ] {
             assert!(texts.contains(&expected), "missing {expected:?} in {texts:?}");
         }
