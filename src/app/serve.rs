@@ -515,6 +515,13 @@ mod tests {
             }
         );
         assert_eq!((settings.app_id, settings.concurrency), (7, 3));
+        assert_eq!(settings.ceilings, crate::config::Ceilings::default());
+        let ceilings = ServeArgs { max_render_timeout: Some("30s".into()), ..args.clone() };
+        env.insert("KPATH_MAX_RENDER_TIMEOUT", "5m".to_string());
+        env.insert("KPATH_MAX_RENDER_MEMORY", "512Mi".to_string());
+        let with_ceilings = resolve(&env, &ceilings).expect("valid");
+        assert_eq!(with_ceilings.ceilings.render_timeout, Duration::from_secs(30), "the flag wins");
+        assert_eq!(with_ceilings.ceilings.render_memory, 512 << 20);
         assert_eq!(settings.webhook_secret.expose_secret(), "from-a-file");
         assert_eq!(settings.listen.port(), 9999);
     }
@@ -539,6 +546,14 @@ mod tests {
             ("KPATH_BODY_TIMEOUT", Some("2h"), "KPATH_BODY_TIMEOUT (--body-timeout) must be a duration"),
             ("KPATH_MAX_CONNECTIONS", Some("0"), "KPATH_MAX_CONNECTIONS (--max-connections) must be a number"),
             ("KPATH_MAX_CONNECTIONS", Some("1e9"), "KPATH_MAX_CONNECTIONS (--max-connections) must be a number"),
+            (
+                "KPATH_MAX_RENDER_TIMEOUT",
+                Some("99999999999999999999h"),
+                "KPATH_MAX_RENDER_TIMEOUT (--max-render-timeout)",
+            ),
+            ("KPATH_MAX_RENDER_OUTPUT", Some("lots"), "KPATH_MAX_RENDER_OUTPUT (--max-render-output)"),
+            ("KPATH_MAX_RENDER_CONCURRENCY", Some("0"), "KPATH_MAX_RENDER_CONCURRENCY (--max-render-concurrency)"),
+            ("KPATH_MAX_RENDER_MEMORY", Some("1Mi"), "KPATH_MAX_RENDER_MEMORY (--max-render-memory)"),
         ];
         for (name, value, expected) in cases {
             let mut env = complete();
