@@ -91,6 +91,9 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
             .and_then(|base| std::fs::canonicalize(base).ok())
             .and_then(|base| std::fs::canonicalize(root).ok()?.strip_prefix(&base).ok().map(Path::to_path_buf))
             .unwrap_or_default();
+        // Links are followed only while they stay inside the checked directory: a repository's link to
+        // `/proc/self/environ` or a CI runner's credentials must not be read (and quoted) as a manifest.
+        let inside = std::fs::canonicalize(root).ok();
         let mut walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
         loop {
             let entry = match walker.next() {
@@ -108,6 +111,19 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                 }
             };
             let path = entry.path();
+            if entry.path_is_symlink()
+                && !std::fs::canonicalize(path)
+                    .is_ok_and(|target| inside.as_ref().is_some_and(|i| target.starts_with(i)))
+            {
+                skipped.push(Skipped {
+                    path: display_path(path),
+                    reason: "a symbolic link out of the checked directory; not followed".into(),
+                });
+                if entry.file_type().is_dir() {
+                    walker.skip_current_dir();
+                }
+                continue;
+            }
             // The path as ignore globs see it: relative to the configuration's directory.
             let rel = display_path(&prefix.join(path.strip_prefix(root).unwrap_or(path)));
             if entry.file_type().is_dir() {
@@ -152,8 +168,8 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
 /// so manifests beside it are not "missing" a namespace.
 fn kustomize_namespace(dir: &Path) -> Option<String> {
     ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().find_map(|name| {
-        let text = std::fs::read_to_string(dir.join(name)).ok()?;
-        let root = crate::yaml::parse_single(&text).ok()??;
+        let bytes = read_bounded(&dir.join(name), 1 << 20).ok()?;
+        let root = crate::yaml::parse_single(&String::from_utf8_lossy(&bytes)).ok()??;
         root.get("namespace").and_then(crate::yaml::Node::as_text).filter(|ns| !ns.is_empty()).map(str::to_string)
     })
 }

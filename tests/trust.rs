@@ -176,3 +176,30 @@ fn an_invalid_head_configuration_is_reported_not_fatal() {
     assert!(run.stdout.contains(".kpath.yml:1:1"), "{}", run.stdout);
     assert!(!run.stdout.contains("/tmp"), "a temporary path leaked: {}", run.stdout);
 }
+
+/// A link out of the repository is named and not followed: a pull request cannot make `kpath check` in CI read
+/// and quote a file of the runner's.
+#[test]
+fn links_out_of_the_repository_are_not_followed() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let canary = "kpath-link-canary-7f3a";
+    let leaked = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {canary}\n  namespace: default\ndata:\n  a: {canary}\n"
+    );
+    write(outside.path(), "runner/config.yaml", &leaked);
+    write(outside.path(), "file.yaml", &leaked);
+    let dir = bin::repo(&[("apps/cm.yaml", CLEAN)]);
+    let root = dir.path();
+    std::os::unix::fs::symlink(outside.path().join("file.yaml"), root.join("apps/leak.yaml")).expect("link");
+    std::os::unix::fs::symlink(outside.path().join("runner"), root.join("apps/runner")).expect("link");
+    std::os::unix::fs::symlink(root.join("apps/cm.yaml"), root.join("apps/inside.yaml")).expect("link");
+    for format in ["text", "json", "sarif", "github"] {
+        let run = kpath(&["check", "--no-cache", "--format", format, "."], root);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains(canary), "{format}: a file outside the repository was read:\n{all}");
+        if format == "text" {
+            assert!(all.contains("apps/leak.yaml") && all.contains("out of the checked directory"), "{all}");
+            assert!(all.contains("apps/runner"), "{all}");
+        }
+    }
+}
