@@ -723,5 +723,6 @@ fn read_dockerignore(dockerfile: &std::path::Path) -> Option<String> {
     let name = dockerfile.file_name()?.to_string_lossy();
     [dir.join(format!("{name}.dockerignore")), dir.join(".dockerignore")]
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| crate::loader::read_bounded(p, MAX_FILE_BYTES).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
