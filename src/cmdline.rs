@@ -16,19 +16,7 @@ fn reject<T>(message: String) -> Result<T, Rejected> {
 
 /// Shows a rejected value safely inside a message: control characters escaped, long values cut.
 pub fn shown(value: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in value.chars().enumerate() {
-        if i == 80 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::logtext::bounded_to(value, 80).to_string()
 }
 
 /// One DNS-1123 label: lowercase letters, digits and `-`, starting and ending with a letter or digit.

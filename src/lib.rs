@@ -13,6 +13,7 @@ pub mod engine;
 pub mod finding;
 pub mod helm;
 pub mod loader;
+pub mod logtext;
 pub mod model;
 pub mod quantity;
 pub mod redact;

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::logtext::bounded;
+use crate::logtext::bounded;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -12,7 +12,6 @@ pub mod fetch;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod git_http;
 pub mod github;
-pub mod logtext;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod openapi;
 pub mod queue;

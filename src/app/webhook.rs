@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::events::{self, Event};
-use super::logtext::bounded;
 use super::recent::Recent;
+use crate::logtext::bounded;
 
 /// GitHub's maximum webhook payload.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;

@@ -337,7 +337,8 @@ fn read_chart(dir: &Path) -> Result<ChartFiles, RenderProblem> {
                 mebibytes(MAX_CHART_BYTES)
             )));
         }
-        let bytes = read_bounded(&real, MAX_CHART_FILE_BYTES).map_err(|e| over(format!("cannot read `{rel}`: {e}")))?;
+        let bytes = crate::loader::read_bounded(&real, MAX_CHART_FILE_BYTES)
+            .map_err(|e| over(format!("cannot read `{rel}`: {e}")))?;
         files.push((rel, bytes));
     }
     Ok(ChartFiles { files, problems })
@@ -351,15 +352,9 @@ fn mebibytes(bytes: u64) -> String {
     }
 }
 
-/// Reads a file of at most `cap` bytes; a larger one (even one that grew after its size was
-/// checked) is an error, after reading no more than `cap + 1` bytes.
-pub(crate) fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    crate::loader::read_bounded(path, cap)
-}
-
 /// A chart's text file, if it is at most [`MAX_CHART_FILE_BYTES`] (lossy UTF-8).
 pub(crate) fn read_chart_text(path: &Path) -> Option<String> {
-    read_bounded(path, MAX_CHART_FILE_BYTES).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+    crate::loader::read_bounded(path, MAX_CHART_FILE_BYTES).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn write_chart(chart: &ChartFiles, to: &Path) -> std::io::Result<()> {

@@ -1,5 +1,5 @@
 //! Text from outside kpath (request headers, event names, delivery ids, repository names, error messages
-//! that may quote a payload) made fit for one log line: control and invisible formatting characters
+//! that may quote a payload, configuration values quoted in an error) made fit for one line: control and invisible formatting characters
 //! escaped, so a value cannot start a forged line or hide text, and the length bounded, so a 60 KB header
 //! is not a 60 KB line.
 
@@ -10,12 +10,17 @@ pub const MAX_LOG_CHARS: usize = 256;
 
 /// `text` as it goes into a log line: see [`bounded`].
 #[derive(Clone, Copy)]
-pub struct Bounded<'a>(&'a str);
+pub struct Bounded<'a>(&'a str, usize);
 
 /// `text` escaped (`\n`, `\u{1b}`, bidirectional overrides…) and cut after [`MAX_LOG_CHARS`] characters
 /// of output, with `…` and the full length in bytes when cut. Formats with `{}` or tracing's `%`.
 pub fn bounded(text: &str) -> Bounded<'_> {
-    Bounded(text)
+    Bounded(text, MAX_LOG_CHARS)
+}
+
+/// Like [`bounded`], cut after `max` characters of output.
+pub fn bounded_to(text: &str, max: usize) -> Bounded<'_> {
+    Bounded(text, max)
 }
 
 /// Characters that change how the rest of a line reads without being visible: Unicode's format
@@ -30,7 +35,7 @@ impl fmt::Display for Bounded<'_> {
         for c in self.0.chars() {
             let escaped = c.is_control() || is_invisible(c);
             let width = if escaped { c.escape_default().count() } else { 1 };
-            if written + width > MAX_LOG_CHARS {
+            if written + width > self.1 {
                 return write!(f, "…({} bytes)", self.0.len());
             }
             written += width;
