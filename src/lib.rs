@@ -17,6 +17,7 @@ pub mod logtext;
 pub mod model;
 pub mod quantity;
 pub mod redact;
+pub mod render;
 pub mod report;
 pub mod review;
 pub mod rules;
