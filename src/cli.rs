@@ -299,9 +299,9 @@ fn check(args: CheckArgs) -> ExitCode {
     for note in &config.notes {
         eprintln!("note: {note}");
     }
-    let report = engine::check_paths(&paths, &config);
-    if let Some(reason) = &report.helm_missing {
-        eprintln!("error: this path holds Helm charts, but {reason}");
+    let report = engine::check_paths(&paths, &config, &crate::renderers::builtin(&config));
+    if let Some(reason) = &report.tool_missing {
+        eprintln!("error: this path holds what kpath renders, but {reason}");
         return ExitCode::from(2);
     }
     let colour = match args.color {

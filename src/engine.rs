@@ -10,12 +10,12 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::config::{Config, RuleLevel};
-use crate::finding::{Finding, ObjectId};
-use crate::helm::check::RenderedSource;
-use crate::loader::{self, Input, InputKind, Skipped};
+use crate::finding::{Finding, Location, ObjectId};
+use crate::loader::{self, Input, InputKind, Skipped, TreeRoot};
 use crate::model::Object;
 use crate::model::facts::{self, Facts, ObjectFacts};
 use crate::redact::{self, SecretSet};
+use crate::render::{self, DirTree, Namespace, Renderer, Unit};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
 use crate::yaml::{self, Node, Pos};
@@ -35,15 +35,19 @@ pub struct Report {
     pub stats: Stats,
     #[serde(skip)]
     pub skipped: Vec<Skipped>,
-    /// Set when there were charts to render and no usable helm: the reason, for the CLI to report.
+    /// Set when there were units to render and their tool is missing or unusable: the reason, for the CLI to
+    /// report.
     #[serde(skip)]
-    pub helm_missing: Option<String>,
+    pub tool_missing: Option<String>,
     /// Every checked object, when `Config::collect_objects` is set.
     #[serde(skip)]
     pub objects: Vec<crate::review::model::ReviewedObject>,
     /// Every secret value the checked files hold: reports redact them from their output.
     #[serde(skip)]
     pub secrets: SecretSet,
+    /// `kpath:ignore` comments and annotations, applied by `finish`.
+    #[serde(skip)]
+    suppression: SuppressionIndex,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,8 +63,8 @@ struct FileOutcome {
     facts: Vec<ObjectFacts>,
     /// `kpath:ignore` comments, per file (a chart contributes its templates and values files).
     comments: Vec<(String, Vec<IgnoreComment>)>,
-    /// Where rendered Helm documents came from, by their `helm://` name.
-    rendered: Vec<(String, RenderedSource)>,
+    /// Where rendered documents came from, by the name they were checked under (`helm://…`, `kustomize://…`).
+    rendered: Vec<(String, Rendered)>,
     objects: Vec<crate::review::model::ReviewedObject>,
     /// Secret values found in the file (or the chart's values files and renders).
     secrets: SecretSet,
@@ -86,15 +90,121 @@ impl FileOutcome {
     }
 }
 
-/// Checks files and directories.
-pub fn check_paths(paths: &[PathBuf], config: &Config) -> Report {
-    let (inputs, skipped) = loader::discover(paths, config);
-    let mut report = check_inputs(&inputs, config);
-    report.skipped = skipped;
+/// Where a rendered document came from: its source map, and how to show the paths it returns.
+#[derive(Clone)]
+struct Rendered {
+    source: Arc<dyn render::SourceMap>,
+    /// The checked directory the unit was found in, to show tree paths as reports do.
+    tree: Arc<TreeRoot>,
+    environment: Option<String>,
+}
+
+/// One piece of work for the parallel phase: a file, or a unit to render.
+enum Work<'a> {
+    File(&'a Input),
+    Unit { tree: &'a Arc<TreeRoot>, unit: &'a Unit, renderer: &'a dyn Renderer },
+}
+
+/// Checks files and directories; directories are given to `renderers` to find units in (charts, Kustomize
+/// roots), and files a unit reads are checked only as rendered.
+pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Renderer>]) -> Report {
+    let found = loader::discover(paths, config);
+    let trees: Vec<Arc<TreeRoot>> = found.trees.into_iter().map(Arc::new).collect();
+    let mut report = Report::default();
+    let mut units: Vec<(usize, Unit, &dyn Renderer)> = Vec::new();
+    let mut problems: Vec<Finding> = Vec::new();
+    let failed = rules::find(rules::render_failed::RULE.id).and_then(|rule| match config.level(rule) {
+        RuleLevel::Off => None,
+        RuleLevel::On(sev) => Some((rule, sev)),
+    });
+    for (t, tree) in trees.iter().enumerate() {
+        let dir = DirTree::new(&tree.path, tree.files.clone(), &tree.prefix);
+        let mut found_here: Vec<(Unit, &dyn Renderer)> = Vec::new();
+        for renderer in renderers {
+            let discovery = renderer.discover(&dir, config);
+            for p in discovery.problems {
+                if let Some((rule, sev)) = failed {
+                    problems.push(loader_finding(rule, &tree.show(&p.file), p.pos, p.message, sev));
+                }
+            }
+            found_here.extend(discovery.units.into_iter().map(|u| (u, renderer.as_ref())));
+        }
+        let kept = render::outermost(found_here.iter().map(|(u, _)| u.clone()).collect());
+        for (unit, renderer) in found_here {
+            let is_kept = kept.iter().any(|k| k.root == unit.root && k.renderer == unit.renderer);
+            let ignored = loader::ignored_at(config, &format!("{}/", join_rel(&tree.prefix, &unit.root)));
+            if is_kept && !ignored {
+                units.push((t, unit, renderer));
+            }
+        }
+    }
+    // Files a unit reads are checked as the unit renders them, not on their own.
+    let inputs: Vec<&Input> = found
+        .inputs
+        .iter()
+        .filter(|input| match &input.tree {
+            Some((t, rel)) => !units.iter().any(|(ut, unit, _)| ut == t && unit.reads(rel)),
+            None => true,
+        })
+        .collect();
+    // Each renderer's tool is looked for once, and only when it has a unit to render.
+    let mut unready: HashMap<&'static str, String> = HashMap::new();
+    for (_, unit, renderer) in &units {
+        if !unready.contains_key(unit.renderer)
+            && let Err(e) = renderer.ready()
+        {
+            unready.insert(unit.renderer, e);
+        }
+    }
+    let mut work: Vec<Work<'_>> = inputs.iter().map(|i| Work::File(i)).collect();
+    for (t, unit, renderer) in &units {
+        match unready.get(unit.renderer) {
+            Some(reason) => {
+                if let Some((rule, sev)) = failed {
+                    let mut f =
+                        loader_finding(rule, &trees[*t].show(&unit.file), Pos { line: 1, col: 1 }, reason.clone(), sev);
+                    f.environments = unit.environment.iter().cloned().collect();
+                    problems.push(f);
+                }
+                report.tool_missing.get_or_insert_with(|| reason.clone());
+            }
+            None => work.push(Work::Unit { tree: &trees[*t], unit, renderer: *renderer }),
+        }
+    }
+    // Environments in the order units were found (the order `.kpath.yml` declares them, then the tree's).
+    let mut order: Vec<String> = Vec::new();
+    for (_, unit, _) in &units {
+        if let Some(env) = &unit.environment
+            && !order.contains(env)
+        {
+            order.push(env.clone());
+        }
+    }
+    let mut checked = check_work(&work, config, &order);
+    checked.findings.extend(problems);
+    checked.tool_missing = report.tool_missing;
+    checked.skipped = found.skipped;
+    finish(&mut checked, config);
+    checked
+}
+
+fn join_rel(dir: &str, rel: &str) -> String {
+    match (dir, rel) {
+        ("", rel) => rel.to_string(),
+        (dir, "") => dir.to_string(),
+        (dir, rel) => format!("{dir}/{rel}"),
+    }
+}
+
+/// Checks files given one by one (no directory, so no units).
+pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
+    let work: Vec<Work<'_>> = inputs.iter().map(Work::File).collect();
+    let mut report = check_work(&work, config, &[]);
+    finish(&mut report, config);
     report
 }
 
-pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
+fn check_work(work: &[Work<'_>], config: &Config, order: &[String]) -> Report {
     let active: Vec<(&'static Rule, crate::finding::Severity)> = rules::RULES
         .iter()
         .filter_map(|r| match config.level(r) {
@@ -102,17 +212,17 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
             RuleLevel::On(sev) => Some((*r, sev)),
         })
         .collect();
-    // Helm is looked for once, and only when there is a chart to render.
-    let helm = inputs
-        .iter()
-        .any(|i| i.kind == InputKind::HelmChart)
-        .then(|| crate::helm::binary::find(config.helm.binary.as_deref()));
-    let outcomes: Vec<FileOutcome> =
-        inputs.par_iter().map(|input| check_file(input, config, &active, helm.as_ref())).collect();
+    let outcomes: Vec<FileOutcome> = work
+        .par_iter()
+        .map(|w| match w {
+            Work::File(input) => check_file(input, config, &active),
+            Work::Unit { tree, unit, renderer } => check_unit(tree, unit, *renderer, config, &active),
+        })
+        .collect();
 
-    let mut report = Report { helm_missing: helm.and_then(Result::err).map(|e| e.to_string()), ..Report::default() };
+    let mut report = Report::default();
     let mut index = SuppressionIndex::default();
-    let mut rendered: HashMap<String, RenderedSource> = HashMap::new();
+    let mut rendered: HashMap<String, Rendered> = HashMap::new();
     // Sized once: growing these by doubling left up to half of each unused, on hundreds of thousands of
     // findings and facts.
     let with_parts =
@@ -165,17 +275,87 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
         }
     }
 
-    // Findings on rendered Helm objects move to the values and template lines that produced them.
+    // Findings on rendered objects move to the source lines that produced them.
     if !rendered.is_empty() {
         for finding in &mut report.findings {
             if let Some(source) = rendered.get(&finding.file) {
-                crate::helm::check::place(finding, source);
+                place(finding, source);
             }
         }
-        let order = crate::helm::check::environment_order(config);
-        report.findings = crate::helm::check::merge_environments(std::mem::take(&mut report.findings), &order);
+        report.findings = merge_environments(std::mem::take(&mut report.findings), order);
     }
+    report.suppression = index;
+    report
+}
 
+/// Places a finding on a rendered object: the renderer's source locations (most direct first), then the
+/// rendered position.
+fn place(finding: &mut Finding, source: &Rendered) {
+    let rendered =
+        Location { file: finding.file.clone(), line: finding.line, column: finding.column, kind: "rendered" };
+    let mut locations = source.source.locations(finding.document.unwrap_or(0), finding.route.as_ref());
+    for l in &mut locations {
+        l.file = source.tree.show(&l.file);
+    }
+    locations.push(rendered);
+    let first = &locations[0];
+    finding.origin = Some(std::mem::replace(&mut finding.file, first.file.clone()));
+    finding.line = first.line;
+    finding.column = first.column;
+    finding.locations = locations;
+    if let Some(env) = &source.environment {
+        finding.environments = vec![env.clone()];
+    }
+}
+
+/// Merges findings that several environments produced identically (same rule, place, message and route)
+/// into one listing them all.
+fn merge_environments(findings: Vec<Finding>, order: &[String]) -> Vec<Finding> {
+    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for finding in findings {
+        if finding.environments.is_empty() {
+            merged.push(finding);
+            continue;
+        }
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            finding.rule,
+            finding.file,
+            finding.line,
+            finding.column,
+            finding.message,
+            finding.route.as_ref().map(crate::yaml::Route::to_string),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                let existing = &mut merged[i];
+                for env in &finding.environments {
+                    if !existing.environments.contains(env) {
+                        existing.environments.push(env.clone());
+                    }
+                }
+                for location in finding.locations.into_iter().filter(|l| l.kind == "rendered") {
+                    if !existing.locations.contains(&location) {
+                        existing.locations.push(location);
+                    }
+                }
+            }
+            None => {
+                index.insert(key, merged.len());
+                merged.push(finding);
+            }
+        }
+    }
+    for f in &mut merged {
+        f.environments.sort_by_key(|e| (order.iter().position(|o| o == e).unwrap_or(usize::MAX), e.clone()));
+    }
+    merged
+}
+
+/// Locations for findings that have none, suppression, and the final order.
+fn finish(report: &mut Report, config: &Config) {
+    let index = std::mem::take(&mut report.suppression);
     for finding in &mut report.findings {
         if finding.locations.is_empty() {
             let kind = if finding.file.contains("/templates/") && finding.rule == rules::render_failed::RULE.id {
@@ -200,7 +380,6 @@ pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
         (&a.file, a.line, a.column, a.rule, &a.message).cmp(&(&b.file, b.line, b.column, b.rule, &b.message))
     });
     report.findings.dedup();
-    report
 }
 
 fn loader_finding(
@@ -228,14 +407,7 @@ fn loader_finding(
     }
 }
 
-type HelmLookup = Result<crate::helm::Helm, crate::helm::binary::FindError>;
-
-fn check_file(
-    input: &Input,
-    config: &Config,
-    active: &[(&'static Rule, crate::finding::Severity)],
-    helm: Option<&HelmLookup>,
-) -> FileOutcome {
+fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
     let mut out = FileOutcome::empty();
     let invalid = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id).copied();
     let report_invalid = |out: &mut FileOutcome, pos: Pos, message: String| {
@@ -243,11 +415,6 @@ fn check_file(
             out.findings.push(loader_finding(rule, &input.display, pos, message, sev));
         }
     };
-
-    if input.kind == InputKind::HelmChart {
-        check_chart(input, config, active, helm, &mut out);
-        return out;
-    }
 
     let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
     if size > MAX_FILE_BYTES {
@@ -280,15 +447,6 @@ fn check_file(
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    // A Kustomization beside the file sets its namespace, unless the configuration already does.
-    let kustomized;
-    let config = match (&input.namespace, &config.namespace) {
-        (Some(ns), None) => {
-            kustomized = Config { namespace: Some(ns.clone()), ..config.clone() };
-            &kustomized
-        }
-        _ => config,
-    };
     let file: Arc<str> = Arc::from(input.display.as_str());
 
     match input.kind {
@@ -402,125 +560,104 @@ fn check_file(
                 redact::collect_loose(text, &mut out.secrets);
             }
         }
-        InputKind::HelmChart => {}
     }
     out
 }
 
-/// Renders a chart's units and checks the rendered objects as if they were files named
-/// `helm://release[/env]/templates/…`; the findings are moved to source lines after all rules ran.
-fn check_chart(
-    input: &Input,
+/// The namespace objects without one take in a render whose unit says nothing about it: decided when the
+/// release is installed. Not a namespace name (it has spaces), so it matches no object's namespace.
+const AT_INSTALL: &str = "the release namespace";
+
+/// Renders a unit and checks each rendered document under the name the renderer gives it
+/// (`helm://release[/env]/templates/…`, `kustomize://root/…`); the findings are moved to source lines after
+/// all rules ran.
+fn check_unit(
+    tree: &Arc<TreeRoot>,
+    unit: &Unit,
+    renderer: &dyn Renderer,
     config: &Config,
     active: &[(&'static Rule, crate::finding::Severity)],
-    helm: Option<&HelmLookup>,
-    out: &mut FileOutcome,
-) {
+) -> FileOutcome {
+    let mut out = FileOutcome::empty();
     let failed = active.iter().find(|(r, _)| r.id == rules::render_failed::RULE.id).copied();
-    let report_failure = |out: &mut FileOutcome, problem: &crate::helm::RenderProblem, env: Option<&String>| {
+    let report_failure = |out: &mut FileOutcome, problem: render::Problem| {
         if let Some((rule, sev)) = failed {
-            let mut f = loader_finding(
-                rule,
-                &format!("{}/{}", input.display, problem.file),
-                problem.pos,
-                problem.message.clone(),
-                sev,
-            );
-            f.environments = env.into_iter().cloned().collect();
+            let mut f = loader_finding(rule, &tree.show(&problem.file), problem.pos, problem.message, sev);
+            f.environments = unit.environment.iter().cloned().collect();
             out.findings.push(f);
         }
     };
-    let helm = match helm {
-        Some(Ok(helm)) => helm,
-        Some(Err(e)) => {
-            let problem = crate::helm::RenderProblem {
-                file: "Chart.yaml".into(),
-                pos: Pos { line: 1, col: 1 },
-                message: e.to_string(),
-            };
-            report_failure(out, &problem, None);
-            return;
+    let cx = render::RenderCx { dir: &tree.path, config };
+    let output = match renderer.render(unit, &cx) {
+        Ok(output) => output,
+        Err(problem) => {
+            report_failure(&mut out, problem);
+            return out;
         }
-        None => return,
     };
-    let limits = crate::helm::Limits {
-        timeout: config.helm.timeout,
-        max_output: config.helm.max_output,
-        concurrency: config.helm.concurrency,
-        cache_dir: config.helm.cache_dir.clone(),
-        memory_per_render: config.helm.memory_per_render,
-        memory_total: config.helm.memory_total,
+    out.secrets.extend(&output.secrets);
+    for problem in output.problems {
+        report_failure(&mut out, problem);
+    }
+    for (file, text) in &output.comments {
+        out.comments.push((tree.show(file), suppress::scan_comments(text)));
+    }
+    let unit_config = Config {
+        namespace: match output.namespace {
+            Namespace::Known(ns) => Some(ns),
+            Namespace::AtInstall => Some(AT_INSTALL.to_string()),
+            Namespace::Unknown => config.namespace.clone(),
+        },
+        kubernetes_version: output.kubernetes_version.unwrap_or(config.kubernetes_version),
+        ..config.clone()
     };
-    let mut scanned: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut values_scanned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for unit in crate::helm::units(&input.path, &input.display, config) {
-        // Before rendering: a render that fails may quote values in its error (`required`, `fail`).
-        collect_values_secrets(&unit, &mut values_scanned, &mut out.secrets);
-        // Objects without a namespace are installed into the release's namespace.
-        let unit_config = Config {
-            namespace: Some(unit.namespace.clone()),
-            kubernetes_version: unit.kubernetes_version,
-            ..config.clone()
-        };
-        let crate::helm::check::UnitRender { docs, problems } =
-            match crate::helm::check::render_unit(helm, &unit, &limits) {
-                Ok(rendered) => rendered,
-                Err(problem) => {
-                    report_failure(out, &problem, unit.environment.as_ref());
-                    continue;
-                }
-            };
-        for problem in &problems {
-            report_failure(out, problem, unit.environment.as_ref());
+    // Objects of different units never relate in cross-object rules: they are not deployed together.
+    let scope: Arc<str> = Arc::from(
+        format!("{}:{}#{}", unit.renderer, tree.show(&unit.root), unit.environment.as_deref().unwrap_or("")).as_str(),
+    );
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for doc in output.docs {
+        out.documents += 1;
+        out.bytes += doc.text.len() as u64;
+        let file: Arc<str> = Arc::from(doc.name.as_str());
+        let (parsed, broken) = yaml::parse_stream(&doc.text);
+        for b in broken {
+            if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
+                let mut f = loader_finding(
+                    rule,
+                    &doc.name,
+                    b.error.pos,
+                    format!("rendered YAML does not parse: {}", b.error.message),
+                    *sev,
+                );
+                f.document = Some(doc.index);
+                out.findings.push(f);
+            }
         }
-        for crate::helm::check::UnitDoc { pseudo, index, text, source } in docs {
-            out.documents += 1;
-            out.bytes += text.len() as u64;
-            if scanned.insert(source.template_display.clone()) {
-                out.comments.push((source.template_display.clone(), suppress::scan_comments(&source.template_text)));
-                for (path, values_text, _) in source.values.iter() {
-                    if scanned.insert(path.clone()) {
-                        out.comments.push((path.clone(), suppress::scan_comments(values_text)));
-                    }
-                }
+        let first_fact = out.facts.len();
+        let first_object = out.objects.len();
+        for parsed_doc in &parsed {
+            let Some(root) = &parsed_doc.root else { continue };
+            if !root.is_null() {
+                check_document(root, doc.index, &file, &unit_config, active, &mut out);
+                report_duplicate_keys(&parsed_doc.duplicates, root, doc.index, &file, active, &mut out);
             }
-            let file: Arc<str> = Arc::from(pseudo.as_str());
-            let (parsed, broken) = yaml::parse_stream(&text);
-            for b in broken {
-                if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) {
-                    let mut f = loader_finding(
-                        rule,
-                        &pseudo,
-                        b.error.pos,
-                        format!("rendered YAML does not parse: {}", b.error.message),
-                        *sev,
-                    );
-                    f.document = Some(index);
-                    out.findings.push(f);
-                }
-            }
-            let first_fact = out.facts.len();
-            let first_object = out.objects.len();
-            for doc in &parsed {
-                let Some(root) = &doc.root else { continue };
-                if !root.is_null() {
-                    check_document(root, index, &file, &unit_config, active, out);
-                    report_duplicate_keys(&doc.duplicates, root, index, &file, active, out);
-                }
-            }
-            if let Some(env) = &unit.environment {
-                let scope: Arc<str> = Arc::from(format!("{}/{env}", unit.release).as_str());
-                for fact in &mut out.facts[first_fact..] {
-                    fact.scope = Some(scope.clone());
-                }
-            }
-            for object in &mut out.objects[first_object..] {
-                object.unit = input.display.clone();
-                object.environment = unit.environment.clone();
-            }
-            out.rendered.push((pseudo, source));
+        }
+        for fact in &mut out.facts[first_fact..] {
+            fact.scope = Some(scope.clone());
+        }
+        for object in &mut out.objects[first_object..] {
+            object.unit = tree.show(&unit.root);
+            object.environment = unit.environment.clone();
+        }
+        if seen.insert(doc.name.clone()) {
+            out.rendered.push((
+                doc.name,
+                Rendered { source: doc.source, tree: tree.clone(), environment: unit.environment.clone() },
+            ));
         }
     }
+    out
 }
 
 /// `manifest-invalid` for each key a document repeats in one mapping, on the repeat, naming the first.
@@ -563,48 +700,6 @@ fn report_duplicate_keys(
         finding.object = object.clone();
         finding.document = Some(document);
         out.findings.push(finding);
-    }
-}
-
-/// Secrets of a render unit's values: sensitive settings of the chart's (and its subcharts') `values.yaml`,
-/// of the unit's values files and of its `--set` overrides.
-fn collect_values_secrets(
-    unit: &crate::helm::RenderUnit,
-    scanned: &mut std::collections::HashSet<PathBuf>,
-    secrets: &mut SecretSet,
-) {
-    let subcharts = walkdir::WalkDir::new(&unit.chart_dir)
-        .follow_links(false)
-        .max_depth(8)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && matches!(e.file_name().to_str(), Some("values.yaml" | "values.yml")))
-        .map(|e| e.into_path());
-    let files: Vec<PathBuf> = subcharts.chain(unit.values.iter().map(|v| unit.chart_dir.join(v))).collect();
-    for path in files {
-        if !scanned.insert(path.clone()) {
-            continue;
-        }
-        if std::fs::metadata(&path).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let (docs, broken) = yaml::parse_stream(&text);
-        for root in docs.iter().filter_map(|d| d.root.as_ref()) {
-            redact::collect_tree(root, secrets);
-        }
-        if !broken.is_empty() {
-            redact::collect_loose(&text, secrets);
-        }
-    }
-    for (key, value) in &unit.set {
-        let last = key.rsplit('.').next().unwrap_or(key);
-        if crate::secrets::is_sensitive_assignment(last, value) {
-            secrets.insert(value);
-        }
-        for credential in crate::secrets::credential_values(value) {
-            secrets.insert(credential);
-        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod model;
 pub mod quantity;
 pub mod redact;
 pub mod render;
+pub mod renderers;
 pub mod report;
 pub mod review;
 pub mod rules;

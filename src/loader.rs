@@ -1,8 +1,8 @@
 //! Finds what to check under the given paths and says what each file is: Kubernetes YAML/JSON,
-//! Dockerfile, IAM policy JSON, or a Helm chart directory. Skips `.git` and configured ignores, and
-//! survives symlink loops and unreadable entries (they are reported, never fatal).
+//! Dockerfile or IAM policy JSON; lists each checked directory's files as a tree for the renderers to find
+//! units in. Skips `.git` and configured ignores, and survives symlink loops and unreadable entries (they are
+//! reported, never fatal).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -14,8 +14,6 @@ pub enum InputKind {
     /// `.json`: a Kubernetes manifest or an IAM policy, decided by content.
     Json,
     Dockerfile,
-    /// A directory with `Chart.yaml`.
-    HelmChart,
 }
 
 #[derive(Debug, Clone)]
@@ -24,8 +22,39 @@ pub struct Input {
     /// Path for reports: as reached from the command line, `/`-separated.
     pub display: String,
     pub kind: InputKind,
-    /// The namespace a `kustomization.yaml` beside this file sets for it, if any.
-    pub namespace: Option<String>,
+    /// The tree (index into [`Found::trees`]) and path inside it, for files found in a checked directory.
+    pub tree: Option<(usize, String)>,
+}
+
+/// A checked directory: every file in it, for the renderers to find units in.
+#[derive(Debug, Clone)]
+pub struct TreeRoot {
+    pub path: PathBuf,
+    /// The directory as reports show it (`""` for `.`).
+    pub display: String,
+    /// The directory's path relative to the configuration's directory (`""` when it is that directory).
+    pub prefix: String,
+    /// Every file under it (ignored ones included: a render may read them), relative, `/`-separated, sorted.
+    pub files: Vec<String>,
+}
+
+impl TreeRoot {
+    /// How reports show a path of this tree.
+    pub fn show(&self, rel: &str) -> String {
+        match (self.display.as_str(), rel) {
+            ("", rel) => rel.to_string(),
+            (dir, "") => dir.to_string(),
+            (dir, rel) => format!("{}/{rel}", dir.trim_end_matches('/')),
+        }
+    }
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub inputs: Vec<Input>,
+    pub trees: Vec<TreeRoot>,
+    pub skipped: Vec<Skipped>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -62,10 +91,11 @@ fn display_path(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-/// Walks `paths` and returns the inputs in a stable order.
-pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>) {
+/// Walks `paths` and returns the inputs in a stable order, and each directory's files.
+pub fn discover(paths: &[PathBuf], config: &Config) -> Found {
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
+    let mut trees = Vec::new();
     for root in paths {
         let meta = match std::fs::metadata(root) {
             Ok(m) => m,
@@ -76,9 +106,7 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
         };
         if meta.is_file() {
             match classify(root) {
-                Some(kind) => {
-                    inputs.push(Input { path: root.clone(), display: display_path(root), kind, namespace: None })
-                }
+                Some(kind) => inputs.push(Input { path: root.clone(), display: display_path(root), kind, tree: None }),
                 None => skipped
                     .push(Skipped { path: display_path(root), reason: "not a manifest, Dockerfile or policy".into() }),
             }
@@ -94,6 +122,14 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
         // Links are followed only while they stay inside the checked directory: a repository's link to
         // `/proc/self/environ` or a CI runner's credentials must not be read (and quoted) as a manifest.
         let inside = std::fs::canonicalize(root).ok();
+        let tree_index = trees.len();
+        let display = display_path(root);
+        let mut tree = TreeRoot {
+            path: root.clone(),
+            display: if display == "." { String::new() } else { display },
+            prefix: display_path(&prefix),
+            files: Vec::new(),
+        };
         let mut walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
         loop {
             let entry = match walker.next() {
@@ -125,53 +161,53 @@ pub fn discover(paths: &[PathBuf], config: &Config) -> (Vec<Input>, Vec<Skipped>
                 continue;
             }
             // The path as ignore globs see it: relative to the configuration's directory.
-            let rel = display_path(&prefix.join(path.strip_prefix(root).unwrap_or(path)));
+            let in_tree = path.strip_prefix(root).unwrap_or(path);
+            let rel = display_path(&prefix.join(in_tree));
             if entry.file_type().is_dir() {
-                let name = entry.file_name().to_string_lossy();
-                if entry.depth() > 0
-                    && (name == ".git" || config.is_ignored(&rel) || config.is_ignored(&format!("{rel}/")))
-                {
-                    walker.skip_current_dir();
-                    continue;
-                }
-                if path.join("Chart.yaml").is_file() {
-                    inputs.push(Input {
-                        path: path.to_path_buf(),
-                        display: display_path(path),
-                        kind: InputKind::HelmChart,
-                        namespace: None,
-                    });
+                if entry.depth() > 0 && entry.file_name() == ".git" {
                     walker.skip_current_dir();
                 }
                 continue;
             }
-            if config.is_ignored(&rel) {
+            let tree_rel = display_path(in_tree);
+            tree.files.push(tree_rel.clone());
+            // Ignored files stay in the tree (a render may read them) but are not checked.
+            if ignored_at(config, &rel) {
                 continue;
             }
             if let Some(kind) = classify(path) {
-                inputs.push(Input { path: path.to_path_buf(), display: display_path(path), kind, namespace: None });
+                inputs.push(Input {
+                    path: path.to_path_buf(),
+                    display: display_path(path),
+                    kind,
+                    tree: Some((tree_index, tree_rel)),
+                });
             }
         }
+        tree.files.sort();
+        tree.files.dedup();
+        trees.push(tree);
     }
     inputs.sort_by(|a, b| a.display.cmp(&b.display));
     inputs.dedup_by(|a, b| a.display == b.display);
-    let mut namespaces: HashMap<PathBuf, Option<String>> = HashMap::new();
-    for input in inputs.iter_mut().filter(|i| i.kind == InputKind::Yaml) {
-        if let Some(dir) = input.path.parent() {
-            input.namespace = namespaces.entry(dir.to_path_buf()).or_insert_with(|| kustomize_namespace(dir)).clone();
-        }
-    }
-    (inputs, skipped)
+    Found { inputs, trees, skipped }
 }
 
-/// The `namespace:` of a Kustomization in `dir`: `kustomize build` sets it on every resource it lists,
-/// so manifests beside it are not "missing" a namespace.
-fn kustomize_namespace(dir: &Path) -> Option<String> {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().find_map(|name| {
-        let bytes = read_bounded(&dir.join(name), 1 << 20).ok()?;
-        let root = crate::yaml::parse_single(&String::from_utf8_lossy(&bytes)).ok()??;
-        root.get("namespace").and_then(crate::yaml::Node::as_text).filter(|ns| !ns.is_empty()).map(str::to_string)
-    })
+/// Whether a path (relative to the configuration's directory) or one of its directories is ignored.
+pub fn ignored_at(config: &Config, rel: &str) -> bool {
+    if config.is_ignored(rel) {
+        return true;
+    }
+    let mut end = 0;
+    while let Some(slash) = rel[end..].find('/') {
+        end += slash;
+        let dir = &rel[..end];
+        if config.is_ignored(dir) || config.is_ignored(&format!("{dir}/")) {
+            return true;
+        }
+        end += 1;
+    }
+    false
 }
 
 /// A file's bytes, reading at most `cap` of them: a file that holds more is an error, and what lies past the

@@ -33,7 +33,10 @@ fn config_for(dir: &Path) -> Config {
 
 fn run(example: &Example) -> Vec<kpath::finding::Finding> {
     let dir = fixture_dir(example);
-    let report = engine::check_paths(std::slice::from_ref(&dir), &config_for(&dir));
+    let report = {
+        let config = config_for(&dir);
+        engine::check_paths(std::slice::from_ref(&dir), &config, &kpath::renderers::builtin(&config))
+    };
     report.findings.into_iter().filter(|f| f.counts()).collect()
 }
 

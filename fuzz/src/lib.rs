@@ -46,7 +46,7 @@ pub fn check_file(name: &str, text: &[u8]) -> Report {
     std::fs::write(&path, text).expect("the fuzzed file can be written");
     let kind = loader::classify(&path).expect("fuzz targets use names kpath checks");
     let display = path.to_string_lossy().into_owned();
-    let input = Input { path: path.clone(), display: display.clone(), kind, namespace: None };
+    let input = Input { path: path.clone(), display: display.clone(), kind, tree: None };
     let report = engine::check_inputs(&[input], config());
     // Every output format, while the file is there to quote from (the text report prints source lines).
     // `KPATH_FUZZ_REPORTS=0` leaves them out, to tell the engine's cost from the reports' when measuring.

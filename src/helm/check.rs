@@ -1,16 +1,235 @@
-//! Checking a Helm chart: render each unit, run the rules on the rendered objects, and remember where
-//! each rendered document came from so findings can be placed on the values and template lines a
-//! person edits.
+//! Helm as a renderer (`crate::render::Renderer`): a chart's units (releases × environments from
+//! `.kpath.yml`, or the chart once), each rendered with the real `helm`, and a source map from rendered
+//! routes to the values and template lines a person edits.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::sourcemap::{self, LocationKind, SourceLocation, Template, ValuesFile};
 use super::{Helm, Limits, RenderUnit};
-use crate::config::Config;
-use crate::finding::{Finding, Location};
-use crate::yaml::Route;
+use crate::config::{Config, HelmRelease};
+use crate::finding::Location;
+use crate::redact::SecretSet;
+use crate::render::{self, Discovery, Namespace, Output, Problem, RenderCx, Renderer, Tree, Unit};
+use crate::yaml::{self, Node, Route};
+
+/// The Helm renderer. The binary is looked for once, when the first chart is rendered.
+pub struct HelmRenderer {
+    binary: Option<PathBuf>,
+    found: OnceLock<Result<Helm, String>>,
+}
+
+impl HelmRenderer {
+    /// A renderer using `binary` (`--helm`), else `$KPATH_HELM`, else `helm` on PATH.
+    pub fn new(binary: Option<PathBuf>) -> HelmRenderer {
+        HelmRenderer { binary, found: OnceLock::new() }
+    }
+
+    fn helm(&self) -> Result<&Helm, String> {
+        self.found
+            .get_or_init(|| super::binary::find(self.binary.as_deref()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// What a Helm unit renders: one release of a chart in one environment.
+#[derive(Debug, Clone)]
+struct Release {
+    release: String,
+    namespace: String,
+    values: Vec<String>,
+    set: Vec<(String, String)>,
+    kubernetes_version: (u32, u32),
+}
+
+/// `a/./b/` → `a/b`: how `.kpath.yml` paths are compared with tree paths.
+fn normal(path: &str) -> String {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if dir.is_empty() { rel.to_string() } else { format!("{dir}/{rel}") }
+}
+
+impl Renderer for HelmRenderer {
+    fn name(&self) -> &'static str {
+        "helm"
+    }
+
+    fn discover(&self, tree: &dyn Tree, config: &Config) -> Discovery {
+        let mut charts: Vec<&str> = tree
+            .files()
+            .iter()
+            .filter_map(|f| if f == "Chart.yaml" { Some("") } else { f.strip_suffix("/Chart.yaml") })
+            .collect();
+        charts.sort_by_key(|d| d.len());
+        // Outermost charts only: a chart under another's directory is its subchart.
+        let mut outer: Vec<&str> = Vec::new();
+        for dir in charts {
+            if !outer.iter().any(|o| o.is_empty() || dir.starts_with(&format!("{o}/"))) {
+                outer.push(dir);
+            }
+        }
+        let mut out = Discovery::default();
+        for root in outer {
+            let chart_yaml = join(root, "Chart.yaml");
+            let name = tree
+                .read(&chart_yaml, super::MAX_CHART_FILE_BYTES)
+                .and_then(|text| yaml::parse_single(&text).ok().flatten())
+                .and_then(|r| r.get("name").and_then(Node::as_text).map(str::to_string))
+                .unwrap_or_else(|| root.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("chart").to_string());
+            let chart_name = super::release_from_chart_name(&name);
+            let in_repo = normal(&join(tree.prefix(), root));
+            let declared: Vec<&HelmRelease> =
+                config.helm.releases.iter().filter(|r| normal(&r.chart) == in_repo).collect();
+            let inputs: BTreeSet<String> =
+                BTreeSet::from([if root.is_empty() { String::new() } else { format!("{root}/") }]);
+            let default_namespace = config.namespace.clone().unwrap_or_else(|| "default".to_string());
+            let base = |r: Option<&HelmRelease>| Release {
+                release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
+                namespace: r.and_then(|r| r.namespace.clone()).unwrap_or_else(|| default_namespace.clone()),
+                values: r.map(|r| r.values.clone()).unwrap_or_default(),
+                set: r.map(|r| r.set.clone()).unwrap_or_default(),
+                kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
+            };
+            let unit = |release: Release, environment: Option<String>| Unit {
+                renderer: "helm",
+                root: root.to_string(),
+                file: chart_yaml.clone(),
+                environment,
+                inputs: inputs.clone(),
+                detail: Arc::new(release),
+            };
+            if declared.is_empty() {
+                out.units.push(unit(base(None), None));
+                continue;
+            }
+            for r in declared {
+                if r.environments.is_empty() {
+                    out.units.push(unit(base(Some(r)), None));
+                    continue;
+                }
+                for env in &r.environments {
+                    let mut release = base(Some(r));
+                    release.values.extend(env.values.iter().cloned());
+                    release.set.extend(env.set.iter().cloned());
+                    if let Some(ns) = &env.namespace {
+                        release.namespace = ns.clone();
+                    }
+                    out.units.push(unit(release, Some(env.name.clone())));
+                }
+            }
+        }
+        out
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        self.helm().map(|_| ())
+    }
+
+    fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+        let at_chart =
+            |file: &str, pos: crate::yaml::Pos, message: String| Problem { file: join(&unit.root, file), pos, message };
+        let helm = self.helm().map_err(|e| Problem::at(unit.file.clone(), 1, e))?;
+        let Some(release) = unit.detail.downcast_ref::<Release>() else {
+            return Err(Problem::at(unit.file.clone(), 1, "not a Helm unit"));
+        };
+        let config = cx.config;
+        let helm_unit = RenderUnit {
+            chart_dir: cx.dir.join(&unit.root),
+            chart_display: unit.root.clone(),
+            release: release.release.clone(),
+            namespace: release.namespace.clone(),
+            environment: unit.environment.clone(),
+            values: release.values.clone(),
+            set: release.set.clone(),
+            kubernetes_version: release.kubernetes_version,
+        };
+        let limits = Limits {
+            timeout: config.helm.timeout,
+            max_output: config.helm.max_output,
+            concurrency: config.helm.concurrency,
+            cache_dir: config.helm.cache_dir.clone(),
+            memory_per_render: config.helm.memory_per_render,
+            memory_total: config.helm.memory_total,
+        };
+        let mut output = Output {
+            namespace: Namespace::Known(release.namespace.clone()),
+            kubernetes_version: Some(release.kubernetes_version),
+            ..Output::default()
+        };
+        // Before rendering: a render that fails may quote values in its error (`required`, `fail`); the caller
+        // redacts with these secrets whatever happens.
+        collect_values_secrets(&helm_unit, &mut output.secrets);
+        let UnitRender { docs, problems } = match render_unit(helm, &helm_unit, &limits) {
+            Ok(rendered) => rendered,
+            Err(problem) => {
+                let mut p = at_chart(&problem.file, problem.pos, problem.message);
+                // The secrets travel in the message's redaction: a failure still reports what it collected.
+                p.message = output.secrets.redact(&p.message).into_owned();
+                return Err(p);
+            }
+        };
+        output.problems = problems.into_iter().map(|p| at_chart(&p.file, p.pos, p.message)).collect();
+        let mut commented: HashSet<String> = HashSet::new();
+        for UnitDoc { pseudo, index, text, source } in docs {
+            if commented.insert(source.template_display.clone()) {
+                output.comments.push((source.template_display.clone(), source.template_text.clone()));
+                for (path, values_text, _) in source.values.iter() {
+                    if commented.insert(path.clone()) {
+                        output.comments.push((path.clone(), Arc::from(values_text.as_str())));
+                    }
+                }
+            }
+            output.docs.push(render::Doc {
+                name: pseudo,
+                index,
+                text,
+                generated: Vec::new(),
+                source: Arc::new(source),
+            });
+        }
+        Ok(output)
+    }
+}
+
+/// Secrets of a render unit's values: sensitive settings of the chart's (and its subcharts') `values.yaml`,
+/// of the unit's values files and of its `--set` overrides.
+fn collect_values_secrets(unit: &RenderUnit, secrets: &mut SecretSet) {
+    let subcharts = walkdir::WalkDir::new(&unit.chart_dir)
+        .follow_links(false)
+        .max_depth(8)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && matches!(e.file_name().to_str(), Some("values.yaml" | "values.yml")))
+        .map(|e| e.into_path());
+    let files: Vec<PathBuf> = subcharts.chain(unit.values.iter().map(|v| unit.chart_dir.join(v))).collect();
+    let mut scanned: HashSet<PathBuf> = HashSet::new();
+    for path in files {
+        if !scanned.insert(path.clone()) {
+            continue;
+        }
+        let Some(text) = super::read_chart_text(&path) else { continue };
+        let (docs, broken) = yaml::parse_stream(&text);
+        for root in docs.iter().filter_map(|d| d.root.as_ref()) {
+            crate::redact::collect_tree(root, secrets);
+        }
+        if !broken.is_empty() {
+            crate::redact::collect_loose(&text, secrets);
+        }
+    }
+    for (key, value) in &unit.set {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if crate::secrets::is_sensitive_assignment(last, value) {
+            secrets.insert(value);
+        }
+        for credential in crate::secrets::credential_values(value) {
+            secrets.insert(credential);
+        }
+    }
+}
 
 /// Where a rendered template's documents came from: enough to map a route back to source lines.
 #[derive(Debug, Clone)]
@@ -23,7 +242,6 @@ pub struct RenderedSource {
     /// Their trees, parsed once when a finding first needs them and shared by every template that
     /// reaches the same values files.
     pub parsed_values: Arc<std::sync::OnceLock<Vec<Option<crate::yaml::Node>>>>,
-    pub environment: Option<String>,
 }
 
 /// Values files that reach a template, in increasing precedence. For a subchart template
@@ -59,99 +277,33 @@ pub fn values_for(unit: &RenderUnit, template: &str) -> Vec<(String, String, Vec
     out
 }
 
-/// Places a finding on a rendered object: values line, template line, then the rendered position.
-pub fn place(finding: &mut Finding, source: &RenderedSource) {
-    let rendered =
-        Location { file: finding.file.clone(), line: finding.line, column: finding.column, kind: "rendered" };
-    let mut locations: Vec<Location> = Vec::new();
-    if let Some(route) = &finding.route {
-        let values: Vec<ValuesFile<'_>> = source
-            .values
-            .iter()
-            .map(|(path, text, prefix)| ValuesFile { path, text, prefix: prefix.clone() })
-            .collect();
-        let template = Template { path: &source.template_display, text: &source.template_text };
-        for SourceLocation { file, line, column, kind } in
-            sourcemap::map_route_parsed(&template, &values, &source.parsed_values, finding.document.unwrap_or(0), route)
-        {
-            let kind = match kind {
-                LocationKind::Values => "values",
-                LocationKind::Template => "template",
-            };
-            locations.push(Location { file, line, column, kind });
-        }
-    }
-    if !locations.iter().any(|l| l.kind == "template") {
-        // No key matched: the template file itself is still where the object comes from.
-        locations.push(Location { file: source.template_display.clone(), line: 1, column: 1, kind: "template" });
-    }
-    locations.push(rendered);
-    let first = &locations[0];
-    finding.origin = Some(std::mem::replace(&mut finding.file, first.file.clone()));
-    finding.line = first.line;
-    finding.column = first.column;
-    finding.locations = locations;
-    if let Some(env) = &source.environment {
-        finding.environments = vec![env.clone()];
-    }
-}
-
-/// Merges findings that several environments produced identically into one listing them all.
-pub fn merge_environments(findings: Vec<Finding>, order: &[String]) -> Vec<Finding> {
-    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for finding in findings {
-        if finding.environments.is_empty() {
-            merged.push(finding);
-            continue;
-        }
-        let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{:?}",
-            finding.rule,
-            finding.file,
-            finding.line,
-            finding.column,
-            finding.message,
-            finding.route.as_ref().map(Route::to_string),
-            finding.object
-        );
-        match index.get(&key) {
-            Some(&i) => {
-                let existing = &mut merged[i];
-                for env in &finding.environments {
-                    if !existing.environments.contains(env) {
-                        existing.environments.push(env.clone());
-                    }
-                }
-                for location in finding.locations.into_iter().filter(|l| l.kind == "rendered") {
-                    if !existing.locations.contains(&location) {
-                        existing.locations.push(location);
-                    }
-                }
-            }
-            None => {
-                index.insert(key, merged.len());
-                merged.push(finding);
+impl render::SourceMap for RenderedSource {
+    /// The values line, then the template line; the template file itself when no key matched.
+    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+        let mut locations: Vec<Location> = Vec::new();
+        if let Some(route) = route {
+            let values: Vec<ValuesFile<'_>> = self
+                .values
+                .iter()
+                .map(|(path, text, prefix)| ValuesFile { path, text, prefix: prefix.clone() })
+                .collect();
+            let template = Template { path: &self.template_display, text: &self.template_text };
+            for SourceLocation { file, line, column, kind } in
+                sourcemap::map_route_parsed(&template, &values, &self.parsed_values, index, route)
+            {
+                let kind = match kind {
+                    LocationKind::Values => "values",
+                    LocationKind::Template => "template",
+                };
+                locations.push(Location { file, line, column, kind });
             }
         }
-    }
-    for f in &mut merged {
-        f.environments.sort_by_key(|e| order.iter().position(|o| o == e).unwrap_or(usize::MAX));
-    }
-    merged
-}
-
-/// Environment names in the order `.kpath.yml` declares them.
-pub fn environment_order(config: &Config) -> Vec<String> {
-    let mut order = Vec::new();
-    for r in &config.helm.releases {
-        for e in &r.environments {
-            if !order.contains(&e.name) {
-                order.push(e.name.clone());
-            }
+        if !locations.iter().any(|l| l.kind == "template") {
+            // No key matched: the template file itself is still where the object comes from.
+            locations.push(Location { file: self.template_display.clone(), line: 1, column: 1, kind: "template" });
         }
+        locations
     }
-    order
 }
 
 /// One rendered document, ready to check.
@@ -196,7 +348,6 @@ pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Un
                     template_text: Arc::from(read_text(&unit.chart_dir.join(&doc.template)).as_str()),
                     values,
                     parsed_values,
-                    environment: unit.environment.clone(),
                 }
             })
             .clone();

@@ -20,11 +20,16 @@ use crate::redact::SecretSet;
 use crate::yaml::{Pos, Route};
 
 /// A tree of files a renderer discovers units in: a checked directory, or one side of a review read from git.
-pub trait Tree: Sync {
+pub trait Tree {
     /// Every file of the tree, relative to its root, `/`-separated, sorted.
     fn files(&self) -> &[String];
     /// A file's text (lossy UTF-8), or `None` when it is missing or larger than `cap` bytes.
     fn read(&self, path: &str, cap: u64) -> Option<String>;
+    /// The tree's root relative to the repository (the directory of `.kpath.yml`); `""` when it is the root.
+    /// Paths in `.kpath.yml` are relative to the repository.
+    fn prefix(&self) -> &str {
+        ""
+    }
     /// Whether the tree has this file.
     fn has(&self, path: &str) -> bool {
         self.files().binary_search_by(|f| f.as_str().cmp(path)).is_ok()
@@ -44,21 +49,27 @@ pub trait Tree: Sync {
 pub struct DirTree {
     pub root: std::path::PathBuf,
     pub files: Vec<String>,
+    /// See [`Tree::prefix`].
+    pub prefix: String,
 }
 
 impl DirTree {
     /// Lists `root`'s files (links out of `root` and `.git` skipped).
-    pub fn new(root: &Path, files: Vec<String>) -> DirTree {
+    pub fn new(root: &Path, files: Vec<String>, prefix: &str) -> DirTree {
         let mut files = files;
         files.sort();
         files.dedup();
-        DirTree { root: root.to_path_buf(), files }
+        DirTree { root: root.to_path_buf(), files, prefix: prefix.to_string() }
     }
 }
 
 impl Tree for DirTree {
     fn files(&self) -> &[String] {
         &self.files
+    }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
@@ -76,6 +87,9 @@ pub struct Unit {
     pub renderer: &'static str,
     /// The directory it renders, relative to the tree (`charts/shop`, `deploy/overlays/prod`; `""` = the root).
     pub root: String,
+    /// The file that declares the unit (`charts/shop/Chart.yaml`, `deploy/prod/kustomization.yaml`): problems
+    /// with the unit as a whole are placed on it.
+    pub file: String,
     /// The environment name reports show (`prod`, `deploy/overlays/prod`), when it is one of several renders
     /// or names a deployment.
     pub environment: Option<String>,
@@ -101,7 +115,8 @@ impl fmt::Debug for Unit {
 impl Unit {
     /// Whether a change to `path` (relative to the tree) feeds this unit.
     pub fn reads(&self, path: &str) -> bool {
-        if self.inputs.contains(path) {
+        // `""` is the tree's root directory: everything.
+        if self.inputs.contains(path) || self.inputs.contains("") {
             return true;
         }
         // A directory input `a/b/` covers `a/b/…`: look up each ancestor directory of the path.
@@ -239,6 +254,7 @@ mod tests {
         Unit {
             renderer: "test",
             root: root.into(),
+            file: format!("{root}/Chart.yaml"),
             environment: None,
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             detail: Arc::new(()),

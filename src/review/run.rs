@@ -10,8 +10,9 @@ use super::{git, objdiff};
 use crate::config::{self, Config};
 use crate::engine::{self, Report};
 use crate::finding::Severity;
-use crate::loader::{self, InputKind};
+use crate::loader;
 use crate::redact::MARKER;
+use crate::render::{DirTree, Renderer, Tree, Unit};
 use crate::yaml::Route;
 
 /// Where base and head come from.
@@ -67,36 +68,40 @@ pub struct Options {
     pub ceilings: config::Ceilings,
 }
 
-/// The charts, checkable files and configuration of one side of the review, by repository path.
+/// The render units, checkable files and context of one side of the review, by repository path.
 #[derive(Debug, Default)]
 pub struct Layout {
-    /// Chart directories (outermost only: a vendored subchart belongs to its parent).
-    pub charts: BTreeSet<String>,
-    /// Files kpath checks on their own: manifests, Dockerfiles, policies.
+    /// Render units (charts, Kustomize roots), as the renderers find them, outermost only.
+    pub units: Vec<Unit>,
+    /// Files kpath checks on their own: manifests, Dockerfiles, policies no unit reads.
     pub files: BTreeSet<String>,
-    /// `.dockerignore`, `kustomization.yaml` and friends: context that travels with checked files.
+    /// `.dockerignore` files: context that travels with checked files.
     pub context: BTreeSet<String>,
 }
 
 fn is_context(name: &str) -> bool {
-    name.ends_with(".dockerignore") || matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+    name.ends_with(".dockerignore")
+}
+
+/// A unit's identity across the two sides of a review.
+fn unit_key(unit: &Unit) -> (String, String) {
+    (unit.renderer.to_string(), unit.root.clone())
 }
 
 impl Layout {
-    pub fn from_files(files: &[String]) -> Layout {
-        let mut layout = Layout::default();
-        let mut chart_dirs: Vec<&str> = files.iter().filter_map(|f| f.strip_suffix("/Chart.yaml")).collect();
-        if files.iter().any(|f| f == "Chart.yaml") {
-            chart_dirs.push("");
+    /// Asks every renderer for the units of `tree`; files no unit reads are checked on their own.
+    pub fn discover(tree: &dyn Tree, renderers: &[Box<dyn Renderer>]) -> Layout {
+        // Which units exist and what they read does not depend on `.kpath.yml` (its releases only choose how a
+        // chart renders), so discovery uses the defaults here.
+        let config = Config::default();
+        let mut units = Vec::new();
+        for renderer in renderers {
+            units.extend(renderer.discover(tree, &config).units);
         }
-        chart_dirs.sort_by_key(|d| d.len());
-        for dir in chart_dirs {
-            if layout.chart_of(&format!("{dir}/x")).is_none() {
-                layout.charts.insert(dir.to_string());
-            }
-        }
-        for file in files {
-            if layout.chart_of(file).is_some() || file.starts_with(".git/") || file.split('/').any(|s| s == ".git") {
+        let units = crate::render::outermost(units);
+        let mut layout = Layout { units, ..Layout::default() };
+        for file in tree.files() {
+            if file.split('/').any(|s| s == ".git") || layout.units.iter().any(|u| u.reads(file)) {
                 continue;
             }
             let name = file.rsplit('/').next().unwrap_or(file);
@@ -105,41 +110,30 @@ impl Layout {
             }
             if is_context(name) {
                 layout.context.insert(file.clone());
-            } else if loader::classify(Path::new(file)).is_some_and(|k| k != InputKind::HelmChart) {
+            } else if loader::classify(Path::new(file)).is_some() {
                 layout.files.insert(file.clone());
             }
         }
         layout
     }
 
-    /// The chart directory a path belongs to, if any: the outermost chart among its ancestors.
-    /// Looks up each ancestor directory, so it costs the path's depth, not the number of charts.
-    pub fn chart_of(&self, path: &str) -> Option<&String> {
-        if let Some(root) = self.charts.get("") {
-            return Some(root);
-        }
-        let mut end = 0;
-        while let Some(slash) = path[end..].find('/') {
-            end += slash;
-            if let Some(dir) = self.charts.get(&path[..end]) {
-                return Some(dir);
-            }
-            end += 1;
-        }
-        None
+    /// The units that read a path.
+    pub fn units_reading<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Unit> + 'a {
+        self.units.iter().filter(move |u| u.reads(path))
     }
 }
 
 /// What the change affects.
 #[derive(Debug, Default)]
 pub struct Affected {
-    pub charts: BTreeSet<String>,
+    /// Units, by renderer and root.
+    pub units: BTreeSet<(String, String)>,
     pub files: BTreeSet<String>,
 }
 
 impl Affected {
     pub fn is_empty(&self) -> bool {
-        self.charts.is_empty() && self.files.is_empty()
+        self.units.is_empty() && self.files.is_empty()
     }
 }
 
@@ -147,26 +141,32 @@ fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-/// The render units whose inputs changed. When the head's configuration governs (`config_governs`), a
-/// change to `.kpath.yml` affects everything it configures; when the base's does, it affects nothing
-/// until it is merged.
+/// The render units whose inputs changed (on either side: a unit the change removes or adds is affected too),
+/// and the stand-alone files that changed. When the head's configuration governs (`config_governs`), a change
+/// to `.kpath.yml` affects everything it configures; when the base's does, it affects nothing until it is merged.
 pub fn affected(base: &Layout, head: &Layout, changed: &[String], config_governs: bool) -> Affected {
     let mut out = Affected::default();
     if config_governs && changed.iter().any(|p| p == config::FILE_NAME || p == ".kpath.yaml") {
         for layout in [base, head] {
-            out.charts.extend(layout.charts.iter().cloned());
+            out.units.extend(layout.units.iter().map(unit_key));
             out.files.extend(layout.files.iter().cloned());
         }
         return out;
     }
     for path in changed {
-        if let Some(chart) = head.chart_of(path).or_else(|| base.chart_of(path)) {
-            out.charts.insert(chart.clone());
+        let mut read = false;
+        for layout in [base, head] {
+            for unit in layout.units_reading(path) {
+                out.units.insert(unit_key(unit));
+                read = true;
+            }
+        }
+        if read {
             continue;
         }
         let name = path.rsplit('/').next().unwrap_or(path);
         if is_context(name) {
-            // A `.dockerignore` or Kustomization affects the files beside it.
+            // A `.dockerignore` affects the Dockerfiles beside it.
             let dir = dir_of(path);
             for layout in [base, head] {
                 out.files.extend(layout.files.iter().filter(|f| dir_of(f) == dir).cloned());
@@ -178,15 +178,71 @@ pub fn affected(base: &Layout, head: &Layout, changed: &[String], config_governs
     out
 }
 
-/// Paths to check on one side, and the context files they need, as repository paths.
+/// Files and directories to write for one side: the affected units' inputs, the affected files with their
+/// context, and `.kpath.yml`.
 fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>) {
     let mut files: Vec<String> = affected.files.iter().filter(|f| layout.files.contains(*f)).cloned().collect();
-    let dirs: BTreeSet<&str> = files.iter().map(|f| dir_of(f)).collect();
-    let context: Vec<String> = layout.context.iter().filter(|c| dirs.contains(dir_of(c))).cloned().collect();
+    let dirs_of_files: BTreeSet<&str> = files.iter().map(|f| dir_of(f)).collect();
+    let context: Vec<String> = layout.context.iter().filter(|c| dirs_of_files.contains(dir_of(c))).cloned().collect();
     files.extend(context);
     files.push(config::FILE_NAME.to_string());
-    let charts = affected.charts.iter().filter(|c| layout.charts.contains(*c)).cloned().collect();
-    (files, charts)
+    let mut dirs = Vec::new();
+    for unit in layout.units.iter().filter(|u| affected.units.contains(&unit_key(u))) {
+        for input in &unit.inputs {
+            match input.strip_suffix('/') {
+                Some(dir) => dirs.push(dir.to_string()),
+                None if input.is_empty() => dirs.push(String::new()),
+                None => files.push(input.clone()),
+            }
+        }
+    }
+    (files, dirs)
+}
+
+/// One side of a review read from git, as a tree the renderers find units in.
+struct GitTree<'r> {
+    repo: &'r git2::Repository,
+    commit: git2::Oid,
+    files: Vec<String>,
+}
+
+impl Tree for GitTree<'_> {
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str, cap: u64) -> Option<String> {
+        git::read_file(self.repo, self.commit, path).ok().flatten().filter(|t| t.len() as u64 <= cap)
+    }
+}
+
+/// Copies the selected files and directories of `from` into `to` (for `--base-dir/--head-dir`, so both kinds
+/// of source are checked alike). Links are not followed out of `from`.
+fn copy_selected(from: &Path, files: &[String], dirs: &[String], to: &Path) -> std::io::Result<()> {
+    let inside = std::fs::canonicalize(from)?;
+    let wanted = |rel: &str| {
+        files.iter().any(|f| f == rel)
+            || dirs.iter().any(|d| d.is_empty() || rel.starts_with(&format!("{}/", d.trim_end_matches('/'))))
+    };
+    for rel in walk(from) {
+        if !wanted(&rel) {
+            continue;
+        }
+        let source = from.join(&rel);
+        let Ok(real) = std::fs::canonicalize(&source) else { continue };
+        if !real.starts_with(&inside) || !real.is_file() {
+            continue;
+        }
+        let target = to.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::metadata(&real)?.len() > engine::MAX_FILE_BYTES {
+            continue;
+        }
+        std::fs::copy(&real, &target)?;
+    }
+    Ok(())
 }
 
 /// Runs the review.
@@ -198,29 +254,43 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Source::Fetched { repo, merge_base, head } => Ok(git::resolve_known(repo, merge_base, head)?),
         Source::Dirs { base, head } => Err((base, head)),
     };
-    let (base_root, head_root, diff, affected) = match resolved {
+    let mut tools = Config::default();
+    tools.helm.binary = options.helm.clone();
+    let renderers = crate::renderers::builtin(&tools);
+    let base_root = work.path().join("base");
+    let head_root = work.path().join("head");
+    for root in [&base_root, &head_root] {
+        std::fs::create_dir_all(root).map_err(|e| ReviewError::Io(e.to_string()))?;
+    }
+    let (diff, affected) = match resolved {
         Ok((repository, pair)) => {
             let (changed, diff) = git::changes(&repository, &pair)?;
-            let base_layout = Layout::from_files(&git::list_files(&repository, pair.merge_base)?);
-            let head_layout = Layout::from_files(&git::list_files(&repository, pair.head)?);
+            let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
+                Ok(GitTree { repo: &repository, commit, files: git::list_files(&repository, commit)? })
+            };
+            let base_layout = Layout::discover(&tree(pair.merge_base)?, &renderers);
+            let head_layout = Layout::discover(&tree(pair.head)?, &renderers);
             let affected = affected(&base_layout, &head_layout, &changed, head_governs);
-            let base_root = work.path().join("base");
-            let head_root = work.path().join("head");
             for (layout, commit, root) in
                 [(&base_layout, pair.merge_base, &base_root), (&head_layout, pair.head, &head_root)]
             {
-                std::fs::create_dir_all(root).map_err(|e| ReviewError::Io(e.to_string()))?;
-                let (files, charts) = side_paths(layout, &affected);
-                git::materialize(&repository, commit, &files, &charts, root)?;
+                let (files, dirs) = side_paths(layout, &affected);
+                git::materialize(&repository, commit, &files, &dirs, root)?;
             }
-            (base_root, head_root, diff, affected)
+            (diff, affected)
         }
         Err((base, head)) => {
             let (changed, diff) = git::dir_changes(base, head)
                 .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
-            let affected =
-                affected(&Layout::from_files(&walk(base)), &Layout::from_files(&walk(head)), &changed, head_governs);
-            (base.clone(), head.clone(), diff, affected)
+            let base_layout = Layout::discover(&DirTree::new(base, walk(base), ""), &renderers);
+            let head_layout = Layout::discover(&DirTree::new(head, walk(head), ""), &renderers);
+            let affected = affected(&base_layout, &head_layout, &changed, head_governs);
+            for (layout, from, root) in [(&base_layout, base, &base_root), (&head_layout, head, &head_root)] {
+                let (files, dirs) = side_paths(layout, &affected);
+                copy_selected(from, &files, &dirs, root)
+                    .map_err(|e| ReviewError::Io(format!("cannot copy `{}`: {e}", from.display())))?;
+            }
+            (diff, affected)
         }
     };
 
@@ -256,29 +326,18 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     }
     let fail_on = options.fail_on.unwrap_or(config.review.fail_on);
 
+    let renderers = crate::renderers::builtin(&config);
     let check_side = |root: &Path| -> Report {
-        let layout = Layout::from_files(&walk(root));
-        let (files, charts) = side_paths(&layout, &affected);
-        let mut paths: Vec<PathBuf> = files
-            .iter()
-            .filter(|f| layout.files.contains(*f))
-            .map(|f| root.join(f))
-            .chain(charts.iter().map(|c| root.join(c)))
-            .collect();
-        paths.sort();
         let mut side_config = config.clone();
         side_config.base_dir = Some(root.to_path_buf());
-        if paths.is_empty() {
-            return Report::default();
-        }
-        let mut report = engine::check_paths(&paths, &side_config);
+        let mut report = engine::check_paths(&[root.to_path_buf()], &side_config, &renderers);
         relativise(&mut report, root);
         report
     };
     let base_report = check_side(&base_root);
     let head_report = check_side(&head_root);
-    if let Some(reason) = head_report.helm_missing.clone().or(base_report.helm_missing.clone()) {
-        return Err(ReviewError::Io(format!("this change touches Helm charts, but {reason}")));
+    if let Some(reason) = head_report.tool_missing.clone().or(base_report.tool_missing.clone()) {
+        return Err(ReviewError::Io(format!("this change touches what kpath renders, but {reason}")));
     }
 
     // One set for both sides: a secret removed by the change is as secret as one it adds.
@@ -429,8 +488,12 @@ mod tests {
             "README.md",
             ".kpath.yml",
         ]);
-        let layout = Layout::from_files(&all);
-        assert_eq!(layout.charts, BTreeSet::from(["charts/shop".to_string()]));
+        // Only paths matter to discovery here: the tree's root does not exist, so no file is read.
+        let tree = DirTree::new(Path::new("/nonexistent-kpath-tree"), all, "");
+        let renderers = crate::renderers::builtin(&Config::default());
+        let layout = Layout::discover(&tree, &renderers);
+        let roots: Vec<&str> = layout.units.iter().map(|u| u.root.as_str()).collect();
+        assert_eq!(roots, vec!["charts/shop"]);
         assert_eq!(
             layout.files,
             BTreeSet::from([
@@ -445,13 +508,13 @@ mod tests {
             &files(&["charts/shop/charts/redis/values.yaml", "apps/a/.dockerignore"]),
             false,
         );
-        assert_eq!(a.charts, BTreeSet::from(["charts/shop".to_string()]));
+        assert_eq!(a.units, BTreeSet::from([("helm".to_string(), "charts/shop".to_string())]));
         assert_eq!(a.files, BTreeSet::from(["apps/a/Dockerfile".to_string(), "apps/a/deploy.yaml".to_string()]));
         let none = affected(&layout, &layout, &files(&["README.md"]), true);
         assert!(none.is_empty());
         assert!(affected(&layout, &layout, &files(&[".kpath.yml"]), false).is_empty());
         let everything = affected(&layout, &layout, &files(&[".kpath.yml"]), true);
         assert_eq!(everything.files.len(), 3);
-        assert_eq!(everything.charts.len(), 1);
+        assert_eq!(everything.units.len(), 1);
     }
 }
