@@ -77,14 +77,15 @@ pub struct Suppression {
     pub reason: String,
 }
 
-/// One place a finding can be fixed or seen, for findings on rendered Helm objects.
+/// One place a finding can be fixed or seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
     pub file: String,
     pub line: u32,
     pub column: u32,
-    /// `values` (a values-file key), `template` (the template line), `rendered` (the rendered
-    /// output of a template, `helm://release[/env]/templates/…`), or `manifest` (a plain file).
+    /// `manifest` (a plain file), or what a renderer's source map says: `values` (a values-file key) and
+    /// `template` (Helm), `patch`, `kustomization` and `resource` (Kustomize); `rendered` is the rendered
+    /// document (`helm://release[/env]/templates/…`, `kustomize://root/…`).
     pub kind: &'static str,
 }
 
@@ -103,15 +104,16 @@ pub struct Finding {
     pub help: String,
     pub suppressed: Option<Suppression>,
     /// Every place the finding can be fixed, most direct first; the first is `file:line:column`.
-    /// Plain files have one (`manifest`); findings in charts list values, template and rendered places.
+    /// Plain files have one (`manifest`); findings on rendered objects list their source places, then the
+    /// rendered one.
     pub locations: Vec<Location>,
-    /// Helm environments whose render produced this finding (empty outside environments).
+    /// Environments whose render produced this finding (Helm environments, Kustomize roots); empty outside them.
     pub environments: Vec<String>,
     /// Index of the YAML document in its file, for manifests.
     #[serde(skip)]
     pub document: Option<usize>,
-    /// The file the object was read from when `file` was moved to a source location (rendered Helm
-    /// objects): annotation suppression and facts are keyed by it.
+    /// The rendered document the object was read from when `file` was moved to a source location:
+    /// annotation suppression and facts are keyed by it.
     #[serde(skip)]
     pub origin: Option<String>,
 }

@@ -239,7 +239,7 @@ fn is_secret(rule: &str) -> bool {
 // The plan
 // ---------------------------------------------------------------------------------------------
 
-/// A place in a repository file (never a `helm://` rendered position).
+/// A place in a repository file (never a rendered position such as `helm://…` or `kustomize://…`).
 #[derive(Debug, Clone, Copy)]
 struct Place<'f> {
     file: &'f str,
@@ -248,9 +248,9 @@ struct Place<'f> {
 }
 
 /// Where a finding can be commented on, most direct first: its locations without the rendered ones
-/// (`helm://` names are not files); the finding's own position when it has no locations.
+/// (rendered names, `renderer://…`, are not files); the finding's own position when it has no locations.
 fn places(f: &Finding) -> Vec<Place<'_>> {
-    let is_file = |file: &str, kind: &str| kind != "rendered" && !file.starts_with("helm://") && !file.is_empty();
+    let is_file = |file: &str, kind: &str| kind != "rendered" && !file.contains("://") && !file.is_empty();
     if f.locations.is_empty() {
         return if is_file(&f.file, "manifest") && f.line > 0 {
             vec![Place { file: &f.file, line: f.line, kind: "manifest" }]
@@ -266,7 +266,7 @@ fn places(f: &Finding) -> Vec<Place<'_>> {
 }
 
 /// Where a finding is shown in the summary and the terminal: its first real place, else its own
-/// first location (a rendered `helm://` name), else its own position.
+/// first location (a rendered name), else its own position.
 fn shown_at(f: &Finding) -> (String, u32) {
     match (places(f).first(), f.locations.first()) {
         (Some(p), _) => (p.file.to_string(), p.line),
