@@ -760,7 +760,8 @@ fn object_groups(changes: &[ObjectChange]) -> Vec<Group> {
         .into_iter()
         .map(|((unit, env), mut list)| {
             list.sort_by(|a, b| a.object.cmp(&b.object));
-            let header = match env {
+            // A Kustomize root is its own environment: named once.
+            let header = match env.filter(|e| *e != unit) {
                 Some(env) => format!("**{}** · environment {}\n\n", code_span(unit), code_span(env)),
                 None => format!("**{}**\n\n", code_span(unit)),
             };
