@@ -495,4 +495,6 @@ fn provenance_the_user_asked_for_is_kept() {
     let text = joined(output);
     assert!(text.contains("config.kubernetes.io/origin"), "{text}");
     assert!(!text.contains("alpha.config.kubernetes.io/transformations"), "{text}");
+    // As `kubectl kustomize app` prints it: the path relative to the root, not to kpath's wrapper.
+    assert_eq!(text, plain_kustomize(&dir.path().join("app"), &[]));
 }

@@ -275,7 +275,13 @@ pub fn parse(file: &str, text: &str) -> Result<Kustomization, Problem> {
     for item in root.get("helmCharts").map(Node::items).unwrap_or_default() {
         let text = |key: &str| item.get(key).and_then(Node::as_text).map(str::to_string);
         let Some(name) = text("name") else { continue };
-        let chart_dir = if k.chart_home.is_empty() { name.clone() } else { format!("{}/{name}", k.chart_home) };
+        // With a repository and a version, kustomize keeps (and would pull) the chart in
+        // `<chartHome>/<name>-<version>/<name>`; otherwise it reads `<chartHome>/<name>`.
+        let in_home = match (text("repo"), text("version")) {
+            (Some(_), Some(version)) => format!("{name}-{version}/{name}"),
+            _ => name.clone(),
+        };
+        let chart_dir = if k.chart_home.is_empty() { in_home } else { format!("{}/{in_home}", k.chart_home) };
         k.references.push(Reference { field: Field::HelmChart, path: chart_dir, pos: item.pos });
         if let Some(e) = item.entry("valuesFile")
             && let Some(path) = e.value.as_text()

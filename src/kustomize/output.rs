@@ -48,7 +48,12 @@ pub struct Strip {
 
 /// Splits the output into objects. `to_tree` turns a path kustomize wrote (relative to the directory it
 /// built) into a path relative to the tree.
-pub fn objects(stdout: &str, strip: Strip, to_tree: &dyn Fn(&str) -> Option<String>) -> Vec<Object> {
+///
+/// Provenance annotations that are kept (the user's own `buildMetadata` asked for them) get their paths
+/// written relative to `root` again, as `kubectl kustomize ROOT` would write them (kpath builds through a
+/// wrapper directory beside the root).
+pub fn objects(stdout: &str, strip: Strip, to_tree: &dyn Fn(&str) -> Option<String>, root: &str) -> Vec<Object> {
+    let relocate = |path: &str| to_tree(path).map(|p| relative(root, &p));
     split(stdout)
         .into_iter()
         .filter(|doc| !doc.trim().is_empty())
@@ -67,7 +72,7 @@ pub fn objects(stdout: &str, strip: Strip, to_tree: &dyn Fn(&str) -> Option<Stri
                 kind: text_of(&["kind"]),
                 name: text_of(&["metadata", "name"]),
                 origin,
-                text: strip_annotations(&doc, strip),
+                text: strip_annotations(&doc, strip, &relocate),
             }
         })
         .collect()
@@ -106,11 +111,9 @@ fn origin(text: &str, to_tree: &dyn Fn(&str) -> Option<String>) -> Origin {
 
 /// The object's text without the provenance annotations `strip` names (and without `annotations:` when
 /// nothing else is left in it). kustomize writes `metadata.annotations` as a block mapping at two spaces,
-/// each annotation at four and its value's further lines deeper.
-pub fn strip_annotations(doc: &str, strip: Strip) -> String {
-    if !strip.origin && !strip.transformations {
-        return doc.to_string();
-    }
+/// each annotation at four and its value's further lines deeper. In provenance annotations that stay, the
+/// `path:` and `configuredIn:` values go through `relocate`.
+pub fn strip_annotations(doc: &str, strip: Strip, relocate: &dyn Fn(&str) -> Option<String>) -> String {
     let lines: Vec<&str> = doc.split_inclusive('\n').collect();
     let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
     let blank = |l: &str| l.trim().is_empty();
@@ -122,20 +125,24 @@ pub fn strip_annotations(doc: &str, strip: Strip) -> String {
     let ann_end = (ann + 1..meta_end).find(|&i| !blank(lines[i]) && indent(lines[i]) <= 2).unwrap_or(meta_end);
     // The annotation entries: each from its key line (indent 4) up to the next one.
     let starts: Vec<usize> = (ann + 1..ann_end).filter(|&i| indent(lines[i]) == 4 && !blank(lines[i])).collect();
-    let mut kept: Vec<&str> = Vec::new();
-    let mut removed = 0;
+    let mut kept: Vec<String> = Vec::new();
+    let mut changed = false;
     for (n, &start) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(ann_end);
         let key = lines[start].trim_start();
-        let drop = (strip.origin && key.starts_with(&format!("{ORIGIN}:")))
-            || (strip.transformations && key.starts_with(&format!("{TRANSFORMATIONS}:")));
-        if drop {
-            removed += 1;
-        } else {
-            kept.extend(&lines[start..end]);
+        let origin = key.starts_with(&format!("{ORIGIN}:"));
+        let transformations = key.starts_with(&format!("{TRANSFORMATIONS}:"));
+        if (strip.origin && origin) || (strip.transformations && transformations) {
+            changed = true;
+            continue;
+        }
+        for line in &lines[start..end] {
+            let moved = (origin || transformations).then(|| relocated(line, relocate)).flatten();
+            changed |= moved.is_some();
+            kept.push(moved.unwrap_or_else(|| line.to_string()));
         }
     }
-    if removed == 0 {
+    if !changed {
         return doc.to_string();
     }
     let mut out = String::with_capacity(doc.len());
@@ -146,6 +153,33 @@ pub fn strip_annotations(doc: &str, strip: Strip) -> String {
     }
     lines[ann_end..].iter().for_each(|l| out.push_str(l));
     out
+}
+
+/// A `path: …` or `configuredIn: …` line of a provenance annotation with its path relocated.
+fn relocated(line: &str, relocate: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let body = line.trim_start();
+    let lead = &line[..line.len() - body.len()];
+    let (dash, body) = match body.strip_prefix("- ") {
+        Some(rest) => ("- ", rest),
+        None => ("", body),
+    };
+    let (key, value) = body.split_once(": ")?;
+    if key != "path" && key != "configuredIn" {
+        return None;
+    }
+    let end = if value.ends_with('\n') { "\n" } else { "" };
+    let moved = relocate(value.trim_end())?;
+    Some(format!("{lead}{dash}{key}: {moved}{end}"))
+}
+
+/// `to` (relative to the tree) as a path relative to the directory `from` (relative to the tree).
+pub fn relative(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+    let to: Vec<&str> = to.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
 }
 
 /// The file name `kubectl kustomize -o DIR` gives an object: `[group_]version_kind_name.yaml`, lowercase
@@ -204,7 +238,7 @@ metadata:
     #[test]
     fn provenance_is_read_and_removed() {
         let all = Strip { origin: true, transformations: true };
-        let objects = objects(ANNOTATED, all, &to_tree);
+        let objects = objects(ANNOTATED, all, &to_tree, "overlays/prod");
         assert_eq!(objects.len(), 2);
         assert_eq!(objects[0].origin, Origin::Resource { path: "base/service.yaml".into() });
         assert_eq!(
@@ -225,9 +259,22 @@ metadata:
     #[test]
     fn annotations_the_user_asked_for_are_kept() {
         let keep_origin = Strip { origin: false, transformations: true };
-        let objects = objects(ANNOTATED, keep_origin, &to_tree);
+        let objects = objects(ANNOTATED, keep_origin, &to_tree, "overlays/prod");
         assert!(objects[0].text.contains(ORIGIN) && !objects[0].text.contains(TRANSFORMATIONS));
+        // As `kubectl kustomize overlays/prod` writes it.
+        assert!(objects[0].text.contains("      path: ../../base/service.yaml\n"), "{}", objects[0].text);
         let none = Strip { origin: false, transformations: false };
-        assert_eq!(strip_annotations(ANNOTATED, none), ANNOTATED);
+        let kept = strip_annotations(ANNOTATED, none, &|_| None);
+        assert_eq!(kept, ANNOTATED);
+        let root = |p: &str| to_tree(p).map(|p| relative("overlays/prod", &p));
+        let kept = strip_annotations(ANNOTATED, none, &root);
+        assert!(kept.contains("      - configuredIn: kustomization.yaml\n"), "{kept}");
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative("overlays/prod", "base/service.yaml"), "../../base/service.yaml");
+        assert_eq!(relative("overlays/prod", "overlays/prod/kustomization.yaml"), "kustomization.yaml");
+        assert_eq!(relative("", "a/b.yaml"), "a/b.yaml");
     }
 }

@@ -368,7 +368,7 @@ fn build_output(stdout: &str, unit: &Unit, detail: &RootDetail, files: Vec<(Stri
         }
         joined.strip_prefix(&format!("{TREE}/")).map(str::to_string)
     };
-    let objects = output::objects(stdout, strip, &to_tree);
+    let objects = output::objects(stdout, strip, &to_tree, &unit.root);
     let texts: HashMap<String, Arc<str>> = files
         .into_iter()
         .filter_map(|(path, bytes)| Some((path, Arc::from(String::from_utf8(bytes).ok()?.as_str()))))

@@ -240,5 +240,6 @@ fn a_chart_that_is_not_vendored_is_refused() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].pos.line, 2);
     assert!(problems[0].message.contains("not vendored"), "{}", problems[0].message);
-    assert!(found.units[0].inputs.contains("app/charts/redis/"), "{:?}", found.units[0].inputs);
+    assert!(problems[0].message.contains("app/charts/redis-1.0.0/redis/"), "{}", problems[0].message);
+    assert!(found.units[0].inputs.contains("app/charts/redis-1.0.0/redis/"), "{:?}", found.units[0].inputs);
 }
