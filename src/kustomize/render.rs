@@ -18,7 +18,7 @@ use crate::render::{Doc, Namespace, Output, Problem, RenderCx, Unit, cache, slot
 use crate::yaml::Pos;
 
 /// Version of what the cache holds for a root: bump when its meaning changes.
-const CACHE_FORMAT: &str = "kpath-kustomize-1";
+const CACHE_FORMAT: &str = "kpath-kustomize-2";
 /// Where the root's inputs are written in the sandbox, and the wrapper Kustomization beside them.
 const TREE: &str = "tree";
 const WRAPPER: &str = "kpath-root";
@@ -212,14 +212,19 @@ fn run(
     Ok(Ok(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-/// The wrapper Kustomization: the root as its only resource (or component), with provenance annotations.
-/// The user's files stay byte for byte as written.
+/// The wrapper Kustomization: the root as its only resource (or component), with origin annotations. The
+/// user's files stay byte for byte as written.
+///
+/// Only `originAnnotations`: kustomize 5.8's `transformerAnnotations` list every transformer of every
+/// Kustomization on every object, whether it changed the object or not (measured: an overlay whose plain
+/// output is 810 bytes prints 5,710 with them, 1,370 with origins only), so they place nothing and would
+/// bring large roots to the output cap sooner.
 fn wrapper_text(unit: &Unit, detail: &RootDetail) -> String {
     let target = if unit.root.is_empty() { format!("../{TREE}") } else { format!("../{TREE}/{}", unit.root) };
     let field = if detail.closure.first().is_some_and(|k| k.component) { "components" } else { "resources" };
     // A JSON string is a YAML string: whatever the directory is called, it stays one value.
     let quoted = serde_json::Value::String(target).to_string();
-    format!("{field}:\n- {quoted}\nbuildMetadata: [originAnnotations, transformerAnnotations]\n")
+    format!("{field}:\n- {quoted}\nbuildMetadata: [originAnnotations]\n")
 }
 
 /// `kubectl kustomize` arguments: each option as one `--flag=value`, the directory (kpath's own sandbox
