@@ -65,6 +65,10 @@ pub struct CheckArgs {
     /// The helm binary to render charts with (default: $KPATH_HELM, then `helm` on PATH).
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
+    /// The kubectl whose built-in kustomize renders Kustomizations (default: $KPATH_KUBECTL, then `kubectl` on
+    /// PATH).
+    #[arg(long, value_name = "PATH")]
+    pub kubectl: Option<PathBuf>,
     /// Where rendered charts are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -279,6 +283,9 @@ fn check(args: CheckArgs) -> ExitCode {
     }
     if args.helm.is_some() {
         config.helm.binary = args.helm.clone();
+    }
+    if args.kubectl.is_some() {
+        config.helm.kubectl = args.kubectl.clone();
     }
     if let Some(dir) = &args.cache_dir {
         config.helm.cache_dir = Some(dir.clone());

@@ -169,6 +169,9 @@ pub struct HelmSettings {
     pub releases: Vec<HelmRelease>,
     /// The helm binary to use (`--helm`); found on `$KPATH_HELM` or PATH when unset.
     pub binary: Option<std::path::PathBuf>,
+    /// The kubectl whose built-in kustomize renders Kustomizations (`--kubectl`); found on `$KPATH_KUBECTL` or
+    /// PATH when unset.
+    pub kubectl: Option<std::path::PathBuf>,
     /// The lines of `.kpath.yml` that set the resource bounds, for messages about clamping them.
     pub requested: RequestedBounds,
     /// Memory one render may use, and all renders at once: set by the operator only (see [`Ceilings`]).
@@ -200,6 +203,7 @@ impl Default for HelmSettings {
             cache_dir_from_file: false,
             releases: Vec::new(),
             binary: None,
+            kubectl: None,
             requested: RequestedBounds::default(),
             memory_per_render: crate::helm::DEFAULT_MEMORY_PER_RENDER,
             memory_total: crate::helm::DEFAULT_MEMORY_TOTAL,

@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod finding;
 pub mod helm;
+pub mod kustomize;
 pub mod loader;
 pub mod logtext;
 pub mod model;

@@ -9,6 +9,9 @@
 //!   sandboxed process runner (`crate::helm::binary::run`), each with a [`SourceMap`];
 //! - through [`Unit::inputs`], which units a changed path feeds (the review's affected units).
 
+pub mod cache;
+pub mod slots;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
