@@ -99,8 +99,13 @@ pub struct ReviewArgs {
     /// Lowest severity of a new finding that fails the review (default: `review.failOn`, else error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// The helm binary to render charts with (default: $KPATH_HELM, then `helm` on PATH).
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
+    /// The kubectl whose built-in kustomize renders Kustomizations (default: $KPATH_KUBECTL, then `kubectl` on
+    /// PATH).
+    #[arg(long, value_name = "PATH")]
+    pub kubectl: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     #[arg(long)]
@@ -357,6 +362,7 @@ fn review(args: ReviewArgs) -> ExitCode {
     let options = Options {
         fail_on: args.fail_on.map(severity_of),
         helm: args.helm.clone(),
+        kubectl: args.kubectl.clone(),
         cache_dir: args.cache_dir.clone(),
         no_cache: args.no_cache,
         config_from: match args.config_from {

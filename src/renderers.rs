@@ -6,5 +6,8 @@ use crate::render::Renderer;
 
 /// Every built-in renderer, set up with the tools `config` names (`--helm`, …).
 pub fn builtin(config: &Config) -> Vec<Box<dyn Renderer>> {
-    vec![Box::new(crate::helm::check::HelmRenderer::new(config.helm.binary.clone()))]
+    vec![
+        Box::new(crate::helm::check::HelmRenderer::new(config.helm.binary.clone())),
+        Box::new(crate::kustomize::Kustomize::new(config.helm.kubectl.clone())),
+    ]
 }

@@ -46,7 +46,7 @@ fn tree(dir: &Path) -> DirTree {
         .filter(|e| !e.file_type().is_dir())
         .map(|e| e.path().strip_prefix(dir).expect("inside").to_string_lossy().replace('\\', "/"))
         .collect();
-    DirTree::new(dir, files)
+    DirTree::new(dir, files, "")
 }
 
 fn config() -> Config {

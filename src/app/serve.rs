@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// The helm binary [env: KPATH_HELM] [default: `helm` on PATH]
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
+    /// The kubectl whose built-in kustomize renders Kustomizations [env: KPATH_KUBECTL] [default: `kubectl` on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub kubectl: Option<PathBuf>,
     /// The longest one render may take, whatever a repository's `helm.timeout` asks
     /// [env: KPATH_MAX_RENDER_TIMEOUT] [default: 60s]
     #[arg(long, value_name = "DURATION")]
@@ -99,6 +102,7 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     pub concurrency: usize,
     pub helm: Option<PathBuf>,
+    pub kubectl: Option<PathBuf>,
     /// Bounds on what a repository's `.kpath.yml` may ask for.
     pub ceilings: crate::config::Ceilings,
     /// Timeouts and the connection cap of the server.
@@ -240,6 +244,12 @@ impl Settings {
         {
             return Err(problem("KPATH_HELM", "helm", format!("{} is not a file", path.display())));
         }
+        let kubectl = args.kubectl.clone().or_else(|| var("KPATH_KUBECTL").map(PathBuf::from));
+        if let Some(path) = &kubectl
+            && !path.is_file()
+        {
+            return Err(problem("KPATH_KUBECTL", "kubectl", format!("{} is not a file", path.display())));
+        }
 
         let ceilings = crate::config::Ceilings::resolve(
             [
@@ -267,6 +277,7 @@ impl Settings {
             cache_dir,
             concurrency,
             helm,
+            kubectl,
             ceilings,
             limits,
         })
@@ -377,6 +388,7 @@ pub async fn start(
             git_base: settings.git_base.clone(),
             cache_dir: settings.cache_dir.clone(),
             helm: settings.helm.clone(),
+            kubectl: settings.kubectl.clone(),
             ceilings: settings.ceilings,
             retry,
         },

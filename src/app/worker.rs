@@ -49,6 +49,7 @@ pub struct WorkerConfig {
     /// The operator's bounds on what a repository's `.kpath.yml` may ask for.
     pub ceilings: crate::config::Ceilings,
     pub helm: Option<PathBuf>,
+    pub kubectl: Option<PathBuf>,
     pub retry: RetryPolicy,
 }
 
@@ -232,6 +233,7 @@ impl Worker {
         let options = run::Options {
             fail_on: None,
             helm: self.config.helm.clone(),
+            kubectl: self.config.kubectl.clone(),
             cache_dir: Some(self.config.cache_dir.join("renders")),
             no_cache: false,
             config_from: run::ConfigFrom::Base,

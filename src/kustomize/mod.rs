@@ -266,8 +266,9 @@ fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<Strin
     };
     walk.visit(root_dir);
     let reached: Vec<String> = walk.visited.iter().cloned().collect();
+    let file = index.file_of.get(root_dir).cloned().unwrap_or_default();
     let detail = RootDetail {
-        kustomization: index.file_of.get(root_dir).cloned().unwrap_or_default(),
+        kustomization: file.clone(),
         closure: walk.closure,
         problems: walk.problems,
         uses_helm: walk.uses_helm,
@@ -276,6 +277,7 @@ fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<Strin
     let unit = Unit {
         renderer: NAME,
         root: root_dir.to_string(),
+        file,
         environment: Some(environment),
         inputs: walk.inputs,
         detail: Arc::new(detail),

@@ -61,6 +61,7 @@ pub enum ConfigFrom {
 pub struct Options {
     pub fail_on: Option<Severity>,
     pub helm: Option<PathBuf>,
+    pub kubectl: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
     pub config_from: ConfigFrom,
@@ -317,6 +318,9 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     config.collect_objects = true;
     if options.helm.is_some() {
         config.helm.binary = options.helm.clone();
+    }
+    if options.kubectl.is_some() {
+        config.helm.kubectl = options.kubectl.clone();
     }
     if let Some(dir) = &options.cache_dir {
         config.helm.cache_dir = Some(dir.clone());
