@@ -280,10 +280,10 @@ fn findings_are_placed_on_the_line_to_change() {
         places(deployment, "spec.template.spec.containers[0].resources.limits.memory"),
         vec![place(prod, 24, "patch"), place("deploy/base/deployment.yaml", 1, "resource")]
     );
-    // `images:` set the image.
+    // `images:` set the image: its `newTag:` line, the one that says what runs.
     assert_eq!(
         places(deployment, "spec.template.spec.containers[0].image"),
-        vec![place(prod, 26, "kustomization"), place("deploy/base/deployment.yaml", 15, "resource")]
+        vec![place(prod, 27, "kustomization"), place("deploy/base/deployment.yaml", 15, "resource")]
     );
     assert_eq!(places(deployment, "metadata.namespace")[0], place(prod, 1, "kustomization"));
     assert_eq!(places(deployment, "spec.selector"), vec![place("deploy/base/deployment.yaml", 7, "resource")]);

@@ -92,7 +92,7 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new() -> std::io::Result<Sandbox> {
         let dir = crate::cleanup::OwnedDir::new("kpath-helm-")?;
-        for sub in ["cache", "config", "data", "plugins", "home"] {
+        for sub in ["cache", "config", "data", "plugins", "home", "bin"] {
             std::fs::create_dir_all(dir.path().join(sub))?;
         }
         Ok(Sandbox { dir })
@@ -119,9 +119,9 @@ impl Sandbox {
             .env("HTTPS_PROXY", "http://127.0.0.1:9")
             .env("NO_PROXY", "")
             .env("KUBECONFIG", root.join("config/kubeconfig"));
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
+        // No PATH of the user's: the tools are run by absolute path, and a render must not start another program
+        // by name (kustomize runs `git` for remote bases, which kpath refuses anyway; Helm runs plugins).
+        cmd.env("PATH", root.join("bin"));
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Image {
     pub new_tag: Option<String>,
     pub digest: Option<String>,
     pub pos: Pos,
+    /// The line that sets what runs: `digest:`, else `newTag:`, else `newName:` (the entry when none is set).
+    pub set_pos: Pos,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +256,10 @@ pub fn parse(file: &str, text: &str) -> Result<Kustomization, Problem> {
                 new_tag: text("newTag"),
                 digest: text("digest"),
                 pos: item.pos,
+                set_pos: ["digest", "newTag", "newName"]
+                    .iter()
+                    .find_map(|key| item.entry(key).map(|e| e.key.pos))
+                    .unwrap_or(item.pos),
             });
         }
     }

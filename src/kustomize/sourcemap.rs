@@ -225,8 +225,8 @@ impl ObjectSource {
                 if sets && entry.new_name.as_deref().unwrap_or(&entry.name) == name {
                     out.push(Location {
                         file: k.file.clone(),
-                        line: entry.pos.line,
-                        column: entry.pos.col,
+                        line: entry.set_pos.line,
+                        column: entry.set_pos.col,
                         kind: "kustomization",
                     });
                 }
