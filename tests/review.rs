@@ -153,6 +153,9 @@ fn the_demo_review_from_directories() {
         ("apps/checkout/deployment.yaml", 27, "secret-in-env"),
         ("charts/storefront/values-prod.yaml", 6, "resources-memory-limit"),
         ("apps/checkout/Dockerfile", 1, "dockerfile-base-not-minimal"),
+        // Kustomize: the prod overlay's patch lowers the memory limit; staging's `images:` moves to `latest`.
+        ("apps/catalog/overlays/prod/resources.yaml", 15, "resources-memory-limit"),
+        ("apps/catalog/overlays/staging/kustomization.yaml", 8, "image-latest"),
     ] {
         assert!(
             placed.iter().any(|(p, l, r)| p == expected.0 && *l == expected.1 && r == expected.2),
@@ -170,6 +173,17 @@ fn the_demo_review_from_directories() {
         "{:?}",
         statuses(&plan, "fixed")
     );
+    // The Kustomize app's diff is per environment (each overlay is one), and the base is never checked alone.
+    let catalog: Vec<&str> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["object"]["name"] == "catalog" && c["kind"] != "unchanged")
+        .filter_map(|c| c["environment"].as_str())
+        .collect();
+    assert_eq!(catalog, vec!["apps/catalog/overlays/prod", "apps/catalog/overlays/staging"]);
+    assert!(!plan["findings"].as_array().expect("findings").iter().any(|f| f["file"] == "apps/catalog/base/deployment.yaml"
+        && f["rule"] == "namespace-missing"));
     // Unchanged files are not even checked, so their debt is neither new nor existing.
     assert!(
         !plan["findings"].as_array().expect("findings").iter().any(|f| f["file"] == "apps/worker/scaledobject.yaml")
@@ -197,7 +211,7 @@ fn the_demo_review_from_directories() {
     assert!(diff.contains("[redacted, changed]"), "the changed key is named: {diff}");
     let posted = review_demo("github");
     assert_eq!(posted.code, 1);
-    assert!(posted.stdout.starts_with("# Check run `kpath`: failure (3 new errors"), "{}", posted.stdout);
+    assert!(posted.stdout.starts_with("# Check run `kpath`: failure (4 new errors"), "{}", posted.stdout);
     assert!(posted.stdout.contains("## `apps/checkout/deployment.yaml:9`\n\n**error** `hpa-replicas-conflict`"));
     assert!(posted.stdout.contains("# Summary comment\n\n### ❌ kpath"));
     assert!(!posted.stdout.contains("kpath:fingerprint"), "markers are not shown");
