@@ -458,7 +458,7 @@ fn check_chart(
         collect_values_secrets(&unit, &mut values_scanned, &mut out.secrets);
         // Objects without a namespace are installed into the release's namespace.
         let unit_config = Config {
-            namespace: Some(unit.namespace.clone()),
+            namespace: Some(unit.namespace.clone().unwrap_or_else(|| crate::helm::RELEASE_NAMESPACE.to_string())),
             kubernetes_version: unit.kubernetes_version,
             ..config.clone()
         };
