@@ -504,7 +504,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
                             }
                         }
                     } else if root.get("apiVersion").is_some() || root.get("kind").is_some() {
-                        check_document(&root, 0, &file, config, active, &mut out);
+                        check_document(&root, 0, &file, config, &[], active, &mut out);
                         report_duplicate_keys(&duplicates, &root, 0, &file, active, &mut out);
                     }
                 }
@@ -538,7 +538,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
                                 if root.is_null() {
                                     continue;
                                 }
-                                check_document(root, doc.index, &file, config, active, &mut part);
+                                check_document(root, doc.index, &file, config, &[], active, &mut part);
                                 report_duplicate_keys(&doc.duplicates, root, doc.index, &file, active, &mut part);
                             }
                         }
@@ -639,7 +639,7 @@ fn check_unit(
         for parsed_doc in &parsed {
             let Some(root) = &parsed_doc.root else { continue };
             if !root.is_null() {
-                check_document(root, doc.index, &file, &unit_config, active, &mut out);
+                check_document(root, doc.index, &file, &unit_config, &doc.generated, active, &mut out);
                 report_duplicate_keys(&parsed_doc.duplicates, root, doc.index, &file, active, &mut out);
             }
         }
@@ -720,6 +720,7 @@ fn check_document(
     document: usize,
     file: &Arc<str>,
     config: &Config,
+    generated: &[crate::yaml::Route],
     active: &[(&'static Rule, crate::finding::Severity)],
     out: &mut FileOutcome,
 ) {
@@ -732,11 +733,11 @@ fn check_document(
         && root.get("items").is_some_and(Node::is_seq)
     {
         for item in root.get("items").map(Node::items).unwrap_or_default() {
-            check_object_root(item, document, file, config, active, out);
+            check_object_root(item, document, file, config, generated, active, out);
         }
         return;
     }
-    check_object_root(root, document, file, config, active, out);
+    check_object_root(root, document, file, config, generated, active, out);
 }
 
 fn check_object_root(
@@ -744,6 +745,7 @@ fn check_object_root(
     document: usize,
     file: &Arc<str>,
     config: &Config,
+    generated: &[crate::yaml::Route],
     active: &[(&'static Rule, crate::finding::Severity)],
     out: &mut FileOutcome,
 ) {
@@ -757,6 +759,8 @@ fn check_object_root(
     let id = object.id();
     let findings_before = out.findings.len();
     let mut cx = ObjectCx::new(file, document, object, config, config.options(""));
+    // Values the renderer produced at render time (a chart's random passwords) are not committed values.
+    cx.generated = generated;
     for (rule, severity) in active {
         if let Some(check) = rule.check.object() {
             cx.options = config.options(rule.id);

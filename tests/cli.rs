@@ -310,11 +310,12 @@ fn charts_are_rendered_and_findings_point_at_the_template() {
                 )
                 .replace("image: registry.example.com/checkout:1.4.2", "image: {{ .Values.image }}"),
         ),
+        (".kpath.yml", "namespace: default\n"),
     ]);
     let run = kpath_with_helm(&["check", "--format", "json", "--no-cache", "."], dir.path());
     let report = json(&run);
     // The template is not linted as plain YAML (its `{{ }}` would not parse); the rendered Deployment
-    // lands in Helm's default namespace, reported on the template line that sets it.
+    // lands in the release namespace `.kpath.yml` names, `default`, reported on the template line that sets it.
     assert_eq!(
         rules_of(&report),
         vec![("namespace-default".to_string(), "charts/shop/templates/deployment.yaml".to_string(), false)]

@@ -326,32 +326,28 @@ fn configured_releases_pass_name_namespace_values_and_set_to_helm() {
 }
 
 #[test]
-fn without_config_a_chart_is_released_under_its_name_into_default() {
+fn without_a_namespace_objects_that_take_the_release_namespace_are_not_in_default_nor_missing_one() {
+    // Nothing says where the chart is installed: `{{ .Release.Namespace }}` is decided by `helm install -n`.
     let dir = repo(&["clean"], &[]);
-    let ns = "namespace: {{ .Release.Namespace }}";
-    let (configmap, deployment, service) = (
-        line("clean/templates/configmap.yaml", 5, ns),
-        line("clean/templates/deployment.yaml", 5, ns),
-        line("clean/templates/service.yaml", 5, ns),
-    );
+    line("clean/templates/service.yaml", 5, "namespace: {{ .Release.Namespace }}");
+    let (run, report) = check(dir.path());
+    assert_eq!(triples(&report), expected(&[]), "{report:#}");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
 
+#[test]
+fn a_chart_that_hard_codes_the_default_namespace_is_still_reported() {
+    let dir = repo(&["hard-coded-default"], &[]);
+    let pinned = line("hard-coded-default/templates/configmaps.yaml", 13, "namespace: default");
     let (run, report) = check(dir.path());
     assert_eq!(
         triples(&report),
-        expected(&[
-            ("namespace-default", "charts/clean/templates/configmap.yaml", configmap),
-            ("namespace-default", "charts/clean/templates/deployment.yaml", deployment),
-            ("namespace-default", "charts/clean/templates/service.yaml", service),
-        ]),
-        "{report:#}"
+        expected(&[("namespace-default", "charts/hard-coded-default/templates/configmaps.yaml", pinned)]),
+        "only the object that names `default` itself: {report:#}"
     );
+    let finding = one(&report, "namespace-default");
+    assert_eq!(finding["object"]["name"], "hard-coded-default-pinned");
     assert_eq!(run.code, 1);
-    for f in findings(&report) {
-        assert_eq!(kinds(f), ["template", "rendered"], "the namespace comes from no values file: {f:#}");
-        assert_eq!(f["object"]["name"], "clean", "release name = chart name");
-        let template = s(&f["file"]).replace("charts/clean/", "");
-        assert_eq!(located(f, "rendered").0, format!("helm://clean/{template}"));
-    }
 }
 
 #[test]
@@ -568,4 +564,106 @@ fn renders_are_cached() {
     let second_report = json(&second);
     assert_eq!(findings(&second_report), findings(&first_report));
     assert_eq!(second.code, first.code);
+}
+
+/// Writes an executable `helm` at `dir/helm` that logs its arguments to `log` and runs the pinned helm:
+/// it shows which helm processes a run started.
+fn logging_helm(dir: &Path, log: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("helm");
+    let text = format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), helm().display());
+    std::fs::write(&script, text).expect("write the logging helm");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+fn helm_calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_warm_cached_check_starts_no_helm_and_failed_renders_are_cached_too() {
+    let dir = repo(&["helpers", "required-missing"], &[(".kpath.yml", "namespace: shop\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let bin = tempfile::tempdir().expect("tempdir");
+    let log = bin.path().join("calls.log");
+    let helm = logging_helm(bin.path(), &log);
+    let cache_dir = cache.path().to_str().expect("UTF-8 path");
+    let args = ["check", "--cache-dir", cache_dir, "--format", "json", "."];
+    let env = [("KPATH_HELM", Some(helm.into_os_string()))];
+
+    let first = kpath_env(&args, dir.path(), &env);
+    let first_report = json(&first);
+    assert!(findings(&first_report).iter().any(|f| f["rule"] == "render-failed"), "{first_report:#}");
+    let mut calls = helm_calls(&log);
+    calls.sort();
+    assert_eq!(calls, ["template", "template", "version"], "one version check, one render per chart");
+
+    std::fs::remove_file(&log).expect("clear the log");
+    let second = kpath_env(&args, dir.path(), &env);
+    assert_eq!(findings(&json(&second)), findings(&first_report), "{}", second.stderr);
+    assert_eq!(second.code, first.code);
+    assert!(helm_calls(&log).is_empty(), "a warm check ran helm: {:?}", helm_calls(&log));
+}
+
+#[test]
+fn a_file_dependency_in_the_repository_is_rendered() {
+    let dir = repo(&["file-dependency", "common-lib"], &[(".kpath.yml", "namespace: shop\n")]);
+    let (_, report) = check(dir.path());
+    assert!(
+        !findings(&report).iter().any(|f| f["rule"] == "render-failed"),
+        "the dependency is copied in, not missing: {report:#}"
+    );
+    // The dependency's template was rendered as part of the parent chart.
+    let rendered: BTreeSet<String> = findings(&report)
+        .iter()
+        .filter(|f| f["rule"] == "namespace-default")
+        .map(|f| located(f, "rendered").0)
+        .collect();
+    assert!(
+        rendered.contains("helm://file-dependency/charts/common-lib/templates/configmap.yaml"),
+        "{rendered:?}\n{report:#}"
+    );
+}
+
+#[test]
+fn a_file_dependency_outside_the_repository_fails_on_its_repository_line() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let root = top.path().join("repo");
+    fill_repo(&root, &["file-dependency"], &[(".kpath.yml", "namespace: shop\n")]);
+    copy_dir(&fixtures().join("common-lib"), &top.path().join("common-lib"));
+    let chart_yaml = root.join("charts/file-dependency/Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).expect("read Chart.yaml");
+    std::fs::write(&chart_yaml, text.replace("file://../common-lib", "file://../../../common-lib")).expect("write");
+    let repository = line("file-dependency/Chart.yaml", 9, "repository: file://../common-lib");
+
+    let (run, report) = check(&root);
+    assert_eq!(
+        triples(&report),
+        expected(&[("render-failed", "charts/file-dependency/Chart.yaml", repository)]),
+        "{report:#}"
+    );
+    let message = s(&one(&report, "render-failed")["message"]);
+    assert!(message.contains("common-lib") && message.contains("outside the repository"), "{message}");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn generated_secrets_are_not_committed_but_values_written_in_the_chart_are() {
+    let dir = repo(&["generated-secrets"], &[(".kpath.yml", "namespace: shop\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_dir = cache.path().to_str().expect("UTF-8 path");
+    let args = ["check", "--cache-dir", cache_dir, "--format", "json", "."];
+    let first = kpath(&args, dir.path());
+    let report = json(&first);
+    assert_shape(&report);
+    // `-password` (randAlphaNum in a helper, genPrivateKey) and `-ca` (genCA) are generated; `-trust`
+    // holds only a CA certificate; `-literal` is written in values.yaml.
+    let committed = one(&report, "secret-committed");
+    assert_eq!(committed["object"]["name"], "generated-secrets-literal", "{report:#}");
+    assert!(s(&committed["message"]).contains("`api-token`"), "{committed:#}");
+    assert!(!first.stdout.contains("s3cr3t-committed-token"), "the committed value is redacted");
+    // Cached, the result is the same.
+    let second = kpath(&args, dir.path());
+    assert_eq!(findings(&json(&second)), findings(&report));
 }

@@ -63,7 +63,10 @@ fn three_overlays(root: &Path) {
 }
 
 fn review(root: &Path) -> Value {
-    json(&kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json", "--no-cache"], root))
+    json(&kpath(
+        &["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json", "--no-cache"],
+        root,
+    ))
 }
 
 fn changed_units(plan: &Value) -> BTreeSet<String> {
@@ -116,8 +119,11 @@ fn a_change_to_one_patch_reviews_only_that_root() {
     let root = repo.path();
     three_overlays(root);
     let patch = std::fs::read_to_string(root.join("overlays/prod/memory.yaml")).expect("read");
-    std::fs::write(root.join("overlays/prod/memory.yaml"), patch.replace("limits: {memory: 256Mi}", "limits: {memory: 200Mi}"))
-        .expect("write");
+    std::fs::write(
+        root.join("overlays/prod/memory.yaml"),
+        patch.replace("limits: {memory: 256Mi}", "limits: {memory: 200Mi}"),
+    )
+    .expect("write");
     git(root, &["commit", "-q", "-am", "less memory"]);
     let plan = review(root);
     assert_eq!(changed_units(&plan), BTreeSet::from(["overlays/prod".to_string()]), "{plan}");

@@ -182,8 +182,13 @@ fn the_demo_review_from_directories() {
         .filter_map(|c| c["environment"].as_str())
         .collect();
     assert_eq!(catalog, vec!["apps/catalog/overlays/prod", "apps/catalog/overlays/staging"]);
-    assert!(!plan["findings"].as_array().expect("findings").iter().any(|f| f["file"] == "apps/catalog/base/deployment.yaml"
-        && f["rule"] == "namespace-missing"));
+    assert!(
+        !plan["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["file"] == "apps/catalog/base/deployment.yaml" && f["rule"] == "namespace-missing")
+    );
     // Unchanged files are not even checked, so their debt is neither new nor existing.
     assert!(
         !plan["findings"].as_array().expect("findings").iter().any(|f| f["file"] == "apps/worker/scaledobject.yaml")

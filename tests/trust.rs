@@ -85,6 +85,8 @@ fn a_chart_name_is_never_an_option() {
     let (dir, canary, _) = chart_repo();
     let root = dir.path();
     write(root, "charts/shop/Chart.yaml", "apiVersion: v2\nname: \"--output-dir\"\nversion: 0.1.0\n");
+    // Released into `default`, the rendered ConfigMap is reported by its name, which shows the chart rendered.
+    write(root, ".kpath.yml", "namespace: default\n");
     let run = kpath(&["check", "--no-cache", "--format", "json", "."], root);
     assert_eq!(run.code, 1, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
     assert!(run.stdout.contains("ConfigMap `output-dir` is in the `default` namespace"), "{}", run.stdout);

@@ -4,17 +4,22 @@
 //!
 //! This is the only place kpath starts a process.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
+/// A located `helm` binary. Locating it starts no process: its version is asked once per process, on the
+/// first render that misses the cache ([`Helm::check_version`]), so a check answered from the cache runs
+/// no `helm` at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Helm {
     pub path: PathBuf,
-    /// As Helm prints it, e.g. `v3.17.3`.
-    pub version: String,
+    /// What identifies the binary for the render cache: its canonical path, size and modification time.
+    /// Replacing or upgrading helm changes it, so renders of another helm are never reused.
+    pub identity: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +130,8 @@ impl Sandbox {
     }
 }
 
-/// Finds helm: an explicit path, then `$KPATH_HELM`, then `helm` on PATH; checks it is Helm 3.8+ or 4.
+/// Finds helm: an explicit path, then `$KPATH_HELM`, then `helm` on PATH. Only looks at the file system;
+/// whether it is Helm 3.8+ or 4 is checked by [`Helm::check_version`] before the first render.
 pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
     let candidate = match explicit {
         Some(p) => Some(p.to_path_buf()),
@@ -135,28 +141,46 @@ pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
         },
     };
     let path = candidate.ok_or(FindError::NotFound)?;
-    if !path.is_file() {
-        return Err(FindError::Unusable { path: path.display().to_string(), reason: "no such file".into() });
+    let unusable = |reason: String| FindError::Unusable { path: path.display().to_string(), reason };
+    let canonical = std::fs::canonicalize(&path).map_err(|_| unusable("no such file".into()))?;
+    let meta = std::fs::metadata(&canonical).map_err(|e| unusable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(unusable("not a file".into()));
     }
-    let sandbox = Sandbox::new().map_err(|e| FindError::Unusable {
-        path: path.display().to_string(),
-        reason: format!("no temporary directory: {e}"),
-    })?;
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let identity = format!("{}\u{0}{}\u{0}{mtime}", canonical.display(), meta.len());
+    Ok(Helm { path, identity })
+}
+
+/// Versions already asked, by binary identity: each binary is asked once per process.
+static VERSIONS: OnceLock<Mutex<HashMap<String, Result<String, String>>>> = OnceLock::new();
+
+impl Helm {
+    /// The binary's version (`v3.17.3`), asked once per process; an error when it is not Helm 3.8+ or 4.
+    pub fn check_version(&self) -> Result<String, FindError> {
+        // The lock is held while helm answers: renders that miss the cache at once wait for the one
+        // answer instead of each starting a `helm version`.
+        let mut versions = VERSIONS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        let answer = versions.entry(self.identity.clone()).or_insert_with(|| ask_version(&self.path)).clone();
+        answer.map_err(|reason| FindError::Unusable { path: self.path.display().to_string(), reason })
+    }
+}
+
+fn ask_version(path: &Path) -> Result<String, String> {
+    let sandbox = Sandbox::new().map_err(|e| format!("no temporary directory: {e}"))?;
     let limits =
         RunLimits { timeout: Duration::from_secs(20), max_output: 4096, memory: super::DEFAULT_MEMORY_PER_RENDER };
-    let out = run(&path, &["version".into(), "--template".into(), "{{.Version}}".into()], &sandbox, &limits)
-        .map_err(|e| FindError::Unusable { path: path.display().to_string(), reason: e.to_string() })?;
+    let out = run(path, &["version".into(), "--template".into(), "{{.Version}}".into()], &sandbox, &limits)
+        .map_err(|e| e.to_string())?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.success || !supported(&version) {
-        return Err(FindError::Unusable {
-            path: path.display().to_string(),
-            reason: format!(
-                "kpath needs Helm 3.8 or newer, this is `{}`",
-                if version.is_empty() { out.stderr.trim() } else { &version }
-            ),
-        });
+        return Err(format!(
+            "kpath needs Helm 3.8 or newer, this is `{}`",
+            if version.is_empty() { out.stderr.trim() } else { &version }
+        ));
     }
-    Ok(Helm { path, version })
+    Ok(version)
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {

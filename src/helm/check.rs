@@ -38,7 +38,8 @@ impl HelmRenderer {
 #[derive(Debug, Clone)]
 struct Release {
     release: String,
-    namespace: String,
+    /// `None`: decided at install.
+    namespace: Option<String>,
     values: Vec<String>,
     set: Vec<(String, String)>,
     kubernetes_version: (u32, u32),
@@ -84,12 +85,21 @@ impl Renderer for HelmRenderer {
             let in_repo = normal(&join(tree.prefix(), root));
             let declared: Vec<&HelmRelease> =
                 config.helm.releases.iter().filter(|r| normal(&r.chart) == in_repo).collect();
-            let inputs: BTreeSet<String> =
+            let mut inputs: BTreeSet<String> =
                 BTreeSet::from([if root.is_empty() { String::new() } else { format!("{root}/") }]);
-            let default_namespace = config.namespace.clone().unwrap_or_else(|| "default".to_string());
+            // In-repository `file://` dependencies are rendered with the chart: a change to them affects it.
+            let chart_text = tree.read(&chart_yaml, super::MAX_CHART_FILE_BYTES).unwrap_or_default();
+            let depth = root.split('/').filter(|p| !p.is_empty()).count();
+            for (dependency, _) in super::file_dependencies(&chart_text) {
+                let ups = dependency.split('/').filter(|p| *p == "..").count();
+                let dir = shown(root, &dependency);
+                if ups <= depth && !dir.is_empty() {
+                    inputs.insert(format!("{dir}/"));
+                }
+            }
             let base = |r: Option<&HelmRelease>| Release {
                 release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
-                namespace: r.and_then(|r| r.namespace.clone()).unwrap_or_else(|| default_namespace.clone()),
+                namespace: r.and_then(|r| r.namespace.clone()).or_else(|| config.namespace.clone()),
                 values: r.map(|r| r.values.clone()).unwrap_or_default(),
                 set: r.map(|r| r.set.clone()).unwrap_or_default(),
                 kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
@@ -116,7 +126,7 @@ impl Renderer for HelmRenderer {
                     release.values.extend(env.values.iter().cloned());
                     release.set.extend(env.set.iter().cloned());
                     if let Some(ns) = &env.namespace {
-                        release.namespace = ns.clone();
+                        release.namespace = Some(ns.clone());
                     }
                     out.units.push(unit(release, Some(env.name.clone())));
                 }
@@ -146,6 +156,7 @@ impl Renderer for HelmRenderer {
             values: release.values.clone(),
             set: release.set.clone(),
             kubernetes_version: release.kubernetes_version,
+            tree_root: Some(cx.dir.to_path_buf()),
         };
         let limits = Limits {
             timeout: config.helm.timeout,
@@ -156,14 +167,14 @@ impl Renderer for HelmRenderer {
             memory_total: config.helm.memory_total,
         };
         let mut output = Output {
-            namespace: Namespace::Known(release.namespace.clone()),
+            namespace: release.namespace.clone().map_or(Namespace::AtInstall, Namespace::Known),
             kubernetes_version: Some(release.kubernetes_version),
             ..Output::default()
         };
         // Before rendering: a render that fails may quote values in its error (`required`, `fail`); the caller
         // redacts with these secrets whatever happens.
         collect_values_secrets(&helm_unit, &mut output.secrets);
-        let UnitRender { docs, problems } = match render_unit(helm, &helm_unit, &limits) {
+        let UnitRender { docs, problems, namespace_at_install } = match render_unit(helm, &helm_unit, &limits) {
             Ok(rendered) => rendered,
             Err(problem) => {
                 let mut p = at_chart(&problem.file, problem.pos, problem.message);
@@ -172,9 +183,12 @@ impl Renderer for HelmRenderer {
                 return Err(p);
             }
         };
+        if namespace_at_install {
+            output.namespace = Namespace::AtInstall;
+        }
         output.problems = problems.into_iter().map(|p| at_chart(&p.file, p.pos, p.message)).collect();
         let mut commented: HashSet<String> = HashSet::new();
-        for UnitDoc { pseudo, index, text, source } in docs {
+        for UnitDoc { pseudo, index, text, generated, source } in docs {
             if commented.insert(source.template_display.clone()) {
                 output.comments.push((source.template_display.clone(), source.template_text.clone()));
                 for (path, values_text, _) in source.values.iter() {
@@ -183,13 +197,7 @@ impl Renderer for HelmRenderer {
                     }
                 }
             }
-            output.docs.push(render::Doc {
-                name: pseudo,
-                index,
-                text,
-                generated: Vec::new(),
-                source: Arc::new(source),
-            });
+            output.docs.push(render::Doc { name: pseudo, index, text, generated, source: Arc::new(source) });
         }
         Ok(output)
     }
@@ -247,7 +255,7 @@ pub struct RenderedSource {
 /// Values files that reach a template, in increasing precedence. For a subchart template
 /// (`charts/redis/templates/…`) the subchart's own `values.yaml` comes first, then the parent's files
 /// with the subchart's name as prefix.
-pub fn values_for(unit: &RenderUnit, template: &str) -> Vec<(String, String, Vec<String>)> {
+pub fn values_for(unit: &RenderUnit, template: &str, deps: &[(String, String)]) -> Vec<(String, String, Vec<String>)> {
     // charts/a/charts/b/templates/x.yaml → subchart chain [a, b].
     let mut chain: Vec<&str> = Vec::new();
     let mut rest = template;
@@ -258,8 +266,9 @@ pub fn values_for(unit: &RenderUnit, template: &str) -> Vec<(String, String, Vec
     }
     let mut out = Vec::new();
     let mut add = |rel: String, prefix: Vec<String>| {
+        let rel = from_dependency(&rel, deps);
         if let Some(text) = super::read_chart_text(&unit.chart_dir.join(&rel)) {
-            out.push((format!("{}/{rel}", unit.chart_display), text, prefix));
+            out.push((shown(&unit.chart_display, &rel), text, prefix));
         }
     };
     // Innermost chart first (lowest precedence): its own values.yaml, no prefix. Each enclosing
@@ -313,12 +322,16 @@ pub struct UnitDoc {
     /// Index among the documents its template produced.
     pub index: usize,
     pub text: String,
+    /// Routes whose values Helm generated at render time.
+    pub generated: Vec<Route>,
     pub source: RenderedSource,
 }
 
 /// What rendering one unit produced.
 pub struct UnitRender {
     pub docs: Vec<UnitDoc>,
+    /// The release namespace is decided at install: objects without one take it.
+    pub namespace_at_install: bool,
     /// Problems that did not stop the render.
     pub problems: Vec<super::RenderProblem>,
 }
@@ -341,19 +354,48 @@ pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Un
                 let chart = doc.template.rsplit_once("templates/").map_or("", |(chart, _)| chart).to_string();
                 let (values, parsed_values) = by_chart
                     .entry(chart)
-                    .or_insert_with(|| (Arc::new(values_for(unit, &doc.template)), Arc::default()))
+                    .or_insert_with(|| {
+                        (Arc::new(values_for(unit, &doc.template, &rendered.file_dependencies)), Arc::default())
+                    })
                     .clone();
+                let source_rel = from_dependency(&doc.template, &rendered.file_dependencies);
                 RenderedSource {
-                    template_display: format!("{}/{}", unit.chart_display, doc.template),
-                    template_text: Arc::from(read_text(&unit.chart_dir.join(&doc.template)).as_str()),
+                    template_display: shown(&unit.chart_display, &source_rel),
+                    template_text: Arc::from(read_text(&unit.chart_dir.join(&source_rel)).as_str()),
                     values,
                     parsed_values,
                 }
             })
             .clone();
-        docs.push(UnitDoc { pseudo, index: doc.index, text: doc.text, source });
+        docs.push(UnitDoc { pseudo, index: doc.index, text: doc.text, generated: doc.generated, source });
     }
-    Ok(UnitRender { docs, problems: rendered.problems })
+    Ok(UnitRender { docs, problems: rendered.problems, namespace_at_install: rendered.namespace_at_install })
+}
+
+/// A path inside the rendered chart, as a path relative to the chart directory: files of a `file://` dependency
+/// (`charts/common/templates/x.yaml`) live where the dependency does (`../common/templates/x.yaml`).
+fn from_dependency(rel: &str, deps: &[(String, String)]) -> String {
+    for (inside, from) in deps {
+        if let Some(rest) = rel.strip_prefix(inside.as_str()) {
+            return format!("{from}{rest}");
+        }
+    }
+    rel.to_string()
+}
+
+/// `dir` joined with `rel`, `.` and `..` resolved, as reports show paths.
+fn shown(dir: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
 }
 
 fn read_text(path: &Path) -> String {

@@ -4,7 +4,9 @@
 
 pub mod binary;
 pub mod check;
+pub mod dependencies;
 mod file_errors;
+pub mod rendered;
 pub mod sourcemap;
 
 use std::collections::HashMap;
@@ -15,8 +17,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, HelmRelease};
-use crate::yaml::{self, Node, Pos};
+use crate::yaml::{self, Node, Pos, Route};
 pub use binary::Helm;
+pub use dependencies::file_dependencies;
+pub use rendered::RELEASE_NAMESPACE;
 
 /// One `helm template` invocation: a chart, a release, maybe an environment.
 #[derive(Debug, Clone)]
@@ -26,13 +30,19 @@ pub struct RenderUnit {
     /// The chart directory as reports show it (`charts/shop`).
     pub chart_display: String,
     pub release: String,
-    pub namespace: String,
+    /// The release namespace, when `.kpath.yml` names one (the release's, its environment's, or the
+    /// top-level `namespace`). `None`: it is decided at install (`helm install -n …`); the chart is rendered
+    /// into [`RELEASE_NAMESPACE`] and that namespace is removed from the objects again.
+    pub namespace: Option<String>,
     pub environment: Option<String>,
     /// Values files relative to the chart, in the order Helm applies them (after `values.yaml`).
     pub values: Vec<String>,
     /// `--set` overrides, in order.
     pub set: Vec<(String, String)>,
     pub kubernetes_version: (u32, u32),
+    /// The tree the chart lives in (the repository, or one side of a review): `file://` dependencies
+    /// are read only inside it. `None`: only inside the chart's own directory.
+    pub tree_root: Option<PathBuf>,
 }
 
 impl RenderUnit {
@@ -61,16 +71,17 @@ pub fn units(chart_dir: &Path, chart_display: &str, config: &Config) -> Vec<Rend
             canonical.is_some() && std::fs::canonicalize(path).ok() == canonical
         })
         .collect();
-    let default_namespace = config.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let tree_root = tree_root(chart_dir, config);
     let base = |r: Option<&HelmRelease>| RenderUnit {
         chart_dir: chart_dir.to_path_buf(),
         chart_display: chart_display.to_string(),
         release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
-        namespace: r.and_then(|r| r.namespace.clone()).unwrap_or_else(|| default_namespace.clone()),
+        namespace: r.and_then(|r| r.namespace.clone()).or_else(|| config.namespace.clone()),
         environment: None,
         values: r.map(|r| r.values.clone()).unwrap_or_default(),
         set: r.map(|r| r.set.clone()).unwrap_or_default(),
         kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
+        tree_root: tree_root.clone(),
     };
     if declared.is_empty() {
         return vec![base(None)];
@@ -87,12 +98,24 @@ pub fn units(chart_dir: &Path, chart_display: &str, config: &Config) -> Vec<Rend
             unit.values.extend(env.values.iter().cloned());
             unit.set.extend(env.set.iter().cloned());
             if let Some(ns) = &env.namespace {
-                unit.namespace = ns.clone();
+                unit.namespace = Some(ns.clone());
             }
             out.push(unit);
         }
     }
     out
+}
+
+/// The tree a chart found on disk lives in: the configuration's directory when it holds the chart (a
+/// review's side is written there), else the nearest ancestor with `.git` (the repository).
+fn tree_root(chart_dir: &Path, config: &Config) -> Option<PathBuf> {
+    let chart = std::fs::canonicalize(chart_dir).ok()?;
+    if let Some(base) = config.base_dir.as_deref().and_then(|b| std::fs::canonicalize(b).ok())
+        && chart.starts_with(&base)
+    {
+        return Some(base);
+    }
+    chart.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
 }
 
 fn chart_name(dir: &Path) -> Option<String> {
@@ -110,6 +133,9 @@ pub struct RenderedDoc {
     /// 0-based index among the documents this template produced.
     pub index: usize,
     pub text: String,
+    /// Routes of Secret values the chart generated at render time (`data.password` from `randAlphaNum`):
+    /// they differed between two renders, and `text` holds a placeholder there (see [`render`]).
+    pub generated: Vec<Route>,
 }
 
 /// A problem found while rendering, placed in the chart.
@@ -126,6 +152,13 @@ pub struct Rendered {
     pub docs: Vec<RenderedDoc>,
     /// Problems that did not stop the render (a symlink that was not followed).
     pub problems: Vec<RenderProblem>,
+    /// The release namespace is decided at install (the unit names none): objects without a namespace,
+    /// and those whose `{{ .Release.Namespace }}` was removed, go into the release's namespace.
+    pub namespace_at_install: bool,
+    /// `file://` dependencies copied into the chart: (path inside the rendered chart, `charts/common/`;
+    /// the directory it came from, relative to the chart directory, `../common/`). Templates under the
+    /// first are read from the second.
+    pub file_dependencies: Vec<(String, String)>,
 }
 
 /// Render settings from the configuration.
@@ -165,26 +198,126 @@ impl Limits {
     }
 }
 
-/// Renders a unit: from the cache when the chart, values, options and helm version are unchanged.
+/// What rendering a unit produced, as cached: the documents, or Helm's own error placed in the chart.
+/// Failures that depend on kpath's limits or the machine (a timeout, the output cap, no temporary
+/// directory) are not cached: the next run tries again.
+type Outcome = Result<Vec<RenderedDoc>, RenderProblem>;
+
+/// Renders a unit: from the cache when the chart (with its `file://` dependencies), values, options and
+/// helm binary are unchanged, so a cached check starts no process and copies nothing into a sandbox.
+///
+/// **Generated values.** A chart may generate a Secret's value at render time (`randAlphaNum`,
+/// `genPrivateKey`, a `lookup` that falls back to one of those): that value is not in the repository, so
+/// `secret-committed` must not report it, while a value written in the chart or its values files still is.
+/// kpath finds them by rendering a second time and comparing the Secrets: a scalar that differs between
+/// the two renders came from the template, not from the repository. Tracing each value through the
+/// template language instead would mean re-implementing Go templates, Sprig and Helm's `include`/`tpl`
+/// scoping (values pass through helpers, `dict`s, `tpl` strings, subcharts); comparing two real renders
+/// needs none of it and cannot disagree with Helm. The second render runs only when a template (helpers
+/// and subcharts included; a packaged subchart counts as one that may) calls a generating function
+/// ([`rendered::GENERATING_FUNCTIONS`]) and the first render holds a Secret, and both renders are cached as
+/// one result. Generated values are listed in [`RenderedDoc::generated`] and replaced by a stable
+/// placeholder in the text, so reviews do not show a new random value on every run.
 pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendered, RenderProblem> {
-    let chart = read_chart(&unit.chart_dir)?;
+    let chart = read_chart(&unit.chart_dir, unit.tree_root.as_deref())?;
     let key = cache_key(helm, unit, &chart);
-    if let Some(text) = cache_get(&key, limits.cache_dir.as_deref()) {
-        return Ok(Rendered { docs: split_output(&text), problems: chart.problems });
+    let outcome = match cache_get(&key, limits) {
+        Some(outcome) => outcome,
+        None => {
+            let outcome = Arc::new(render_fresh(helm, unit, &chart, limits)?);
+            cache_put(&key, &outcome, limits.cache_dir.as_deref());
+            outcome
+        }
+    };
+    match outcome.as_ref() {
+        Ok(docs) => Ok(Rendered {
+            docs: docs.clone(),
+            problems: chart.problems,
+            namespace_at_install: unit.namespace.is_none(),
+            file_dependencies: chart.copied,
+        }),
+        Err(problem) => Err(problem.clone()),
     }
+}
+
+/// Renders with helm (once, or twice for charts that generate Secret values). `Err` is a failure that is not
+/// cached; `Ok(Err)` is Helm's own error, cached like a render.
+fn render_fresh(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
+    helm.check_version().map_err(|e| at_chart(e.to_string()))?;
     let _permit = Permit::acquire(limits.slots());
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
-    write_chart(&chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
-    let args = template_args(unit, &chart, &chart_copy)?;
-    let output = binary::run(&helm.path, &args, &sandbox, &limits.run_limits())
-        .map_err(|e| at_chart(format!("`helm template` {e}")))?;
-    if !output.success {
-        return Err(parse_error(&output.stderr, &chart_copy, &unit.chart_dir));
+    write_chart(chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
+    let args = template_args(unit, chart, &chart_copy)?;
+    let once = || -> Result<Outcome, RenderProblem> {
+        let output = binary::run(&helm.path, &args, &sandbox, &limits.run_limits())
+            .map_err(|e| at_chart(format!("`helm template` {e}")))?;
+        if !output.success {
+            let problem = parse_error(&output.stderr, &chart_copy, &unit.chart_dir);
+            return Ok(Err(in_dependency(problem, &chart.copied)));
+        }
+        let mut docs = split_output(&String::from_utf8_lossy(&output.stdout));
+        if unit.namespace.is_none() {
+            for doc in &mut docs {
+                doc.text = rendered::remove_release_namespace(&doc.text).0;
+            }
+        }
+        Ok(Ok(docs))
+    };
+    let mut docs = match once()? {
+        Ok(docs) => docs,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    if may_generate(chart) && docs.iter().any(holds_secret) {
+        // Helm's own error on the second render (it cannot differ from the first but for a generated
+        // value) leaves the first render as it is.
+        if let Ok(again) = once()? {
+            mark_generated(&mut docs, &again);
+        }
     }
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    cache_put(&key, &text, limits.cache_dir.as_deref());
-    Ok(Rendered { docs: split_output(&text), problems: chart.problems })
+    Ok(Ok(docs))
+}
+
+/// Whether a template of the chart (its own, its helpers', its subcharts') calls a generating function. A
+/// packaged subchart (`charts/*.tgz`) is not unpacked to look: it counts as one that may.
+fn may_generate(chart: &ChartFiles) -> bool {
+    chart.files.iter().any(|(rel, bytes)| {
+        let packaged = rel.starts_with("charts/") && (rel.ends_with(".tgz") || rel.ends_with(".tar.gz"));
+        let template = rel.starts_with("templates/") || rel.contains("/templates/");
+        packaged || (template && rendered::calls_generating_function(&String::from_utf8_lossy(bytes)))
+    })
+}
+
+fn holds_secret(doc: &RenderedDoc) -> bool {
+    doc.text.contains("Secret")
+        && yaml::parse_stream(&doc.text).0.iter().filter_map(|d| d.root.as_ref()).any(rendered::is_secret)
+}
+
+/// Compares each Secret of the first render with the same document of the second; differing values are
+/// listed as generated and replaced by their placeholder.
+fn mark_generated(docs: &mut [RenderedDoc], again: &[RenderedDoc]) {
+    let second: HashMap<(&str, usize), &str> =
+        again.iter().map(|d| ((d.template.as_str(), d.index), d.text.as_str())).collect();
+    for doc in docs {
+        let Some(other) = second.get(&(doc.template.as_str(), doc.index)) else { continue };
+        if !doc.text.contains("Secret") {
+            continue;
+        }
+        let routes = rendered::differing_secret_values(&doc.text, other);
+        if !routes.is_empty() {
+            doc.text = rendered::replace_generated(&doc.text, &routes);
+            doc.generated = routes;
+        }
+    }
+}
+
+/// A problem Helm placed in a `file://` dependency copied into the chart (`charts/common/templates/x.yaml`)
+/// is placed where that file really is (`../common/templates/x.yaml`).
+fn in_dependency(mut problem: RenderProblem, copied: &[(String, String)]) -> RenderProblem {
+    if let Some((inside, from)) = copied.iter().rev().find(|(inside, _)| problem.file.starts_with(inside.as_str())) {
+        problem.file = format!("{from}{}", &problem.file[inside.len()..]);
+    }
+    problem
 }
 
 /// The arguments of `helm template` for a unit. Every value that came from the repository is checked
@@ -195,12 +328,13 @@ fn template_args(unit: &RenderUnit, chart: &ChartFiles, chart_copy: &Path) -> Re
     use crate::cmdline::{self, flag};
     let bad = |what: &str, e: cmdline::Rejected| at_chart(format!("not rendered: {what}: {e}"));
     cmdline::release_name(&unit.release).map_err(|e| bad("release", e))?;
-    cmdline::namespace(&unit.namespace).map_err(|e| bad("namespace", e))?;
+    let namespace = unit.namespace.as_deref().unwrap_or(RELEASE_NAMESPACE);
+    cmdline::namespace(namespace).map_err(|e| bad("namespace", e))?;
     let (major, minor) = unit.kubernetes_version;
     let version = cmdline::kubernetes_version(&format!("{major}.{minor}")).map_err(|e| bad("kubernetesVersion", e))?;
     let mut args: Vec<String> = vec![
         "template".into(),
-        flag("namespace", &unit.namespace),
+        flag("namespace", namespace),
         flag("kube-version", &format!("{}.{}.0", version.0, version.1)),
         "--include-crds".into(),
         "--skip-tests".into(),
@@ -267,10 +401,16 @@ impl Drop for Permit {
     }
 }
 
-/// A chart read into memory: its files (relative path, bytes), and the symlinks that were refused.
+/// A chart read into memory: its files (relative path, bytes), with its `file://` dependencies under
+/// `charts/`, and the symlinks that were refused.
+#[derive(Default)]
 struct ChartFiles {
     files: Vec<(String, Vec<u8>)>,
     problems: Vec<RenderProblem>,
+    /// `file://` dependencies copied in: (path inside the chart, source directory relative to the chart).
+    copied: Vec<(String, String)>,
+    /// Bytes of every file read so far.
+    total: u64,
 }
 
 /// Reads every file of the chart, each at most [`MAX_CHART_FILE_BYTES`] and all together at most
@@ -278,38 +418,54 @@ struct ChartFiles {
 /// problem names the file). Symlinks are followed only when they resolve inside the chart:
 /// a link out of it (to `/etc/passwd`, to another chart, to the CI runner's secrets) is refused and
 /// reported, and the chart renders without it.
-fn read_chart(dir: &Path) -> Result<ChartFiles, RenderProblem> {
+///
+/// `file://` dependencies that `charts/` does not already hold are read the same way (links only inside
+/// the dependency, sizes counted with the chart's), and only inside `tree_root` (the chart's own
+/// directory when `None`): a dependency elsewhere is a problem on its `repository:` line.
+fn read_chart(dir: &Path, tree_root: Option<&Path>) -> Result<ChartFiles, RenderProblem> {
     let root = std::fs::canonicalize(dir).map_err(|e| at_chart(format!("cannot read the chart: {e}")))?;
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    let mut total: u64 = 0;
-    let mut walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name().into_iter();
+    let tree = match tree_root {
+        Some(tree) => std::fs::canonicalize(tree).map_err(|e| at_chart(format!("cannot read the repository: {e}")))?,
+        None => root.clone(),
+    };
+    let mut chart = ChartFiles::default();
+    read_tree(&root, "", "", &mut chart)?;
+    let mut chain = vec![root.clone()];
+    add_file_dependencies(&root, &root, "", &tree, &mut chart, &mut chain)?;
+    Ok(chart)
+}
+
+/// Reads the files under `fs_root` into `chart` as `inside` + their relative path; problems name them as
+/// `shown` + their relative path (where they are, relative to the chart directory).
+fn read_tree(fs_root: &Path, inside: &str, shown: &str, chart: &mut ChartFiles) -> Result<(), RenderProblem> {
+    let mut walker = walkdir::WalkDir::new(fs_root).follow_links(false).sort_by_file_name().into_iter();
     while let Some(entry) = walker.next() {
         let Ok(entry) = entry else { continue };
-        let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
+        let rel = entry.path().strip_prefix(fs_root).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
         if entry.depth() > 0 && entry.file_type().is_dir() && entry.file_name() == ".git" {
             walker.skip_current_dir();
             continue;
         }
+        let named = format!("{shown}{rel}");
         let real = if entry.path_is_symlink() {
             match std::fs::canonicalize(entry.path()) {
-                Ok(target) if target.starts_with(&root) && target.is_file() => target,
+                Ok(target) if target.starts_with(fs_root) && target.is_file() => target,
                 Ok(target) => {
-                    let why = if target.starts_with(&root) { "a directory link" } else { "a link out of the chart" };
-                    problems.push(RenderProblem {
-                        file: rel.clone(),
+                    let why = if target.starts_with(fs_root) { "a directory link" } else { "a link out of the chart" };
+                    chart.problems.push(RenderProblem {
+                        file: named.clone(),
                         pos: Pos { line: 1, col: 1 },
                         message: format!(
-                            "`{rel}` is {why}; kpath does not follow it, and rendered the chart without it"
+                            "`{named}` is {why}; kpath does not follow it, and rendered the chart without it"
                         ),
                     });
                     continue;
                 }
                 Err(_) => {
-                    problems.push(RenderProblem {
-                        file: rel.clone(),
+                    chart.problems.push(RenderProblem {
+                        file: named.clone(),
                         pos: Pos { line: 1, col: 1 },
-                        message: format!("`{rel}` is a broken symlink; the chart was rendered without it"),
+                        message: format!("`{named}` is a broken symlink; the chart was rendered without it"),
                     });
                     continue;
                 }
@@ -321,27 +477,97 @@ fn read_chart(dir: &Path) -> Result<ChartFiles, RenderProblem> {
         };
         // Sizes are checked before reading: a chart is copied into memory whole (and Helm would load
         // it whole too), so one huge file must not cost its size in memory.
-        let size = std::fs::metadata(&real).map_err(|e| at_chart(format!("cannot read `{rel}`: {e}")))?.len();
-        total = total.saturating_add(size);
-        let over = |message: String| RenderProblem { file: rel.clone(), pos: Pos { line: 1, col: 1 }, message };
+        let size = std::fs::metadata(&real).map_err(|e| at_chart(format!("cannot read `{named}`: {e}")))?.len();
+        chart.total = chart.total.saturating_add(size);
+        let over = |message: String| RenderProblem { file: named.clone(), pos: Pos { line: 1, col: 1 }, message };
         if size > MAX_CHART_FILE_BYTES {
             return Err(over(format!(
-                "`{rel}` is {}, over kpath's {} limit for a file of a chart; the chart was not rendered",
+                "`{named}` is {}, over kpath's {} limit for a file of a chart; the chart was not rendered",
                 mebibytes(size),
                 mebibytes(MAX_CHART_FILE_BYTES)
             )));
         }
-        if total > MAX_CHART_BYTES {
+        if chart.total > MAX_CHART_BYTES {
             return Err(over(format!(
-                "the chart's files pass kpath's {} limit for a whole chart at `{rel}`; the chart was not rendered",
+                "the chart's files pass kpath's {} limit for a whole chart at `{named}`; the chart was not rendered",
                 mebibytes(MAX_CHART_BYTES)
             )));
         }
         let bytes = crate::loader::read_bounded(&real, MAX_CHART_FILE_BYTES)
-            .map_err(|e| over(format!("cannot read `{rel}`: {e}")))?;
-        files.push((rel, bytes));
+            .map_err(|e| over(format!("cannot read `{named}`: {e}")))?;
+        chart.files.push((format!("{inside}{rel}"), bytes));
     }
-    Ok(ChartFiles { files, problems })
+    Ok(())
+}
+
+/// Copies the `file://` dependencies of the chart read at `inside` (whose directory is `dir`) into
+/// `inside/charts/NAME/`, then theirs, at most [`dependencies::MAX_DEPTH`] deep; `chain` holds the
+/// directories being copied, so a cycle is refused rather than followed.
+fn add_file_dependencies(
+    dir: &Path,
+    top: &Path,
+    inside: &str,
+    tree: &Path,
+    chart: &mut ChartFiles,
+    chain: &mut Vec<PathBuf>,
+) -> Result<(), RenderProblem> {
+    let chart_yaml = format!("{inside}Chart.yaml");
+    let Some(text) =
+        chart.files.iter().find(|(rel, _)| *rel == chart_yaml).map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+    else {
+        return Ok(());
+    };
+    let shown = shown_dir(top, dir);
+    for dep in dependencies::parse(&text) {
+        let name = crate::cmdline::shown(&dep.name);
+        let path = crate::cmdline::shown(&dep.path);
+        let at = |message: String| RenderProblem {
+            file: format!("{shown}Chart.yaml"),
+            pos: Pos { line: dep.line, col: 1 },
+            message: format!("dependency `{name}` (`file://{path}`): {message}"),
+        };
+        if !dependencies::valid_name(&dep.name) {
+            return Err(at("its `name` cannot be a directory under `charts/`".into()));
+        }
+        let under = format!("{inside}charts/{}/", dep.name);
+        let packaged = format!("{inside}charts/{}-", dep.name);
+        let vendored = chart.files.iter().any(|(rel, _)| {
+            rel.starts_with(&under) || (rel.starts_with(&packaged) && !rel[packaged.len()..].contains('/'))
+        });
+        if vendored {
+            continue;
+        }
+        let Ok(target) = std::fs::canonicalize(dir.join(&dep.path)) else {
+            return Err(at("no such directory".into()));
+        };
+        if !target.starts_with(tree) {
+            return Err(at(
+                "it is outside the repository; kpath reads no chart from outside it (vendor it under `charts/`)".into(),
+            ));
+        }
+        if chain.contains(&target) {
+            return Err(at("the dependencies form a cycle".into()));
+        }
+        if chain.len() > dependencies::MAX_DEPTH {
+            return Err(at(format!("dependencies nest more than {} deep", dependencies::MAX_DEPTH)));
+        }
+        if !target.join("Chart.yaml").is_file() {
+            return Err(at("it has no `Chart.yaml`".into()));
+        }
+        let from = shown_dir(top, &target);
+        read_tree(&target, &under, &from, chart)?;
+        chart.copied.push((under.clone(), from));
+        chain.push(target.clone());
+        add_file_dependencies(&target, top, &under, tree, chart, chain)?;
+        chain.pop();
+    }
+    Ok(())
+}
+
+/// A directory relative to the chart's, as problems name it: `""` for the chart, `../common/` for a dependency.
+fn shown_dir(top: &Path, dir: &Path) -> String {
+    let rel = dependencies::relative(top, dir).to_string_lossy().replace('\\', "/");
+    if rel.is_empty() { rel } else { format!("{rel}/") }
 }
 
 fn mebibytes(bytes: u64) -> String {
@@ -369,8 +595,11 @@ fn write_chart(chart: &ChartFiles, to: &Path) -> std::io::Result<()> {
 }
 
 /// Version of the cache's content format: bump when what is cached changes meaning.
-const CACHE_FORMAT: &str = "kpath-render-1";
+const CACHE_FORMAT: &str = "kpath-render-2";
 
+/// The cache key: everything a render depends on. The binary is identified by its canonical path, size
+/// and modification time ([`Helm::identity`]), not by asking it its version, so computing the key starts
+/// no process.
 fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
@@ -378,9 +607,15 @@ fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
         h.update(bytes);
     };
     field(CACHE_FORMAT.as_bytes());
-    field(helm.version.as_bytes());
+    field(helm.identity.as_bytes());
     field(unit.release.as_bytes());
-    field(unit.namespace.as_bytes());
+    match &unit.namespace {
+        Some(namespace) => {
+            field(b"namespace");
+            field(namespace.as_bytes());
+        }
+        None => field(b"namespace at install"),
+    }
     field(format!("{}.{}", unit.kubernetes_version.0, unit.kubernetes_version.1).as_bytes());
     for v in &unit.values {
         field(v.as_bytes());
@@ -401,43 +636,160 @@ const MEMORY_CACHE_BYTES: usize = 256 << 20;
 
 #[derive(Default)]
 struct MemoryCache {
-    renders: HashMap<String, Arc<str>>,
+    renders: HashMap<String, Arc<Outcome>>,
     bytes: usize,
 }
 
 static MEMORY: OnceLock<Mutex<MemoryCache>> = OnceLock::new();
 
-fn cache_get(key: &str, dir: Option<&Path>) -> Option<String> {
-    let memory = MEMORY.get_or_init(Mutex::default);
-    if let Some(text) = memory.lock().ok()?.renders.get(key) {
-        return Some(text.to_string());
-    }
-    let text = std::fs::read_to_string(dir?.join(format!("{key}.yaml"))).ok()?;
-    remember(key, &text);
-    Some(text)
+/// An outcome as the disk cache stores it (JSON).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CacheEntry {
+    format: String,
+    #[serde(default)]
+    docs: Vec<CachedDoc>,
+    #[serde(default)]
+    failed: Option<CachedProblem>,
 }
 
-fn remember(key: &str, text: &str) {
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CachedDoc {
+    template: String,
+    index: usize,
+    text: String,
+    /// Each route as its segments: a string is a key, a number an index.
+    generated: Vec<Vec<CachedSegment>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum CachedSegment {
+    Index(usize),
+    Key(String),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CachedProblem {
+    file: String,
+    line: u32,
+    col: u32,
+    message: String,
+}
+
+impl CacheEntry {
+    fn from_outcome(outcome: &Outcome) -> CacheEntry {
+        let (docs, failed) = match outcome {
+            Ok(docs) => (docs.iter().map(CachedDoc::from_doc).collect(), None),
+            Err(p) => (
+                Vec::new(),
+                Some(CachedProblem {
+                    file: p.file.clone(),
+                    line: p.pos.line,
+                    col: p.pos.col,
+                    message: p.message.clone(),
+                }),
+            ),
+        };
+        CacheEntry { format: CACHE_FORMAT.to_string(), docs, failed }
+    }
+
+    fn into_outcome(self) -> Option<Outcome> {
+        if self.format != CACHE_FORMAT {
+            return None;
+        }
+        Some(match self.failed {
+            Some(p) => Err(RenderProblem { file: p.file, pos: Pos { line: p.line, col: p.col }, message: p.message }),
+            None => Ok(self.docs.into_iter().map(CachedDoc::into_doc).collect()),
+        })
+    }
+}
+
+impl CachedDoc {
+    fn from_doc(doc: &RenderedDoc) -> CachedDoc {
+        let generated = doc
+            .generated
+            .iter()
+            .map(|route| {
+                route
+                    .0
+                    .iter()
+                    .map(|seg| match seg {
+                        yaml::Segment::Key(k) => CachedSegment::Key(k.to_string()),
+                        yaml::Segment::Index(i) => CachedSegment::Index(*i),
+                    })
+                    .collect()
+            })
+            .collect();
+        CachedDoc { template: doc.template.clone(), index: doc.index, text: doc.text.clone(), generated }
+    }
+
+    fn into_doc(self) -> RenderedDoc {
+        let generated = self
+            .generated
+            .into_iter()
+            .map(|segments| {
+                Route(
+                    segments
+                        .into_iter()
+                        .map(|seg| match seg {
+                            CachedSegment::Key(k) => yaml::Segment::Key(k.as_str().into()),
+                            CachedSegment::Index(i) => yaml::Segment::Index(i),
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        RenderedDoc { template: self.template, index: self.index, text: self.text, generated }
+    }
+}
+
+fn outcome_bytes(outcome: &Outcome) -> usize {
+    match outcome {
+        Ok(docs) => docs.iter().map(|d| d.text.len() + d.template.len()).sum(),
+        Err(p) => p.message.len(),
+    }
+}
+
+fn cache_get(key: &str, limits: &Limits) -> Option<Arc<Outcome>> {
+    let memory = MEMORY.get_or_init(Mutex::default);
+    if let Some(outcome) = memory.lock().ok()?.renders.get(key) {
+        return Some(outcome.clone());
+    }
+    // An entry holds at most one render's output (escaped as JSON, so up to twice as long) and a little more.
+    let cap = (limits.max_output as u64).saturating_mul(2).saturating_add(1 << 20);
+    let bytes = crate::loader::read_bounded(&limits.cache_dir.as_deref()?.join(format!("{key}.json")), cap).ok()?;
+    let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
+    let outcome = Arc::new(entry.into_outcome()?);
+    remember(key, &outcome);
+    Some(outcome)
+}
+
+fn remember(key: &str, outcome: &Arc<Outcome>) {
     let memory = MEMORY.get_or_init(Mutex::default);
     let Ok(mut cache) = memory.lock() else { return };
-    if cache.bytes + text.len() > MEMORY_CACHE_BYTES {
+    let size = outcome_bytes(outcome);
+    if cache.bytes + size > MEMORY_CACHE_BYTES {
         cache.renders.clear();
         cache.bytes = 0;
     }
-    cache.bytes += text.len();
-    cache.renders.insert(key.to_string(), Arc::from(text));
+    cache.bytes += size;
+    cache.renders.insert(key.to_string(), outcome.clone());
 }
 
-fn cache_put(key: &str, text: &str, dir: Option<&Path>) {
-    remember(key, text);
+fn cache_put(key: &str, outcome: &Arc<Outcome>, dir: Option<&Path>) {
+    remember(key, outcome);
     let Some(dir) = dir else { return };
+    let Ok(bytes) = serde_json::to_vec(&CacheEntry::from_outcome(outcome)) else { return };
     // Write-then-rename: a reader never sees half a render, whatever runs in parallel.
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
     let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else { return };
-    if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
-        let _ = tmp.persist(dir.join(format!("{key}.yaml")));
+    if std::io::Write::write_all(&mut tmp, &bytes).is_ok() {
+        let _ = tmp.persist(dir.join(format!("{key}.json")));
     }
 }
 
@@ -452,7 +804,7 @@ pub fn split_output(text: &str) -> Vec<RenderedDoc> {
             && !body.trim().is_empty()
         {
             let index = counts.entry(template.clone()).or_insert(0);
-            docs.push(RenderedDoc { template, index: *index, text: body });
+            docs.push(RenderedDoc { template, index: *index, text: body, generated: Vec::new() });
             *index += 1;
         }
     };
@@ -527,13 +879,20 @@ pub fn parse_error(stderr: &str, chart_copy: &Path, chart_dir: &Path) -> RenderP
     }
     // `found in Chart.yaml, but missing in charts/ directory: redis, postgresql`.
     if let Some(names) = message.split("missing in charts/ directory:").nth(1) {
-        let first = names.split(',').next().unwrap_or("").trim();
-        let pos = dependency_line(chart_dir, first).unwrap_or(Pos { line: 1, col: 1 });
+        let mut names = names.split(',').map(str::trim).filter(|n| !n.is_empty());
+        let first = names.next().unwrap_or("");
+        let others: Vec<String> = names.map(|n| format!("`{}`", crate::cmdline::shown(n))).collect();
+        let line = dependency_line(chart_dir, first);
+        let also = if others.is_empty() { String::new() } else { format!(" (nor is {})", others.join(", ")) };
+        let at = line.map(|p| format!(" (Chart.yaml line {})", p.line)).unwrap_or_default();
         return RenderProblem {
             file: "Chart.yaml".into(),
-            pos,
+            pos: line.unwrap_or(Pos { line: 1, col: 1 }),
             message: format!(
-                "{message}: vendor the dependency (`helm dependency build` and commit `charts/`); kpath renders offline and never downloads charts"
+                "dependency `{}`{at} is not in `charts/`{also}: kpath renders offline and never downloads charts, so \
+                 vendor it (`helm dependency build`, then commit `charts/`), or point its `repository:` at a chart in \
+                 this repository with `file://`",
+                crate::cmdline::shown(first)
             ),
         };
     }
@@ -573,18 +932,19 @@ mod tests {
             chart_dir: PathBuf::from("charts/shop"),
             chart_display: "charts/shop".into(),
             release: "shop".into(),
-            namespace: "shop".into(),
+            namespace: Some("shop".into()),
             environment: None,
             values: vec!["values-prod.yaml".into()],
             set: vec![("image.tag".into(), "1.2".into())],
             kubernetes_version: (1, 30),
+            tree_root: None,
         }
     }
 
     fn chart() -> ChartFiles {
         ChartFiles {
             files: vec![("Chart.yaml".into(), Vec::new()), ("values-prod.yaml".into(), Vec::new())],
-            problems: Vec::new(),
+            ..ChartFiles::default()
         }
     }
 
@@ -623,7 +983,7 @@ mod tests {
         type Mutate = fn(&mut RenderUnit, &str);
         let positions: [(&str, Mutate); 6] = [
             ("release", |u, v| u.release = v.into()),
-            ("namespace", |u, v| u.namespace = v.into()),
+            ("namespace", |u, v| u.namespace = Some(v.into())),
             ("values", |u, v| u.values = vec![v.into()]),
             ("set key", |u, v| u.set = vec![(v.into(), "1".into())]),
             ("set value", |u, v| u.set = vec![("a".into(), v.into())]),

@@ -48,7 +48,7 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
     key.field(CACHE_FORMAT.as_bytes())
         .field(kubectl.version.as_bytes())
         .field(kubectl.kustomize_version.as_bytes())
-        .field(helm.as_ref().map_or("", |h| h.version.as_str()).as_bytes())
+        .field(helm.as_ref().map_or("", |h| h.identity.as_str()).as_bytes())
         .field(format!("{}.{}", kube_version.0, kube_version.1).as_bytes())
         .field(unit.root.as_bytes());
     for (path, bytes) in &files {
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn arguments_are_single_flags_and_the_directory_follows_a_double_dash() {
-        let helm = crate::helm::Helm { path: "/opt/helm".into(), version: "v3.17.3".into() };
+        let helm = crate::helm::Helm { path: "/opt/helm".into(), identity: "v3.17.3".into() };
         let args = arguments(Some(&helm), (1, 30), Path::new("/tmp/s/kpath-root"));
         assert_eq!(
             args,

@@ -1065,8 +1065,7 @@ pub fn render_text(plan: &ReviewPlan) -> String {
         changed.sort_by(|a, b| (&a.unit, &a.environment, &a.object).cmp(&(&b.unit, &b.environment, &b.object)));
         out.push_str("\nchanged objects:\n");
         for c in changed {
-            let env =
-                c.environment.as_deref().filter(|e| *e != c.unit).map(|e| format!(", {e}")).unwrap_or_default();
+            let env = c.environment.as_deref().filter(|e| *e != c.unit).map(|e| format!(", {e}")).unwrap_or_default();
             let _ = writeln!(out, "  {:<8} {} ({}{env})", change_word(c.kind), c.object, c.unit);
         }
     }

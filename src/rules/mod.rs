@@ -203,6 +203,9 @@ pub struct ObjectCx<'a> {
     pub object: Object<'a>,
     pub config: &'a Config,
     pub options: &'a RuleOptions,
+    /// Routes whose values the renderer produced at render time (a chart's `randAlphaNum` password):
+    /// they are not committed values. Empty for a file checked as written.
+    pub generated: &'a [Route],
     /// The object's pod spec and containers, read once and shared by every rule.
     pod: Option<crate::model::PodSpec<'a>>,
 }
@@ -215,7 +218,7 @@ impl<'a> ObjectCx<'a> {
         config: &'a Config,
         options: &'a RuleOptions,
     ) -> Self {
-        ObjectCx { file, document, object, config, options, pod: object.pod_spec() }
+        ObjectCx { file, document, object, config, options, generated: &[], pod: object.pod_spec() }
     }
 
     /// The pod spec of a workload (Pod, Deployment, CronJob, Rollout …), if the object has one.
