@@ -243,7 +243,22 @@ pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendere
 /// Renders with helm (once, or twice for charts that generate Secret values). `Err` is a failure that is not
 /// cached; `Ok(Err)` is Helm's own error, cached like a render.
 fn render_fresh(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
-    helm.check_version().map_err(|e| at_chart(e.to_string()))?;
+    // The first miss of a process asks helm its version while the chart renders, rather than before: a
+    // cold check then costs one helm start-up less. A render by a helm that turns out unusable is
+    // discarded, not cached. (The asking thread spawns and waits for its own helm, see `binary::run`.)
+    let (version, outcome) = std::thread::scope(|scope| {
+        let version = scope.spawn(|| helm.check_version());
+        let outcome = render_with(helm, unit, chart, limits);
+        (version.join(), outcome)
+    });
+    match version {
+        Ok(Ok(_)) => outcome,
+        Ok(Err(e)) => Err(at_chart(e.to_string())),
+        Err(_) => Err(at_chart("kpath could not check helm's version".into())),
+    }
+}
+
+fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
     let _permit = Permit::acquire(limits.slots());
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
