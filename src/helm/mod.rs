@@ -243,7 +243,22 @@ pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendere
 /// Renders with helm (once, or twice for charts that generate Secret values). `Err` is a failure that is not
 /// cached; `Ok(Err)` is Helm's own error, cached like a render.
 fn render_fresh(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
-    helm.check_version().map_err(|e| at_chart(e.to_string()))?;
+    // The first miss of a process asks helm its version while the chart renders, rather than before: a
+    // cold check then costs one helm start-up less. A render by a helm that turns out unusable is
+    // discarded, not cached. (The asking thread spawns and waits for its own helm, see `binary::run`.)
+    let (version, outcome) = std::thread::scope(|scope| {
+        let version = scope.spawn(|| helm.check_version());
+        let outcome = render_with(helm, unit, chart, limits);
+        (version.join(), outcome)
+    });
+    match version {
+        Ok(Ok(_)) => outcome,
+        Ok(Err(e)) => Err(at_chart(e.to_string())),
+        Err(_) => Err(at_chart("kpath could not check helm's version".into())),
+    }
+}
+
+fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
     let _permit = Permit::acquire(limits.slots());
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
@@ -1009,6 +1024,97 @@ mod tests {
         assert!(template_args(&u, &chart(), copy).is_err());
         u.kubernetes_version = (u32::MAX, 1);
         assert!(template_args(&u, &chart(), copy).is_err());
+    }
+
+    fn write(root: &Path, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+    }
+
+    fn chart_yaml(name: &str, deps: &[(&str, &str)]) -> String {
+        let deps: String =
+            deps.iter().map(|(n, r)| format!("  - name: {n}\n    version: 0.1.0\n    repository: {r}\n")).collect();
+        let deps = if deps.is_empty() { String::new() } else { format!("dependencies:\n{deps}") };
+        format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n{deps}")
+    }
+
+    fn paths(chart: &ChartFiles) -> Vec<&str> {
+        chart.files.iter().map(|(rel, _)| rel.as_str()).collect()
+    }
+
+    #[test]
+    fn file_dependencies_are_copied_under_charts_nested_and_only_inside_the_tree() {
+        let top = tempfile::tempdir().expect("tempdir");
+        let repo = top.path().join("repo");
+        write(
+            &repo,
+            &[
+                ("app/Chart.yaml", &chart_yaml("app", &[("lib", "file://../lib"), ("redis", "https://x.example")])),
+                ("app/templates/a.yaml", "a: 1\n"),
+                ("lib/Chart.yaml", &chart_yaml("lib", &[("base", "file://../base")])),
+                ("lib/templates/l.yaml", "l: 1\n"),
+                ("base/Chart.yaml", &chart_yaml("base", &[])),
+                ("base/templates/b.yaml", "b: 1\n"),
+            ],
+        );
+        let chart = read_chart(&repo.join("app"), Some(&repo)).expect("reads");
+        assert_eq!(
+            paths(&chart),
+            [
+                "Chart.yaml",
+                "templates/a.yaml",
+                "charts/lib/Chart.yaml",
+                "charts/lib/templates/l.yaml",
+                "charts/lib/charts/base/Chart.yaml",
+                "charts/lib/charts/base/templates/b.yaml",
+            ]
+        );
+        assert_eq!(
+            chart.copied,
+            [
+                ("charts/lib/".to_string(), "../lib/".to_string()),
+                ("charts/lib/charts/base/".to_string(), "../base/".to_string())
+            ]
+        );
+        // Without a tree root, only the chart's own directory is readable.
+        let p = read_chart(&repo.join("app"), None).err().expect("refused");
+        assert_eq!((p.file.as_str(), p.pos.line), ("Chart.yaml", 7));
+        assert!(p.message.contains("outside the repository"), "{}", p.message);
+        // A dependency of a dependency that leaves the tree is placed in that dependency's Chart.yaml.
+        write(&repo, &[("base/Chart.yaml", &chart_yaml("base", &[("far", "file://../../outside")]))]);
+        write(top.path(), &[("outside/Chart.yaml", &chart_yaml("far", &[]))]);
+        let p = read_chart(&repo.join("app"), Some(&repo)).err().expect("refused");
+        assert_eq!((p.file.as_str(), p.pos.line), ("../base/Chart.yaml", 7), "{}", p.message);
+    }
+
+    #[test]
+    fn vendored_dependencies_win_and_cycles_and_links_out_are_refused() {
+        let repo = tempfile::tempdir().expect("tempdir");
+        let repo = repo.path();
+        write(
+            repo,
+            &[
+                ("app/Chart.yaml", &chart_yaml("app", &[("lib", "file://../lib")])),
+                ("app/charts/lib/Chart.yaml", &chart_yaml("lib", &[])),
+                ("lib/Chart.yaml", &chart_yaml("lib", &[("app", "file://../app")])),
+                ("lib/templates/l.yaml", "l: 1\n"),
+            ],
+        );
+        let chart = read_chart(&repo.join("app"), Some(repo)).expect("reads");
+        assert_eq!(paths(&chart), ["Chart.yaml", "charts/lib/Chart.yaml"], "charts/ already holds `lib`");
+        std::fs::remove_dir_all(repo.join("app/charts")).expect("rm");
+        let p = read_chart(&repo.join("app"), Some(repo)).err().expect("a cycle");
+        assert!(p.message.contains("cycle") && p.file == "../lib/Chart.yaml", "{p:?}");
+        write(repo, &[("lib/Chart.yaml", &chart_yaml("lib", &[])), ("secret.txt", "hunter2\n")]);
+        std::os::unix::fs::symlink("../../secret.txt", repo.join("lib/templates/s.yaml")).expect("symlink");
+        let chart = read_chart(&repo.join("app"), Some(repo)).expect("reads");
+        assert!(!paths(&chart).iter().any(|p| p.ends_with("s.yaml")), "{:?}", paths(&chart));
+        assert_eq!(chart.problems.len(), 1);
+        assert_eq!(chart.problems[0].file, "../lib/templates/s.yaml");
+        assert!(chart.problems[0].message.contains("link out of the chart"));
     }
 
     #[test]
