@@ -156,7 +156,9 @@ impl Renderer for HelmRenderer {
             values: release.values.clone(),
             set: release.set.clone(),
             kubernetes_version: release.kubernetes_version,
-            tree_root: Some(cx.dir.to_path_buf()),
+            // `file://` dependencies are read inside the repository (the configuration's directory, else the git
+            // work tree), not only inside the checked directory.
+            tree_root: super::tree_root(&cx.dir.join(&unit.root), config).or_else(|| Some(cx.dir.to_path_buf())),
         };
         let limits = Limits {
             timeout: config.helm.timeout,

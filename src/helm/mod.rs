@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, HelmRelease};
+use crate::config::Config;
 use crate::yaml::{self, Node, Pos, Route};
 pub use binary::Helm;
 pub use dependencies::file_dependencies;
@@ -55,60 +55,9 @@ impl RenderUnit {
     }
 }
 
-/// The render units of a chart: the releases `.kpath.yml` declares for it (once per environment),
-/// or, without any, the chart once with its own values, release name = chart name.
-pub fn units(chart_dir: &Path, chart_display: &str, config: &Config) -> Vec<RenderUnit> {
-    let chart_name = release_from_chart_name(&chart_name(chart_dir).unwrap_or_else(|| {
-        chart_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "chart".into())
-    }));
-    let canonical = std::fs::canonicalize(chart_dir).ok();
-    let declared: Vec<&HelmRelease> = config
-        .helm
-        .releases
-        .iter()
-        .filter(|r| {
-            let path = config.base_dir.as_deref().unwrap_or(Path::new(".")).join(&r.chart);
-            canonical.is_some() && std::fs::canonicalize(path).ok() == canonical
-        })
-        .collect();
-    let tree_root = tree_root(chart_dir, config);
-    let base = |r: Option<&HelmRelease>| RenderUnit {
-        chart_dir: chart_dir.to_path_buf(),
-        chart_display: chart_display.to_string(),
-        release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
-        namespace: r.and_then(|r| r.namespace.clone()).or_else(|| config.namespace.clone()),
-        environment: None,
-        values: r.map(|r| r.values.clone()).unwrap_or_default(),
-        set: r.map(|r| r.set.clone()).unwrap_or_default(),
-        kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
-        tree_root: tree_root.clone(),
-    };
-    if declared.is_empty() {
-        return vec![base(None)];
-    }
-    let mut out = Vec::new();
-    for release in declared {
-        if release.environments.is_empty() {
-            out.push(base(Some(release)));
-            continue;
-        }
-        for env in &release.environments {
-            let mut unit = base(Some(release));
-            unit.environment = Some(env.name.clone());
-            unit.values.extend(env.values.iter().cloned());
-            unit.set.extend(env.set.iter().cloned());
-            if let Some(ns) = &env.namespace {
-                unit.namespace = Some(ns.clone());
-            }
-            out.push(unit);
-        }
-    }
-    out
-}
-
 /// The tree a chart found on disk lives in: the configuration's directory when it holds the chart (a
 /// review's side is written there), else the nearest ancestor with `.git` (the repository).
-fn tree_root(chart_dir: &Path, config: &Config) -> Option<PathBuf> {
+pub(crate) fn tree_root(chart_dir: &Path, config: &Config) -> Option<PathBuf> {
     let chart = std::fs::canonicalize(chart_dir).ok()?;
     if let Some(base) = config.base_dir.as_deref().and_then(|b| std::fs::canonicalize(b).ok())
         && chart.starts_with(&base)
@@ -116,12 +65,6 @@ fn tree_root(chart_dir: &Path, config: &Config) -> Option<PathBuf> {
         return Some(base);
     }
     chart.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
-}
-
-fn chart_name(dir: &Path) -> Option<String> {
-    let text = read_chart_text(&dir.join("Chart.yaml"))?;
-    let root = yaml::parse_single(&text).ok()??;
-    root.get("name").and_then(Node::as_text).map(str::to_string)
 }
 
 /// One document of `helm template` output, with the template that produced it.
