@@ -1,4 +1,4 @@
-//! `render-failed`: a Helm chart that does not render, placed on the template line Helm names.
+//! `render-failed`: a Helm chart or Kustomize root that does not render, placed on the line the tool's error names.
 
 use super::{Check, Example, Rule};
 use crate::finding::Severity;
@@ -7,17 +7,20 @@ pub static RULE: Rule = Rule {
     id: "render-failed",
     section: "Supply Helm Charts with an Existing Secret",
     severity: Severity::Error,
-    summary: "Helm chart does not render",
-    why: "A chart that fails `helm template` fails the same way when Argo CD, Flux or `helm upgrade` \
-renders it, so the change never reaches the cluster, and nothing in it can be checked. Common causes \
+    summary: "Helm chart or Kustomization does not render",
+    why: "A chart that fails `helm template`, or a Kustomization that fails `kubectl kustomize`, fails the same \
+way when Argo CD, Flux, `helm upgrade` or `kubectl apply -k` renders it, so the change never reaches the cluster, \
+and nothing in it can be checked. Common causes \
 are a value the chart marks `required` that no values file sets, a typo in a template action, and a \
 dependency that was never vendored into `charts/`. kpath renders offline in a sandbox (no downloads, \
 no plugins, a time limit and an output limit), so a chart that only renders with network access or \
-that never finishes is reported here too, rather than skipped.",
+that never finishes is reported here too, rather than skipped; so is a Kustomization with a remote base \
+(kpath never fetches) or a path that leaves the repository.",
     fix: "Fix the template or values line the message names, then run `helm template` locally to confirm. \
 Set required values in `values.yaml` or the environment's values file; vendor dependencies with \
 `helm dependency build` and commit `charts/`; keep templates free of unbounded loops and symlinks that \
-point outside the chart.",
+point outside the chart. For Kustomize, fix the reference the message names (a missing resource, a patch \
+that matches no object), vendor remote bases into the repository, and run `kubectl kustomize` locally.",
     secret: false,
     options: &[],
     bad: Example {
@@ -44,6 +47,6 @@ point outside the chart.",
             ("values.yaml", include_str!("../../fixtures/rules/render-failed/good/values.yaml")),
         ],
     },
-    // Raised by the Helm renderer (`helm::check`), not by a check over objects.
+    // Raised by the engine for the renderers' problems (Helm, Kustomize), not by a check over objects.
     check: Check::Loader,
 };
