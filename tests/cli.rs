@@ -358,6 +358,24 @@ fn a_kustomization_namespace_counts_as_set() {
     assert_eq!(rules_of(&report), vec![("namespace-missing".to_string(), "plain/deployment.yaml".to_string(), false)]);
 }
 
+#[test]
+fn a_component_no_root_uses_is_neither_rendered_nor_checked_as_files() {
+    // Libraries of Kustomize components (microservices-demo ships a dozen) are meant to be included by someone
+    // else's Kustomization: kustomize cannot build one alone, and its patches are not whole objects.
+    let dir = repo(&[
+        (
+            "components/no-probes/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n  - path: patch.yaml\n",
+        ),
+        (
+            "components/no-probes/patch.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  template:\n    spec:\n      containers:\n        - name: checkout\n          image: registry.example.com/checkout:latest\n",
+        ),
+    ]);
+    let report = json(&kpath(&["check", "--format", "json", "."], dir.path()));
+    assert_eq!(rules_of(&report), Vec::<(String, String, bool)>::new());
+}
+
 /// Planted credentials of every shape kpath detects. None may appear in any output format.
 const PLANTED: &[&str] = &[
     "hunter2-planted-value",

@@ -96,6 +96,10 @@ pub struct RootDetail {
     pub problems: Vec<Problem>,
     /// Whether some Kustomization inflates a Helm chart (`helmCharts:`).
     pub uses_helm: bool,
+    /// The root is a `kind: Component` no Kustomization uses: it deploys nothing on its own, so it is not
+    /// rendered (kustomize cannot build it alone); its files are still its inputs, so they are not checked as
+    /// stand-alone manifests, and a root that starts using it renders them.
+    pub unused_component: bool,
 }
 
 /// How a reference resolved.
@@ -272,6 +276,7 @@ fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<Strin
         closure: walk.closure,
         problems: walk.problems,
         uses_helm: walk.uses_helm,
+        unused_component: matches!(index.by_dir.get(root_dir), Some(Ok(k)) if k.component),
     };
     let environment = if root_dir.is_empty() { ".".to_string() } else { root_dir.to_string() };
     let unit = Unit {

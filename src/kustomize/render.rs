@@ -28,6 +28,9 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
         .detail
         .downcast_ref::<RootDetail>()
         .ok_or_else(|| Problem::at(&unit.root, 1, "not a unit of the Kustomize renderer"))?;
+    if detail.unused_component {
+        return Ok(Output::default());
+    }
     if let Some(problem) = detail.problems.first() {
         return Err(problem.clone());
     }
