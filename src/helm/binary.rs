@@ -142,15 +142,21 @@ pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
     };
     let path = candidate.ok_or(FindError::NotFound)?;
     let unusable = |reason: String| FindError::Unusable { path: path.display().to_string(), reason };
-    let canonical = std::fs::canonicalize(&path).map_err(|_| unusable("no such file".into()))?;
-    let meta = std::fs::metadata(&canonical).map_err(|e| unusable(e.to_string()))?;
+    let identity = identity(&path).map_err(unusable)?;
+    Ok(Helm { path, identity })
+}
+
+/// What identifies a tool's binary for render caches without running it: its canonical path, size and
+/// modification time. Replacing or upgrading the tool changes it.
+pub fn identity(path: &Path) -> Result<String, String> {
+    let canonical = std::fs::canonicalize(path).map_err(|_| "no such file".to_string())?;
+    let meta = std::fs::metadata(&canonical).map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err(unusable("not a file".into()));
+        return Err("not a file".into());
     }
     let mtime =
         meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let identity = format!("{}\u{0}{}\u{0}{mtime}", canonical.display(), meta.len());
-    Ok(Helm { path, identity })
+    Ok(format!("{}\u{0}{}\u{0}{mtime}", canonical.display(), meta.len()))
 }
 
 /// Versions already asked, by binary identity: each binary is asked once per process.

@@ -35,7 +35,10 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
         return Err(problem.clone());
     }
     let at_root = |message: String| Problem::at(&detail.kustomization, 1, message);
-    let kubectl = k.checked_kubectl().map_err(at_root)?;
+    // The cache is keyed by the binary's identity: a warm render starts no process (not even `kubectl version`).
+    let kubectl_path = super::binary::locate(k.explicit.as_deref()).map_err(|e| at_root(e.to_string()))?;
+    let kubectl_identity = crate::helm::binary::identity(&kubectl_path)
+        .map_err(|e| at_root(format!("`{}` is not a usable kubectl: {e}", kubectl_path.display())))?;
     let helm = match detail.uses_helm {
         true => Some(
             k.checked_helm(cx.config)
@@ -49,8 +52,7 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
         .map_err(|e| at_root(format!("not rendered: {e}")))?;
     let mut key = cache::Key::new(super::NAME);
     key.field(CACHE_FORMAT.as_bytes())
-        .field(kubectl.version.as_bytes())
-        .field(kubectl.kustomize_version.as_bytes())
+        .field(kubectl_identity.as_bytes())
         .field(helm.as_ref().map_or("", |h| h.identity.as_str()).as_bytes())
         .field(format!("{}.{}", kube_version.0, kube_version.1).as_bytes())
         .field(unit.root.as_bytes());
@@ -62,6 +64,7 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
     let stdout = match cache::get(super::NAME, &key, cache_dir).and_then(|entry| decode(&entry)) {
         Some(result) => result?,
         None => {
+            let kubectl = k.checked_kubectl().map_err(at_root)?;
             let result = run(kubectl, helm.as_ref(), kube_version, unit, detail, &files, cx)?;
             cache::put(super::NAME, &key, &encode(&result), cache_dir);
             result?
