@@ -9,7 +9,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cmdline;
 use crate::finding::{ObjectId, Severity};
-use crate::rules;
+use crate::rules::{self, OptionValue};
 use crate::yaml::{self, Node, NodeKind, Pos};
 
 pub const FILE_NAME: &str = ".kpath.yml";
@@ -30,50 +30,81 @@ pub enum RuleLevel {
     On(Severity),
 }
 
+/// One rule's options, typed: each was read by its [`rules::OptionKind`] when the configuration loaded
+/// (a value of the wrong type is a [`ConfigError`]), and the defaults when the rule's defaults were.
 #[derive(Debug, Default, Clone)]
 pub struct RuleOptions {
-    values: BTreeMap<String, Node>,
-    /// Defaults parsed once here: rules read their options for every object, and parsing the default's
-    /// YAML each time was a visible share of checking many small objects.
-    defaults: BTreeMap<&'static str, Node>,
+    values: BTreeMap<&'static str, (OptionValue, String)>,
 }
 
 impl RuleOptions {
+    /// The rule's defaults. Each default reads as its option's kind (a test checks every rule's).
     fn for_rule(rule: &rules::Rule) -> RuleOptions {
-        let defaults =
-            rule.options.iter().filter_map(|o| Some((o.name, yaml::parse_single(o.default).ok().flatten()?))).collect();
-        RuleOptions { values: BTreeMap::new(), defaults }
+        let values = rule
+            .options
+            .iter()
+            .filter_map(|o| {
+                let node = yaml::parse_single(o.default).ok().flatten()?;
+                Some((o.name, (o.kind.read(&node).ok()?, shown_node(&node))))
+            })
+            .collect();
+        RuleOptions { values }
     }
 
-    fn raw(&self, name: &str) -> Option<&Node> {
-        self.values.get(name).or_else(|| self.defaults.get(name))
+    fn value(&self, name: &str) -> Option<&OptionValue> {
+        self.values.get(name).map(|(v, _)| v)
     }
 
-    /// A scalar option as text (`"100Gi"`, `"2m"`, `"15"`).
+    /// The option's value as written (`"100Gi"`, `"2m"`, a list as `[a, b]`), for messages.
     pub fn text(&self, name: &str) -> String {
-        self.raw(name).and_then(|n| n.as_text().map(str::to_string)).unwrap_or_default()
+        self.shown(name)
     }
 
-    pub fn number(&self, name: &str) -> f64 {
-        self.text(name).parse().unwrap_or(0.0)
-    }
-
-    /// The option's value as configured, for messages (a list shown as `[a, b]`).
+    /// The option's value as written, for messages.
     pub fn shown(&self, name: &str) -> String {
-        match self.raw(name) {
-            Some(n) if n.is_seq() => format!("[{}]", self.list(name).join(", ")),
-            Some(n) => n.as_text().unwrap_or("").to_string(),
-            None => String::new(),
+        self.values.get(name).map(|(_, shown)| shown.clone()).unwrap_or_default()
+    }
+
+    /// A [`rules::OptionKind::Quantity`] option.
+    pub fn quantity(&self, name: &str) -> Option<crate::quantity::Quantity> {
+        match self.value(name) {
+            Some(OptionValue::Quantity(q)) => Some(*q),
+            _ => None,
         }
     }
 
-    /// A list option (`[a, b]`), or a single scalar as a list of one.
-    pub fn list(&self, name: &str) -> Vec<String> {
-        match self.raw(name) {
-            Some(n) if n.is_seq() => n.items().iter().filter_map(|i| i.as_text().map(str::to_string)).collect(),
-            Some(n) => n.as_text().filter(|t| !t.is_empty()).map(|t| vec![t.to_string()]).unwrap_or_default(),
-            None => Vec::new(),
+    /// A [`rules::OptionKind::Duration`] option, in milliseconds.
+    pub fn duration_ms(&self, name: &str) -> Option<u64> {
+        match self.value(name) {
+            Some(OptionValue::Duration(ms)) => Some(*ms),
+            _ => None,
         }
+    }
+
+    /// A [`rules::OptionKind::Number`] option.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        match self.value(name) {
+            Some(OptionValue::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A [`rules::OptionKind::Strings`] option.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        match self.value(name) {
+            Some(OptionValue::Strings(list)) => list.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A scalar as written, a list as `[a, b]`.
+fn shown_node(node: &Node) -> String {
+    if node.is_seq() {
+        let items: Vec<&str> = node.items().iter().filter_map(Node::as_text).collect();
+        format!("[{}]", items.join(", "))
+    } else {
+        node.as_text().unwrap_or("").to_string()
     }
 }
 
@@ -498,14 +529,28 @@ fn parse_rules(node: &Node, config: &mut Config, err: &dyn Fn(Pos, String) -> Co
                             err(opt.value.pos, "severity must be one of off, notice, warning, error".into())
                         })?;
                         config.levels.insert(rule.id, level);
-                    } else if rule.options.iter().any(|o| o.name == name) {
-                        options.values.insert(name.to_string(), opt.value.clone());
+                    } else if let Some(option) = rule.options.iter().find(|o| o.name == name) {
+                        let value = option.kind.read(&opt.value).map_err(|problem| {
+                            err(opt.value.pos, format!("option `{name}` of rule `{}` {problem}", rule.id))
+                        })?;
+                        options.values.insert(option.name, (value, shown_node(&opt.value)));
                     } else {
                         let known: Vec<&str> =
                             std::iter::once("severity").chain(rule.options.iter().map(|o| o.name)).collect();
+                        let hint = known
+                            .iter()
+                            .map(|k| (strsim::jaro_winkler(name, k), *k))
+                            .filter(|(score, _)| *score > 0.7)
+                            .max_by(|a, b| a.0.total_cmp(&b.0))
+                            .map(|(_, k)| format!("did you mean `{k}`? "))
+                            .unwrap_or_default();
                         return Err(err(
                             opt.key.pos,
-                            format!("unknown option `{name}` for rule `{}` (known: {})", rule.id, known.join(", ")),
+                            format!(
+                                "unknown option `{name}` for rule `{}` ({hint}known: {})",
+                                rule.id,
+                                known.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -988,6 +1033,45 @@ mod tests {
         assert!(e.message.contains("known: severity, max"), "{e}");
         let e = Config::parse("rules:\n  image-latst: off\n", "c").expect_err("error");
         assert!(e.message.contains("did you mean `image-latest`"), "{e}");
+    }
+
+    #[test]
+    fn rule_options_are_typed() {
+        // Every rule's defaults read as their option's kind.
+        for rule in rules::RULES {
+            for option in rule.options {
+                let node = yaml::parse_single(option.default).ok().flatten().unwrap_or_else(|| panic!("{}", rule.id));
+                assert!(option.kind.read(&node).is_ok(), "{}.{} default {:?}", rule.id, option.name, option.default);
+            }
+        }
+        let bad = [
+            ("volume-oversized", "max: banana", "a Kubernetes quantity"),
+            ("volume-oversized", "max: 0", "a Kubernetes quantity"),
+            ("volume-oversized", "max: [1Gi]", "not a list"),
+            ("keda-trigger-too-fine", "minRateWindow: soon", "a duration"),
+            ("keda-trigger-too-fine", "minThreshold: -1", "a number"),
+            ("keda-trigger-too-fine", "minPollingInterval: {a: 1}", "not a mapping"),
+            ("dockerfile-base-not-minimal", "allow: [[a]]", "a list of strings"),
+        ];
+        for (rule, option, expected) in bad {
+            let text = format!("rules:\n  {rule}:\n    {option}\n");
+            let e = Config::parse(&text, ".kpath.yml").expect_err(&text);
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.message.contains(expected) && e.message.contains(rule), "{e}");
+        }
+        let c = Config::parse(
+            "rules:\n  volume-oversized: {max: 2Ti}\n  keda-trigger-too-fine: {minRateWindow: 5m, minThreshold: 0.5}\n  \
+             dockerfile-base-not-minimal: {allow: registry.example.com/base/*}\n",
+            "c",
+        )
+        .expect("valid");
+        assert_eq!(c.options("volume-oversized").quantity("max"), crate::quantity::parse_quantity("2Ti"));
+        assert_eq!(c.options("keda-trigger-too-fine").duration_ms("minRateWindow"), Some(300_000));
+        assert_eq!(c.options("keda-trigger-too-fine").number("minThreshold"), Some(0.5));
+        assert_eq!(c.options("keda-trigger-too-fine").number("minPollingInterval"), Some(15.0), "the default");
+        assert_eq!(c.options("dockerfile-base-not-minimal").list("allow"), ["registry.example.com/base/*"]);
+        let e = Config::parse("rules:\n  volume-oversized:\n    maks: 1Gi\n", "c").expect_err("error");
+        assert!(e.message.contains("did you mean `max`"), "{e}");
     }
 
     #[test]

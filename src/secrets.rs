@@ -185,21 +185,115 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
-/// Index of the last word that makes the name sensitive, if any.
-fn last_marker(words: &[String]) -> Option<usize> {
+/// Words that, after `KEY`, say the name holds the key itself: `OCI_CLI_KEY_CONTENT`, `SSH_KEY_DATA`.
+const KEY_MATERIAL: &[&str] = &["CONTENT", "CONTENTS", "DATA", "MATERIAL", "PEM", "B64", "BASE64", "BYTES"];
+
+/// Words that, before a final `KEY`, make it a key of something that is not a credential: a database's
+/// `PRIMARY_KEY`, a queue's `ROUTING_KEY`, a cache's `CACHE_KEY`, a site key that is public by design.
+const NOT_SECRET_KEYS: &[&str] = &[
+    "PUBLIC",
+    "PUB",
+    "PARTITION",
+    "SORT",
+    "PRIMARY",
+    "FOREIGN",
+    "ROUTING",
+    "CACHE",
+    "HASH",
+    "LOOKUP",
+    "GROUP",
+    "LABEL",
+    "ANNOTATION",
+    "TOPOLOGY",
+    "IDEMPOTENCY",
+    "OBJECT",
+    "SITE",
+    "MAP",
+    "CONFIG",
+    "CONFIGMAP",
+    "SELECTOR",
+    "SHARD",
+    "BUCKET",
+    "INDEX",
+    "ROW",
+    "COLUMN",
+    "UNIQUE",
+    "DEDUP",
+    "DEDUPLICATION",
+    "CORRELATION",
+    "TRACE",
+    "STATE",
+    "LOCK",
+    "LEADER",
+    "ELECTION",
+    "METRIC",
+    "METRICS",
+    "FEATURE",
+    "FLAG",
+    "TRANSLATION",
+    "I18N",
+    "MESSAGE",
+    "QUEUE",
+    "TOPIC",
+    "STREAM",
+    "EVENT",
+    "REDIS",
+    "S3",
+    "FILE",
+    "PATH",
+    "HOTKEY",
+    "SHORTCUT",
+    "SORTING",
+    "NAMESPACE",
+];
+
+/// Words after a key's name that make it the key's identifier, not the key: `SIGNING_KEY_ID`, `key-id`.
+const KEY_IDENTIFIERS: &[&str] = &["ID", "IDS", "IDENTIFIER", "FINGERPRINT", "ALIAS", "ARN", "VERSION"];
+
+/// Index of the last word that makes the name sensitive, if any, and whether it does so only weakly:
+/// a final `KEY` after a word that says nothing (`AZURE_BATCH_KEY`, `STRIPE_KEY`) holds a credential when
+/// its value has the shape of one (see [`looks_like_key_material`]).
+fn last_marker(words: &[String]) -> Option<(usize, bool)> {
     let mut found = None;
     for (i, w) in words.iter().enumerate() {
-        let marker = MARKERS.contains(&w.as_str())
+        let prev = i.checked_sub(1).map(|p| words[p].as_str());
+        let strong = MARKERS.contains(&w.as_str())
             || w.contains("PASSWORD")
             || w.contains("PASSWD")
             // `PWD` alone is the shell's working directory; `MYSQL_PWD`, `DB_PWD` are passwords.
             || (w == "PWD" && i > 0)
-            || (w == "KEY" && i > 0 && KEY_PREFIXES.contains(&words[i - 1].as_str()));
-        if marker {
-            found = Some(i);
+            || (w == "KEY" && prev.is_some_and(|p| KEY_PREFIXES.contains(&p)))
+            || (w == "KEY" && i > 0 && words.get(i + 1).is_some_and(|n| KEY_MATERIAL.contains(&n.as_str())));
+        let weak = w == "KEY" && i + 1 == words.len() && prev.is_some_and(|p| !NOT_SECRET_KEYS.contains(&p));
+        if strong {
+            found = Some((i, false));
+        } else if weak && found.is_none() {
+            found = Some((i, true));
         }
     }
     found
+}
+
+/// A value with the shape of key material rather than of a name, an id or a sentence: one word of at
+/// least 20 characters, mixing letters and digits (or base64's `+`, `/`, `=`), not a path or a URL.
+fn looks_like_key_material(value: &str) -> bool {
+    let v = value.trim();
+    v.len() >= 20
+        && !v.contains(char::is_whitespace)
+        && !v.contains("://")
+        && !v.starts_with('/')
+        && v.chars().any(|c| c.is_ascii_digit())
+        && v.chars().any(|c| c.is_ascii_alphabetic())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_' | '.'))
+        // `my-service-partition-1`: lower-case words joined by dashes name something.
+        && !(v.contains('-') && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+}
+
+/// A GPG key id (8 or 16 hex digits, or a 40-digit fingerprint), optionally `0x`-prefixed.
+fn is_key_id(value: &str) -> bool {
+    let v = value.trim();
+    let v = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+    matches!(v.len(), 8 | 16 | 40) && v.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// How a name relates to secret material.
@@ -209,6 +303,8 @@ enum NameClass {
     Plain,
     /// Holds a secret (`DB_PASSWORD`).
     Holds,
+    /// Holds a secret when the value has the shape of key material (`AZURE_BATCH_KEY`).
+    HoldsIfShaped,
     /// Holds where a secret is kept (`DB_PASSWORD_FILE`): fine when the value is a path.
     Locates,
 }
@@ -218,16 +314,23 @@ fn classify(name: &str) -> NameClass {
         return NameClass::Plain;
     }
     let words = words(name);
-    let Some(marker) = last_marker(&words) else { return NameClass::Plain };
+    let Some((marker, weak)) = last_marker(&words) else { return NameClass::Plain };
     let after = &words[marker + 1..];
     let before = marker.checked_sub(1).and_then(|i| words.get(i)).map_or("", String::as_str);
     let names_a_secret_object =
         matches!(words[marker].as_str(), "SECRET" | "SECRETS") && SECRET_OBJECT_QUALIFIERS.contains(&before);
-    if QUALIFIERS.contains(&before) || names_a_secret_object || after.iter().any(|w| DESCRIPTORS.contains(&w.as_str()))
+    let identifies_a_key =
+        words[marker].ends_with("KEY") && after.first().is_some_and(|w| KEY_IDENTIFIERS.contains(&w.as_str()));
+    if QUALIFIERS.contains(&before)
+        || names_a_secret_object
+        || identifies_a_key
+        || after.iter().any(|w| DESCRIPTORS.contains(&w.as_str()))
     {
         NameClass::Plain
     } else if after.iter().any(|w| LOCATORS.contains(&w.as_str())) {
         NameClass::Locates
+    } else if weak {
+        NameClass::HoldsIfShaped
     } else {
         NameClass::Holds
     }
@@ -237,6 +340,11 @@ fn classify(name: &str) -> NameClass {
 /// the doubt (for references whose value is not in the manifest, e.g. `configMapKeyRef`).
 pub fn is_sensitive_name(name: &str) -> bool {
     classify(name) == NameClass::Holds
+}
+
+/// Does the name say the key is a signing key (GPG/PGP), whose settings often hold only the key's id?
+fn names_a_signing_key(name: &str) -> bool {
+    words(name).iter().any(|w| matches!(w.as_str(), "SIGNING" | "GPG" | "PGP" | "GNUPG"))
 }
 
 /// True when `name` is sensitive and `value` is a literal that could be the secret itself: not empty,
@@ -249,8 +357,10 @@ pub fn is_sensitive_assignment(name: &str, value: &str) -> bool {
     }
     match classify(name) {
         NameClass::Plain => false,
-        // `GOOGLE_APPLICATION_CREDENTIALS: /var/secrets/google/key.json` names a mounted file.
-        NameClass::Holds => !is_absolute_path(value),
+        // `GOOGLE_APPLICATION_CREDENTIALS: /var/secrets/google/key.json` names a mounted file, and
+        // `commit-signing-key: 3AA5C34371567BD2` names a GPG key by its id.
+        NameClass::Holds => !(is_absolute_path(value) || (names_a_signing_key(name) && is_key_id(value))),
+        NameClass::HoldsIfShaped => looks_like_key_material(value) && !is_key_id(value),
         NameClass::Locates => !looks_like_path(value),
     }
 }
@@ -324,6 +434,7 @@ const CREDENTIAL_KINDS: &[(Finder, &str)] = &[
     (stripe_live_keys, "a Stripe live secret key"),
     (jwts, "a JSON Web Token"),
     (url_passwords, "a URL with an embedded password"),
+    (connection_string_passwords, "a connection string with a password"),
 ];
 
 /// A line of a configuration file (the value of a ConfigMap key such as `application.properties`)
@@ -566,9 +677,89 @@ fn url_passwords(value: &str) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The password of an ADO.NET/ODBC-style connection string (`Server=db;User Id=app;Password=…;`): a
+/// `Password=` or `Pwd=` setting at the start or after a `;`, up to the next `;`.
+fn connection_string_passwords(value: &str) -> Vec<Range<usize>> {
+    let lower = value.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for key in ["password=", "pwd="] {
+        for (i, _) in lower.match_indices(key) {
+            // The setting starts the value or follows `;` (spaces allowed): `db_password=` is not one.
+            let before = lower[..i].trim_end_matches([' ', '\t']);
+            if !(before.is_empty() || before.ends_with(';')) {
+                continue;
+            }
+            // Connection strings have more than one setting: a lone `password=x` is a properties line.
+            if !lower.contains(';') {
+                continue;
+            }
+            let start = i + key.len();
+            let end = value[start..].find(';').map_or(value.len(), |e| start + e);
+            let password = value[start..end].trim();
+            let real = !password.is_empty()
+                && !is_reference(password)
+                && !password.contains("$(")
+                && !password.contains("${")
+                && !password.chars().all(|c| c == '*' || c == 'x' || c == 'X');
+            if real {
+                out.push(start..end);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_names_need_key_shaped_values() {
+        let key = "q0Zx9vL3mT8rB2nK7wY4pD6sF1hJ5cA0eG9uR3tV8xM=";
+        for name in ["AZURE_BATCH_KEY", "STRIPE_KEY", "SENDGRID_KEY", "azureBatchKey"] {
+            assert!(is_sensitive_assignment(name, key), "{name}");
+            // A name, a path, a sentence or a short word is not key material.
+            for value in
+                ["orders-cache-v2-partition", "/etc/keys/batch.pem", "see the vault", "abc", "3AA5C34371567BD2"]
+            {
+                assert!(!is_sensitive_assignment(name, value), "{name}={value}");
+            }
+        }
+        for name in ["CACHE_KEY", "PARTITION_KEY", "JWT_PUBLIC_KEY", "RECAPTCHA_SITE_KEY", "SIGNING_KEY_ID", "key-id"] {
+            assert!(!is_sensitive_assignment(name, key), "{name}");
+        }
+        // Key content is a secret whatever its shape; strong names keep flagging short values.
+        assert!(is_sensitive_assignment("OCI_CLI_KEY_CONTENT", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+        assert!(is_sensitive_assignment("SSH_KEY_DATA", "abc"));
+        assert!(is_sensitive_assignment("API_KEY", "abc123"));
+        assert!(is_sensitive_assignment("SECRET_STRIPE_KEY", "abc123"), "a strong marker is not weakened");
+        assert!(is_sensitive_assignment("AZURE_CREDENTIALS", "{clientSecret: x}"));
+        // A signing key's id or path is not the key; the key itself is.
+        assert!(!is_sensitive_assignment("git.commit-signing-key", "3AA5C34371567BD2"));
+        assert!(!is_sensitive_assignment("git.commit-signing-key", "/app/config/gpg/private.key"));
+        assert!(is_sensitive_assignment("git.commit-signing-key", "not-an-id-but-a-secret"));
+    }
+
+    #[test]
+    fn connection_strings_with_passwords() {
+        let kind = |v: &str| credential_kind(v);
+        assert_eq!(
+            kind("Server=db;Database=shop;User Id=app;Password=hunter2;"),
+            Some("a connection string with a password")
+        );
+        assert_eq!(kind("Host=db; Username=app; Pwd=hunter2"), Some("a connection string with a password"));
+        assert_eq!(credential_values("Server=db;Password=hunter2;Port=1"), ["hunter2"]);
+        for value in [
+            "Server=db;Database=shop;Integrated Security=true;",
+            "Server=db;Password=;",
+            "Server=db;Password=${DB_PASSWORD};",
+            "Server=db;Password=****;",
+            "password=hunter2",
+            "Server=db;db_password=x",
+        ] {
+            assert_eq!(kind(value), None, "{value}");
+        }
+    }
 
     #[test]
     fn words_split_every_naming_style() {

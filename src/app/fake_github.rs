@@ -183,6 +183,39 @@ pub struct World {
     next_id: u64,
 }
 
+/// Does a GraphQL query select `field` (as a whole name: `databaseId` is not selected by `fullDatabaseId`)?
+fn graphql_selects(query: &str, field: &str) -> bool {
+    query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word == field)
+}
+
+/// What an id is for: each kind starts where github.com's ids of that kind are today.
+#[derive(Debug, Clone, Copy)]
+enum IdKind {
+    Token,
+    CheckRun,
+    IssueComment,
+    Review,
+    ReviewComment,
+    Reaction,
+}
+
+impl IdKind {
+    fn base(self) -> u64 {
+        match self {
+            IdKind::Token => 1,
+            IdKind::CheckRun => 30_000_000_000,
+            IdKind::IssueComment => 3_300_000_000,
+            IdKind::Review => 2_900_000_000,
+            IdKind::ReviewComment => 2_600_000_000,
+            IdKind::Reaction => 4_500_000_000,
+        }
+    }
+}
+
+/// The largest value GraphQL's `Int` holds: GitHub answers `databaseId` (an `Int`) with null and an
+/// error above it (<https://docs.github.com/en/graphql/reference/scalars>).
+const GRAPHQL_INT_MAX: u64 = i32::MAX as u64;
+
 #[derive(Debug, Clone)]
 pub struct Pull {
     pub number: u64,
@@ -468,7 +501,7 @@ impl FakeGitHub {
     /// A comment on a pull request's conversation, as `user` wrote it. Returns its id.
     pub fn add_issue_comment(&self, repo: &str, number: u64, user: User, body: &str) -> u64 {
         let mut world = self.world();
-        let id = world.id();
+        let id = world.id(IdKind::IssueComment);
         let now = Utc::now();
         world.issue_comments.push(IssueComment {
             id,
@@ -485,7 +518,7 @@ impl FakeGitHub {
     /// A review comment on `path:line` of a pull request, as `user` wrote it. Returns its id.
     pub fn add_review_comment(&self, repo: &str, pull: u64, user: User, path: &str, line: u64, body: &str) -> u64 {
         let mut world = self.world();
-        let id = world.id();
+        let id = world.id(IdKind::ReviewComment);
         let now = Utc::now();
         world.review_comments.push(ReviewComment {
             id,
@@ -617,13 +650,15 @@ impl World {
     fn new() -> World {
         let mut world = World::default();
         world.installations.insert(TEST_INSTALLATION, BTreeSet::from([TEST_REPO.to_string()]));
-        world.next_id = 1000;
         world
     }
 
-    fn id(&mut self) -> u64 {
+    /// A new id for an object of `kind`, as large as github.com's: its ids passed 2^31 years ago (review
+    /// comments are near 2.6e9, check runs near 3e10), and a client that keeps them in 32 bits, or asks
+    /// GraphQL for the 32-bit `databaseId`, must fail here as it fails there.
+    fn id(&mut self, kind: IdKind) -> u64 {
         self.next_id += 1;
-        self.next_id
+        kind.base() + self.next_id
     }
 
     fn serve(&mut self, method: &str, uri: &Uri, headers: &HeaderMap, raw_body: &[u8]) -> Answer {
@@ -836,21 +871,47 @@ impl World {
                     json!({ "data": { "repository": null }, "errors": [{ "message": "Could not resolve to a Repository" }] }),
                 )
             } else {
-                let threads: Vec<Value> = self
+                let threads: Vec<&ReviewComment> = self
                     .review_comments
                     .iter()
                     .filter(|c| c.repo == repo && Some(c.pull) == number && c.in_reply_to_id.is_none())
-                    .map(|c| json!({ "id": format!("PRRT_{}", c.id), "isResolved": c.resolved, "comments": { "nodes": [{ "databaseId": c.id }] } }))
                     .collect();
                 let end = (start + 100).min(threads.len());
-                let nodes = threads.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
-                Answer::ok(
-                    200,
-                    json!({ "data": { "repository": { "pullRequest": { "reviewThreads": {
+                let page = threads.get(start..end).unwrap_or_default();
+                // The first comment's fields as the query selects them: `fullDatabaseId` is a BigInt, sent as
+                // a string; the deprecated `databaseId` is an Int, null with an error above 2^31 - 1.
+                let mut errors = Vec::new();
+                let nodes: Vec<Value> = page
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let mut comment = serde_json::Map::new();
+                        if graphql_selects(query, "fullDatabaseId") {
+                            comment.insert("fullDatabaseId".into(), json!(c.id.to_string()));
+                        }
+                        if graphql_selects(query, "databaseId") {
+                            if c.id > GRAPHQL_INT_MAX {
+                                comment.insert("databaseId".into(), Value::Null);
+                                errors.push(json!({
+                                    "type": "INTERNAL",
+                                    "path": ["repository", "pullRequest", "reviewThreads", "nodes", i, "comments", "nodes", 0, "databaseId"],
+                                    "message": format!("Int cannot represent non 32-bit signed integer value: {}", c.id),
+                                }));
+                            } else {
+                                comment.insert("databaseId".into(), json!(c.id));
+                            }
+                        }
+                        json!({ "id": format!("PRRT_{}", c.id), "isResolved": c.resolved, "comments": { "nodes": [comment] } })
+                    })
+                    .collect();
+                let mut answer = json!({ "data": { "repository": { "pullRequest": { "reviewThreads": {
                     "pageInfo": { "hasNextPage": end < threads.len(), "endCursor": end.to_string() },
                     "nodes": nodes,
-                } } } } }),
-                )
+                } } } } });
+                if !errors.is_empty() {
+                    answer["errors"] = Value::Array(errors);
+                }
+                Answer::ok(200, answer)
             }
         } else {
             self.violations.push(format!("{request}: a GraphQL query the fake does not know: {query}"));
@@ -930,7 +991,7 @@ impl World {
         let Some(id) = installation.parse::<u64>().ok().filter(|id| self.installations.contains_key(id)) else {
             return Answer::error(404, "Not Found");
         };
-        let n = self.id();
+        let n = self.id(IdKind::Token);
         let token = format!("ghs_fake{id}x{n:024}");
         let expires = Utc::now() + chrono::Duration::hours(1);
         self.tokens.insert(token.clone(), (id, expires));
@@ -989,7 +1050,7 @@ impl World {
         if let Err(answer) = check_text("name", Some(name), MAX_CHECK_RUN_NAME) {
             return answer;
         }
-        let id = self.id();
+        let id = self.id(IdKind::CheckRun);
         let mut run = CheckRun {
             id,
             repo: repo.to_string(),
@@ -1063,7 +1124,7 @@ impl World {
             Ok(text) => text,
             Err(answer) => return answer,
         };
-        let id = self.id();
+        let id = self.id(IdKind::IssueComment);
         let now = Utc::now();
         let comment = IssueComment {
             id,
@@ -1109,7 +1170,7 @@ impl World {
         {
             return Answer::ok(200, reaction_json(existing));
         }
-        let id = self.id();
+        let id = self.id(IdKind::Reaction);
         let reaction = Reaction { id, repo: repo.to_string(), comment_id, content: content.to_string(), user };
         let json = reaction_json(&reaction);
         self.reactions.push(reaction);
@@ -1158,10 +1219,10 @@ impl World {
                 return Answer::error(422, "Unprocessable Entity: body is too long (maximum is 65536 characters)");
             }
         }
-        let id = self.id();
+        let id = self.id(IdKind::Review);
         let now = Utc::now();
         for c in &comments {
-            let comment_id = self.id();
+            let comment_id = self.id(IdKind::ReviewComment);
             self.review_comments.push(ReviewComment {
                 id: comment_id,
                 repo: repo.to_string(),
@@ -1214,7 +1275,7 @@ impl World {
         else {
             return Answer::error(404, "Not Found");
         };
-        let id = self.id();
+        let id = self.id(IdKind::ReviewComment);
         let now = Utc::now();
         let comment = ReviewComment {
             id,

@@ -491,7 +491,7 @@ impl GitHub {
             let threads = page.repository.and_then(|r| r.pull_request).map(|p| p.review_threads);
             let Some(threads) = threads else { break };
             for thread in &threads.nodes {
-                let first = thread.comments.nodes.first().and_then(|c| c.database_id);
+                let first = thread.comments.nodes.first().and_then(|c| c.full_database_id);
                 if !first.is_some_and(|id| wanted.remove(&id)) {
                     continue;
                 }
@@ -1030,18 +1030,39 @@ struct RawThreadComments {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawThreadComment {
-    database_id: Option<u64>,
+    /// The comment's REST id. A `BigInt`, which GitHub's GraphQL encodes as a string
+    /// (<https://docs.github.com/en/graphql/reference/scalars#bigint>); a number is read too.
+    #[serde(default, deserialize_with = "big_int")]
+    full_database_id: Option<u64>,
+}
+
+/// A GraphQL `BigInt`: a decimal string (as GitHub sends it) or a JSON number; null or anything else is `None`.
+fn big_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BigInt {
+        Text(String),
+        Number(u64),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<BigInt>::deserialize(deserializer)? {
+        Some(BigInt::Text(text)) => text.trim().parse().ok(),
+        Some(BigInt::Number(n)) => Some(n),
+        Some(BigInt::Other(_)) | None => None,
+    })
 }
 
 /// GitHub's GraphQL endpoint, relative to the REST base (`/api/graphql` on GitHub Enterprise Server, which
 /// the request layer rewrites).
 const GRAPHQL_ROUTE: &str = "/graphql";
 
-/// A pull request's review threads, each with its first comment's REST id.
+/// A pull request's review threads, each with its first comment's REST id. `fullDatabaseId`, not
+/// `databaseId`: the latter is a 32-bit `Int` that GitHub's schema deprecates, and review comment ids
+/// passed 2^31 long ago, so GitHub answers it with null and an error.
 const THREADS_QUERY: &str = "query($owner: String!, $name: String!, $number: Int!, $cursor: String) { \
 repository(owner: $owner, name: $name) { pullRequest(number: $number) { \
 reviewThreads(first: 100, after: $cursor) { pageInfo { hasNextPage endCursor } \
-nodes { id isResolved comments(first: 1) { nodes { databaseId } } } } } } }";
+nodes { id isResolved comments(first: 1) { nodes { fullDatabaseId } } } } } } }";
 
 const RESOLVE_MUTATION: &str =
     "mutation($id: ID!) { resolveReviewThread(input: { threadId: $id }) { thread { id isResolved } } }";
@@ -2043,6 +2064,24 @@ mod tests {
         let reply = world.review_comments.iter().find(|c| c.in_reply_to_id == Some(thread)).unwrap();
         assert!(reply.body.len() <= MAX_COMMENT && reply.body.ends_with(TRUNCATED_NOTE));
         drop(world);
+        s.fake.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn threads_are_found_by_ids_above_32_bits() {
+        let s = setup().await;
+        let first = s.fake.add_review_comment(TEST_REPO, PR, User::bot(), "a.yaml", 3, "first");
+        let second = s.fake.add_review_comment(TEST_REPO, PR, User::bot(), "b.yaml", 4, "second");
+        assert!(first > i32::MAX as u64 && second > i32::MAX as u64, "ids as large as github.com's: {first}");
+        assert_eq!(s.github.resolve_threads(TEST_REPO, PR, &[second]).await.unwrap(), 1);
+        let resolved: Vec<(u64, bool)> = s.fake.world().review_comments.iter().map(|c| (c.id, c.resolved)).collect();
+        assert_eq!(resolved, [(first, false), (second, true)]);
+        // The deprecated 32-bit field is answered as github.com answers it: null, with an error.
+        let (owner, name) = TEST_REPO.split_once('/').unwrap();
+        let old = json!({ "query": THREADS_QUERY.replace("fullDatabaseId", "databaseId"),
+            "variables": { "owner": owner, "name": name, "number": PR, "cursor": null } });
+        let error = s.github.graphql::<Value>(&old).await.unwrap_err();
+        assert!(format!("{error:?}").contains("32-bit"), "{error:?}");
         s.fake.assert_no_violations();
     }
 

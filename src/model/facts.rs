@@ -37,6 +37,16 @@ pub struct ObjectFacts {
     pub scaler: Option<Box<ScalerFacts>>,
     /// Keys of a Secret's `data`/`stringData` or a ConfigMap's `data`, for `envFrom` lookups.
     pub data_keys: Vec<String>,
+    /// What a CustomResourceDefinition defines (boxed: few objects are definitions).
+    pub crd: Option<Box<CrdFacts>>,
+}
+
+/// The kind a CustomResourceDefinition adds, and whether it is cluster-scoped (`spec.scope: Cluster`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrdFacts {
+    pub group: String,
+    pub kind: String,
+    pub cluster_scoped: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -236,7 +246,21 @@ pub fn extract_with_pod(
         workload: workload.map(Box::new),
         scaler: scaler_facts(object, &place).map(Box::new),
         data_keys,
+        crd: crd_facts(object).map(Box::new),
     }
+}
+
+/// `spec.group`, `spec.names.kind` and `spec.scope` of a CustomResourceDefinition.
+fn crd_facts(object: &Object<'_>) -> Option<CrdFacts> {
+    if (object.group(), object.kind) != ("apiextensions.k8s.io", "CustomResourceDefinition") {
+        return None;
+    }
+    let spec = object.root.get("spec")?;
+    Some(CrdFacts {
+        group: spec.get("group").and_then(Node::as_text)?.to_string(),
+        kind: spec.get_path(&["names", "kind"]).and_then(Node::as_text)?.to_string(),
+        cluster_scoped: spec.get("scope").and_then(Node::as_text) == Some("Cluster"),
+    })
 }
 
 fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<ScalerFacts> {

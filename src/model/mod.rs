@@ -2,6 +2,7 @@
 //! and the containers of a pod with their role (main, init, native sidecar).
 
 pub mod facts;
+pub mod kinds;
 
 use crate::finding::ObjectId;
 use crate::yaml::{Node, Route};
@@ -81,7 +82,7 @@ impl<'a> Object<'a> {
         keys
     }
 
-    /// Where this kind keeps its pod template, if it has one.
+    /// Where this kind keeps its pod template, if it has one (see [`POD_TEMPLATE_KINDS`]).
     pub fn pod_spec_route(&self) -> Option<Route> {
         let r = Route::root();
         match (self.group(), self.kind) {
@@ -89,8 +90,13 @@ impl<'a> Object<'a> {
             ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
             | ("", "ReplicationController")
             | ("batch", "Job")
-            | ("argoproj.io", "Rollout") => Some(r.key("spec").key("template").key("spec")),
+            | ("argoproj.io", "Rollout")
+            | ("apps.openshift.io", "DeploymentConfig")
+            | ("apps.kruise.io", "CloneSet" | "StatefulSet" | "DaemonSet" | "BroadcastJob") => {
+                Some(r.key("spec").key("template").key("spec"))
+            }
             ("batch", "CronJob") => Some(r.key("spec").key("jobTemplate").key("spec").key("template").key("spec")),
+            ("keda.sh", "ScaledJob") => Some(r.key("spec").key("jobTargetRef").key("template").key("spec")),
             _ => None,
         }
     }
@@ -105,25 +111,40 @@ impl<'a> Object<'a> {
         Some(PodSpec { node, route, run_to_completion: self.runs_to_completion(), containers })
     }
 
-    /// Jobs and CronJobs run to completion; their containers have no readiness to report.
+    /// Jobs and CronJobs (and KEDA's ScaledJobs, OpenKruise's BroadcastJobs) run to completion; their
+    /// containers have no readiness to report.
     pub fn runs_to_completion(&self) -> bool {
-        matches!((self.group(), self.kind), ("batch", "Job" | "CronJob"))
-            || (self.kind == "Pod"
-                && self
-                    .root
-                    .get_path(&["spec", "restartPolicy"])
-                    .and_then(Node::as_text)
-                    .is_some_and(|p| p != "Always"))
+        matches!(
+            (self.group(), self.kind),
+            ("batch", "Job" | "CronJob") | ("keda.sh", "ScaledJob") | ("apps.kruise.io", "BroadcastJob")
+        ) || (self.kind == "Pod"
+            && self.root.get_path(&["spec", "restartPolicy"]).and_then(Node::as_text).is_some_and(|p| p != "Always"))
     }
 
     /// Kinds whose replica count an autoscaler may own.
     pub fn is_scalable_workload(&self) -> bool {
         matches!(
             (self.group(), self.kind),
-            ("apps" | "extensions", "Deployment" | "StatefulSet" | "ReplicaSet") | ("argoproj.io", "Rollout")
+            ("apps" | "extensions", "Deployment" | "StatefulSet" | "ReplicaSet")
+                | ("argoproj.io", "Rollout")
+                | ("apps.openshift.io", "DeploymentConfig")
+                | ("apps.kruise.io", "CloneSet" | "StatefulSet")
         )
     }
 }
+
+/// The kinds whose pod template kpath reads (group, kind, where the pod spec is), for documentation.
+pub const POD_TEMPLATE_KINDS: &[(&str, &str, &str)] = &[
+    ("v1", "Pod", "spec"),
+    ("v1", "ReplicationController", "spec.template.spec"),
+    ("apps/v1", "Deployment, StatefulSet, DaemonSet, ReplicaSet", "spec.template.spec"),
+    ("batch/v1", "Job", "spec.template.spec"),
+    ("batch/v1", "CronJob", "spec.jobTemplate.spec.template.spec"),
+    ("argoproj.io", "Rollout (Argo Rollouts)", "spec.template.spec"),
+    ("apps.openshift.io", "DeploymentConfig (OpenShift)", "spec.template.spec"),
+    ("apps.kruise.io", "CloneSet, StatefulSet, DaemonSet, BroadcastJob (OpenKruise)", "spec.template.spec"),
+    ("keda.sh", "ScaledJob (KEDA)", "spec.jobTargetRef.template.spec"),
+];
 
 /// A pod spec inside an object, with its route from the document root.
 #[derive(Debug, Clone)]
@@ -198,42 +219,9 @@ fn list_containers<'a>(node: &'a Node, route: &Route) -> Vec<Container<'a>> {
     out
 }
 
-/// Kinds that are not namespaced (for `namespace-missing`). Custom resources are assumed namespaced
-/// unless listed here.
+/// Kinds known to be cluster-scoped (built-in and well-known custom resources, see [`kinds`]). A
+/// custom resource kpath does not know is not cluster-scoped here; `namespace-missing` then reads the
+/// CustomResourceDefinitions among the checked files.
 pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
-    let group = api_version.split_once('/').map_or("", |(g, _)| g);
-    matches!(
-        kind,
-        "Namespace"
-            | "Node"
-            | "PersistentVolume"
-            | "ClusterRole"
-            | "ClusterRoleBinding"
-            | "CustomResourceDefinition"
-            | "StorageClass"
-            | "PriorityClass"
-            | "IngressClass"
-            | "RuntimeClass"
-            | "CSIDriver"
-            | "CSINode"
-            | "VolumeAttachment"
-            | "APIService"
-            | "MutatingWebhookConfiguration"
-            | "ValidatingWebhookConfiguration"
-            | "ValidatingAdmissionPolicy"
-            | "ValidatingAdmissionPolicyBinding"
-            | "MutatingAdmissionPolicy"
-            | "MutatingAdmissionPolicyBinding"
-            | "PodSecurityPolicy"
-            | "ClusterIssuer"
-            | "ClusterSecretStore"
-            | "ClusterExternalSecret"
-            | "ClusterTriggerAuthentication"
-            | "ComponentStatus"
-            | "CertificateSigningRequest"
-            | "FlowSchema"
-            | "PriorityLevelConfiguration"
-            | "ClusterPolicy"
-            | "ClusterRoleTemplate"
-    ) || (group == "apiextensions.k8s.io")
+    kinds::known_scope(api_version, kind) == Some(kinds::Scope::Cluster)
 }

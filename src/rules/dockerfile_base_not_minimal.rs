@@ -2,7 +2,7 @@
 
 use globset::Glob;
 
-use super::{Check, DockerfileCx, Emitter, Example, Rule, RuleOption};
+use super::{Check, DockerfileCx, Emitter, Example, OptionKind, Rule, RuleOption};
 use crate::dockerfile::Dockerfile;
 use crate::finding::Severity;
 
@@ -26,6 +26,7 @@ Chainguard runtime images. If your organisation maintains its own hardened base 
     secret: false,
     options: &[RuleOption {
         name: "allow",
+        kind: OptionKind::Strings,
         default: "[]",
         doc: "Base images accepted as minimal, as exact references or globs (`registry.example.com/base/*`).",
     }],

@@ -1,7 +1,7 @@
 //! `keda-trigger-too-fine`: a KEDA ScaledObject that reacts to noise (short PromQL rate windows, tiny
 //! thresholds, very frequent polling).
 
-use super::{Check, Emitter, Example, ObjectCx, Rule, RuleOption};
+use super::{Check, Emitter, Example, ObjectCx, OptionKind, Rule, RuleOption};
 use crate::finding::Severity;
 use crate::quantity::parse_duration_ms;
 use crate::yaml::{Node, Route};
@@ -27,17 +27,20 @@ sharpening the signal.",
     options: &[
         RuleOption {
             name: "minRateWindow",
+            kind: OptionKind::Duration,
             default: "2m",
             doc: "Shortest range window accepted in `rate`, `irate` and `increase` of a Prometheus trigger's query \
                   (a Prometheus duration).",
         },
         RuleOption {
             name: "minThreshold",
+            kind: OptionKind::Number,
             default: "1",
             doc: "A Prometheus trigger's `threshold` must be above this value.",
         },
         RuleOption {
             name: "minPollingInterval",
+            kind: OptionKind::Number,
             default: "15",
             doc: "Smallest `pollingInterval` accepted, in seconds.",
         },
@@ -68,14 +71,14 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     if !matches!(object.group(), "keda.sh" | "keda.k8s.io") || object.kind != "ScaledObject" {
         return;
     }
-    let min_window_text = cx.options.text("minRateWindow");
-    let (min_window_ms, min_window_text) = match parse_duration_ms(&min_window_text) {
-        Some(ms) => (ms, min_window_text),
+    // Options were checked when the configuration loaded; the defaults are for a configuration built
+    // without them (library callers).
+    let (min_window_ms, min_window_text) = match cx.options.duration_ms("minRateWindow") {
+        Some(ms) => (ms, cx.options.text("minRateWindow")),
         None => (DEFAULT_MIN_RATE_WINDOW_MS, "2m".to_string()),
     };
-    let min_threshold = cx.options.text("minThreshold").trim().parse::<f64>().unwrap_or(DEFAULT_MIN_THRESHOLD);
-    let min_polling =
-        cx.options.text("minPollingInterval").trim().parse::<f64>().unwrap_or(DEFAULT_MIN_POLLING_INTERVAL);
+    let min_threshold = cx.options.number("minThreshold").unwrap_or(DEFAULT_MIN_THRESHOLD);
+    let min_polling = cx.options.number("minPollingInterval").unwrap_or(DEFAULT_MIN_POLLING_INTERVAL);
 
     // A pollingInterval that is not an integer is `manifest-invalid`'s to report.
     if let Some(seconds) = object.root.get_path(&["spec", "pollingInterval"]).and_then(Node::as_int)

@@ -10,7 +10,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
-use crate::model::{Container, ContainerRole, Object};
+use crate::model::{Container, ContainerRole, Object, kinds};
 use crate::quantity::{parse_duration_ms, parse_quantity};
 use crate::yaml::{Node, NodeKind, Route, Value};
 
@@ -51,8 +51,23 @@ standard base64 (put plain text under `stringData` instead), quantities look lik
     check: Check::Object(check),
 };
 
+/// Configuration for a tool rather than an object for the API server (a kubeconfig, a Kustomization,
+/// a kind cluster file, a Helm `Chart.yaml`): such a file has no `metadata.name` to give, and kpath
+/// leaves it alone. See [`kinds::tool_configuration`].
+fn is_tool_configuration(root: &Node) -> bool {
+    let text = |key: &str| root.get(key).and_then(Node::as_text);
+    match (text("apiVersion"), text("kind")) {
+        (Some(api_version), Some(kind)) => kinds::tool_configuration(api_version, kind).is_some(),
+        _ => kinds::is_helm_file(root),
+    }
+}
+
 /// Reports a document that lacks apiVersion, kind or metadata.name, naming exactly what is missing.
+/// Tool configuration (see [`is_tool_configuration`]) is skipped quietly.
 pub(crate) fn missing_identity(root: &Node, out: &mut Emitter<'_>) {
+    if is_tool_configuration(root) {
+        return;
+    }
     let shape = match &root.kind {
         NodeKind::Map(_) => None,
         NodeKind::Seq(_) => Some("a list"),
@@ -120,6 +135,9 @@ fn join_and(items: &[String]) -> String {
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     let object = &cx.object;
+    if kinds::tool_configuration(object.api_version, object.kind).is_some() {
+        return;
+    }
     check_identity(object, out);
     if let Some(pod) = object.pod_spec() {
         if let Some(resources) = pod.get("resources") {

@@ -129,12 +129,84 @@ pub struct Rule {
     pub check: Check,
 }
 
-/// A configurable threshold of a rule (`.kpath.yml` → `rules.<id>.<name>`).
+/// A configurable threshold of a rule (`.kpath.yml` → `rules.<id>.<name>`), typed: a value of the wrong
+/// type is a configuration error naming its line when the configuration loads.
 pub struct RuleOption {
     pub name: &'static str,
-    /// Default, written as it would be in YAML (`"100Gi"`, `"15"`, `"[]"`).
+    pub kind: OptionKind,
+    /// Default, written as it would be in YAML (`"100Gi"`, `"15"`, `"[]"`); it must read as `kind`.
     pub default: &'static str,
     pub doc: &'static str,
+}
+
+/// The type of a rule option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionKind {
+    /// A Kubernetes quantity above zero (`500Gi`, `1Ti`).
+    Quantity,
+    /// A duration above zero (`90s`, `2m`, `1h30m`), as Prometheus and Go write them.
+    Duration,
+    /// A number, zero or more (`15`, `0.5`).
+    Number,
+    /// A list of strings (`[a, "b/*"]`); a lone string is a list of one.
+    Strings,
+}
+
+/// A rule option's value, read once when the configuration loads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue {
+    Quantity(crate::quantity::Quantity),
+    /// Milliseconds.
+    Duration(u64),
+    Number(f64),
+    Strings(Vec<String>),
+}
+
+impl OptionKind {
+    /// What a value of this kind looks like, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            OptionKind::Quantity => "a Kubernetes quantity such as 500Gi",
+            OptionKind::Duration => "a duration such as 90s or 2m",
+            OptionKind::Number => "a number of zero or more, such as 15",
+            OptionKind::Strings => "a list of strings, such as [a, b]",
+        }
+    }
+
+    /// Reads `node` as a value of this kind; the error says what was expected.
+    pub fn read(self, node: &Node) -> Result<OptionValue, String> {
+        let scalar = || node.as_text().filter(|_| !node.is_seq() && !node.is_map()).map(str::trim);
+        let value = match self {
+            OptionKind::Quantity => {
+                scalar().and_then(crate::quantity::parse_quantity).filter(|q| q.0 > 0).map(OptionValue::Quantity)
+            }
+            OptionKind::Duration => {
+                scalar().and_then(crate::quantity::parse_duration_ms).filter(|ms| *ms > 0).map(OptionValue::Duration)
+            }
+            OptionKind::Number => scalar()
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(OptionValue::Number),
+            OptionKind::Strings if node.is_seq() => node
+                .items()
+                .iter()
+                .map(|i| i.as_text().filter(|_| !i.is_seq() && !i.is_map()).map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .map(OptionValue::Strings),
+            OptionKind::Strings if node.is_null() => Some(OptionValue::Strings(Vec::new())),
+            OptionKind::Strings => scalar().map(|t| OptionValue::Strings(vec![t.to_string()])),
+        };
+        value.ok_or_else(|| {
+            let shown = if node.is_seq() {
+                "a list".to_string()
+            } else if node.is_map() {
+                "a mapping".to_string()
+            } else {
+                format!("`{}`", crate::cmdline::shown(node.as_text().unwrap_or("")))
+            };
+            format!("must be {}, not {shown}", self.expected())
+        })
+    }
 }
 
 /// A fixture directory: files and their text, embedded at build time.
@@ -306,6 +378,14 @@ impl Emitter<'_> {
         });
     }
 
+    /// Takes back this rule's findings that the whole context disproves: a global check learns what a
+    /// check of one object could not know (a CustomResourceDefinition elsewhere says its kind is
+    /// cluster-scoped). Only findings of this emitter's rule are touched.
+    pub fn withdraw(&mut self, disproved: impl Fn(&Finding) -> bool) {
+        let id = self.rule.id;
+        self.out.retain(|f| f.rule != id || !disproved(f));
+    }
+
     fn push(&mut self, pos: Pos, route: Option<Route>, message: String, help: Option<String>) {
         self.emitted += 1;
         if self.emitted > MAX_FINDINGS_PER_DOCUMENT + 1 {
@@ -376,7 +456,8 @@ impl Rule {
         if !self.options.is_empty() {
             let _ = writeln!(md, "### Options (`.kpath.yml` → `rules.{}`)\n", self.id);
             for opt in self.options {
-                let _ = writeln!(md, "- `{}` (default `{}`): {}", opt.name, opt.default, opt.doc);
+                let _ =
+                    writeln!(md, "- `{}` ({}, default `{}`): {}", opt.name, opt.kind.expected(), opt.default, opt.doc);
             }
             md.push('\n');
         }

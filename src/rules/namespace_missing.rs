@@ -1,7 +1,10 @@
 //! `namespace-missing`: a namespaced object that says nothing about where it goes.
 
-use super::{Check, Emitter, Example, ObjectCx, Rule};
+use std::collections::HashSet;
+
+use super::{Check, Emitter, Example, GlobalCx, ObjectCx, Rule};
 use crate::finding::Severity;
+use crate::model::kinds;
 use crate::yaml::Route;
 
 pub static RULE: Rule = Rule {
@@ -13,7 +16,10 @@ pub static RULE: Rule = Rule {
 to be pointed at, which is usually `default`. The same manifest can then end up in different places on \
 different runs, outside the RBAC, quotas and network policies meant for the app, and next to unrelated \
 workloads. Writing the namespace down (or having the deploy tool set it explicitly) makes where the app \
-runs a reviewed decision instead of an accident of someone's kubeconfig.",
+runs a reviewed decision instead of an accident of someone's kubeconfig. Cluster-scoped kinds have no \
+namespace and are not reported: the built-in ones, those of well-known projects (Gateway API's \
+`GatewayClass`, cert-manager's `ClusterIssuer`, Kyverno's `ClusterPolicy`, Crossplane's packages and \
+compositions, …), and any kind whose CustomResourceDefinition among the checked files says `scope: Cluster`.",
     fix: "Set `metadata.namespace` to the application's own namespace. If your deploy tool sets it instead \
 (an Argo CD destination, Kustomize's `namespace:`, `helm install -n`), tell kpath with `namespace:` in \
 `.kpath.yml`.",
@@ -27,7 +33,7 @@ runs a reviewed decision instead of an accident of someone's kubeconfig.",
         dir: "namespace-missing/good",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-missing/good/deployment.yaml"))],
     },
-    check: Check::Object(check),
+    check: Check::ObjectAndGlobal(check, withdraw_cluster_scoped),
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
@@ -35,6 +41,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     if object.namespace.is_some()
         || cx.config.namespace.is_some()
         || crate::model::is_cluster_scoped(object.api_version, object.kind)
+        || kinds::tool_configuration(object.api_version, object.kind).is_some()
     {
         return;
     }
@@ -42,6 +49,29 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
         Route::root().key("metadata").key("namespace"),
         format!("{} `{}` has no namespace, so it goes wherever it is applied", object.kind, object.name),
     );
+}
+
+/// A custom resource kpath does not know is assumed namespaced while its object is checked; when a
+/// CustomResourceDefinition among the checked files says the kind is cluster-scoped, the finding is
+/// taken back.
+fn withdraw_cluster_scoped(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
+    let cluster: HashSet<(&str, &str)> = cx
+        .facts
+        .objects
+        .iter()
+        .filter_map(|o| o.crd.as_deref())
+        .filter(|crd| crd.cluster_scoped)
+        .map(|crd| (crd.group.as_str(), crd.kind.as_str()))
+        .collect();
+    if cluster.is_empty() {
+        return;
+    }
+    out.withdraw(|finding| {
+        finding.object.as_ref().is_some_and(|id| {
+            kinds::known_scope(&id.api_version, &id.kind).is_none()
+                && cluster.contains(&(kinds::group_of(&id.api_version), id.kind.as_str()))
+        })
+    });
 }
 
 #[cfg(test)]

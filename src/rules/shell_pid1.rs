@@ -16,7 +16,9 @@ pub static RULE: Rule = Rule {
 the server is its child. On a rollout or scale-down the kubelet signals PID 1; the shell neither handles \
 SIGTERM nor forwards it, so the server keeps running as if nothing happened until the grace period ends \
 and SIGKILL stops it mid-request. `exec` replaces the shell with the app for the last step, so the signal \
-reaches the process that can shut down cleanly.",
+reaches the process that can shut down cleanly. bash is the exception for a script of one simple command \
+without redirections (`bash -c \"./server --port 80\"`): it replaces itself with that command, so it is not \
+reported; `sh` is not, because on Debian and Ubuntu images it is dash, which forks and waits even then.",
     fix: "Start the last command of the script with `exec` (`./migrate && exec ./server`), or drop the shell \
 and list the program and its arguments directly in `command`/`args`. If the script must keep running after \
 the app starts, trap TERM and forward it to the child (`trap 'kill -TERM $pid' TERM; ./server & pid=$!; \
@@ -71,6 +73,15 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
         if commands.is_empty() || shell::ends_in_exec(&commands) || shell::traps_term(&commands) {
             continue;
         }
+        let shell_name = shell::basename(&argv[inv.shell_index]);
+        let lone = shell::lone_command(inv.script);
+        // bash (and busybox ash) replace themselves with a script's only command: the app is PID 1.
+        if lone
+            .as_ref()
+            .is_some_and(|c| shell::execs_lone_command(shell_name, &argv[inv.shell_index + 1..inv.script_index], c))
+        {
+            continue;
+        }
         let program = shell::last_command(&commands)
             .and_then(|cmd| cmd.effective_argv().first())
             .map(|w| shell::basename(w))
@@ -78,15 +89,24 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             .map(|w| format!("`{w}`"))
             .unwrap_or_else(|| "the app".to_string());
         let field = if inv.script_index < command_len { "command" } else { "args" };
-        out.at(
-            c.route.key(field),
-            format!(
-                "container `{}` runs `{} -c` and the script's last command is not `exec`-ed, so the shell is PID 1 \
-                 and {program} never receives SIGTERM",
-                c.name,
-                shell::basename(&argv[inv.shell_index]),
-            ),
+        let message = format!(
+            "container `{}` runs `{shell_name} -c` and the script's last command is not `exec`-ed, so the shell is \
+             PID 1 and {program} never receives SIGTERM",
+            c.name,
         );
+        match (&lone, shell_name) {
+            // A lone command: which shell `sh` is decides, and on Debian and Ubuntu images it is dash, which forks.
+            (Some(_), "sh" | "dash") => out.at_with_help(
+                c.route.key(field),
+                message,
+                format!(
+                    "Write `exec` before the command, or list the program and its arguments in `command`/`args` \
+                     directly: `{shell_name}` is dash on Debian and Ubuntu images, and dash forks and waits even \
+                     for a script of one command (bash and busybox would not)."
+                ),
+            ),
+            _ => out.at(c.route.key(field), message),
+        }
     }
 }
 
@@ -105,7 +125,7 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].starts_with("spec.template.spec.containers[0].args "), "{f:?}");
         assert!(f[0].contains("`server`"));
-        let f = findings("command: [\"bash\", \"-ec\", \"nginx -g 'daemon off;'\"]");
+        let f = findings("command: [\"bash\", \"-ec\", \"./migrate; nginx -g 'daemon off;'\"]");
         assert_eq!(f.len(), 1);
         assert!(f[0].starts_with("spec.template.spec.containers[0].command "), "{f:?}");
         let f = findings("command:\n  - sh\n  - -c\n  - |\n    set -e\n    ./server &\n    wait\n");
@@ -128,6 +148,40 @@ mod tests {
         ] {
             assert!(findings(container).is_empty(), "{container}: {:?}", findings(container));
         }
+    }
+
+    #[test]
+    fn shells_that_exec_a_lone_command() {
+        // bash and busybox ash replace themselves with a script's only command: the app is PID 1.
+        for container in [
+            "command: [\"bash\", \"-c\", \"./server --port 80\"]",
+            "command: [\"/bin/bash\", \"-ec\"]\nargs: [\"FOO=1 nginx -g 'daemon off;'\"]",
+            "command: [\"bash\", \"-c\", \"./server $(cat /etc/flags) \\\"$@\\\"\\n\"]",
+            "command: [\"bash\", \"-o\", \"pipefail\", \"-c\", \"./server # starts the app\"]",
+            "command: [\"ash\", \"-c\", \"./server > /tmp/out\"]",
+        ] {
+            assert!(findings(container).is_empty(), "{container}: {:?}", findings(container));
+        }
+        // What keeps the shell running: lists, pipelines, background, subshells, redirections (bash),
+        // builtins, a login shell, and `sh`/`dash`, which is dash on Debian and forks even for one command.
+        for container in [
+            "command: [\"bash\", \"-c\", \"./migrate && ./server\"]",
+            "command: [\"bash\", \"-c\", \"./server | tee /dev/stderr\"]",
+            "command: [\"bash\", \"-c\", \"./server &\"]",
+            "command: [\"bash\", \"-c\", \"(./server)\"]",
+            "command: [\"bash\", \"-c\", \"{ ./server; }\"]",
+            "command: [\"bash\", \"-c\", \"./server 2>&1\"]",
+            "command: [\"bash\", \"-c\", \". /etc/profile.d/app.sh\"]",
+            "command: [\"bash\", \"-lc\", \"./server\"]",
+            "command: [\"bash\", \"--login\", \"-c\", \"./server\"]",
+            "command: [\"bash\", \"-c\", \"while true; do ./server; done\"]",
+            "command: [\"sh\", \"-c\", \"./server\"]",
+            "command: [\"dash\", \"-c\", \"./server\"]",
+        ] {
+            assert_eq!(findings(container).len(), 1, "{container}");
+        }
+        let found = object_findings(&RULE, &deployment("command: [\"sh\", \"-c\", \"./server\"]"));
+        assert!(found[0].help.contains("dash on Debian"), "{:?}", found[0].help);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `volume-oversized`: a volume claim requesting more storage than the configured maximum.
 
 use super::resources_requests_missing::quantity;
-use super::{Check, Emitter, Example, ObjectCx, Rule, RuleOption};
+use super::{Check, Emitter, Example, ObjectCx, OptionKind, Rule, RuleOption};
 use crate::finding::Severity;
 use crate::quantity::{Quantity, parse_quantity};
 use crate::yaml::{Node, Route};
@@ -25,6 +25,7 @@ repository or silence the finding with a reason.",
     secret: false,
     options: &[RuleOption {
         name: "max",
+        kind: OptionKind::Quantity,
         default: DEFAULT_MAX,
         doc: "Largest storage request allowed for one claim, as a Kubernetes quantity (`500Gi`, `1Ti`).",
     }],
@@ -40,9 +41,10 @@ repository or silence the finding with a reason.",
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
+    // The option was checked when the configuration loaded; the default is only for a configuration
+    // built without one (library callers).
     let configured = cx.options.text("max");
-    // An unparseable option falls back to the default; the message says which maximum applied.
-    let (max_text, max) = match parse_quantity(&configured) {
+    let (max_text, max) = match cx.options.quantity("max") {
         Some(q) => (configured.as_str(), q),
         None => (DEFAULT_MAX, parse_quantity(DEFAULT_MAX).unwrap_or(Quantity(i128::MAX))),
     };
@@ -124,9 +126,9 @@ mod tests {
         assert!(object_findings_with(&RULE, &pvc("500Gi"), &config).is_empty());
         let found = object_findings_with(&RULE, &pvc("2Ti"), &config);
         assert!(found[0].message.contains("more than the 1Ti maximum"), "{:?}", found[0].message);
-        let config = Config::parse("rules:\n  volume-oversized: {max: huge}\n", "c").expect("valid");
-        let found = object_findings_with(&RULE, &pvc("500Gi"), &config);
-        assert!(found[0].message.contains("more than the 100Gi maximum"), "{:?}", found[0].message);
+        // A maximum that is not a quantity is a configuration error, not a silent default.
+        let e = Config::parse("rules:\n  volume-oversized: {max: huge}\n", "c").expect_err("not a quantity");
+        assert!(e.message.contains("quantity"), "{e}");
     }
 
     #[test]
