@@ -339,6 +339,31 @@ fn nothing_relevant_is_neutral() {
     assert_eq!(json(&run)["conclusion"], "neutral");
 }
 
+/// A change to files kpath does not check (CI workflows are YAML, but not Kubernetes manifests) is
+/// `neutral`, as README promises, not `success`.
+#[test]
+fn workflow_only_change_is_neutral() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    git(root, &["init", "-q"]);
+    let workflow = root.join(".github/workflows/ci.yml");
+    std::fs::create_dir_all(workflow.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&workflow, "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n").expect("write");
+    std::fs::write(
+        root.join("app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n",
+    )
+    .expect("write");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    std::fs::write(&workflow, "name: ci\non: [push, pull_request]\njobs:\n  test:\n    runs-on: ubuntu-latest\n")
+        .expect("write");
+    git(root, &["commit", "-q", "-am", "ci"]);
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"], root);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run)["conclusion"], "neutral", "{}", run.stdout);
+}
+
 #[test]
 fn bad_revisions_are_a_clear_error() {
     let repo = demo_repo();

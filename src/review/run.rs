@@ -374,7 +374,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         diff: &diff,
         fail_on,
         head_line: &head_line,
-        nothing_relevant: affected.is_empty(),
+        // Files kpath would check by name but that hold nothing it judges (a CI workflow is YAML, not a
+        // manifest) are not relevant either.
+        nothing_relevant: affected.is_empty()
+            || (affected.units.is_empty() && base_report.stats.documents + head_report.stats.documents == 0),
         config_notes,
         secrets: secrets.clone(),
     }))
