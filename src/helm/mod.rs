@@ -11,7 +11,7 @@ pub mod sourcemap;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -136,8 +136,7 @@ impl Limits {
 
     /// How many renders may run at once.
     fn slots(&self) -> usize {
-        let by_memory = self.memory_total / self.memory_per_render.max(1);
-        usize::try_from(by_memory).unwrap_or(usize::MAX).min(self.concurrency).max(1)
+        crate::render::slots::limit(self.memory_total, self.memory_per_render, self.concurrency)
     }
 }
 
@@ -202,7 +201,7 @@ fn render_fresh(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Lim
 }
 
 fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
-    let _permit = Permit::acquire(limits.slots());
+    let _slot = crate::render::slots::Slot::acquire(limits.slots());
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
     write_chart(chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
@@ -330,33 +329,6 @@ fn release_from_chart_name(name: &str) -> String {
 
 fn at_chart(message: String) -> RenderProblem {
     RenderProblem { file: "Chart.yaml".into(), pos: Pos { line: 1, col: 1 }, message }
-}
-
-/// Bounds how many `helm` processes run at once.
-struct Permit;
-
-static RUNNING: OnceLock<(Mutex<usize>, Condvar)> = OnceLock::new();
-
-impl Permit {
-    fn acquire(limit: usize) -> Permit {
-        let (lock, cv) = RUNNING.get_or_init(|| (Mutex::new(0), Condvar::new()));
-        let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= limit {
-            running = cv.wait(running).unwrap_or_else(|e| e.into_inner());
-        }
-        *running += 1;
-        Permit
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if let Some((lock, cv)) = RUNNING.get() {
-            let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
-            *running = running.saturating_sub(1);
-            cv.notify_one();
-        }
-    }
 }
 
 /// A chart read into memory: its files (relative path, bytes), with its `file://` dependencies under
@@ -589,17 +561,6 @@ fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Renders kept in memory, up to this many bytes in all; the disk cache has no such bound.
-const MEMORY_CACHE_BYTES: usize = 256 << 20;
-
-#[derive(Default)]
-struct MemoryCache {
-    renders: HashMap<String, Arc<Outcome>>,
-    bytes: usize,
-}
-
-static MEMORY: OnceLock<Mutex<MemoryCache>> = OnceLock::new();
-
 /// An outcome as the disk cache stores it (JSON).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -704,51 +665,16 @@ impl CachedDoc {
     }
 }
 
-fn outcome_bytes(outcome: &Outcome) -> usize {
-    match outcome {
-        Ok(docs) => docs.iter().map(|d| d.text.len() + d.template.len()).sum(),
-        Err(p) => p.message.len(),
-    }
-}
-
+/// A render from the renderers' cache (`crate::render::cache`, memory then disk), stored as JSON.
 fn cache_get(key: &str, limits: &Limits) -> Option<Arc<Outcome>> {
-    let memory = MEMORY.get_or_init(Mutex::default);
-    if let Some(outcome) = memory.lock().ok()?.renders.get(key) {
-        return Some(outcome.clone());
-    }
-    // An entry holds at most one render's output (escaped as JSON, so up to twice as long) and a little more.
-    let cap = (limits.max_output as u64).saturating_mul(2).saturating_add(1 << 20);
-    let bytes = crate::loader::read_bounded(&limits.cache_dir.as_deref()?.join(format!("{key}.json")), cap).ok()?;
-    let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
-    let outcome = Arc::new(entry.into_outcome()?);
-    remember(key, &outcome);
-    Some(outcome)
-}
-
-fn remember(key: &str, outcome: &Arc<Outcome>) {
-    let memory = MEMORY.get_or_init(Mutex::default);
-    let Ok(mut cache) = memory.lock() else { return };
-    let size = outcome_bytes(outcome);
-    if cache.bytes + size > MEMORY_CACHE_BYTES {
-        cache.renders.clear();
-        cache.bytes = 0;
-    }
-    cache.bytes += size;
-    cache.renders.insert(key.to_string(), outcome.clone());
+    let text = crate::render::cache::get("helm", key, limits.cache_dir.as_deref())?;
+    let entry: CacheEntry = serde_json::from_str(&text).ok()?;
+    Some(Arc::new(entry.into_outcome()?))
 }
 
 fn cache_put(key: &str, outcome: &Arc<Outcome>, dir: Option<&Path>) {
-    remember(key, outcome);
-    let Some(dir) = dir else { return };
-    let Ok(bytes) = serde_json::to_vec(&CacheEntry::from_outcome(outcome)) else { return };
-    // Write-then-rename: a reader never sees half a render, whatever runs in parallel.
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else { return };
-    if std::io::Write::write_all(&mut tmp, &bytes).is_ok() {
-        let _ = tmp.persist(dir.join(format!("{key}.json")));
-    }
+    let Ok(text) = serde_json::to_string(&CacheEntry::from_outcome(outcome)) else { return };
+    crate::render::cache::put("helm", key, &text, dir);
 }
 
 /// Splits `helm template` output into documents, each with the template it came from (the
