@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
-/// A located `helm` binary. Locating it starts no process: its version is asked once per process, on the
-/// first render that misses the cache ([`Helm::check_version`]), so a check answered from the cache runs
-/// no `helm` at all.
+/// A located `helm` binary. Locating it starts no process: its version is asked once per process, and only
+/// when a render fails ([`Helm::check_version`]), so a check answered from the cache runs no `helm` at all
+/// and a successful render runs one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Helm {
     pub path: PathBuf,
@@ -131,7 +131,7 @@ impl Sandbox {
 }
 
 /// Finds helm: an explicit path, then `$KPATH_HELM`, then `helm` on PATH. Only looks at the file system;
-/// whether it is Helm 3.8+ or 4 is checked by [`Helm::check_version`] before the first render.
+/// whether it is Helm 3.8+ or 4 is checked by [`Helm::check_version`] when a render fails.
 pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
     let candidate = match explicit {
         Some(p) => Some(p.to_path_buf()),

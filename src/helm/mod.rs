@@ -185,18 +185,17 @@ pub fn render(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Rendere
 /// Renders with helm (once, or twice for charts that generate Secret values). `Err` is a failure that is not
 /// cached; `Ok(Err)` is Helm's own error, cached like a render.
 fn render_fresh(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limits) -> Result<Outcome, RenderProblem> {
-    // The first miss of a process asks helm its version while the chart renders, rather than before: a
-    // cold check then costs one helm start-up less. A render by a helm that turns out unusable is
-    // discarded, not cached. (The asking thread spawns and waits for its own helm, see `binary::run`.)
-    let (version, outcome) = std::thread::scope(|scope| {
-        let version = scope.spawn(|| helm.check_version());
-        let outcome = render_with(helm, unit, chart, limits);
-        (version.join(), outcome)
-    });
-    match version {
-        Ok(Ok(_)) => outcome,
-        Ok(Err(e)) => Err(at_chart(e.to_string())),
-        Err(_) => Err(at_chart("kpath could not check helm's version".into())),
+    // Helm's version is asked only when a render fails, to tell "this helm is too old" from the chart's own
+    // error: a render that succeeds needs no second helm process (a cold check costs one helm start-up, as
+    // bare `helm template` does). Helm 2 fails on kpath's arguments, so an unsupported helm never passes
+    // silently. A render by a helm that turns out unusable is discarded, not cached.
+    let outcome = render_with(helm, unit, chart, limits);
+    if matches!(outcome, Ok(Ok(_))) {
+        return outcome;
+    }
+    match helm.check_version() {
+        Ok(_) => outcome,
+        Err(e) => Err(at_chart(e.to_string())),
     }
 }
 
