@@ -368,9 +368,11 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
 
     // New, unsuppressed findings in the order they are shown: by place, then rule.
     let mut new: Vec<&ReviewFinding> = findings.iter().filter(|f| counts_new(f)).collect();
+    // Errors first, then warnings, then notices (each by place): the inline comments are capped by the App, and
+    // what is cut must never be an error in favour of a notice.
     new.sort_by_cached_key(|f| {
         let (file, line) = shown_at(&f.finding);
-        (file, line, f.finding.rule, f.fingerprint.clone())
+        (std::cmp::Reverse(f.finding.severity), file, line, f.finding.rule, f.fingerprint.clone())
     });
 
     let mut comments = Vec::new();
@@ -1149,6 +1151,29 @@ mod tests {
             config_notes: Vec::new(),
             secrets: Default::default(),
         })
+    }
+
+    #[test]
+    fn errors_are_commented_before_warnings_so_the_cap_never_drops_an_error_for_a_notice() {
+        let mut findings = Vec::new();
+        let mut lines = Vec::new();
+        for i in 0..30u32 {
+            findings.push(review(finding("image-latest", "a.yaml", i + 1, None, None), Status::New, &format!("w{i}")));
+            lines.push(("a.yaml", i + 1));
+        }
+        for i in 0..3u32 {
+            findings.push(review(finding("secret-in-env", "z.yaml", i + 1, None, None), Status::New, &format!("e{i}")));
+            lines.push(("z.yaml", i + 1));
+        }
+        let diff = diff_of(&lines);
+        let p = plan(findings, &diff, &no_lines);
+        let first: Vec<&str> = p.comments.iter().take(3).map(|c| c.rule).collect();
+        assert_eq!(first, vec!["secret-in-env"; 3]);
+        let commentable: std::collections::HashMap<String, std::collections::BTreeSet<u32>> =
+            [("a.yaml", 1..=30), ("z.yaml", 1..=3)].into_iter().map(|(f, r)| (f.to_string(), r.collect())).collect();
+        let (inline, demoted) = crate::app::worker::choose_inline(&p.comments, &[], &commentable);
+        assert_eq!(inline.iter().filter(|c| c.rule == "secret-in-env").count(), 3);
+        assert!(demoted.iter().all(|c| c.rule == "image-latest"));
     }
 
     // --- fingerprints ---
