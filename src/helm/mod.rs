@@ -220,14 +220,30 @@ fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limi
         }
         Ok(Ok(docs))
     };
-    let mut docs = match once()? {
+    // A chart that may generate values is rendered twice; when a second render may run now (a free slot), both
+    // run at once, so the comparison costs no more wall time than one render.
+    let second_slot = may_generate(chart).then(|| crate::render::slots::Slot::try_acquire(limits.slots())).flatten();
+    let (first, second) = match second_slot {
+        Some(_slot) => std::thread::scope(|scope| {
+            // Each thread spawns and waits for its own helm (the parent-death signal is tied to that thread).
+            let again = scope.spawn(once);
+            let first = once();
+            (first, Some(again.join().unwrap_or_else(|_| Err(at_chart("the second render crashed".into())))))
+        }),
+        None => (once(), None),
+    };
+    let mut docs = match first? {
         Ok(docs) => docs,
         Err(problem) => return Ok(Err(problem)),
     };
     if may_generate(chart) && docs.iter().any(holds_secret) {
+        let again = match second {
+            Some(again) => again,
+            None => once(),
+        };
         // Helm's own error on the second render (it cannot differ from the first but for a generated
         // value) leaves the first render as it is.
-        if let Ok(again) = once()? {
+        if let Ok(again) = again? {
             mark_generated(&mut docs, &again);
         }
     }

@@ -28,6 +28,19 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Takes a place if fewer than `limit` renders run now; `None` (without waiting) otherwise.
+    pub fn try_acquire(limit: usize) -> Option<Slot> {
+        let (lock, _) = RUNNING.get_or_init(|| (Mutex::new(0), Condvar::new()));
+        let mut running = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *running >= limit {
+            return None;
+        }
+        *running += 1;
+        Some(Slot(()))
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some((lock, cv)) = RUNNING.get() {
