@@ -132,18 +132,23 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
         let kept = render::outermost(found_here.iter().map(|(u, _)| u.clone()).collect());
         for (unit, renderer) in found_here {
             let is_kept = kept.iter().any(|k| k.root == unit.root && k.renderer == unit.renderer);
-            let ignored = loader::ignored_at(config, &format!("{}/", join_rel(&tree.prefix, &unit.root)));
+            let ignored = loader::ignored_at(config, &format!("{}/", render::join(&tree.prefix, &unit.root)));
             if is_kept && !ignored {
                 units.push((t, unit, renderer));
             }
         }
     }
     // Files a unit reads are checked as the unit renders them, not on their own.
+    // One set per tree of everything its units read: a lookup per file, not one per file and unit.
+    let mut read: HashMap<usize, std::collections::BTreeSet<String>> = HashMap::new();
+    for (t, unit, _) in &units {
+        read.entry(*t).or_default().extend(unit.inputs.iter().cloned());
+    }
     let inputs: Vec<&Input> = found
         .inputs
         .iter()
         .filter(|input| match &input.tree {
-            Some((t, rel)) => !units.iter().any(|(ut, unit, _)| ut == t && unit.reads(rel)),
+            Some((t, rel)) => !read.get(t).is_some_and(|inputs| render::covers(inputs, rel)),
             None => true,
         })
         .collect();
@@ -186,14 +191,6 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
     checked.skipped = found.skipped;
     finish(&mut checked, config);
     checked
-}
-
-fn join_rel(dir: &str, rel: &str) -> String {
-    match (dir, rel) {
-        ("", rel) => rel.to_string(),
-        (dir, "") => dir.to_string(),
-        (dir, rel) => format!("{dir}/{rel}"),
-    }
 }
 
 /// Checks files given one by one (no directory, so no units).

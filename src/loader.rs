@@ -41,11 +41,7 @@ pub struct TreeRoot {
 impl TreeRoot {
     /// How reports show a path of this tree.
     pub fn show(&self, rel: &str) -> String {
-        match (self.display.as_str(), rel) {
-            ("", rel) => rel.to_string(),
-            (dir, "") => dir.to_string(),
-            (dir, rel) => format!("{}/{rel}", dir.trim_end_matches('/')),
-        }
+        crate::render::join(&self.display, rel)
     }
 }
 

@@ -2,6 +2,9 @@
 //! `scripts/install-kubectl`) and, for `helmCharts:`, the pinned helm: repositories written by each test,
 //! rendered through the library's renderer API, with findings' routes placed on source lines.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,32 +13,17 @@ use kpath::kustomize::Kustomize;
 use kpath::render::{DirTree, Doc, Namespace, Output, Problem, RenderCx, Renderer, Unit};
 use kpath::yaml::Route;
 
-/// The kubectl the tests render with: `KPATH_KUBECTL`, which must be set.
 fn kubectl() -> PathBuf {
-    match std::env::var_os("KPATH_KUBECTL") {
-        Some(path) if !path.is_empty() && Path::new(&path).is_file() => PathBuf::from(path),
-        other => panic!(
-            "KPATH_KUBECTL must name the pinned kubectl (it is {other:?}): run `bash scripts/test`, or \
-             `export KPATH_KUBECTL=$(bash scripts/install-kubectl)`"
-        ),
-    }
+    bin::pinned_kubectl()
 }
 
-/// The helm `helmCharts:` inflate with: `KPATH_HELM`, else the project's pinned install.
 fn helm() -> PathBuf {
-    let path = match std::env::var_os("KPATH_HELM") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/helm-3.17.3/bin/helm"),
-    };
-    assert!(path.is_file(), "the pinned helm is missing: run `bash scripts/test` (looked for {})", path.display());
-    path
+    bin::pinned_helm()
 }
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
-        let to = dir.join(path);
-        std::fs::create_dir_all(to.parent().expect("a parent directory")).expect("mkdir");
-        std::fs::write(to, text).expect("write");
+        bin::write(dir, path, text);
     }
 }
 

@@ -133,14 +133,7 @@ impl Sandbox {
 /// Finds helm: an explicit path, then `$KPATH_HELM`, then `helm` on PATH. Only looks at the file system;
 /// whether it is Helm 3.8+ or 4 is checked by [`Helm::check_version`] when a render fails.
 pub fn find(explicit: Option<&Path>) -> Result<Helm, FindError> {
-    let candidate = match explicit {
-        Some(p) => Some(p.to_path_buf()),
-        None => match std::env::var_os("KPATH_HELM").filter(|v| !v.is_empty()) {
-            Some(p) => Some(PathBuf::from(p)),
-            None => on_path("helm"),
-        },
-    };
-    let path = candidate.ok_or(FindError::NotFound)?;
+    let path = candidate(explicit, "KPATH_HELM", "helm").ok_or(FindError::NotFound)?;
     let unusable = |reason: String| FindError::Unusable { path: path.display().to_string(), reason };
     let identity = identity(&path).map_err(unusable)?;
     Ok(Helm { path, identity })
@@ -189,7 +182,15 @@ fn ask_version(path: &Path) -> Result<String, String> {
     Ok(version)
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// Where a tool is looked for, in order: the explicit path (`--helm`, `--kubectl`), the environment variable
+/// (`$KPATH_HELM`, `$KPATH_KUBECTL`), then `name` on PATH.
+pub fn candidate(explicit: Option<&Path>, variable: &str, name: &str) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
     std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 

@@ -45,15 +45,6 @@ struct Release {
     kubernetes_version: (u32, u32),
 }
 
-/// `a/./b/` → `a/b`: how `.kpath.yml` paths are compared with tree paths.
-fn normal(path: &str) -> String {
-    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
-}
-
-fn join(dir: &str, rel: &str) -> String {
-    if dir.is_empty() { rel.to_string() } else { format!("{dir}/{rel}") }
-}
-
 impl Renderer for HelmRenderer {
     fn name(&self) -> &'static str {
         "helm"
@@ -75,25 +66,28 @@ impl Renderer for HelmRenderer {
         }
         let mut out = Discovery::default();
         for root in outer {
-            let chart_yaml = join(root, "Chart.yaml");
+            let chart_yaml = render::join(root, "Chart.yaml");
             let name = tree
                 .read(&chart_yaml, super::MAX_CHART_FILE_BYTES)
                 .and_then(|text| yaml::parse_single(&text).ok().flatten())
                 .and_then(|r| r.get("name").and_then(Node::as_text).map(str::to_string))
                 .unwrap_or_else(|| root.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("chart").to_string());
             let chart_name = super::release_from_chart_name(&name);
-            let in_repo = normal(&join(tree.prefix(), root));
-            let declared: Vec<&HelmRelease> =
-                config.helm.releases.iter().filter(|r| normal(&r.chart) == in_repo).collect();
+            // `.kpath.yml` paths (`./charts/shop/`) compared with tree paths, both resolved.
+            let in_repo = render::resolve(tree.prefix(), root);
+            let declared: Vec<&HelmRelease> = config
+                .helm
+                .releases
+                .iter()
+                .filter(|r| in_repo.is_some() && render::resolve("", &r.chart) == in_repo)
+                .collect();
             let mut inputs: BTreeSet<String> =
                 BTreeSet::from([if root.is_empty() { String::new() } else { format!("{root}/") }]);
             // In-repository `file://` dependencies are rendered with the chart: a change to them affects it.
             let chart_text = tree.read(&chart_yaml, super::MAX_CHART_FILE_BYTES).unwrap_or_default();
-            let depth = root.split('/').filter(|p| !p.is_empty()).count();
             for (dependency, _) in super::file_dependencies(&chart_text) {
-                let ups = dependency.split('/').filter(|p| *p == "..").count();
-                let dir = shown(root, &dependency);
-                if ups <= depth && !dir.is_empty() {
+                // One outside the tree is refused when the chart renders.
+                if let Some(dir) = render::resolve(root, &dependency).filter(|d| !d.is_empty()) {
                     inputs.insert(format!("{dir}/"));
                 }
             }
@@ -140,8 +134,11 @@ impl Renderer for HelmRenderer {
     }
 
     fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
-        let at_chart =
-            |file: &str, pos: crate::yaml::Pos, message: String| Problem { file: join(&unit.root, file), pos, message };
+        let at_chart = |file: &str, pos: crate::yaml::Pos, message: String| Problem {
+            file: render::join(&unit.root, file),
+            pos,
+            message,
+        };
         let helm = self.helm().map_err(|e| Problem::at(unit.file.clone(), 1, e))?;
         let Some(release) = unit.detail.downcast_ref::<Release>() else {
             return Err(Problem::at(unit.file.clone(), 1, "not a Helm unit"));
@@ -376,6 +373,11 @@ pub fn render_unit(helm: &Helm, unit: &RenderUnit, limits: &Limits) -> Result<Un
 
 /// A path inside the rendered chart, as a path relative to the chart directory: files of a `file://` dependency
 /// (`charts/common/templates/x.yaml`) live where the dependency does (`../common/templates/x.yaml`).
+/// A chart file as reports show it: the chart's directory joined with `rel` (`../common/…` for a dependency).
+fn shown(chart_display: &str, rel: &str) -> String {
+    render::resolve(chart_display, rel).unwrap_or_else(|| render::join(chart_display, rel))
+}
+
 fn from_dependency(rel: &str, deps: &[(String, String)]) -> String {
     for (inside, from) in deps {
         if let Some(rest) = rel.strip_prefix(inside.as_str()) {
@@ -383,21 +385,6 @@ fn from_dependency(rel: &str, deps: &[(String, String)]) -> String {
         }
     }
     rel.to_string()
-}
-
-/// `dir` joined with `rel`, `.` and `..` resolved, as reports show paths.
-fn shown(dir: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
 }
 
 fn read_text(path: &Path) -> String {

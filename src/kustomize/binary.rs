@@ -32,16 +32,7 @@ pub enum FindError {
 
 /// The kubectl to use, without running it: `explicit`, then `$KPATH_KUBECTL`, then `kubectl` on PATH.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, FindError> {
-    let candidate = match explicit {
-        Some(p) => Some(p.to_path_buf()),
-        None => match std::env::var_os("KPATH_KUBECTL").filter(|v| !v.is_empty()) {
-            Some(p) => Some(PathBuf::from(p)),
-            None => std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .map(|dir| dir.join("kubectl"))
-                .find(|p| p.is_file()),
-        },
-    };
-    let path = candidate.ok_or(FindError::NotFound)?;
+    let path = crate::helm::binary::candidate(explicit, "KPATH_KUBECTL", "kubectl").ok_or(FindError::NotFound)?;
     if !path.is_file() {
         return Err(FindError::Unusable { path: path.display().to_string(), reason: "no such file".into() });
     }

@@ -156,20 +156,7 @@ fn read_all(tree: &dyn Tree) -> Index {
     index
 }
 
-/// `dir/rel` with `.` and `..` resolved; `None` when it climbs above the tree's root.
-pub(crate) fn normalize(dir: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
-}
+pub(crate) use crate::render::resolve as normalize;
 
 fn resolve(tree: &dyn Tree, index: &Index, k: &Kustomization, r: &kustomization::Reference) -> Resolved {
     let shown = crate::cmdline::shown(&r.path);

@@ -22,6 +22,30 @@ use crate::finding::Location;
 use crate::redact::SecretSet;
 use crate::yaml::{Pos, Route};
 
+/// `dir/rel` for tree paths (`""` is the tree's root), without resolving anything.
+pub fn join(dir: &str, rel: &str) -> String {
+    match (dir, rel) {
+        ("", rel) => rel.to_string(),
+        (dir, "") => dir.to_string(),
+        (dir, rel) => format!("{}/{rel}", dir.trim_end_matches('/')),
+    }
+}
+
+/// `dir/rel` with `.` and `..` resolved; `None` when it climbs above the tree's root.
+pub fn resolve(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// A tree of files a renderer discovers units in: a checked directory, or one side of a review read from git.
 pub trait Tree {
     /// Every file of the tree, relative to its root, `/`-separated, sorted.
@@ -118,20 +142,24 @@ impl fmt::Debug for Unit {
 impl Unit {
     /// Whether a change to `path` (relative to the tree) feeds this unit.
     pub fn reads(&self, path: &str) -> bool {
-        // `""` is the tree's root directory: everything.
-        if self.inputs.contains(path) || self.inputs.contains("") {
+        covers(&self.inputs, path)
+    }
+}
+
+/// Whether a set of inputs (files, and directories written with a trailing `/`; `""` is the tree's root)
+/// holds `path`: one lookup per ancestor directory, whatever the number of inputs.
+pub fn covers(inputs: &BTreeSet<String>, path: &str) -> bool {
+    if inputs.contains(path) || inputs.contains("") {
+        return true;
+    }
+    let mut end = 0;
+    while let Some(slash) = path[end..].find('/') {
+        end += slash + 1;
+        if inputs.contains(&path[..end]) {
             return true;
         }
-        // A directory input `a/b/` covers `a/b/…`: look up each ancestor directory of the path.
-        let mut end = 0;
-        while let Some(slash) = path[end..].find('/') {
-            end += slash + 1;
-            if self.inputs.contains(&path[..end]) {
-                return true;
-            }
-        }
-        false
     }
+    false
 }
 
 /// What a renderer found in a tree.

@@ -100,9 +100,10 @@ impl Layout {
             units.extend(renderer.discover(tree, &config).units);
         }
         let units = crate::render::outermost(units);
+        let read: BTreeSet<String> = units.iter().flat_map(|u| u.inputs.iter().cloned()).collect();
         let mut layout = Layout { units, ..Layout::default() };
         for file in tree.files() {
-            if file.split('/').any(|s| s == ".git") || layout.units.iter().any(|u| u.reads(file)) {
+            if file.split('/').any(|s| s == ".git") || crate::render::covers(&read, file) {
                 continue;
             }
             let name = file.rsplit('/').next().unwrap_or(file);

@@ -16,16 +16,25 @@ pub fn pinned_helm() -> PathBuf {
     path
 }
 
+/// The pinned kubectl that `scripts/test` installs (`$KPATH_KUBECTL`), whose kustomize renders Kustomizations.
+pub fn pinned_kubectl() -> PathBuf {
+    let path = std::env::var_os("KPATH_KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/kubectl-1.37.1/bin/kubectl"));
+    assert!(path.is_file(), "the pinned kubectl is missing: run `bash scripts/test`, which installs it");
+    path
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-/// `kpath ARGS` in `cwd`, with the pinned Helm and `extra` environment variables.
+/// `kpath ARGS` in `cwd`, with the pinned Helm and kubectl and `extra` environment variables.
 pub fn kpath_with(args: &[&str], cwd: &Path, extra: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kpath"));
-    command.args(args).current_dir(cwd).env("KPATH_HELM", pinned_helm());
+    command.args(args).current_dir(cwd).env("KPATH_HELM", pinned_helm()).env("KPATH_KUBECTL", pinned_kubectl());
     for name in ["KPATH_MAX_RENDER_TIMEOUT", "KPATH_MAX_RENDER_OUTPUT", "KPATH_MAX_RENDER_CONCURRENCY"] {
         command.env_remove(name);
     }
