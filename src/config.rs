@@ -344,6 +344,8 @@ pub struct Config {
     pub waivers: Vec<Waiver>,
     pub helm: HelmSettings,
     pub review: ReviewSettings,
+    /// Argo CD and Flux: this repository's URLs, the cluster inventory, the chart sources the operator allows.
+    pub gitops: crate::gitops::Settings,
     /// Return every checked object in the report (for `kpath review`'s object diff).
     pub collect_objects: bool,
     /// What kpath changed in this configuration before using it (bounds clamped to the operator's
@@ -365,6 +367,7 @@ impl Default for Config {
             waivers: Vec::new(),
             helm: HelmSettings::default(),
             review: ReviewSettings::default(),
+            gitops: crate::gitops::Settings::default(),
             collect_objects: false,
             notes: Vec::new(),
         }
@@ -472,6 +475,7 @@ impl Config {
                 "rules" => parse_rules(value, &mut config, &err)?,
                 "helm" => parse_helm(value, &mut config.helm, &err)?,
                 "review" => parse_review(value, &mut config.review, &err)?,
+                "gitops" => parse_gitops(value, &mut config.gitops, &err)?,
                 "waivers" => {
                     for item in value.items() {
                         config.waivers.push(parse_waiver(item, &err)?);
@@ -484,7 +488,7 @@ impl Config {
                     return Err(err(
                         entry.key.pos,
                         format!(
-                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers, helm, review)"
+                            "unknown key `{other}` (expected one of: kubernetesVersion, namespace, ignore, rules, waivers, helm, review, gitops)"
                         ),
                     ));
                 }
@@ -787,6 +791,95 @@ fn parse_helm(node: &Node, helm: &mut HelmSettings, err: ErrFn<'_>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// `gitops:` — `repoURLs` (other URLs of this repository, for Argo CD and Flux sources) and `clusters` (the
+/// inventory Argo CD's cluster generator reads). Which chart sources may be pulled is the operator's choice
+/// (`--allow-chart-source`), never the repository's: `allowChartSources` here is refused with that reason.
+fn parse_gitops(node: &Node, gitops: &mut crate::gitops::Settings, err: ErrFn<'_>) -> Result<(), ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "gitops must be a mapping".into()));
+    }
+    for entry in node.entries() {
+        let value = &entry.value;
+        match entry.key.as_key().unwrap_or("") {
+            "repoURLs" => {
+                for item in value.items() {
+                    let url = item.as_text().unwrap_or("");
+                    let normal = crate::gitops::repo::normalise(url).ok_or_else(|| {
+                        err(item.pos, format!("`{}` is not a git repository URL", cmdline::shown(url)))
+                    })?;
+                    gitops.repositories.insert(normal);
+                }
+                if !value.is_seq() {
+                    return Err(err(value.pos, "gitops.repoURLs must be a list of URLs".into()));
+                }
+            }
+            "clusters" => {
+                if !value.is_seq() {
+                    return Err(err(value.pos, "gitops.clusters must be a list of clusters".into()));
+                }
+                for item in value.items() {
+                    gitops.clusters.push(parse_cluster(item, err)?);
+                }
+            }
+            "allowChartSources" => {
+                return Err(err(
+                    entry.key.pos,
+                    "which chart sources kpath may download from is the operator's setting \
+                     (`--allow-chart-source`, KPATH_ALLOW_CHART_SOURCES), not the repository's"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!("unknown key `gitops.{other}` (expected one of: repoURLs, clusters)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_cluster(node: &Node, err: ErrFn<'_>) -> Result<crate::gitops::Cluster, ConfigError> {
+    if !node.is_map() {
+        return Err(err(node.pos, "a cluster is a mapping with `name` and `server`".into()));
+    }
+    let mut cluster = crate::gitops::Cluster {
+        name: String::new(),
+        server: String::new(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+    };
+    for entry in node.entries() {
+        let value = &entry.value;
+        match entry.key.as_key().unwrap_or("") {
+            "name" => cluster.name = text_of(value, "name", err)?,
+            "server" => cluster.server = text_of(value, "server", err)?,
+            key @ ("labels" | "annotations") => {
+                if !value.is_map() {
+                    return Err(err(value.pos, format!("cluster {key} must be a mapping of strings")));
+                }
+                let map = if key == "labels" { &mut cluster.labels } else { &mut cluster.annotations };
+                for e in value.entries() {
+                    let k = e.key.as_key().unwrap_or("").to_string();
+                    let v = e.value.as_text().ok_or_else(|| err(e.value.pos, format!("`{k}` must be a string")))?;
+                    map.insert(k, v.to_string());
+                }
+            }
+            other => {
+                return Err(err(
+                    entry.key.pos,
+                    format!("unknown cluster key `{other}` (expected one of: name, server, labels, annotations)"),
+                ));
+            }
+        }
+    }
+    if cluster.name.is_empty() || cluster.server.is_empty() {
+        return Err(err(node.pos, "a cluster needs both `name` and `server`".into()));
+    }
+    Ok(cluster)
 }
 
 fn parse_review(node: &Node, review: &mut ReviewSettings, err: ErrFn<'_>) -> Result<(), ConfigError> {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dockerfile;
 pub mod engine;
 pub mod finding;
+pub mod gitops;
 pub mod helm;
 pub mod kustomize;
 pub mod loader;
