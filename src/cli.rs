@@ -69,6 +69,15 @@ pub struct CheckArgs {
     /// PATH).
     #[arg(long, value_name = "PATH")]
     pub kubectl: Option<PathBuf>,
+    /// Chart repositories (Helm HTTP or `oci://`) kpath may download charts from, as URL prefixes; repeat or
+    /// separate with commas. A repository's `.kpath.yml` cannot allow any.
+    #[arg(
+        long = "allow-chart-source",
+        value_name = "PREFIX",
+        env = "KPATH_ALLOW_CHART_SOURCES",
+        value_delimiter = ','
+    )]
+    pub allow_chart_source: Vec<String>,
     /// Where rendered charts are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -106,6 +115,15 @@ pub struct ReviewArgs {
     /// PATH).
     #[arg(long, value_name = "PATH")]
     pub kubectl: Option<PathBuf>,
+    /// Chart repositories (Helm HTTP or `oci://`) kpath may download charts from, as URL prefixes; repeat or
+    /// separate with commas. A repository's `.kpath.yml` cannot allow any.
+    #[arg(
+        long = "allow-chart-source",
+        value_name = "PREFIX",
+        env = "KPATH_ALLOW_CHART_SOURCES",
+        value_delimiter = ','
+    )]
+    pub allow_chart_source: Vec<String>,
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     #[arg(long)]
@@ -292,6 +310,11 @@ fn check(args: CheckArgs) -> ExitCode {
     if args.kubectl.is_some() {
         config.helm.kubectl = args.kubectl.clone();
     }
+    // Argo CD and Flux sources are "this repository" when they name its `origin` (or a `gitops.repoURLs` URL).
+    if let Some(url) = paths.first().and_then(|p| crate::gitops::repo::origin_of(p)) {
+        config.gitops.repositories.extend(crate::gitops::repo::normalise(&url));
+    }
+    config.gitops.allowed_chart_sources = args.allow_chart_source.clone();
     if let Some(dir) = &args.cache_dir {
         config.helm.cache_dir = Some(dir.clone());
     } else if let (Some(dir), Some(base)) = (&config.helm.cache_dir, &config.base_dir)
@@ -365,6 +388,15 @@ fn review(args: ReviewArgs) -> ExitCode {
         kubectl: args.kubectl.clone(),
         cache_dir: args.cache_dir.clone(),
         no_cache: args.no_cache,
+        repositories: args
+            .repo
+            .as_deref()
+            .or(args.base_dir.as_deref())
+            .and_then(crate::gitops::repo::origin_of)
+            .and_then(|url| crate::gitops::repo::normalise(&url))
+            .into_iter()
+            .collect(),
+        allowed_chart_sources: args.allow_chart_source.clone(),
         config_from: match args.config_from {
             ConfigFromArg::Base => run::ConfigFrom::Base,
             ConfigFromArg::Head => run::ConfigFrom::Head,

@@ -117,6 +117,10 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
         RuleLevel::Off => None,
         RuleLevel::On(sev) => Some((rule, sev)),
     });
+    let skipped = rules::find(rules::render_skipped::RULE.id).and_then(|rule| match config.level(rule) {
+        RuleLevel::Off => None,
+        RuleLevel::On(sev) => Some((rule, sev)),
+    });
     for (t, tree) in trees.iter().enumerate() {
         let dir = DirTree::new(&tree.path, tree.files.clone(), &tree.prefix);
         let mut found_here: Vec<(Unit, &dyn Renderer)> = Vec::new();
@@ -124,6 +128,11 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
             let discovery = renderer.discover(&dir, config);
             for p in discovery.problems {
                 if let Some((rule, sev)) = failed {
+                    problems.push(loader_finding(rule, &tree.show(&p.file), p.pos, p.message, sev));
+                }
+            }
+            for p in discovery.skipped {
+                if let Some((rule, sev)) = skipped {
                     problems.push(loader_finding(rule, &tree.show(&p.file), p.pos, p.message, sev));
                 }
             }
@@ -595,6 +604,14 @@ fn check_unit(
     out.secrets.extend(&output.secrets);
     for problem in output.problems {
         report_failure(&mut out, problem);
+    }
+    if let Some((rule, sev)) = active.iter().find(|(r, _)| r.id == rules::render_skipped::RULE.id).copied() {
+        for p in output.skipped {
+            let mut f =
+                loader_finding(rule, &tree.show(&p.file), p.pos, out.secrets.redact(&p.message).into_owned(), sev);
+            f.environments = unit.environment.iter().cloned().collect();
+            out.findings.push(f);
+        }
     }
     for (file, text) in &output.comments {
         out.comments.push((tree.show(file), suppress::scan_comments(text)));

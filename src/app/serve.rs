@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// The kubectl whose built-in kustomize renders Kustomizations [env: KPATH_KUBECTL] [default: `kubectl` on PATH]
     #[arg(long, value_name = "PATH")]
     pub kubectl: Option<PathBuf>,
+    /// Chart repositories (Helm HTTP or `oci://`) kpath may download charts from, as URL prefixes; repeat the
+    /// flag [env: KPATH_ALLOW_CHART_SOURCES, comma-separated] [default: none]
+    #[arg(long = "allow-chart-source", value_name = "PREFIX")]
+    pub allow_chart_source: Vec<String>,
     /// The longest one render may take, whatever a repository's `helm.timeout` asks
     /// [env: KPATH_MAX_RENDER_TIMEOUT] [default: 60s]
     #[arg(long, value_name = "DURATION")]
@@ -103,6 +107,8 @@ pub struct Settings {
     pub concurrency: usize,
     pub helm: Option<PathBuf>,
     pub kubectl: Option<PathBuf>,
+    /// Chart sources kpath may download from.
+    pub allowed_chart_sources: Vec<String>,
     /// Bounds on what a repository's `.kpath.yml` may ask for.
     pub ceilings: crate::config::Ceilings,
     /// Timeouts and the connection cap of the server.
@@ -251,6 +257,13 @@ impl Settings {
             return Err(problem("KPATH_KUBECTL", "kubectl", format!("{} is not a file", path.display())));
         }
 
+        let allowed_chart_sources: Vec<String> = if args.allow_chart_source.is_empty() {
+            var("KPATH_ALLOW_CHART_SOURCES")
+                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default()
+        } else {
+            args.allow_chart_source.clone()
+        };
         let ceilings = crate::config::Ceilings::resolve(
             [
                 args.max_render_timeout.as_deref(),
@@ -278,6 +291,7 @@ impl Settings {
             concurrency,
             helm,
             kubectl,
+            allowed_chart_sources,
             ceilings,
             limits,
         })
@@ -389,6 +403,10 @@ pub async fn start(
             cache_dir: settings.cache_dir.clone(),
             helm: settings.helm.clone(),
             kubectl: settings.kubectl.clone(),
+            github_host: crate::gitops::repo::normalise(&format!("{}/x/y", settings.git_base))
+                .and_then(|u| u.split('/').next().map(str::to_string))
+                .unwrap_or_else(|| "github.com".to_string()),
+            allowed_chart_sources: settings.allowed_chart_sources.clone(),
             ceilings: settings.ceilings,
             retry,
         },

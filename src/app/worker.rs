@@ -50,6 +50,10 @@ pub struct WorkerConfig {
     pub ceilings: crate::config::Ceilings,
     pub helm: Option<PathBuf>,
     pub kubectl: Option<PathBuf>,
+    /// The host repositories live on (`github.com`), for the URLs Argo CD and Flux objects name them by.
+    pub github_host: String,
+    /// Chart sources the operator allows downloading from.
+    pub allowed_chart_sources: Vec<String>,
     pub retry: RetryPolicy,
 }
 
@@ -238,6 +242,8 @@ impl Worker {
             no_cache: false,
             config_from: run::ConfigFrom::Base,
             ceilings: self.config.ceilings,
+            repositories: crate::gitops::repo::github(&self.config.github_host, repo).into_iter().collect(),
+            allowed_chart_sources: self.config.allowed_chart_sources.clone(),
         };
         let source = Source::Fetched { repo: path, merge_base, head: head.clone() };
         let plan = tokio::task::spawn_blocking(move || run::review(&source, &options))

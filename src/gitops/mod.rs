@@ -10,6 +10,10 @@
 //! - Flux Kustomization: <https://fluxcd.io/flux/components/kustomize/kustomizations/>
 //! - Flux HelmRelease: <https://fluxcd.io/flux/components/helm/helmreleases/>
 
+pub mod appset;
+pub mod argocd;
+pub mod deploy;
+pub mod flux;
 pub mod repo;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -43,6 +43,18 @@ pub fn is_one_of(url: &str, repositories: &std::collections::BTreeSet<String>) -
     normalise(url).is_some_and(|u| repositories.contains(&u))
 }
 
+/// The URL of the git remote `origin` of the repository holding `path`, if any.
+pub fn origin_of(path: &std::path::Path) -> Option<String> {
+    let repo = git2::Repository::discover(path).ok()?;
+    let remote = repo.find_remote("origin").ok()?;
+    remote.url().ok().map(str::to_string)
+}
+
+/// The URLs a GitHub repository (`owner/name`) is known by, for a review run by the App.
+pub fn github(api_host: &str, full_name: &str) -> Option<String> {
+    normalise(&format!("https://{api_host}/{full_name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

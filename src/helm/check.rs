@@ -105,6 +105,7 @@ impl Renderer for HelmRenderer {
                 environment,
                 inputs: inputs.clone(),
                 detail: Arc::new(release),
+                declared: false,
             };
             if declared.is_empty() {
                 out.units.push(unit(base(None), None));
@@ -134,12 +135,6 @@ impl Renderer for HelmRenderer {
     }
 
     fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
-        let at_chart = |file: &str, pos: crate::yaml::Pos, message: String| Problem {
-            file: render::join(&unit.root, file),
-            pos,
-            message,
-        };
-        let helm = self.helm().map_err(|e| Problem::at(unit.file.clone(), 1, e))?;
         let Some(release) = unit.detail.downcast_ref::<Release>() else {
             return Err(Problem::at(unit.file.clone(), 1, "not a Helm unit"));
         };
@@ -152,11 +147,29 @@ impl Renderer for HelmRenderer {
             environment: unit.environment.clone(),
             values: release.values.clone(),
             set: release.set.clone(),
+            extra_values: Vec::new(),
+            set_string: Vec::new(),
+            set_at: Vec::new(),
             kubernetes_version: release.kubernetes_version,
             // `file://` dependencies are read inside the repository (the configuration's directory, else the git
             // work tree), not only inside the checked directory.
             tree_root: super::tree_root(&cx.dir.join(&unit.root), config).or_else(|| Some(cx.dir.to_path_buf())),
         };
+        self.render_release(helm_unit, &unit.root, cx)
+    }
+}
+
+impl HelmRenderer {
+    /// Renders a release built by another renderer (an Argo CD Application's or a Flux HelmRelease's chart,
+    /// values and overrides): `root` is the chart's directory as the tree shows it, problems are placed in it.
+    pub fn render_release(&self, helm_unit: RenderUnit, root: &str, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+        let at_chart = |file: &str, pos: crate::yaml::Pos, message: String| Problem {
+            file: render::join(root, file),
+            pos,
+            message,
+        };
+        let helm = self.helm().map_err(|e| Problem::at(render::join(root, "Chart.yaml"), 1, e))?;
+        let config = cx.config;
         let limits = Limits {
             timeout: config.helm.timeout,
             max_output: config.helm.max_output,
@@ -166,8 +179,8 @@ impl Renderer for HelmRenderer {
             memory_total: config.helm.memory_total,
         };
         let mut output = Output {
-            namespace: release.namespace.clone().map_or(Namespace::AtInstall, Namespace::Known),
-            kubernetes_version: Some(release.kubernetes_version),
+            namespace: helm_unit.namespace.clone().map_or(Namespace::AtInstall, Namespace::Known),
+            kubernetes_version: Some(helm_unit.kubernetes_version),
             ..Output::default()
         };
         // Before rendering: a render that fails may quote values in its error (`required`, `fail`); the caller
@@ -212,6 +225,21 @@ fn collect_values_secrets(unit: &RenderUnit, secrets: &mut SecretSet) {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && matches!(e.file_name().to_str(), Some("values.yaml" | "values.yml")))
         .map(|e| e.into_path());
+    for extra in &unit.extra_values {
+        let (docs, broken) = yaml::parse_stream(&extra.text);
+        for root in docs.iter().filter_map(|d| d.root.as_ref()) {
+            crate::redact::collect_tree(root, secrets);
+        }
+        if !broken.is_empty() {
+            crate::redact::collect_loose(&extra.text, secrets);
+        }
+    }
+    for (key, value) in &unit.set_string {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if crate::secrets::is_sensitive_assignment(last, value) {
+            secrets.insert(value);
+        }
+    }
     let files: Vec<PathBuf> = subcharts.chain(unit.values.iter().map(|v| unit.chart_dir.join(v))).collect();
     let mut scanned: HashSet<PathBuf> = HashSet::new();
     for path in files {
@@ -282,7 +310,33 @@ pub fn values_for(unit: &RenderUnit, template: &str, deps: &[(String, String)]) 
     for rel in &unit.values {
         add(rel.clone(), full.clone());
     }
+    for extra in unit.extra_values.iter().filter(|e| e.aligned) {
+        out.push((extra.display.clone(), extra.text.clone(), full.clone()));
+    }
+    // Overrides last: they win over every file, and a finding on a value one sets is placed on its line.
+    for (key, file, line) in &unit.set_at {
+        if let Some(text) = set_placement(key, *line) {
+            out.push((file.clone(), text, full.clone()));
+        }
+    }
     out
+}
+
+/// A values text that has `key` (`image.tag`) on line `line` and nothing else, to place findings on the line
+/// that sets it with `--set`/`parameters`: only for placement, never given to Helm. `None` for keys with
+/// list indices or escapes, which are not placed.
+fn set_placement(key: &str, line: u32) -> Option<String> {
+    if key.is_empty() || key.contains(['[', ']', '\\']) || line == 0 {
+        return None;
+    }
+    let mut flow = "0".to_string();
+    for part in key.rsplit('.') {
+        if part.is_empty() {
+            return None;
+        }
+        flow = format!("{{{}: {flow}}}", serde_json::Value::String(part.to_string()));
+    }
+    Some(format!("{}{flow}\n", "\n".repeat(line as usize - 1)))
 }
 
 impl render::SourceMap for RenderedSource {

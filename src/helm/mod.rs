@@ -39,10 +39,29 @@ pub struct RenderUnit {
     pub values: Vec<String>,
     /// `--set` overrides, in order.
     pub set: Vec<(String, String)>,
+    /// Values that are not files of the chart (an environment's values file elsewhere in the repository, an
+    /// Argo CD Application's inline `valuesObject`, a Flux HelmRelease's `values`), applied after `values`, in
+    /// order. Written beside the chart copy, never inside it.
+    pub extra_values: Vec<ExtraValues>,
+    /// `--set-string` overrides, in order (after `set`, as Helm applies them).
+    pub set_string: Vec<(String, String)>,
+    /// Where each override of `set`/`set_string` is written (key, file, line), to place findings on it.
+    pub set_at: Vec<(String, String, u32)>,
     pub kubernetes_version: (u32, u32),
     /// The tree the chart lives in (the repository, or one side of a review): `file://` dependencies
     /// are read only inside it. `None`: only inside the chart's own directory.
     pub tree_root: Option<PathBuf>,
+}
+
+/// Values from outside the chart.
+#[derive(Debug, Clone)]
+pub struct ExtraValues {
+    /// The file they are shown in, relative to the tree.
+    pub display: String,
+    /// The YAML Helm reads.
+    pub text: String,
+    /// Whether `text`'s lines are `display`'s lines (a key found in it is placed there).
+    pub aligned: bool,
 }
 
 impl RenderUnit {
@@ -204,6 +223,10 @@ fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limi
     let sandbox = binary::Sandbox::new().map_err(|e| at_chart(format!("cannot create a temporary directory: {e}")))?;
     let chart_copy = sandbox.path().join("chart");
     write_chart(chart, &chart_copy).map_err(|e| at_chart(format!("cannot copy the chart for rendering: {e}")))?;
+    for (index, extra) in unit.extra_values.iter().enumerate() {
+        std::fs::write(sandbox.path().join(extra_values_name(index)), &extra.text)
+            .map_err(|e| at_chart(format!("cannot write values for rendering: {e}")))?;
+    }
     let args = template_args(unit, chart, &chart_copy)?;
     let once = || -> Result<Outcome, RenderProblem> {
         let output = binary::run(&helm.path, &args, &sandbox, &limits.run_limits())
@@ -248,6 +271,11 @@ fn render_with(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles, limits: &Limi
         }
     }
     Ok(Ok(docs))
+}
+
+/// The sandbox file (beside the chart copy) that holds the `index`th [`ExtraValues`].
+fn extra_values_name(index: usize) -> String {
+    format!("kpath-values-{index}.yaml")
 }
 
 /// Whether a template of the chart (its own, its helpers', its subcharts') calls a generating function. A
@@ -319,10 +347,19 @@ fn template_args(unit: &RenderUnit, chart: &ChartFiles, chart_copy: &Path) -> Re
         }
         args.push(flag("values", &chart_copy.join(normal).to_string_lossy()));
     }
+    for index in 0..unit.extra_values.len() {
+        let path = chart_copy.with_file_name(extra_values_name(index));
+        args.push(flag("values", &path.to_string_lossy()));
+    }
     for (key, value) in &unit.set {
         cmdline::set_key(key).map_err(|e| bad("set", e))?;
         let value = cmdline::set_value(value).map_err(|e| bad("set", e))?;
         args.push(flag("set", &format!("{key}={value}")));
+    }
+    for (key, value) in &unit.set_string {
+        cmdline::set_key(key).map_err(|e| bad("set-string", e))?;
+        let value = cmdline::set_value(value).map_err(|e| bad("set-string", e))?;
+        args.push(flag("set-string", &format!("{key}={value}")));
     }
     args.push("--".into());
     args.push(unit.release.clone());
@@ -566,6 +603,15 @@ fn cache_key(helm: &Helm, unit: &RenderUnit, chart: &ChartFiles) -> String {
         field(v.as_bytes());
     }
     for (k, v) in &unit.set {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    field(b"extra values");
+    for extra in &unit.extra_values {
+        field(extra.text.as_bytes());
+    }
+    field(b"set-string");
+    for (k, v) in &unit.set_string {
         field(k.as_bytes());
         field(v.as_bytes());
     }
@@ -835,6 +881,9 @@ mod tests {
             environment: None,
             values: vec!["values-prod.yaml".into()],
             set: vec![("image.tag".into(), "1.2".into())],
+            extra_values: Vec::new(),
+            set_string: Vec::new(),
+            set_at: Vec::new(),
             kubernetes_version: (1, 30),
             tree_root: None,
         }

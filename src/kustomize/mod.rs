@@ -80,7 +80,62 @@ impl Renderer for Kustomize {
     }
 
     fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<crate::render::Output, Problem> {
-        render::render(self, unit, cx)
+        render::render(self, unit, cx, &Overrides::default())
+    }
+}
+
+impl Kustomize {
+    /// Renders a root (a unit of this renderer's, or [`generated_root`]) as a controller deploys it: with the
+    /// overrides an Argo CD Application or a Flux Kustomization adds on top of the root's own Kustomization.
+    pub fn render_with(
+        &self,
+        unit: &Unit,
+        cx: &RenderCx<'_>,
+        overrides: &Overrides,
+    ) -> Result<crate::render::Output, Problem> {
+        render::render(self, unit, cx, overrides)
+    }
+}
+
+/// A transformation of kustomize's output text (`Err`: why it failed).
+pub type PostBuild = Box<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
+/// What a controller adds when it builds a root: applied by the wrapper Kustomization kpath renders through,
+/// as kustomize applies an overlay's fields to its resources.
+#[derive(Default)]
+pub struct Overrides {
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    /// `images:` entries, each a YAML mapping.
+    pub images: Vec<String>,
+    /// `patches:` entries, each a YAML mapping (`patch:`, `target:`).
+    pub patches: Vec<String>,
+    /// Applied to kustomize's output before it is checked (Flux's post-build variable substitution); `Err` is
+    /// a problem at the root.
+    pub post_build: Option<PostBuild>,
+}
+
+/// A unit for a directory without a Kustomization that a controller builds as one (Flux generates a
+/// Kustomization listing every manifest under the path): `files` are those manifests, `declared_in` the object
+/// that deploys it (problems are placed there).
+pub fn generated_root(path: &str, files: Vec<String>, declared_in: &str) -> Unit {
+    let detail = RootDetail {
+        kustomization: declared_in.to_string(),
+        closure: Vec::new(),
+        problems: Vec::new(),
+        uses_helm: false,
+        unused_component: false,
+        generated: files.clone(),
+    };
+    Unit {
+        renderer: NAME,
+        root: path.to_string(),
+        file: declared_in.to_string(),
+        environment: None,
+        inputs: files.into_iter().collect(),
+        detail: Arc::new(detail),
+        declared: false,
     }
 }
 
@@ -100,6 +155,8 @@ pub struct RootDetail {
     /// rendered (kustomize cannot build it alone); its files are still its inputs, so they are not checked as
     /// stand-alone manifests, and a root that starts using it renders them.
     pub unused_component: bool,
+    /// The directory has no Kustomization: these files are its resources (see [`generated_root`]).
+    pub generated: Vec<String>,
 }
 
 /// How a reference resolved.
@@ -264,6 +321,7 @@ fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<Strin
         problems: walk.problems,
         uses_helm: walk.uses_helm,
         unused_component: matches!(index.by_dir.get(root_dir), Some(Ok(k)) if k.component),
+        generated: Vec::new(),
     };
     let environment = if root_dir.is_empty() { ".".to_string() } else { root_dir.to_string() };
     let unit = Unit {
@@ -273,6 +331,7 @@ fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<Strin
         environment: Some(environment),
         inputs: walk.inputs,
         detail: Arc::new(detail),
+        declared: false,
     };
     (unit, reached)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::kustomization::{Field, GeneratorKind, PatchBody};
 use super::output::{self, Strip};
 use super::sourcemap::{ObjectSource, UnitSources};
-use super::{Kustomize, RootDetail, normalize};
+use super::{Kustomize, Overrides, RootDetail, normalize};
 use crate::helm::binary::{RunLimits, Sandbox};
 use crate::helm::{MAX_CHART_BYTES, MAX_CHART_FILE_BYTES};
 use crate::redact::SecretSet;
@@ -23,7 +23,7 @@ const CACHE_FORMAT: &str = "kpath-kustomize-2";
 const TREE: &str = "tree";
 const WRAPPER: &str = "kpath-root";
 
-pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>, overrides: &Overrides) -> Result<Output, Problem> {
     let detail = unit
         .detail
         .downcast_ref::<RootDetail>()
@@ -50,8 +50,10 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
     let (major, minor) = cx.config.kubernetes_version;
     let kube_version = crate::cmdline::kubernetes_version(&format!("{major}.{minor}"))
         .map_err(|e| at_root(format!("not rendered: {e}")))?;
+    let wrapper = wrapper_text(unit, detail, overrides);
     let mut key = cache::Key::new(super::NAME);
     key.field(CACHE_FORMAT.as_bytes())
+        .field(wrapper.as_bytes())
         .field(kubectl_identity.as_bytes())
         .field(helm.as_ref().map_or("", |h| h.identity.as_str()).as_bytes())
         .field(format!("{}.{}", kube_version.0, kube_version.1).as_bytes())
@@ -65,12 +67,20 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>) -> Result<Ou
         Some(result) => result?,
         None => {
             let kubectl = k.checked_kubectl().map_err(at_root)?;
-            let result = run(kubectl, helm.as_ref(), kube_version, unit, detail, &files, cx)?;
+            let result = run(kubectl, helm.as_ref(), kube_version, unit, detail, &wrapper, &files, cx)?;
             cache::put(super::NAME, &key, &encode(&result), cache_dir);
             result?
         }
     };
-    Ok(build_output(&stdout, unit, detail, files))
+    let stdout = match &overrides.post_build {
+        Some(post_build) => post_build(&stdout).map_err(at_root)?,
+        None => stdout,
+    };
+    let mut output = build_output(&stdout, unit, detail, files);
+    if let Some(namespace) = &overrides.namespace {
+        output.namespace = Namespace::Known(namespace.clone());
+    }
+    Ok(output)
 }
 
 /// A finished render, for the cache: `ok` and the output, or `err` and the problem.
@@ -180,12 +190,14 @@ fn read_inputs(dir: &Path, unit: &Unit, detail: &RootDetail) -> Result<Vec<(Stri
 
 /// Runs `kubectl kustomize` on the copied root. `Err` is a problem that must not be cached (a limit or a
 /// failure to start); `Ok(Err)` is kustomize's own error, placed.
+#[allow(clippy::too_many_arguments)] // One call site; the pieces are the render's own.
 fn run(
     kubectl: &super::binary::Kubectl,
     helm: Option<&crate::helm::Helm>,
     kube_version: (u32, u32),
     unit: &Unit,
     detail: &RootDetail,
+    wrapper_yaml: &str,
     files: &[(String, Vec<u8>)],
     cx: &RenderCx<'_>,
 ) -> Result<Result<String, Problem>, Problem> {
@@ -206,7 +218,7 @@ fn run(
     std::fs::create_dir_all(tree.join(&unit.root)).map_err(copy)?;
     let wrapper = sandbox.path().join(WRAPPER);
     std::fs::create_dir_all(&wrapper).map_err(copy)?;
-    std::fs::write(wrapper.join("kustomization.yaml"), wrapper_text(unit, detail)).map_err(copy)?;
+    std::fs::write(wrapper.join("kustomization.yaml"), wrapper_yaml).map_err(copy)?;
     let args = arguments(helm, kube_version, &wrapper);
     let limits =
         RunLimits { timeout: settings.timeout, max_output: settings.max_output, memory: settings.memory_per_render };
@@ -225,12 +237,47 @@ fn run(
 /// Kustomization on every object, whether it changed the object or not (measured: an overlay whose plain
 /// output is 810 bytes prints 5,710 with them, 1,370 with origins only), so they place nothing and would
 /// bring large roots to the output cap sooner.
-fn wrapper_text(unit: &Unit, detail: &RootDetail) -> String {
-    let target = if unit.root.is_empty() { format!("../{TREE}") } else { format!("../{TREE}/{}", unit.root) };
-    let field = if detail.closure.first().is_some_and(|k| k.component) { "components" } else { "resources" };
-    // A JSON string is a YAML string: whatever the directory is called, it stays one value.
-    let quoted = serde_json::Value::String(target).to_string();
-    format!("{field}:\n- {quoted}\nbuildMetadata: [originAnnotations]\n")
+fn wrapper_text(unit: &Unit, detail: &RootDetail, overrides: &Overrides) -> String {
+    // A JSON string is a YAML string: whatever a path or a value is, it stays one value.
+    let quoted = |text: &str| serde_json::Value::String(text.to_string()).to_string();
+    let mut out = if detail.generated.is_empty() {
+        let target = if unit.root.is_empty() { format!("../{TREE}") } else { format!("../{TREE}/{}", unit.root) };
+        let field = if detail.closure.first().is_some_and(|k| k.component) { "components" } else { "resources" };
+        format!("{field}:\n- {}\n", quoted(&target))
+    } else {
+        let mut resources = "resources:\n".to_string();
+        for file in &detail.generated {
+            resources.push_str(&format!("- {}\n", quoted(&format!("../{TREE}/{file}"))));
+        }
+        resources
+    };
+    out.push_str("buildMetadata: [originAnnotations]\n");
+    if let Some(prefix) = &overrides.name_prefix {
+        out.push_str(&format!("namePrefix: {}\n", quoted(prefix)));
+    }
+    if let Some(suffix) = &overrides.name_suffix {
+        out.push_str(&format!("nameSuffix: {}\n", quoted(suffix)));
+    }
+    if let Some(namespace) = &overrides.namespace {
+        out.push_str(&format!("namespace: {}\n", quoted(namespace)));
+    }
+    // Entries are YAML mappings written by the controller's object; indented under their list item.
+    let list = |out: &mut String, field: &str, entries: &[String]| {
+        if entries.is_empty() {
+            return;
+        }
+        out.push_str(&format!("{field}:\n"));
+        for entry in entries {
+            for (i, line) in entry.lines().enumerate() {
+                out.push_str(if i == 0 { "- " } else { "  " });
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    };
+    list(&mut out, "images", &overrides.images);
+    list(&mut out, "patches", &overrides.patches);
+    out
 }
 
 /// `kubectl kustomize` arguments: each option as one `--flag=value`, the directory (kpath's own sandbox

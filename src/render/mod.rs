@@ -126,6 +126,10 @@ pub struct Unit {
     pub inputs: BTreeSet<String>,
     /// Renderer-specific detail (the Helm release, the Kustomize root's parsed references).
     pub detail: Arc<dyn std::any::Any + Send + Sync>,
+    /// Declared by a controller's object (an Argo CD Application, a Flux Kustomization or HelmRelease): the
+    /// plain units whose root it reads (the chart, the Kustomize root it deploys) are rendered only through
+    /// it, as it deploys them, and not once more on their own.
+    pub declared: bool,
 }
 
 impl fmt::Debug for Unit {
@@ -168,6 +172,9 @@ pub struct Discovery {
     pub units: Vec<Unit>,
     /// Problems found without rendering (a Kustomization that does not parse), as `render-failed` findings.
     pub problems: Vec<Problem>,
+    /// What was found but cannot be rendered offline (a source in another repository, a plugin), with the
+    /// reason, as `render-skipped` notices where it is declared.
+    pub skipped: Vec<Problem>,
 }
 
 /// A problem with a unit, reported as `render-failed` where it is.
@@ -225,6 +232,8 @@ pub struct Output {
     pub docs: Vec<Doc>,
     /// Problems that did not stop the render.
     pub problems: Vec<Problem>,
+    /// Parts that could not be rendered offline (`render-skipped` notices), while the rest was.
+    pub skipped: Vec<Problem>,
     /// Where objects without a namespace are applied.
     pub namespace: Namespace,
     /// Kubernetes version the unit targets, when the renderer knows one.
@@ -258,22 +267,32 @@ pub trait Renderer: Send + Sync {
 }
 
 /// Drops units whose root another unit reads (a Kustomize base is rendered in the overlays that use it; a
-/// chart inlined with `helmCharts:` is rendered where it is inlined), so each object is checked as deployed.
+/// chart inlined with `helmCharts:` is rendered where it is inlined; a chart or root an Argo CD or Flux object
+/// deploys is rendered as that object deploys it), so each object is checked as deployed. Declared units
+/// are never dropped for a plain unit, and several declared units may deploy the same root.
 pub fn outermost(units: Vec<Unit>) -> Vec<Unit> {
-    let roots: Vec<(usize, String)> = units.iter().enumerate().map(|(i, u)| (i, u.root.clone())).collect();
-    let read_by_other = |i: usize, root: &str| {
+    let reads_root = |other: &Unit, root: &str| {
         let marker = if root.is_empty() { String::new() } else { format!("{root}/") };
-        units.iter().enumerate().any(|(j, other)| {
-            j != i
-                && other.root != root
-                && (other.inputs.contains(&marker)
-                    || other.inputs.contains(&format!("{marker}kustomization.yaml"))
-                    || other.inputs.contains(&format!("{marker}kustomization.yml"))
-                    || other.inputs.contains(&format!("{marker}Kustomization"))
-                    || other.inputs.contains(&format!("{marker}Chart.yaml")))
-        })
+        other.inputs.contains(&marker)
+            || other.inputs.contains(&format!("{marker}kustomization.yaml"))
+            || other.inputs.contains(&format!("{marker}kustomization.yml"))
+            || other.inputs.contains(&format!("{marker}Kustomization"))
+            || other.inputs.contains(&format!("{marker}Chart.yaml"))
     };
-    let keep: Vec<bool> = roots.iter().map(|(i, root)| !read_by_other(*i, root)).collect();
+    let keep: Vec<bool> = units
+        .iter()
+        .enumerate()
+        .map(|(i, unit)| {
+            !units.iter().enumerate().any(|(j, other)| {
+                j != i
+                    && match (unit.declared, other.declared) {
+                        (false, false) => other.root != unit.root && reads_root(other, &unit.root),
+                        (false, true) => reads_root(other, &unit.root),
+                        (true, _) => false,
+                    }
+            })
+        })
+        .collect();
     units.into_iter().zip(keep).filter_map(|(u, k)| k.then_some(u)).collect()
 }
 
@@ -289,6 +308,7 @@ mod tests {
             environment: None,
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             detail: Arc::new(()),
+            declared: false,
         }
     }
 
@@ -310,5 +330,16 @@ mod tests {
         ];
         let kept: Vec<String> = outermost(units).into_iter().map(|u| u.root).collect();
         assert_eq!(kept, vec!["overlays/prod".to_string(), "charts/web".to_string()]);
+    }
+
+    #[test]
+    fn a_root_a_controller_deploys_is_rendered_only_as_deployed() {
+        let mut prod = unit("charts/web", &["charts/web/", "apps/prod.yaml"]);
+        prod.declared = true;
+        let mut staging = unit("charts/web", &["charts/web/", "apps/staging.yaml"]);
+        staging.declared = true;
+        let units = vec![unit("charts/web", &["charts/web/"]), prod, staging, unit("charts/api", &["charts/api/"])];
+        let kept: Vec<(String, bool)> = outermost(units).into_iter().map(|u| (u.root, u.declared)).collect();
+        assert_eq!(kept, vec![("charts/web".into(), true), ("charts/web".into(), true), ("charts/api".into(), false)]);
     }
 }

@@ -67,6 +67,11 @@ pub struct Options {
     pub config_from: ConfigFrom,
     /// The operator's bounds on what `.kpath.yml` may ask for.
     pub ceilings: config::Ceilings,
+    /// The URLs this repository is known by ([`crate::gitops::repo::normalise`]d): its `origin`, or the GitHub
+    /// repository the App reviews. Argo CD and Flux sources naming one of them are rendered.
+    pub repositories: BTreeSet<String>,
+    /// Chart sources the operator allows downloading from (`--allow-chart-source`).
+    pub allowed_chart_sources: Vec<String>,
 }
 
 /// The render units, checkable files and context of one side of the review, by repository path.
@@ -84,17 +89,16 @@ fn is_context(name: &str) -> bool {
     name.ends_with(".dockerignore")
 }
 
-/// A unit's identity across the two sides of a review.
-fn unit_key(unit: &Unit) -> (String, String) {
-    (unit.renderer.to_string(), unit.root.clone())
+/// A unit's identity across the two sides of a review: one root may be deployed in several environments.
+fn unit_key(unit: &Unit) -> (String, String, String) {
+    (unit.renderer.to_string(), unit.root.clone(), unit.environment.clone().unwrap_or_default())
 }
 
 impl Layout {
-    /// Asks every renderer for the units of `tree`; files no unit reads are checked on their own.
-    pub fn discover(tree: &dyn Tree, renderers: &[Box<dyn Renderer>]) -> Layout {
-        // Which units exist and what they read does not depend on `.kpath.yml` (its releases only choose how a
-        // chart renders), so discovery uses the defaults here.
-        let config = Config::default();
+    /// Asks every renderer for the units of `tree`; files no unit reads are checked on their own. Of the
+    /// configuration only what decides which units exist matters (`gitops`: which URLs are this repository).
+    pub fn discover(tree: &dyn Tree, renderers: &[Box<dyn Renderer>], gitops: &crate::gitops::Settings) -> Layout {
+        let config = Config { gitops: gitops.clone(), ..Config::default() };
         let mut units = Vec::new();
         for renderer in renderers {
             units.extend(renderer.discover(tree, &config).units);
@@ -128,8 +132,8 @@ impl Layout {
 /// What the change affects.
 #[derive(Debug, Default)]
 pub struct Affected {
-    /// Units, by renderer and root.
-    pub units: BTreeSet<(String, String)>,
+    /// Units, by renderer, root and environment.
+    pub units: BTreeSet<(String, String, String)>,
     pub files: BTreeSet<String>,
 }
 
@@ -270,8 +274,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
                 Ok(GitTree { repo: &repository, commit, files: git::list_files(&repository, commit)? })
             };
-            let base_layout = Layout::discover(&tree(pair.merge_base)?, &renderers);
-            let head_layout = Layout::discover(&tree(pair.head)?, &renderers);
+            let base_tree = tree(pair.merge_base)?;
+            let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
+            let base_layout = Layout::discover(&base_tree, &renderers, &gitops);
+            let head_layout = Layout::discover(&tree(pair.head)?, &renderers, &gitops);
             let affected = affected(&base_layout, &head_layout, &changed, head_governs);
             for (layout, commit, root) in
                 [(&base_layout, pair.merge_base, &base_root), (&head_layout, pair.head, &head_root)]
@@ -284,8 +290,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Err((base, head)) => {
             let (changed, diff) = git::dir_changes(base, head)
                 .map_err(|e| ReviewError::Io(format!("cannot compare directories: {e}")))?;
-            let base_layout = Layout::discover(&DirTree::new(base, walk(base), ""), &renderers);
-            let head_layout = Layout::discover(&DirTree::new(head, walk(head), ""), &renderers);
+            let base_tree = DirTree::new(base, walk(base), "");
+            let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
+            let base_layout = Layout::discover(&base_tree, &renderers, &gitops);
+            let head_layout = Layout::discover(&DirTree::new(head, walk(head), ""), &renderers, &gitops);
             let affected = affected(&base_layout, &head_layout, &changed, head_governs);
             for (layout, from, root) in [(&base_layout, base, &base_root), (&head_layout, head, &head_root)] {
                 let (files, dirs) = side_paths(layout, &affected);
@@ -326,6 +334,8 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     if let Some(dir) = &options.cache_dir {
         config.helm.cache_dir = Some(dir.clone());
     }
+    config.gitops.repositories.extend(options.repositories.iter().cloned());
+    config.gitops.allowed_chart_sources = options.allowed_chart_sources.clone();
     if options.no_cache {
         config.helm.cache_dir = None;
     }
@@ -382,6 +392,16 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         config_notes,
         secrets: secrets.clone(),
     }))
+}
+
+/// What discovery needs of the run and the base's `.kpath.yml`: the repository's URLs (the operator's, and
+/// the configuration's `gitops.repoURLs`) and the cluster inventory. The base's, like the gate itself.
+fn discovery_settings(base_config: Option<String>, options: &Options) -> crate::gitops::Settings {
+    let mut settings =
+        base_config.and_then(|text| Config::parse(&text, config::FILE_NAME).ok()).map(|c| c.gitops).unwrap_or_default();
+    settings.repositories.extend(options.repositories.iter().cloned());
+    settings.allowed_chart_sources = options.allowed_chart_sources.clone();
+    settings
 }
 
 type ConfigRead = Result<Option<(Config, String)>, config::ConfigError>;
@@ -499,7 +519,7 @@ mod tests {
         // Only paths matter to discovery here: the tree's root does not exist, so no file is read.
         let tree = DirTree::new(Path::new("/nonexistent-kpath-tree"), all, "");
         let renderers = crate::renderers::builtin(&Config::default());
-        let layout = Layout::discover(&tree, &renderers);
+        let layout = Layout::discover(&tree, &renderers, &crate::gitops::Settings::default());
         let roots: Vec<&str> = layout.units.iter().map(|u| u.root.as_str()).collect();
         assert_eq!(roots, vec!["charts/shop"]);
         assert_eq!(
@@ -516,7 +536,7 @@ mod tests {
             &files(&["charts/shop/charts/redis/values.yaml", "apps/a/.dockerignore"]),
             false,
         );
-        assert_eq!(a.units, BTreeSet::from([("helm".to_string(), "charts/shop".to_string())]));
+        assert_eq!(a.units, BTreeSet::from([("helm".to_string(), "charts/shop".to_string(), String::new())]));
         assert_eq!(a.files, BTreeSet::from(["apps/a/Dockerfile".to_string(), "apps/a/deploy.yaml".to_string()]));
         let none = affected(&layout, &layout, &files(&["README.md"]), true);
         assert!(none.is_empty());

@@ -39,6 +39,7 @@ mod probe_liveness_checks_dependencies;
 mod probe_liveness_missing;
 mod probe_readiness_missing;
 pub(crate) mod render_failed;
+pub(crate) mod render_skipped;
 mod resources_cpu_limit;
 mod resources_memory_limit;
 mod resources_request_above_limit;
@@ -92,6 +93,7 @@ pub static RULES: &[&Rule] = &[
     &image_latest::RULE,
     &manifest_invalid::RULE,
     &render_failed::RULE,
+    &render_skipped::RULE,
 ];
 
 pub fn find(id: &str) -> Option<&'static Rule> {

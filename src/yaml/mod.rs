@@ -278,7 +278,12 @@ pub struct Chunk<'a> {
     first_line: u32,
 }
 
-impl Chunk<'_> {
+impl<'a> Chunk<'a> {
+    /// The document's text.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     /// Parses this document; `index` is its place in the stream.
     pub fn parse(&self, index: usize) -> Result<Document, BrokenDocument> {
         match parse_one(self.text, self.first_line) {

@@ -1,0 +1,401 @@
+//! The Argo CD and Flux renderers: each declared deployment ([`Declared`]) is a render unit named by its
+//! environment, whose sources are rendered by the Helm and Kustomize code the plain renderers use (with the
+//! values, overrides and namespace the controller's object gives), or read as plain manifests.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use super::{Chart, Controller, Declared, DirectorySource, HelmSource, KustomizeSource, Settings, Source};
+use crate::config::Config;
+use crate::finding::Location;
+use crate::helm::check::HelmRenderer;
+use crate::helm::{ExtraValues, RenderUnit};
+use crate::kustomize::{Kustomize, Overrides};
+use crate::render::{Discovery, Doc, Namespace, Output, Problem, RenderCx, Renderer, SourceMap, Tree, Unit};
+use crate::yaml::{self, Node, Route};
+
+/// A manifest file larger than this is not read as a directory source's file.
+const MAX_MANIFEST_BYTES: u64 = 8 << 20;
+
+/// Finds the deployments one controller's objects declare in a tree.
+pub type Finder = fn(&dyn Tree, &Settings, Option<&crate::helm::Helm>) -> (Vec<Declared>, Vec<Problem>, Vec<Problem>);
+
+/// The renderer of one controller's deployments.
+pub struct Deployments {
+    controller: Controller,
+    find: Finder,
+    helm: HelmRenderer,
+    kustomize: Kustomize,
+    helm_binary: Option<PathBuf>,
+    /// The pinned Helm, for what discovery evaluates with it (ApplicationSet Go templates).
+    template_helm: OnceLock<Option<crate::helm::Helm>>,
+}
+
+impl Deployments {
+    pub fn new(controller: Controller, find: Finder, config: &Config) -> Deployments {
+        Deployments {
+            controller,
+            find,
+            helm: HelmRenderer::new(config.helm.binary.clone()),
+            kustomize: Kustomize::new(config.helm.kubectl.clone()),
+            helm_binary: config.helm.binary.clone(),
+            template_helm: OnceLock::new(),
+        }
+    }
+}
+
+/// What a unit of this renderer renders: the deployment, and the plain units of the roots it deploys.
+struct Detail {
+    declared: Declared,
+    /// Kustomize units by root path (the tool's own discovery of each root the deployment builds).
+    kustomize: HashMap<String, Unit>,
+}
+
+impl Renderer for Deployments {
+    fn name(&self) -> &'static str {
+        self.controller.name()
+    }
+
+    fn discover(&self, tree: &dyn Tree, config: &Config) -> Discovery {
+        let helm = self.template_helm.get_or_init(|| crate::helm::binary::find(self.helm_binary.as_deref()).ok());
+        let (declared, problems, skipped) = (self.find)(tree, &config.gitops, helm.as_ref());
+        let mut out = Discovery { problems, skipped, ..Discovery::default() };
+        if declared.is_empty() {
+            return out;
+        }
+        // The plain tools' units, to know what each deployed root reads.
+        let charts = self.helm.discover(tree, config).units;
+        let roots = crate::kustomize::discover(tree).units;
+        for declared in declared {
+            let mut inputs = declared.inputs.clone();
+            let mut kustomize: HashMap<String, Unit> = HashMap::new();
+            let mut root: Option<String> = None;
+            for source in &declared.sources {
+                match source {
+                    Source::Helm(HelmSource { chart: Chart::Local { dir }, .. }) => {
+                        match charts.iter().find(|u| u.root == *dir) {
+                            Some(chart) => inputs.extend(chart.inputs.iter().cloned()),
+                            None => {
+                                inputs.insert(dir_input(dir));
+                            }
+                        }
+                        root.get_or_insert_with(|| dir.clone());
+                    }
+                    Source::Kustomize(k) => {
+                        let unit = match roots.iter().find(|u| u.root == k.path) {
+                            Some(unit) if !k.generate => unit.clone(),
+                            _ => crate::kustomize::generated_root(
+                                &k.path,
+                                manifests_under(tree, &k.path, true, None, None),
+                                &declared.at.file,
+                            ),
+                        };
+                        inputs.extend(unit.inputs.iter().cloned());
+                        kustomize.insert(k.path.clone(), unit);
+                        root.get_or_insert_with(|| k.path.clone());
+                    }
+                    Source::Directory(d) => {
+                        if d.recurse {
+                            inputs.insert(dir_input(&d.path));
+                        } else {
+                            inputs.extend(manifests_under(tree, &d.path, false, None, None));
+                            // A file added to the directory is read too.
+                            inputs.insert(dir_input(&d.path));
+                        }
+                        root.get_or_insert_with(|| d.path.clone());
+                    }
+                    Source::Helm(HelmSource { chart: Chart::Remote(_), .. }) | Source::Skipped { .. } => {}
+                }
+            }
+            let root =
+                root.unwrap_or_else(|| declared.at.file.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string()));
+            out.units.push(Unit {
+                renderer: self.controller.name(),
+                root,
+                file: declared.at.file.clone(),
+                environment: Some(declared.name.clone()),
+                inputs,
+                detail: Arc::new(Detail { declared, kustomize }),
+                declared: true,
+            });
+        }
+        out
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        // Each source asks for its tool when it renders: a deployment of plain manifests needs none.
+        Ok(())
+    }
+
+    fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+        let Some(detail) = unit.detail.downcast_ref::<Detail>() else {
+            return Err(Problem::at(&unit.file, 1, "not a unit of this renderer"));
+        };
+        let declared = &detail.declared;
+        let mut output = Output {
+            namespace: declared.namespace.clone().map_or(Namespace::Unknown, Namespace::Known),
+            kubernetes_version: Some(cx.config.kubernetes_version),
+            ..Output::default()
+        };
+        for source in &declared.sources {
+            let rendered = match source {
+                Source::Helm(helm) => self.render_helm(declared, helm, cx),
+                Source::Kustomize(k) => self.render_kustomize(declared, k, detail, cx),
+                Source::Directory(d) => Ok(render_directory(d, cx)),
+                Source::Skipped { at, reason } => {
+                    output.skipped.push(Problem { file: at.file.clone(), pos: at.pos, message: reason.clone() });
+                    continue;
+                }
+            };
+            match rendered {
+                Ok(part) => {
+                    output.docs.extend(part.docs);
+                    output.problems.extend(part.problems);
+                    output.skipped.extend(part.skipped);
+                    output.secrets.extend(&part.secrets);
+                    output.comments.extend(part.comments);
+                    if output.namespace == Namespace::Unknown {
+                        output.namespace = part.namespace;
+                    }
+                }
+                // One source that fails does not hide the others of a multi-source deployment.
+                Err(problem) if declared.sources.len() > 1 => output.problems.push(problem),
+                Err(problem) => return Err(problem),
+            }
+        }
+        Ok(output)
+    }
+}
+
+impl Deployments {
+    fn render_helm(&self, declared: &Declared, helm: &HelmSource, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+        let (chart_dir, display) = match &helm.chart {
+            Chart::Local { dir } => (cx.dir.join(dir), dir.clone()),
+            Chart::Remote(remote) => {
+                return Ok(Output {
+                    skipped: vec![Problem {
+                        file: helm.at.file.clone(),
+                        pos: helm.at.pos,
+                        message: format!(
+                            "the chart `{}` comes from `{}`, which kpath may not download: allow it with \
+                             `--allow-chart-source {}` (or KPATH_ALLOW_CHART_SOURCES) where kpath runs",
+                            crate::cmdline::shown(&remote.name),
+                            crate::cmdline::shown(&remote.repository),
+                            crate::cmdline::shown(&remote.repository)
+                        ),
+                    }],
+                    ..Output::default()
+                });
+            }
+        };
+        let mut set = Vec::new();
+        let mut set_string = Vec::new();
+        let mut set_at = Vec::new();
+        for s in &helm.set {
+            if s.string { &mut set_string } else { &mut set }.push((s.key.clone(), s.value.clone()));
+            set_at.push((s.key.clone(), s.at.file.clone(), s.at.pos.line));
+        }
+        let unit = RenderUnit {
+            chart_dir,
+            chart_display: display.clone(),
+            release: helm.release.clone(),
+            namespace: declared.namespace.clone(),
+            environment: Some(declared.name.clone()),
+            values: Vec::new(),
+            set,
+            extra_values: helm
+                .values
+                .iter()
+                .map(|v| ExtraValues { display: v.file.clone(), text: v.text.clone(), aligned: v.aligned })
+                .collect(),
+            set_string,
+            set_at,
+            kubernetes_version: cx.config.kubernetes_version,
+            tree_root: Some(cx.dir.to_path_buf()),
+        };
+        let mut output = self.helm.render_release(unit, &display, cx)?;
+        for values in &helm.values {
+            output.comments.push((values.file.clone(), Arc::from(values.text.as_str())));
+        }
+        if !helm.post_render.is_empty() {
+            output.skipped.push(Problem {
+                file: helm.post_render[0].at.file.clone(),
+                pos: helm.post_render[0].at.pos,
+                message: "post-renderer patches are not applied yet: the release is checked as Helm renders it".into(),
+            });
+        }
+        Ok(output)
+    }
+
+    fn render_kustomize(
+        &self,
+        declared: &Declared,
+        k: &KustomizeSource,
+        detail: &Detail,
+        cx: &RenderCx<'_>,
+    ) -> Result<Output, Problem> {
+        let Some(unit) = detail.kustomize.get(&k.path) else {
+            return Err(Problem::at(&declared.at.file, declared.at.pos.line, format!("`{}` was not found", k.path)));
+        };
+        let post_build: Option<crate::kustomize::PostBuild> = k.substitute.clone().map(|vars| {
+            Box::new(move |text: &str| super::flux::substitute(text, &vars)) as crate::kustomize::PostBuild
+        });
+        let overrides = Overrides {
+            name_prefix: k.name_prefix.clone(),
+            name_suffix: k.name_suffix.clone(),
+            namespace: k.namespace.clone(),
+            images: k.images.clone(),
+            patches: k.patches.iter().map(|p| p.yaml.clone()).collect(),
+            post_build,
+        };
+        self.kustomize.render_with(unit, cx, &overrides)
+    }
+}
+
+fn dir_input(dir: &str) -> String {
+    if dir.is_empty() { String::new() } else { format!("{dir}/") }
+}
+
+/// The YAML and JSON files under `dir` (directly in it unless `recurse`), filtered by Argo CD's
+/// `include`/`exclude` globs (matched against the path relative to `dir`, as Argo CD does).
+fn manifests_under(
+    tree: &dyn Tree,
+    dir: &str,
+    recurse: bool,
+    include: Option<&str>,
+    exclude: Option<&str>,
+) -> Vec<String> {
+    let glob = |pattern: Option<&str>| {
+        pattern
+            .and_then(|p| globset::GlobBuilder::new(p).literal_separator(false).build().ok())
+            .map(|g| g.compile_matcher())
+    };
+    let (include, exclude) = (glob(include), glob(exclude));
+    tree.under(dir)
+        .filter(|f| {
+            let rel = if dir.is_empty() { f.as_str() } else { &f[dir.len() + 1..] };
+            let manifest = rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".json");
+            let file_name = rel.rsplit('/').next().unwrap_or(rel);
+            manifest
+                && (recurse || !rel.contains('/'))
+                && !file_name.starts_with('.')
+                && include.as_ref().is_none_or(|g| g.is_match(rel) || g.is_match(file_name))
+                && !exclude.as_ref().is_some_and(|g| g.is_match(rel) || g.is_match(file_name))
+        })
+        .cloned()
+        .collect()
+}
+
+/// A directory source: its manifests as they are written, each document checked where it is.
+fn render_directory(d: &DirectorySource, cx: &RenderCx<'_>) -> Output {
+    let mut output = Output::default();
+    let files: Vec<String> = {
+        let listed = crate::render::DirTree::new(cx.dir, list_files(cx.dir, &d.path), "");
+        manifests_under(&listed, &d.path, d.recurse, d.include.as_deref(), d.exclude.as_deref())
+    };
+    for file in files {
+        let Ok(bytes) = crate::loader::read_bounded(&cx.dir.join(&file), MAX_MANIFEST_BYTES) else {
+            output.problems.push(Problem::at(&file, 1, format!("`{file}` could not be read, or is too large")));
+            continue;
+        };
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes).as_ref());
+        let source = Arc::new(PlainFile { file: file.clone(), text: Arc::clone(&text), parsed: OnceLock::new() });
+        for (index, chunk) in yaml::chunks(&text).iter().enumerate() {
+            output.docs.push(Doc {
+                name: format!("{file}#argocd"),
+                index,
+                text: chunk.text().to_string(),
+                generated: Vec::new(),
+                source: source.clone(),
+            });
+        }
+        output.comments.push((file, text));
+    }
+    output
+}
+
+/// Files under a directory on disk, relative to `root` (links not followed).
+fn list_files(root: &std::path::Path, dir: &str) -> Vec<String> {
+    let base = root.join(dir);
+    walkdir::WalkDir::new(&base)
+        .follow_links(false)
+        .max_depth(32)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect()
+}
+
+/// A manifest file checked as written: a route is found in the document itself.
+struct PlainFile {
+    file: String,
+    text: Arc<str>,
+    parsed: OnceLock<Vec<Option<Node>>>,
+}
+
+impl SourceMap for PlainFile {
+    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+        let docs = self.parsed.get_or_init(|| yaml::parse_stream(&self.text).0.into_iter().map(|d| d.root).collect());
+        let Some(Some(doc)) = docs.get(index) else {
+            return vec![Location { file: self.file.clone(), line: 1, column: 1, kind: "resource" }];
+        };
+        let pos = match route.map(|r| r.locate(doc)) {
+            Some((pos, _)) => pos,
+            None => doc.pos,
+        };
+        vec![Location { file: self.file.clone(), line: pos.line, column: pos.col, kind: "resource" }]
+    }
+}
+
+fn flux_finder(
+    tree: &dyn Tree,
+    settings: &Settings,
+    _helm: Option<&crate::helm::Helm>,
+) -> (Vec<Declared>, Vec<Problem>, Vec<Problem>) {
+    let (declared, problems) = super::flux::declared(tree, settings);
+    (declared, problems, Vec::new())
+}
+
+/// Every built-in controller renderer.
+pub fn renderers(config: &Config) -> Vec<Box<dyn Renderer>> {
+    vec![
+        Box::new(Deployments::new(Controller::ArgoCd, super::argocd::find, config)),
+        Box::new(Deployments::new(Controller::Flux, flux_finder, config)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Files(Vec<String>);
+    impl Tree for Files {
+        fn files(&self) -> &[String] {
+            &self.0
+        }
+        fn read(&self, _: &str, _: u64) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn directory_sources_take_manifests_with_argo_cd_globs() {
+        let tree = Files(
+            ["app/a.yaml", "app/b.yml", "app/c.json", "app/notes.txt", "app/sub/d.yaml", "app/.hidden.yaml"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        assert_eq!(manifests_under(&tree, "app", false, None, None), vec!["app/a.yaml", "app/b.yml", "app/c.json"]);
+        assert_eq!(manifests_under(&tree, "app", true, None, None).len(), 4);
+        assert_eq!(manifests_under(&tree, "app", true, Some("*.yaml"), Some("sub/*")), vec!["app/a.yaml"]);
+        assert_eq!(
+            manifests_under(&tree, "app", false, Some("{a.yaml,c.json}"), None),
+            vec!["app/a.yaml", "app/c.json"]
+        );
+    }
+}
