@@ -89,6 +89,12 @@ pub fn find(
             }
         }
     }
+    // App-of-apps: Applications a chart renders, with the values the Application deploying it gives (or the
+    // chart's defaults when none does).
+    if let Some(helm) = helm {
+        let children = rendered_applications(tree, settings, helm, &declared, &mut problems);
+        declared.extend(children);
+    }
     // Two Applications with one name are one Application to Argo CD: the second is refused.
     let mut seen: BTreeMap<String, At> = BTreeMap::new();
     declared.retain(|d| match seen.get(&d.name) {
@@ -109,6 +115,168 @@ pub fn find(
         }
     });
     (declared, problems, skipped)
+}
+
+/// The Applications that charts of the tree render (an app-of-apps chart), each read like a written one.
+/// The chart is rendered once per Application that deploys it (with its values), or once with its defaults
+/// when none does. A child's inline values are placed on the chart template that writes it.
+fn rendered_applications(
+    tree: &dyn Tree,
+    settings: &Settings,
+    helm: &crate::helm::Helm,
+    parents: &[Declared],
+    problems: &mut Vec<Problem>,
+) -> Vec<Declared> {
+    let mut out = Vec::new();
+    let charts: Vec<String> = tree
+        .files()
+        .iter()
+        .filter_map(|f| {
+            if f == "Chart.yaml" { Some(String::new()) } else { f.strip_suffix("/Chart.yaml").map(str::to_string) }
+        })
+        .filter(|dir| {
+            tree.under(&render::join(dir, "templates")).any(|t| {
+                tree.read(t, MAX_OBJECT_FILE_BYTES)
+                    .is_some_and(|text| text.contains("argoproj.io") && text.contains("Application"))
+            })
+        })
+        .collect();
+    for chart in charts {
+        let deploying: Vec<&Declared> = parents
+            .iter()
+            .filter(|d| {
+                d.sources.iter().any(|s| matches!(s, Source::Helm(h) if h.chart == Chart::Local { dir: chart.clone() }))
+            })
+            .collect();
+        let runs: Vec<Option<&Declared>> =
+            if deploying.is_empty() { vec![None] } else { deploying.into_iter().map(Some).collect() };
+        for parent in runs {
+            match render_chart(tree, &chart, parent, helm) {
+                Ok(docs) => {
+                    for (template, text) in docs {
+                        let (docs, _) = crate::yaml::parse_stream(&text);
+                        for root in docs.iter().filter_map(|d| d.root.as_ref()) {
+                            let is_app = root
+                                .get("apiVersion")
+                                .and_then(Node::as_text)
+                                .is_some_and(|a| a.starts_with("argoproj.io/"))
+                                && root.get("kind").and_then(Node::as_text) == Some("Application");
+                            if !is_app {
+                                continue;
+                            }
+                            match application(root, &template, &text, tree, settings) {
+                                Ok(mut child) => {
+                                    // Its lines are the rendered output's, not the template's.
+                                    let at = At::new(template.clone(), 1, 1);
+                                    child.at = at.clone();
+                                    for source in &mut child.sources {
+                                        if let Source::Skipped { at: skipped_at, .. } = source {
+                                            *skipped_at = at.clone();
+                                        }
+                                        if let Source::Helm(h) = source {
+                                            for v in h.values.iter_mut().filter(|v| v.file == template) {
+                                                v.aligned = false;
+                                                v.at = at.clone();
+                                            }
+                                            for s in h.set.iter_mut() {
+                                                s.at = at.clone();
+                                            }
+                                        }
+                                    }
+                                    child.inputs.insert(format!("{chart}/"));
+                                    if let Some(parent) = parent {
+                                        child.inputs.extend(parent.inputs.iter().cloned());
+                                    }
+                                    out.push(child);
+                                }
+                                Err(mut p) => {
+                                    p.file = template.clone();
+                                    p.pos = crate::yaml::Pos { line: 1, col: 1 };
+                                    problems.push(p);
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(message) => problems.push(Problem::at(render::join(&chart, "Chart.yaml"), 1, message)),
+            }
+        }
+    }
+    out
+}
+
+/// Renders a chart of the tree (copied out of it: a review's side is read from git) for the Applications it
+/// writes: (template path in the tree, rendered text) per document.
+fn render_chart(
+    tree: &dyn Tree,
+    chart: &str,
+    parent: Option<&Declared>,
+    helm: &crate::helm::Helm,
+) -> Result<Vec<(String, String)>, String> {
+    let dir = crate::cleanup::OwnedDir::new("kpath-apps-").map_err(|e| format!("cannot create a directory: {e}"))?;
+    let mut total: u64 = 0;
+    for file in tree.under(chart) {
+        let text = tree.read(file, crate::helm::MAX_CHART_FILE_BYTES).ok_or_else(|| format!("cannot read `{file}`"))?;
+        total += text.len() as u64;
+        if total > crate::helm::MAX_CHART_BYTES {
+            return Err(format!("the chart `{chart}` is larger than kpath renders"));
+        }
+        let rel = if chart.is_empty() { file.as_str() } else { &file[chart.len() + 1..] };
+        let to = dir.path().join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot copy the chart: {e}"))?;
+        }
+        std::fs::write(&to, text).map_err(|e| format!("cannot copy the chart: {e}"))?;
+    }
+    let helm_source = parent.and_then(|p| {
+        p.sources.iter().find_map(|s| match s {
+            Source::Helm(h) if h.chart == (Chart::Local { dir: chart.to_string() }) => Some(h),
+            _ => None,
+        })
+    });
+    let defaults = crate::config::Config::default();
+    let mut set = Vec::new();
+    let mut set_string = Vec::new();
+    for s in helm_source.map(|h| h.set.as_slice()).unwrap_or_default() {
+        if s.string { &mut set_string } else { &mut set }.push((s.key.clone(), s.value.clone()));
+    }
+    let unit = crate::helm::RenderUnit {
+        chart_dir: dir.path().to_path_buf(),
+        chart_display: chart.to_string(),
+        release: helm_source
+            .map_or_else(|| chart.rsplit('/').next().unwrap_or("apps").to_string(), |h| h.release.clone()),
+        namespace: parent.and_then(|p| p.namespace.clone()),
+        environment: parent.map(|p| p.name.clone()),
+        values: Vec::new(),
+        set,
+        extra_values: helm_source
+            .map(|h| {
+                h.values
+                    .iter()
+                    .map(|v| crate::helm::ExtraValues {
+                        display: v.file.clone(),
+                        text: v.text.clone(),
+                        aligned: v.aligned,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        set_string,
+        set_at: Vec::new(),
+        kubernetes_version: defaults.kubernetes_version,
+        tree_root: None,
+    };
+    let limits = crate::helm::Limits {
+        timeout: defaults.helm.timeout,
+        max_output: defaults.helm.max_output,
+        concurrency: defaults.helm.concurrency,
+        cache_dir: None,
+        memory_per_render: defaults.helm.memory_per_render,
+        memory_total: defaults.helm.memory_total,
+    };
+    let rendered = crate::helm::render(helm, &unit, &limits)
+        .map_err(|p| format!("the app-of-apps chart does not render: {}", p.message))?;
+    Ok(rendered.docs.into_iter().map(|d| (render::join(chart, &d.template), d.text)).collect())
 }
 
 /// The deployment an Application declares. `body` is the object (or an ApplicationSet's generated template:
@@ -218,6 +386,11 @@ impl SourceCx<'_> {
             return Ok(Source::Helm(helm));
         }
         if source.get("plugin").is_some() {
+            // What the plugin renders is its to render: the directory is not rendered once more as plain files.
+            let ours = repo::is_one_of(url, &self.settings.repositories);
+            if let Some(dir) = text("path").filter(|_| ours).and_then(|p| render::resolve("", p)) {
+                inputs.insert(if dir.is_empty() { dir } else { format!("{dir}/") });
+            }
             return skipped(format!(
                 "Application `{}` renders with a config management plugin, which kpath does not run (plugins are \
                  programs of the Argo CD installation)",

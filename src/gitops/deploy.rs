@@ -66,7 +66,17 @@ impl Renderer for Deployments {
         }
         // The plain tools' units, to know what each deployed root reads.
         let charts = self.helm.discover(tree, config).units;
-        let roots = crate::kustomize::discover(tree).units;
+        let wanted: Vec<String> = declared
+            .iter()
+            .flat_map(|d| &d.sources)
+            .filter_map(|s| match s {
+                Source::Kustomize(k) if !k.generate => Some(k.path.clone()),
+                _ => None,
+            })
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
+        let roots = crate::kustomize::units_at(tree, &wanted);
         for declared in declared {
             let mut inputs = declared.inputs.clone();
             let mut kustomize: HashMap<String, Unit> = HashMap::new();

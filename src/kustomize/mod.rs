@@ -300,6 +300,13 @@ pub fn discover(tree: &dyn Tree) -> Discovery {
     discovery
 }
 
+/// The units of the Kustomizations in `dirs` (whether or not another Kustomization uses them: a controller
+/// may deploy a base on its own), each rendered as a root; directories without a Kustomization are left out.
+pub fn units_at(tree: &dyn Tree, dirs: &[String]) -> Vec<Unit> {
+    let index = read_all(tree);
+    dirs.iter().filter(|d| index.by_dir.contains_key(d.as_str())).map(|d| root_unit(tree, &index, d).0).collect()
+}
+
 /// The unit of the Kustomization in `root_dir` and the directories of every Kustomization it reaches.
 fn root_unit(tree: &dyn Tree, index: &Index, root_dir: &str) -> (Unit, Vec<String>) {
     let mut walk = Walk {

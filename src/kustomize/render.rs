@@ -50,7 +50,11 @@ pub(super) fn render(k: &Kustomize, unit: &Unit, cx: &RenderCx<'_>, overrides: &
     let (major, minor) = cx.config.kubernetes_version;
     let kube_version = crate::cmdline::kubernetes_version(&format!("{major}.{minor}"))
         .map_err(|e| at_root(format!("not rendered: {e}")))?;
-    let wrapper = wrapper_text(unit, detail, overrides);
+    let mut wrapper = wrapper_text(unit, detail, overrides);
+    // A generated Kustomization is part of what is rendered: in the cache key through the wrapper's text.
+    if !detail.generated.is_empty() {
+        wrapper.push_str(&format!("# generated:\n# {}\n", generated_kustomization(unit, detail).replace('\n', "\n# ")));
+    }
     let mut key = cache::Key::new(super::NAME);
     key.field(CACHE_FORMAT.as_bytes())
         .field(wrapper.as_bytes())
@@ -216,6 +220,10 @@ fn run(
         std::fs::write(to, bytes).map_err(copy)?;
     }
     std::fs::create_dir_all(tree.join(&unit.root)).map_err(copy)?;
+    if !detail.generated.is_empty() {
+        std::fs::write(tree.join(&unit.root).join("kustomization.yaml"), generated_kustomization(unit, detail))
+            .map_err(copy)?;
+    }
     let wrapper = sandbox.path().join(WRAPPER);
     std::fs::create_dir_all(&wrapper).map_err(copy)?;
     std::fs::write(wrapper.join("kustomization.yaml"), wrapper_yaml).map_err(copy)?;
@@ -237,20 +245,29 @@ fn run(
 /// Kustomization on every object, whether it changed the object or not (measured: an overlay whose plain
 /// output is 810 bytes prints 5,710 with them, 1,370 with origins only), so they place nothing and would
 /// bring large roots to the output cap sooner.
+/// The Kustomization a controller generates for a directory without one (Flux does): every manifest under
+/// it, by its path relative to the directory (kustomize reads resources only inside a Kustomization's
+/// directory).
+fn generated_kustomization(unit: &Unit, detail: &RootDetail) -> String {
+    let quoted = |text: &str| serde_json::Value::String(text.to_string()).to_string();
+    let mut out = "resources:\n".to_string();
+    for file in &detail.generated {
+        let rel = if unit.root.is_empty() {
+            file.as_str()
+        } else {
+            file.strip_prefix(&format!("{}/", unit.root)).unwrap_or(file)
+        };
+        out.push_str(&format!("- {}\n", quoted(rel)));
+    }
+    out
+}
+
 fn wrapper_text(unit: &Unit, detail: &RootDetail, overrides: &Overrides) -> String {
     // A JSON string is a YAML string: whatever a path or a value is, it stays one value.
     let quoted = |text: &str| serde_json::Value::String(text.to_string()).to_string();
-    let mut out = if detail.generated.is_empty() {
-        let target = if unit.root.is_empty() { format!("../{TREE}") } else { format!("../{TREE}/{}", unit.root) };
-        let field = if detail.closure.first().is_some_and(|k| k.component) { "components" } else { "resources" };
-        format!("{field}:\n- {}\n", quoted(&target))
-    } else {
-        let mut resources = "resources:\n".to_string();
-        for file in &detail.generated {
-            resources.push_str(&format!("- {}\n", quoted(&format!("../{TREE}/{file}"))));
-        }
-        resources
-    };
+    let target = if unit.root.is_empty() { format!("../{TREE}") } else { format!("../{TREE}/{}", unit.root) };
+    let field = if detail.closure.first().is_some_and(|k| k.component) { "components" } else { "resources" };
+    let mut out = format!("{field}:\n- {}\n", quoted(&target));
     out.push_str("buildMetadata: [originAnnotations]\n");
     if let Some(prefix) = &overrides.name_prefix {
         out.push_str(&format!("namePrefix: {}\n", quoted(prefix)));
