@@ -229,11 +229,26 @@ impl Deployments {
             output.comments.push((values.file.clone(), Arc::from(values.text.as_str())));
         }
         if !helm.post_render.is_empty() {
-            output.skipped.push(Problem {
-                file: helm.post_render[0].at.file.clone(),
-                pos: helm.post_render[0].at.pos,
-                message: "post-renderer patches are not applied yet: the release is checked as Helm renders it".into(),
-            });
+            // Flux applies its post-renderers' patches to what Helm rendered, in order.
+            let texts: Vec<String> = output.docs.iter().map(|d| d.text.clone()).collect();
+            let patches: Vec<String> = helm.post_render.iter().map(|p| p.yaml.clone()).collect();
+            match self.kustomize.patch_documents(&texts, &patches, cx) {
+                Ok(patched) => {
+                    let docs = std::mem::take(&mut output.docs);
+                    output.docs = docs
+                        .into_iter()
+                        .zip(patched)
+                        .filter_map(|(mut doc, text)| {
+                            doc.text = text?;
+                            Some(doc)
+                        })
+                        .collect();
+                }
+                Err(message) => {
+                    let at = &helm.post_render[0].at;
+                    return Err(Problem { file: at.file.clone(), pos: at.pos, message });
+                }
+            }
         }
         Ok(output)
     }

@@ -95,6 +95,17 @@ impl Kustomize {
     ) -> Result<crate::render::Output, Problem> {
         render::render(self, unit, cx, overrides)
     }
+
+    /// Applies Kustomize `patches` entries to documents rendered by another tool (Flux `postRenderers`):
+    /// each document patched, `None` where a patch deleted it. `Err` says why kustomize refused.
+    pub fn patch_documents(
+        &self,
+        docs: &[String],
+        patches: &[String],
+        cx: &RenderCx<'_>,
+    ) -> Result<Vec<Option<String>>, String> {
+        render::patch_documents(self, docs, patches, cx)
+    }
 }
 
 /// A transformation of kustomize's output text (`Err`: why it failed).

@@ -278,22 +278,8 @@ fn wrapper_text(unit: &Unit, detail: &RootDetail, overrides: &Overrides) -> Stri
     if let Some(namespace) = &overrides.namespace {
         out.push_str(&format!("namespace: {}\n", quoted(namespace)));
     }
-    // Entries are YAML mappings written by the controller's object; indented under their list item.
-    let list = |out: &mut String, field: &str, entries: &[String]| {
-        if entries.is_empty() {
-            return;
-        }
-        out.push_str(&format!("{field}:\n"));
-        for entry in entries {
-            for (i, line) in entry.lines().enumerate() {
-                out.push_str(if i == 0 { "- " } else { "  " });
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    };
-    list(&mut out, "images", &overrides.images);
-    list(&mut out, "patches", &overrides.patches);
+    // Entries are YAML mappings written by the controller's object, indented under their list item.
+    out.push_str(&wrapper_lists(overrides));
     out
 }
 
@@ -517,6 +503,83 @@ fn generator_secrets(detail: &RootDetail, texts: &HashMap<String, Arc<str>>) -> 
         }
     }
     secrets
+}
+
+/// Applies Kustomize patches to documents another tool rendered (Flux's `postRenderers`), with the real
+/// kustomize: each document comes back patched, matched to its input by kind, namespace and name (kustomize
+/// neither adds nor renames objects for a patch). A document a patch deletes (`$patch: delete`) comes back
+/// `None`. `Err` is why kustomize refused.
+pub(super) fn patch_documents(
+    k: &Kustomize,
+    docs: &[String],
+    patches: &[String],
+    cx: &RenderCx<'_>,
+) -> Result<Vec<Option<String>>, String> {
+    let kubectl = k.checked_kubectl()?;
+    let settings = &cx.config.helm;
+    let _slot =
+        slots::Slot::acquire(slots::limit(settings.memory_total, settings.memory_per_render, settings.concurrency));
+    let sandbox = Sandbox::new().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let dir = sandbox.path().join(WRAPPER);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot write the rendered objects: {e}"))?;
+    let mut stream = String::new();
+    for doc in docs {
+        stream.push_str("---\n");
+        stream.push_str(doc);
+        if !doc.ends_with('\n') {
+            stream.push('\n');
+        }
+    }
+    std::fs::write(dir.join("rendered.yaml"), stream).map_err(|e| format!("cannot write the rendered objects: {e}"))?;
+    let wrapper = Overrides { patches: patches.to_vec(), ..Overrides::default() };
+    let mut kustomization = "resources:\n- rendered.yaml\n".to_string();
+    let listed = wrapper_lists(&wrapper);
+    kustomization.push_str(&listed);
+    std::fs::write(dir.join("kustomization.yaml"), kustomization)
+        .map_err(|e| format!("cannot write the rendered objects: {e}"))?;
+    let limits =
+        RunLimits { timeout: settings.timeout, max_output: settings.max_output, memory: settings.memory_per_render };
+    let args = arguments(None, cx.config.kubernetes_version, &dir);
+    let out = crate::helm::binary::run(&kubectl.path, &args, &sandbox, &limits)
+        .map_err(|e| format!("`kubectl kustomize` {e}"))?;
+    if !out.success {
+        return Err(format!("the post-renderer patches do not apply: {}", clean_message(&out.stderr, sandbox.path())));
+    }
+    let patched = String::from_utf8_lossy(&out.stdout).into_owned();
+    let identity = |text: &str| -> Option<(String, String, String)> {
+        let root = crate::yaml::parse_single(text).ok().flatten()?;
+        let field = |path: &[&str]| root.get_path(path).and_then(crate::yaml::Node::as_text).unwrap_or("").to_string();
+        Some((field(&["kind"]), field(&["metadata", "namespace"]), field(&["metadata", "name"])))
+    };
+    let mut by_identity: HashMap<(String, String, String), String> = HashMap::new();
+    for chunk in crate::yaml::chunks(&patched) {
+        let text = chunk.text().trim_start_matches("---\n").to_string();
+        if let Some(id) = identity(&text) {
+            by_identity.insert(id, text);
+        }
+    }
+    Ok(docs.iter().map(|doc| identity(doc).and_then(|id| by_identity.remove(&id))).collect())
+}
+
+/// `images:` and `patches:` of a set of overrides, as Kustomization lines.
+fn wrapper_lists(overrides: &Overrides) -> String {
+    let mut out = String::new();
+    let list = |out: &mut String, field: &str, entries: &[String]| {
+        if entries.is_empty() {
+            return;
+        }
+        out.push_str(&format!("{field}:\n"));
+        for entry in entries {
+            for (i, line) in entry.lines().enumerate() {
+                out.push_str(if i == 0 { "- " } else { "  " });
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    };
+    list(&mut out, "images", &overrides.images);
+    list(&mut out, "patches", &overrides.patches);
+    out
 }
 
 #[cfg(test)]
