@@ -567,6 +567,13 @@ impl Materializer<'_, '_> {
 /// Every file path in `commit`'s tree (repo-relative, `/`, sorted): regular files and symlinks;
 /// not submodules, nor entries with non-UTF-8 or unsafe names (see `materialize`). Reads trees only.
 pub fn list_files(repo: &Repository, commit: Oid) -> Result<Vec<String>, GitError> {
+    Ok(list_blobs(repo, commit)?.into_iter().map(|(path, _)| path).collect())
+}
+
+/// Like [`list_files`], with each regular file's blob id (`None` for a symlink, which [`read_file`]
+/// resolves): reading a file by its id costs one object read, where a lookup by path reads (and verifies)
+/// every tree on the way, each time.
+pub fn list_blobs(repo: &Repository, commit: Oid) -> Result<Vec<(String, Option<Oid>)>, GitError> {
     let root = commit_tree(repo, commit)?;
     let mut files = Vec::new();
     let mut stack = vec![(String::new(), root)];
@@ -583,13 +590,26 @@ pub fn list_files(repo: &Repository, commit: Oid) -> Result<Vec<String>, GitErro
                     })?;
                     stack.push((path, subtree));
                 }
-                Some(ObjectType::Blob) => files.push(path),
+                Some(ObjectType::Blob) => {
+                    let link = entry.filemode() == i32::from(git2::FileMode::Link);
+                    files.push((path, (!link).then(|| entry.id())));
+                }
                 _ => {}
             }
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// A regular file's text by its blob id (see [`list_blobs`]); `None` when it is larger than `cap` bytes
+/// (known before it is inflated) or cannot be read.
+pub fn read_blob(repo: &Repository, id: Oid, cap: u64) -> Option<String> {
+    let size = blob_size(repo, id).ok()?;
+    if size > cap.min(MAX_BLOB_BYTES) {
+        return None;
+    }
+    repo.find_blob(id).ok().map(|blob| lossy(blob.content()))
 }
 
 /// Reads one file's text at `commit` (None if absent, a directory, or a symlink that leaves the

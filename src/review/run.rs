@@ -210,6 +210,8 @@ struct GitTree<'r> {
     repo: &'r git2::Repository,
     commit: git2::Oid,
     files: Vec<String>,
+    /// Each regular file's blob id, in the order of `files` (`None`: a symlink, read by path).
+    ids: Vec<Option<git2::Oid>>,
 }
 
 impl Tree for GitTree<'_> {
@@ -218,7 +220,11 @@ impl Tree for GitTree<'_> {
     }
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
-        git::read_file(self.repo, self.commit, path).ok().flatten().filter(|t| t.len() as u64 <= cap)
+        match self.files.binary_search_by(|f| f.as_str().cmp(path)).ok().map(|i| self.ids[i]) {
+            Some(Some(id)) => git::read_blob(self.repo, id, cap),
+            Some(None) => git::read_file(self.repo, self.commit, path).ok().flatten().filter(|t| t.len() as u64 <= cap),
+            None => None,
+        }
     }
 }
 
@@ -272,7 +278,8 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Ok((repository, pair)) => {
             let (changed, diff) = git::changes(&repository, &pair)?;
             let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
-                Ok(GitTree { repo: &repository, commit, files: git::list_files(&repository, commit)? })
+                let (files, ids) = git::list_blobs(&repository, commit)?.into_iter().unzip();
+                Ok(GitTree { repo: &repository, commit, files, ids })
             };
             let base_tree = tree(pair.merge_base)?;
             let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
