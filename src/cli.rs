@@ -336,8 +336,8 @@ fn check(args: CheckArgs) -> ExitCode {
     }
     let report = engine::check_paths(&paths, &config, &crate::renderers::builtin(&config));
     if let Some(reason) = &report.tool_missing {
-        eprintln!("error: this path holds what kpath renders, but {reason}");
-        return ExitCode::from(2);
+        // Not a usage error: everything else was checked, and each unit not rendered has a `render-skipped` notice.
+        eprintln!("note: some of this path was not rendered (see the render-skipped notices): {reason}");
     }
     let colour = match args.color {
         ColorChoice::Always => true,

@@ -490,7 +490,7 @@ fn a_symlink_out_of_the_chart_is_not_followed() {
 }
 
 #[test]
-fn without_helm_a_repository_with_charts_is_a_usage_error() {
+fn without_helm_each_chart_is_a_notice_and_the_rest_is_checked() {
     let empty_path = tempfile::tempdir().expect("tempdir");
     let no_helm_on_path = Some(empty_path.path().as_os_str().to_os_string());
     let dir = repo(&["clean"], &[(".kpath.yml", "namespace: clean\n")]);
@@ -500,7 +500,12 @@ fn without_helm_a_repository_with_charts_is_a_usage_error() {
             dir.path(),
             &[("KPATH_HELM", kpath_helm.clone()), ("PATH", no_helm_on_path.clone())],
         );
-        assert_eq!(run.code, 2, "KPATH_HELM={kpath_helm:?}: {}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 0, "KPATH_HELM={kpath_helm:?}: {}\n{}", run.stdout, run.stderr);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let skipped: Vec<&serde_json::Value> =
+            report["findings"].as_array().expect("findings").iter().filter(|f| f["rule"] == "render-skipped").collect();
+        assert_eq!(skipped.len(), 1, "{}", run.stdout);
+        assert!(skipped[0]["message"].as_str().unwrap_or("").contains("install"), "{}", run.stdout);
         let stderr = run.stderr.to_lowercase();
         assert!(
             stderr.contains("helm") && stderr.contains("install"),

@@ -199,6 +199,9 @@ impl Deployments {
                 });
             }
         };
+        if let Err(reason) = self.helm.ready() {
+            return Ok(not_rendered(&helm.at, &reason));
+        }
         let mut set = Vec::new();
         let mut set_string = Vec::new();
         let mut set_at = Vec::new();
@@ -260,6 +263,9 @@ impl Deployments {
         detail: &Detail,
         cx: &RenderCx<'_>,
     ) -> Result<Output, Problem> {
+        if let Err(reason) = self.kustomize.ready() {
+            return Ok(not_rendered(&k.at, &reason));
+        }
         let Some(unit) = detail.kustomize.get(&k.path) else {
             return Err(Problem::at(&declared.at.file, declared.at.pos.line, format!("`{}` was not found", k.path)));
         };
@@ -275,6 +281,18 @@ impl Deployments {
             post_build,
         };
         self.kustomize.render_with(unit, cx, &overrides)
+    }
+}
+
+/// A source whose tool is missing: a `render-skipped` notice, as for the plain renderers.
+fn not_rendered(at: &super::At, reason: &str) -> Output {
+    Output {
+        skipped: vec![Problem {
+            file: at.file.clone(),
+            pos: at.pos,
+            message: format!("not rendered, so not checked: {reason}"),
+        }],
+        ..Output::default()
     }
 }
 
