@@ -177,7 +177,8 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
                 // Everything else is still checked; each unit that needs the missing tool says so.
                 if let Some((rule, sev)) = skipped {
                     let message = format!("not rendered, so not checked: {reason}");
-                    let mut f = loader_finding(rule, &trees[*t].show(&unit.file), Pos { line: 1, col: 1 }, message, sev);
+                    let mut f =
+                        loader_finding(rule, &trees[*t].show(&unit.file), Pos { line: 1, col: 1 }, message, sev);
                     f.environments = unit.environment.iter().cloned().collect();
                     problems.push(f);
                 }

@@ -468,3 +468,20 @@ fn the_deploy_directory_passes_kpaths_own_rules() {
     let run = kpath(&["check", "--fail-on", "notice", "deploy"], root);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn concise_output_is_one_line_per_finding() {
+    let latest = CLEAN.replace("checkout:1.4.2", "checkout:latest");
+    let dir = repo(&[("app.yaml", &latest)]);
+    let run = kpath(&["check", "--format", "concise", "."], dir.path());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines.len() >= 2, "{}", run.stdout);
+    let finding = lines.iter().find(|l| l.contains("[image-latest]")).unwrap_or_else(|| panic!("{}", run.stdout));
+    let (place, rest) = finding.split_once(": ").expect("path:line:col: rest");
+    let parts: Vec<&str> = place.split(':').collect();
+    assert_eq!(parts.len(), 3, "{finding}");
+    assert_eq!(parts[0], "app.yaml");
+    assert!(parts[1].parse::<u32>().is_ok() && parts[2].parse::<u32>().is_ok(), "{finding}");
+    assert!(rest.starts_with("warning[image-latest] "), "{finding}");
+    assert!(lines.last().is_some_and(|l| l.starts_with("Found ")), "{}", run.stdout);
+}

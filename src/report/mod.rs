@@ -1,9 +1,11 @@
-//! Report formats for `kpath check`: `text` (rustc/ruff style), `json` (documented in README),
+//! Report formats for `kpath check`: `text` (rustc/ruff style), `concise` (one line per finding), `json`
+//! (documented in README),
 //! `sarif` (2.1.0, for GitHub code scanning) and `github` (workflow annotation commands).
 //!
 //! Reporters turn positions into text; they never change what was found. [`render`] is the one way out
 //! for every format: it removes every secret value the run found from the finished text.
 
+pub mod concise;
 pub mod github;
 pub mod json;
 pub mod sarif;
@@ -17,7 +19,11 @@ use crate::loader::Skipped;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Each finding with its source line and help, grouped by file.
     Text,
+    /// One line per finding: `path:line:col: severity[rule] message`.
+    Concise,
+    /// Every finding with its locations (documented in README).
     Json,
     Sarif,
     Github,
@@ -28,6 +34,7 @@ pub enum Format {
 pub fn render(report: &Report, format: Format, colour: bool, show_suppressed: bool) -> String {
     let text = match format {
         Format::Text => text::render(report, colour, show_suppressed),
+        Format::Concise => concise::render(report),
         Format::Json => json::render(report),
         Format::Sarif => sarif::render(report),
         Format::Github => github::render(report),
