@@ -13,8 +13,17 @@ use crate::finding::Severity;
 use crate::report::{self, Format};
 use crate::rules::{self, RULES};
 
+/// Shown at the end of `--help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  nothing at or above the --fail-on severity (the review passes)\n  1  findings at or above \
+the --fail-on severity (the review fails)\n  2  usage, configuration or repository error (nothing was judged)";
+
 #[derive(Parser, Debug)]
-#[command(name = "kpath", version, about = "Golden-path review for Kubernetes manifests, Helm charts and Dockerfiles")]
+#[command(
+    name = "kpath",
+    version,
+    about = "Golden-path review for Kubernetes manifests, Helm charts, Kustomize, Argo CD and Flux, and Dockerfiles",
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,6 +35,7 @@ pub enum Command {
     Check(CheckArgs),
     /// List every rule: id, default severity, guideline section and summary.
     Rules {
+        /// How to print the list.
         #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
         format: RulesFormat,
     },
@@ -42,9 +52,11 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct CheckArgs {
     /// Files or directories (recursive). Defaults to the current directory.
     pub paths: Vec<PathBuf>,
+    /// How to print the findings.
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Configuration file. Default: `.kpath.yml` in the checked directory or its parents up to the
@@ -57,6 +69,7 @@ pub struct CheckArgs {
     /// Kubernetes version to check API versions against (overrides the config), e.g. `1.30`.
     #[arg(long)]
     pub kubernetes_version: Option<String>,
+    /// Colour the text output: `auto` when stdout is a terminal and NO_COLOR is unset.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Also print suppressed findings in text output (JSON and SARIF always include them).
@@ -87,22 +100,24 @@ pub struct CheckArgs {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["repo", "base_dir"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["repo", "base_dir"])), after_help = EXIT_CODES)]
 pub struct ReviewArgs {
     /// A git repository (work tree or bare); its work tree is never touched.
-    #[arg(long, value_name = "DIR", requires_all = ["base", "head"])]
+    #[arg(long, value_name = "DIR", requires = "base")]
     pub repo: Option<PathBuf>,
     /// The pull request's base revision (branch, tag or SHA). The diff starts at the merge-base of base and head.
     #[arg(long, value_name = "REV", requires = "repo")]
     pub base: Option<String>,
-    /// The pull request's head revision.
+    /// The pull request's head revision (default: HEAD).
     #[arg(long, value_name = "REV", requires = "repo")]
     pub head: Option<String>,
-    /// Compare two plain directories instead of git revisions.
+    /// Compare two plain directories instead of git revisions: the base side.
     #[arg(long, value_name = "DIR", requires = "head_dir", conflicts_with = "repo")]
     pub base_dir: Option<PathBuf>,
+    /// The head side of a `--base-dir` comparison.
     #[arg(long, value_name = "DIR", requires = "base_dir")]
     pub head_dir: Option<PathBuf>,
+    /// What to print: the summary comment, the whole plan as text or JSON, or everything the App would post.
     #[arg(long, short, value_enum, default_value_t = ReviewFormat::Markdown)]
     pub format: ReviewFormat,
     /// Lowest severity of a new finding that fails the review (default: `review.failOn`, else error).
@@ -124,8 +139,10 @@ pub struct ReviewArgs {
         value_delimiter = ','
     )]
     pub allow_chart_source: Vec<String>,
+    /// Where renders are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the on-disk render cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Whose `.kpath.yml` judges both sides. `base` (the default, and what the GitHub App does): the one
@@ -275,6 +292,12 @@ pub fn find_config(paths: &[PathBuf]) -> Option<PathBuf> {
 
 fn check(args: CheckArgs) -> ExitCode {
     let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    if let Some(path) = &args.config
+        && !path.is_file()
+    {
+        eprintln!("error: --config {}: not found", path.display());
+        return ExitCode::from(2);
+    }
     let config_path = args.config.clone().or_else(|| find_config(&paths));
     let mut config = match &config_path {
         Some(path) => match Config::load(path) {
@@ -369,9 +392,11 @@ fn review(args: ReviewArgs) -> ExitCode {
     use crate::review::plan::{self, Conclusion};
     use crate::review::run::{self, Options, Source};
     let source = match (&args.repo, &args.base, &args.head, &args.base_dir, &args.head_dir) {
-        (Some(repo), Some(base), Some(head), _, _) => {
-            Source::Git { repo: repo.clone(), base: base.clone(), head: head.clone() }
-        }
+        (Some(repo), Some(base), head, _, _) => Source::Git {
+            repo: repo.clone(),
+            base: base.clone(),
+            head: head.clone().unwrap_or_else(|| "HEAD".to_string()),
+        },
         (_, _, _, Some(base), Some(head)) => Source::Dirs { base: base.clone(), head: head.clone() },
         _ => {
             eprintln!("error: give --repo with --base and --head, or --base-dir with --head-dir");
@@ -448,6 +473,36 @@ fn rules_listing(format: RulesFormat) -> String {
                 out.push_str(&format!("{:width$}  {:7}  {}  ({})\n", r.id, r.severity.as_str(), r.summary, r.section));
             }
             out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn every_option_of_every_command_has_help_text() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in command.get_arguments() {
+                if arg.get_id() != "help" && arg.get_id() != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{} --{}", command.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "options without help: {missing:?}");
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let mut cli = Cli::command();
+        for name in ["check", "review"] {
+            let help = cli.find_subcommand_mut(name).map(|c| c.render_long_help().to_string()).unwrap_or_default();
+            assert!(help.contains("Exit codes:") && help.contains("  2  "), "{name}: {help}");
         }
     }
 }

@@ -485,3 +485,11 @@ fn concise_output_is_one_line_per_finding() {
     assert!(rest.starts_with("warning[image-latest] "), "{finding}");
     assert!(lines.last().is_some_and(|l| l.starts_with("Found ")), "{}", run.stdout);
 }
+
+#[test]
+fn a_missing_config_file_is_not_found_by_its_flag() {
+    let dir = repo(&[("app.yaml", CLEAN)]);
+    let run = kpath(&["check", "--config", "nope.yml", "."], dir.path());
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--config nope.yml: not found"), "{}", run.stderr);
+}

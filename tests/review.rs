@@ -333,8 +333,9 @@ fn nothing_relevant_is_neutral() {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "base"]);
     std::fs::write(root.join("README.md"), "hello again\n").expect("write");
+    // `--head` defaults to HEAD.
     git(root, &["commit", "-q", "-am", "docs"]);
-    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"], root);
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json"], root);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json(&run)["conclusion"], "neutral");
 }
