@@ -104,7 +104,7 @@ fn fail_on_tightens_the_exit_code() {
 fn text_output_is_rustc_style() {
     let dir = repo(&[("deploy/app.yaml", IN_DEFAULT)]);
     let run = kpath(&["check", "deploy"], dir.path());
-    let expected = "error[namespace-default]: Deployment `checkout` is in the `default` namespace\n --> deploy/app.yaml:5:3\n  |\n5 |   namespace: default\n  |   ^\n  = at: metadata.namespace\n";
+    let expected = "error[namespace-default]: Deployment `checkout` is in the `default` namespace\n --> deploy/app.yaml:5:3\n  |\n5 |   namespace: default\n  |   ^^^^^^^^^^^^^^^^^^\n  = at: metadata.namespace\n";
     assert!(run.stdout.starts_with(expected), "{}", run.stdout);
     assert!(run.stdout.contains("= help: Set `metadata.namespace`"), "{}", run.stdout);
     assert!(run.stdout.ends_with("kpath: 1 error in 1 file\n"), "{}", run.stdout);

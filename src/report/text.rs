@@ -26,13 +26,38 @@ impl Palette {
         if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
     fn severity(&self, s: Severity) -> String {
-        let code = match s {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Notice => "1;36",
-        };
-        self.paint(code, s.as_str())
+        self.paint(severity_code(s), s.as_str())
     }
+}
+
+fn severity_code(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "1;31",
+        Severity::Warning => "1;33",
+        Severity::Notice => "1;36",
+    }
+}
+
+/// Width the help text is wrapped at, at word boundaries.
+const WRAP: usize = 100;
+
+/// `text` cut into lines of at most `width` characters at spaces (a longer word stays whole on its line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Masks everything after the first `:` or `=` of a line (`password: hunter2` → `password: ****`).
@@ -125,17 +150,23 @@ fn write_finding(out: &mut String, f: &Finding, lines: Option<&[String]>, cx: &C
         let shown = cx.secrets.redact(&shown);
         let (shown, column) = window(&shown, f.column.saturating_sub(1) as usize);
         let caret_at = shown.chars().take(column).map(|c| if c == '\t' { '\t' } else { ' ' }).collect::<String>();
+        // Carets under the whole span: from the column to the end of what the line says there.
+        let span = shown.chars().skip(column).collect::<String>().trim_end().chars().count().max(1);
         let bar = p.paint("1;34", "|");
         let _ = writeln!(out, "{pad} {bar}");
         let _ = writeln!(out, "{} {bar} {shown}", p.paint("1;34", &f.line.to_string()));
-        let _ = writeln!(out, "{pad} {bar} {caret_at}{}", p.paint("1;31", "^"));
+        let _ = writeln!(out, "{pad} {bar} {caret_at}{}", p.paint(severity_code(f.severity), &"^".repeat(span)));
     }
     if let Some(route) = &f.route
         && !route.0.is_empty()
     {
         let _ = writeln!(out, "{pad} {} at: {route}", p.paint("1;34", "="));
     }
-    let _ = writeln!(out, "{pad} {} help: {}", p.paint("1;34", "="), f.help);
+    let help = wrap(&f.help, WRAP);
+    let _ = writeln!(out, "{pad} {} help: {}", p.paint("1;34", "="), help[0]);
+    for more in &help[1..] {
+        let _ = writeln!(out, "{pad}         {more}");
+    }
     if let Some(s) = &f.suppressed {
         let _ = writeln!(out, "{pad} {} suppressed ({}): {}", p.paint("1;34", "="), s.kind, s.reason);
     }
