@@ -1387,8 +1387,10 @@ fn fill(lines: &[&str], region: &Region, fields: &[Field], values: &[String]) ->
             Span::Lines { line, start, last } => {
                 if let Some(current) = out.get_mut(line) {
                     let cut = start.min(current.len());
-                    current.truncate(cut);
-                    current.push_str(&json_string(value));
+                    if current.is_char_boundary(cut) {
+                        current.truncate(cut);
+                        current.push_str(&json_string(value));
+                    }
                 }
                 for blank in out.iter_mut().take(last + 1).skip(line + 1) {
                     blank.clear();
@@ -1530,8 +1532,8 @@ fn evaluate_go(
     sets: &[Set],
     options: &[String],
 ) -> Result<Vec<Vec<String>>, Stop> {
-    let has_values = sets.iter().any(|s| !s.values.is_empty());
-    if sets.is_empty() || (fields.is_empty() && !has_values) {
+    // `values` only matter through the template's strings.
+    if sets.is_empty() || fields.is_empty() {
         return Ok(vec![Vec::new(); sets.len()]);
     }
     let first_pos = fields.first().map_or(Pos { line: 1, col: 1 }, |f| f.pos);
