@@ -414,3 +414,70 @@ spec:
     // The children's destination namespaces apply: nothing lacks a namespace.
     assert!(with_rule(&found, "namespace-missing").is_empty(), "{found:#?}");
 }
+
+const APPSET: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  generators:
+    - git:
+        repoURL: https://github.com/acme/deploy.git
+        revision: HEAD
+        files:
+          - path: "envs/*/config.yaml"
+  template:
+    metadata:
+      name: 'web-{{path.basename}}'
+    spec:
+      source:
+        repoURL: https://github.com/acme/deploy.git
+        path: charts/web
+        helm:
+          valueFiles: ['../../envs/{{path.basename}}/values.yaml']
+          parameters:
+            - name: image.tag
+              value: '{{tag}}'
+      destination:
+        namespace: 'web-{{path.basename}}'
+"#;
+
+#[test]
+fn an_application_set_declares_one_environment_per_generated_application() {
+    let mut files = chart_files();
+    files.push(("apps/web.yaml", APPSET));
+    files.push(("envs/prod/config.yaml", "tag: \"1.28\"\n"));
+    files.push(("envs/prod/values.yaml", "replicas: 3\n"));
+    files.push(("envs/dev/config.yaml", "tag: latest\n"));
+    files.push(("envs/dev/values.yaml", "replicas: 1\n"));
+    let repo = repository(&files);
+    let (_, found) = check(repo.path(), &[]);
+    let latest = with_rule(&found, "image-latest");
+    assert_eq!(latest.len(), 1, "{found:#?}");
+    assert_eq!(latest[0].environments, vec!["web-dev".to_string()]);
+    assert_eq!(latest[0].file, "apps/web.yaml");
+    let probes = with_rule(&found, "probe-liveness-missing");
+    assert_eq!(probes.len(), 1, "{found:#?}");
+    let mut envs = probes[0].environments.clone();
+    envs.sort();
+    assert_eq!(envs, vec!["web-dev".to_string(), "web-prod".to_string()]);
+    assert!(with_rule(&found, "namespace-missing").is_empty(), "{found:#?}");
+
+    // A change to one environment's generator file reviews that environment only.
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "base"]);
+    write(repo.path(), "envs/prod/config.yaml", "tag: latest\n");
+    git(repo.path(), &["commit", "-q", "-am", "prod on latest"]);
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json", "--no-cache"], repo.path());
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let environments: BTreeSet<String> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["environment"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(environments, BTreeSet::from(["web-prod".to_string()]), "{}", run.stdout);
+    let new: Vec<&serde_json::Value> =
+        plan["findings"].as_array().expect("findings").iter().filter(|f| f["status"] == "new").collect();
+    assert!(new.iter().any(|f| f["rule"] == "image-latest"), "{}", run.stdout);
+}
