@@ -481,3 +481,86 @@ fn an_application_set_declares_one_environment_per_generated_application() {
         plan["findings"].as_array().expect("findings").iter().filter(|f| f["status"] == "new").collect();
     assert!(new.iter().any(|f| f["rule"] == "image-latest"), "{}", run.stdout);
 }
+
+const FLUX_SOURCE: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@github.com/acme/deploy
+  ref:
+    branch: main
+"#;
+
+#[test]
+fn a_flux_helm_release_renders_its_chart_with_its_values_and_post_renderers() {
+    let mut files = chart_files();
+    files.push(("clusters/prod/flux-system/gotk-sync.yaml", FLUX_SOURCE));
+    files.push((
+        "clusters/prod/web.yaml",
+        r#"apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: web
+  namespace: web
+spec:
+  interval: 5m
+  chart:
+    spec:
+      chart: ./charts/web
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+        namespace: flux-system
+  valuesFrom:
+    - kind: ConfigMap
+      name: web-values
+  values:
+    image:
+      tag: latest
+  postRenderers:
+    - kustomize:
+        patches:
+          - target:
+              kind: Deployment
+            patch: |
+              - op: add
+                path: /metadata/labels
+                value: {team: web}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-values
+  namespace: web
+data:
+  values.yaml: |
+    replicas: 4
+"#,
+    ));
+    let repo = repository(&files);
+    let (_, found) = check(repo.path(), &[]);
+    let latest = with_rule(&found, "image-latest");
+    assert_eq!(latest.len(), 1, "{found:#?}");
+    assert_eq!((latest[0].file.as_str(), latest[0].line), ("clusters/prod/web.yaml", 20), "{found:#?}");
+    assert_eq!(latest[0].environments, vec!["web/web".to_string()]);
+    // Rendered only as the HelmRelease deploys it, in its namespace.
+    assert!(found.iter().all(|f| f.rule == "render-skipped" || !f.environments.is_empty()), "{found:#?}");
+    assert!(with_rule(&found, "render-failed").is_empty(), "{found:#?}");
+    assert!(with_rule(&found, "namespace-missing").is_empty(), "{found:#?}");
+    // The ConfigMap's values and the post-renderer's patch reach the rendered Deployment: a review against an
+    // empty base shows it whole.
+    let empty = tempfile::tempdir().expect("tempdir");
+    write(empty.path(), "README.md", "empty\n");
+    let base = empty.path().to_string_lossy().into_owned();
+    let head = repo.path().to_string_lossy().into_owned();
+    let run =
+        kpath(&["review", "--base-dir", &base, "--head-dir", &head, "--format", "json", "--no-cache"], repo.path());
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let diffs: String =
+        plan["changes"].as_array().expect("changes").iter().filter_map(|c| c["diff"].as_str()).collect();
+    assert!(diffs.contains("replicas: 4"), "{diffs}");
+    assert!(diffs.contains("team: web"), "{diffs}");
+}

@@ -60,6 +60,12 @@ impl Renderer for Deployments {
     fn discover(&self, tree: &dyn Tree, config: &Config) -> Discovery {
         let helm = self.template_helm.get_or_init(|| crate::helm::binary::find(self.helm_binary.as_deref()).ok());
         let (declared, problems, skipped) = (self.find)(tree, &config.gitops, helm.as_ref());
+        // A Kustomization's patch file holds a partial object (an overlay's values for a HelmRelease): it
+        // declares nothing on its own.
+        let patches = crate::kustomize::patch_files(tree);
+        let declared: Vec<Declared> = declared.into_iter().filter(|d| !patches.contains(&d.at.file)).collect();
+        let problems = problems.into_iter().filter(|p| !patches.contains(&p.file)).collect();
+        let skipped = skipped.into_iter().filter(|p| !patches.contains(&p.file)).collect();
         let mut out = Discovery { problems, skipped, ..Discovery::default() };
         if declared.is_empty() {
             return out;

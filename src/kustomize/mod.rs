@@ -311,6 +311,23 @@ pub fn discover(tree: &dyn Tree) -> Discovery {
     discovery
 }
 
+/// Files that some Kustomization of the tree uses as a patch: partial objects (a HelmRelease with only the
+/// values an overlay changes), which are not objects of their own.
+pub fn patch_files(tree: &dyn Tree) -> BTreeSet<String> {
+    let index = read_all(tree);
+    let mut out = BTreeSet::new();
+    for k in index.by_dir.values().filter_map(|k| k.as_ref().ok()) {
+        for r in &k.references {
+            if matches!(r.field, Field::Patch | Field::PatchStrategicMerge | Field::PatchJson6902)
+                && let Some(path) = normalize(&k.dir, &r.path)
+            {
+                out.insert(path);
+            }
+        }
+    }
+    out
+}
+
 /// The units of the Kustomizations in `dirs` (whether or not another Kustomization uses them: a controller
 /// may deploy a base on its own), each rendered as a root; directories without a Kustomization are left out.
 pub fn units_at(tree: &dyn Tree, dirs: &[String]) -> Vec<Unit> {
