@@ -10,6 +10,7 @@
 //! - Flux Kustomization: <https://fluxcd.io/flux/components/kustomize/kustomizations/>
 //! - Flux HelmRelease: <https://fluxcd.io/flux/components/helm/helmreleases/>
 
+pub mod remote;
 pub mod repo;
 
 use std::collections::{BTreeMap, BTreeSet};
