@@ -1582,3 +1582,602 @@ fn pull(
     }
     Ok((pulled.key, pulled.version))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn sources_parse_strictly() {
+        let ok = |url: &str| Source::parse(url).map(|s| s.shown()).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(ok("HTTPS://Charts.Example.com/"), "https://charts.example.com");
+        assert_eq!(ok("https://charts.example.com./stable//x/"), "https://charts.example.com/stable/x");
+        assert_eq!(ok("oci://[::1]:5000/charts"), "oci://[::1]:5000/charts");
+        for bad in [
+            "charts.example.com",
+            "ftp://charts.example.com",
+            "https://user:pw@charts.example.com",
+            "https://charts.example.com/x?token=1",
+            "https://charts.example.com/a/../b",
+            "https://charts.example.com/a/%2E%2E/b",
+            "https://charts.example.com:0",
+            "https://charts.example.com:99999",
+            "https://-evil/",
+            "https://a..b/",
+            "https://charts.example.com\\@evil.net",
+            "https:///x",
+        ] {
+            assert!(Source::parse(bad).is_err(), "{bad}");
+        }
+        // Default ports are filled in; a loopback registry speaks plain HTTP on 80.
+        let prefix = Source::parse("oci://127.0.0.1/charts").expect("parses");
+        assert!(prefix.covers(&Source::parse("oci://127.0.0.1:80/charts/app").expect("parses")));
+        assert!(!Source::parse("oci://127.0.0.1:5000").expect("parses").http_base().https);
+        assert!(Source::parse("oci://ghcr.io").expect("parses").http_base().https);
+    }
+
+    #[test]
+    fn credentials_never_show_their_password() {
+        let creds = Credential::new("https://x.example.com", "me", SecretString::from("hunter2")).expect("valid");
+        assert!(!format!("{creds:?}").contains("hunter2"));
+        assert!(
+            Credential::new("https://me:hunter2@x.example.com", "me", SecretString::from("p"))
+                .is_err_and(|e| !e.contains("hunter2"))
+        );
+    }
+
+    #[test]
+    fn credentials_come_from_indexed_variables() {
+        let vars = |pairs: &[(&str, &str)]| {
+            Credential::from_vars(
+                pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter(),
+            )
+        };
+        let got = vars(&[
+            ("KPATH_CHART_AUTH_1_URL", "https://charts.example.com"),
+            ("KPATH_CHART_AUTH_1_USERNAME", "ci"),
+            ("KPATH_CHART_AUTH_1_PASSWORD", "s3cret\n"),
+            ("KPATH_CHART_AUTH_GHCR_URL", "oci://ghcr.io/acme"),
+            ("KPATH_CHART_AUTH_GHCR_USERNAME", "bot"),
+            ("KPATH_CHART_AUTH_GHCR_PASSWORD", "token"),
+            ("OTHER", "x"),
+        ])
+        .expect("valid");
+        assert_eq!(got.len(), 2);
+        let source = Source::parse("https://charts.example.com/stable").expect("parses");
+        assert_eq!(credential_for(&got, &source).map(|c| c.username.as_str()), Some("ci"));
+        assert_eq!(credential_for(&got, &source).map(|c| c.basic()), Some("Basic Y2k6czNjcmV0".to_string()));
+        assert!(credential_for(&got, &Source::parse("https://charts.example.com.evil.net").expect("parses")).is_none());
+
+        let missing =
+            vars(&[("KPATH_CHART_AUTH_X_URL", "https://a.example.com"), ("KPATH_CHART_AUTH_X_PASSWORD", "pw-value")])
+                .expect_err("no username");
+        assert!(missing.contains("KPATH_CHART_AUTH_X_USERNAME") && !missing.contains("pw-value"), "{missing}");
+        let bad_url = vars(&[
+            ("KPATH_CHART_AUTH_X_URL", "https://u:pw-value@a.example.com"),
+            ("KPATH_CHART_AUTH_X_USERNAME", "u"),
+            ("KPATH_CHART_AUTH_X_PASSWORD", "pw-value"),
+        ])
+        .expect_err("user information in the URL");
+        assert!(bad_url.contains("KPATH_CHART_AUTH_X_URL") && !bad_url.contains("pw-value"), "{bad_url}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("pw"), "from-file\n").expect("write");
+        let file = dir.path().join("pw").display().to_string();
+        let got = vars(&[
+            ("KPATH_CHART_AUTH_F_URL", "https://f.example.com"),
+            ("KPATH_CHART_AUTH_F_USERNAME", "u"),
+            ("KPATH_CHART_AUTH_F_PASSWORD_FILE", &file),
+        ])
+        .expect("valid");
+        assert_eq!(got[0].password.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn versions_are_selected_as_helm_does() {
+        let listed = ["1.0.0", "1.2.0", "1.2.5", "v1.3.0", "2.0.0-rc.1", "1.10", "0.9.0"];
+        let pick = |asked: Option<&str>| select_version(asked, &listed);
+        assert_eq!(pick(None), Ok("1.10"));
+        assert_eq!(pick(Some("1.2.0")), Ok("1.2.0"));
+        assert_eq!(pick(Some("v1.3.0")), Ok("v1.3.0"));
+        assert_eq!(pick(Some("1.3.0")), Ok("v1.3.0"));
+        assert_eq!(pick(Some("1.2")), Ok("1.2.5"), "a bare short version is that minor, not a caret");
+        assert_eq!(pick(Some("~1.2")), Ok("1.2.5"));
+        assert_eq!(pick(Some("^1.2")), Ok("1.10"));
+        assert_eq!(pick(Some(">= 1.0.0 < 1.3.0")), Ok("1.2.5"));
+        assert_eq!(pick(Some("<1")), Ok("0.9.0"));
+        assert_eq!(pick(Some("2.0.0-rc.1")), Ok("2.0.0-rc.1"));
+        assert_eq!(pick(Some(">=2.0.0-rc.0")), Ok("2.0.0-rc.1"));
+        assert!(pick(Some("^3")).is_err_and(|e| e.contains("the newest is 2.0.0-rc.1")));
+        assert!(pick(Some("not a version!")).is_err());
+        assert!(is_exact("1.2.3") && is_exact("v1.2.3+build.1") && !is_exact("1.2") && !is_exact("^1.2.3"));
+    }
+
+    #[test]
+    fn references_resolve_against_the_index() {
+        let index = Target::parse_absolute("https://charts.example.com/stable/index.yaml").expect("parses");
+        let shown = |r: &str| index.join(r).map(|t| t.uri()).unwrap_or_else(|e| e);
+        assert_eq!(shown("app-1.0.0.tgz"), "https://charts.example.com/stable/app-1.0.0.tgz");
+        assert_eq!(shown("./charts/app-1.0.0.tgz"), "https://charts.example.com/stable/charts/app-1.0.0.tgz");
+        assert_eq!(shown("../app.tgz"), "https://charts.example.com/app.tgz");
+        assert_eq!(shown("/dl/app.tgz?sig=1"), "https://charts.example.com/dl/app.tgz?sig=1");
+        assert_eq!(shown("//cdn.example.com/app.tgz"), "https://cdn.example.com/app.tgz");
+        assert_eq!(shown("https://github.com/acme/x/releases/app.tgz"), "https://github.com/acme/x/releases/app.tgz");
+        assert!(index.join("https://u:p@evil.example.com/app.tgz").is_err());
+        assert!(index.join("file:///etc/passwd").is_err());
+        // What is shown never carries the query (a presigned URL's signature).
+        assert_eq!(
+            index.join("/dl/app.tgz?sig=1").map(|t| t.shown()),
+            Ok("https://charts.example.com/dl/app.tgz".to_string())
+        );
+    }
+
+    #[test]
+    fn challenges_are_read() {
+        let (scheme, params) = parse_challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(scheme, "bearer");
+        assert_eq!(params["realm"], "https://auth.example.com/token");
+        assert_eq!(params["service"], "registry.example.com");
+        assert_eq!(params["scope"], "repository:a/b:pull,push");
+        assert_eq!(parse_challenge(r#"Basic realm="Registry""#).0, "basic");
+        assert_eq!(query_escape("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+    }
+
+    /// A gzipped chart archive `NAME/…` holding `files`.
+    fn archive(name: &str, files: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        for (path, text) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, format!("{name}/{path}"), text.as_bytes()).expect("append");
+        }
+        builder.into_inner().expect("tar").finish().expect("gzip")
+    }
+
+    fn chart_archive(version: &str) -> Vec<u8> {
+        archive(
+            "shop",
+            &[
+                ("Chart.yaml", &format!("apiVersion: v2\nname: shop\nversion: {version}\n")),
+                ("templates/cm.yaml", "kind: ConfigMap\n"),
+            ],
+        )
+    }
+
+    /// An archive whose entries are written by `add` on a raw tar builder (links, odd names).
+    fn raw(add: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        add(&mut builder);
+        let tar = builder.into_inner().expect("tar");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).expect("gzip");
+        gz.finish().expect("gzip")
+    }
+
+    fn file(builder: &mut tar::Builder<Vec<u8>>, path: &str, size: u64, body: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, body).expect("append");
+    }
+
+    #[test]
+    fn archives_unpack_without_their_top_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = unpack(&chart_archive("1.0.0"), &dir.path().join("chart")).expect("unpacks");
+        assert!(dir.path().join("chart/Chart.yaml").is_file());
+        assert!(dir.path().join("chart/templates/cm.yaml").is_file());
+        assert_eq!(bytes, ("apiVersion: v2\nname: shop\nversion: 1.0.0\n".len() + "kind: ConfigMap\n".len()) as u64);
+    }
+
+    #[test]
+    fn hostile_archives_are_refused() {
+        let refused = |archive: Vec<u8>, expected: &str| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let err = unpack(&archive, &dir.path().join("chart")).expect_err(expected);
+            assert!(err.contains(expected), "{err} (expected {expected})");
+        };
+        refused(
+            raw(|b| {
+                file(b, "shop/Chart.yaml", 3, b"a: b");
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                b.append_link(&mut header, "shop/templates/secret.yaml", "/etc/passwd").expect("link");
+            }),
+            "is a link",
+        );
+        refused(
+            raw(|b| {
+                file(b, "shop/Chart.yaml", 3, b"a: b");
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_size(0);
+                b.append_link(&mut header, "shop/values.yaml", "shop/Chart.yaml").expect("link");
+            }),
+            "is a link",
+        );
+        refused(
+            raw(|b| {
+                file(b, "shop/Chart.yaml", 3, b"a: b");
+                file(b, "other/Chart.yaml", 3, b"a: b");
+            }),
+            "outside the chart's top directory",
+        );
+        refused(raw(|b| file(b, "shop/values.yaml", 3, b"a: b")), "no Chart.yaml");
+        refused(
+            raw(|b| {
+                file(b, "shop/Chart.yaml", 3, b"a: b");
+                file(b, "shop/Chart.yaml", 3, b"c: d");
+            }),
+            "duplicate",
+        );
+        refused(
+            raw(|b| {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(3);
+                header.set_mode(0o644);
+                header.as_gnu_mut().expect("gnu").name[..17].copy_from_slice(b"/shop/Chart.yaml\0");
+                header.set_cksum();
+                b.append(&header, &b"a: b"[..3]).expect("append");
+            }),
+            "absolute path",
+        );
+        // A file larger than a chart file may be: refused from its header, before anything is read.
+        refused(
+            raw(|b| {
+                file(b, "shop/Chart.yaml", 3, b"a: b");
+                let mut header = tar::Header::new_gnu();
+                header.set_size(MAX_CHART_FILE_BYTES + 1);
+                header.set_mode(0o644);
+                header.set_path("shop/big.yaml").expect("path");
+                header.set_cksum();
+                b.get_mut().extend_from_slice(header.as_bytes());
+            }),
+            "limit for a file of a chart",
+        );
+        refused(
+            raw(|b| {
+                for i in 0..=MAX_ARCHIVE_ENTRIES {
+                    file(b, &format!("shop/t/{i}"), 0, b"");
+                }
+            }),
+            "more than 10000 entries",
+        );
+        refused(b"not gzip at all".to_vec(), "refused");
+    }
+
+    #[test]
+    fn decompression_stops_at_the_cap() {
+        let mut capped = Capped { inner: std::io::repeat(0), left: 1000 };
+        let mut sink = Vec::new();
+        let err = std::io::copy(&mut capped, &mut sink).expect_err("capped");
+        assert!(err.to_string().contains("past kpath's limit"));
+        assert_eq!(sink.len(), 1000);
+    }
+
+    /// An HTTP server on 127.0.0.1 for an axum router, stopped when dropped.
+    struct Fake {
+        port: u16,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    fn serve(app: impl FnOnce(u16) -> axum::Router) -> Fake {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let app = app(port);
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Fake { port, _runtime: runtime }
+    }
+
+    /// The `Authorization` and query of each token request.
+    type TokenRequests = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+    /// A registry that implements only what a pull uses, as the distribution spec and the token spec
+    /// describe them: `/v2/charts/shop/{tags/list,manifests/TAG,blobs/DIGEST}` answer 401 with a Bearer
+    /// challenge until a token from `/token` is presented; `/token` wants `expected` as Basic credentials;
+    /// the blob is a redirect to another origin (a "storage service") that records the `Authorization` it got.
+    struct FakeRegistry {
+        registry: Fake,
+        _storage: Fake,
+        token_requests: TokenRequests,
+        storage_auth: Arc<Mutex<Vec<Option<String>>>>,
+        hits: Arc<AtomicUsize>,
+    }
+
+    fn fake_registry(expected: Option<&'static str>, versions: &[&str]) -> FakeRegistry {
+        use axum::extract::{Path as UrlPath, RawQuery};
+        use axum::http::{HeaderMap, StatusCode, header};
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+
+        let archives: HashMap<String, Vec<u8>> = versions.iter().map(|v| (v.to_string(), chart_archive(v))).collect();
+        let blobs: Arc<HashMap<String, Vec<u8>>> =
+            Arc::new(archives.values().map(|a| (format!("sha256:{}", sha256_hex(a)), a.clone())).collect());
+        let storage_auth = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&storage_auth);
+        let stored = Arc::clone(&blobs);
+        let storage = serve(move |_| {
+            axum::Router::new().route(
+                "/store/{digest}",
+                get(move |UrlPath(digest): UrlPath<String>, headers: HeaderMap| {
+                    let seen = Arc::clone(&seen);
+                    let stored = Arc::clone(&stored);
+                    async move {
+                        seen.lock()
+                            .expect("lock")
+                            .push(headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("?").to_string()));
+                        match stored.get(&digest) {
+                            Some(blob) => blob.clone().into_response(),
+                            None => StatusCode::NOT_FOUND.into_response(),
+                        }
+                    }
+                }),
+            )
+        });
+        let storage_port = storage.port;
+        let token_requests = Arc::new(Mutex::new(Vec::new()));
+        let tokens = Arc::clone(&token_requests);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let manifests: Arc<HashMap<String, (String, Vec<u8>)>> = Arc::new(
+            archives
+                .iter()
+                .map(|(version, archive)| {
+                    let manifest = serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": OCI_MANIFEST,
+                        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": "sha256:00", "size": 2},
+                        "layers": [{"mediaType": HELM_CHART_LAYER, "digest": format!("sha256:{}", sha256_hex(archive)), "size": archive.len()}],
+                    })
+                    .to_string()
+                    .into_bytes();
+                    (version.replace('+', "_"), (format!("sha256:{}", sha256_hex(&manifest)), manifest))
+                })
+                .collect(),
+        );
+        let tag_list =
+            serde_json::json!({"name": "charts/shop", "tags": manifests.keys().collect::<Vec<_>>()}).to_string();
+        let registry = serve(move |port| {
+            let challenge = format!(
+                r#"Bearer realm="http://127.0.0.1:{port}/token",service="fake",scope="repository:charts/shop:pull""#
+            );
+            let authorised = move |headers: &HeaderMap| -> Result<(), Box<axum::response::Response>> {
+                if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some("Bearer good-token") {
+                    Ok(())
+                } else {
+                    Err(Box::new(
+                        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge.clone())]).into_response(),
+                    ))
+                }
+            };
+            let (a, b, c) = (authorised.clone(), authorised.clone(), authorised);
+            let counted_a = Arc::clone(&counted);
+            axum::Router::new()
+                .route(
+                    "/token",
+                    get(move |headers: HeaderMap, RawQuery(query): RawQuery| {
+                        let tokens = Arc::clone(&tokens);
+                        async move {
+                            let auth =
+                                headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("?").to_string());
+                            tokens.lock().expect("lock").push((auth.clone(), query.unwrap_or_default()));
+                            if auth.as_deref() != expected {
+                                return StatusCode::UNAUTHORIZED.into_response();
+                            }
+                            axum::Json(serde_json::json!({"token": "good-token"})).into_response()
+                        }
+                    }),
+                )
+                .route(
+                    "/v2/charts/shop/tags/list",
+                    get(move |headers: HeaderMap| {
+                        let tag_list = tag_list.clone();
+                        counted_a.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            match a(&headers) {
+                                Ok(()) => ([(header::CONTENT_TYPE, "application/json")], tag_list).into_response(),
+                                Err(challenge) => *challenge,
+                            }
+                        }
+                    }),
+                )
+                .route(
+                    "/v2/charts/shop/manifests/{tag}",
+                    get(move |UrlPath(tag): UrlPath<String>, headers: HeaderMap| {
+                        let manifests = Arc::clone(&manifests);
+                        async move {
+                            if let Err(challenge) = b(&headers) {
+                                return *challenge;
+                            }
+                            match manifests.get(&tag) {
+                                Some((digest, body)) => (
+                                    [
+                                        (header::CONTENT_TYPE, OCI_MANIFEST.to_string()),
+                                        (header::HeaderName::from_static("docker-content-digest"), digest.clone()),
+                                    ],
+                                    body.clone(),
+                                )
+                                    .into_response(),
+                                None => StatusCode::NOT_FOUND.into_response(),
+                            }
+                        }
+                    }),
+                )
+                .route(
+                    "/v2/charts/shop/blobs/{digest}",
+                    get(move |UrlPath(digest): UrlPath<String>, headers: HeaderMap| async move {
+                        if let Err(challenge) = c(&headers) {
+                            return *challenge;
+                        }
+                        let location =
+                            format!("http://127.0.0.1:{storage_port}/store/{digest}?signature=presigned-secret");
+                        (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+                    }),
+                )
+        });
+        FakeRegistry { registry, _storage: storage, token_requests, storage_auth, hits }
+    }
+
+    fn oci_chart(port: u16, version: Option<&str>) -> RemoteChart {
+        RemoteChart {
+            repository: format!("oci://127.0.0.1:{port}/charts"),
+            name: "shop".into(),
+            version: version.map(String::from),
+        }
+    }
+
+    #[test]
+    fn oci_pull_follows_the_token_flow_and_keeps_credentials_at_home() {
+        let fake = fake_registry(Some("Basic Ym90OnMzY3JldA=="), &["1.0.0", "1.3.0+build.7", "2.0.0"]);
+        let cache = tempfile::tempdir().expect("cache");
+        let repository = format!("oci://127.0.0.1:{}/charts", fake.registry.port);
+        let settings = FetchSettings {
+            allowed: vec![repository.clone()],
+            cache_dir: Some(cache.path().to_path_buf()),
+            credentials: vec![Credential::new(&repository, "bot", SecretString::from("s3cret")).expect("valid")],
+            ..FetchSettings::default()
+        };
+        let dir = fetch(&oci_chart(fake.registry.port, Some("^1")), &settings).expect("pulled");
+        let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).expect("Chart.yaml");
+        assert!(chart_yaml.contains("version: 1.3.0+build.7"), "{chart_yaml}");
+        let tokens = fake.token_requests.lock().expect("lock").clone();
+        assert!(!tokens.is_empty());
+        assert!(
+            tokens.iter().all(|(auth, query)| auth.as_deref() == Some("Basic Ym90OnMzY3JldA==")
+                && query == "service=fake&scope=repository%3Acharts%2Fshop%3Apull"),
+            "{tokens:?}"
+        );
+        // The storage service the blob was redirected to is another origin: it got no credentials.
+        assert_eq!(fake.storage_auth.lock().expect("lock").clone(), vec![None]);
+    }
+
+    #[test]
+    fn refused_oci_credentials_fail_without_showing_them() {
+        let fake = fake_registry(Some("Basic b3RoZXI6b3RoZXI="), &["1.0.0"]);
+        let cache = tempfile::tempdir().expect("cache");
+        let repository = format!("oci://127.0.0.1:{}/charts", fake.registry.port);
+        let settings = FetchSettings {
+            allowed: vec![repository.clone()],
+            cache_dir: Some(cache.path().to_path_buf()),
+            credentials: vec![Credential::new(&repository, "bot", SecretString::from("s3cret")).expect("valid")],
+            ..FetchSettings::default()
+        };
+        let err = fetch(&oci_chart(fake.registry.port, Some("1.0.0")), &settings).expect_err("refused");
+        let FetchError::Failed(message) = err else { panic!("expected Failed, got {err:?}") };
+        assert!(message.contains("chart `shop` 1.0.0") && message.contains("HTTP 401"), "{message}");
+        for secret in ["s3cret", "Ym90OnMzY3JldA", "bot:"] {
+            assert!(!message.contains(secret), "{message}");
+        }
+    }
+
+    #[test]
+    fn anonymous_oci_pulls_get_an_anonymous_token() {
+        let fake = fake_registry(None, &["0.1.0"]);
+        let cache = tempfile::tempdir().expect("cache");
+        let settings = FetchSettings {
+            allowed: vec![format!("oci://127.0.0.1:{}", fake.registry.port)],
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..FetchSettings::default()
+        };
+        let dir = fetch(&oci_chart(fake.registry.port, Some("0.1.0")), &settings).expect("pulled");
+        assert!(dir.join("templates/cm.yaml").is_file());
+        assert_eq!(fake.token_requests.lock().expect("lock")[0].0, None);
+        assert_eq!(fake.hits.load(Ordering::SeqCst), 0, "an exact version needs no tag list");
+    }
+
+    /// A Helm repository served from memory, counting requests.
+    fn fake_repository(files: HashMap<String, Vec<u8>>) -> (Fake, Arc<AtomicUsize>) {
+        use axum::response::IntoResponse;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let files = Arc::new(files);
+        let fake = serve(move |_| {
+            axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let files = Arc::clone(&files);
+                async move {
+                    match files.get(uri.path()) {
+                        Some(body) => body.clone().into_response(),
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            })
+        });
+        (fake, hits)
+    }
+
+    fn index_for(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut index = String::from("apiVersion: v1\nentries:\n  shop:\n");
+        for (version, archive) in entries {
+            index.push_str(&format!(
+                "  - name: shop\n    version: {version}\n    digest: {}\n    urls: [shop-{version}.tgz]\n",
+                sha256_hex(archive)
+            ));
+        }
+        index.into_bytes()
+    }
+
+    #[test]
+    fn a_later_run_resolves_from_disk_and_falls_back_when_the_source_fails() {
+        let (one, two) = (chart_archive("1.0.0"), chart_archive("1.1.0"));
+        let files = HashMap::from([
+            ("/index.yaml".to_string(), index_for(&[("1.0.0", &one), ("1.1.0", &two)])),
+            ("/shop-1.0.0.tgz".to_string(), one.clone()),
+            ("/shop-1.1.0.tgz".to_string(), two.clone()),
+        ]);
+        let (fake, hits) = fake_repository(files);
+        let cache = tempfile::tempdir().expect("cache");
+        let url = format!("http://127.0.0.1:{}", fake.port);
+        let mut settings = FetchSettings {
+            allowed: vec![url.clone()],
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..FetchSettings::default()
+        };
+        let exact = RemoteChart { repository: url.clone(), name: "shop".into(), version: Some("1.0.0".into()) };
+        let range = RemoteChart { repository: url.clone(), name: "shop".into(), version: Some("~1".into()) };
+        let first = fetch(&exact, &settings).expect("pulled");
+        let ranged = fetch(&range, &settings).expect("pulled");
+        let before = hits.load(Ordering::SeqCst);
+        // Another process: nothing remembered in memory, only the cache on disk.
+        resolved().lock().expect("lock").paths.clear();
+        assert_eq!(fetch(&exact, &settings).expect("from disk"), first);
+        assert_eq!(fetch(&range, &settings).expect("from disk, within the TTL"), ranged);
+        assert_eq!(hits.load(Ordering::SeqCst), before, "no request");
+        // Past the TTL the range is resolved again; with the source gone, the last resolution is used.
+        drop(fake);
+        resolved().lock().expect("lock").paths.clear();
+        settings.resolve_ttl = Duration::ZERO;
+        assert_eq!(fetch(&range, &settings).expect("the last resolution"), ranged);
+    }
+
+    #[test]
+    fn the_cache_evicts_the_least_recently_used_beyond_its_bound() {
+        let root = tempfile::tempdir().expect("root");
+        let entry = |name: char, size: u64, age: u64| {
+            let key: String = std::iter::repeat_n(name, 64).collect();
+            let dir = root.path().join(&key);
+            std::fs::create_dir_all(dir.join("chart")).expect("entry");
+            std::fs::write(dir.join("chart/Chart.yaml"), "name: x\n").expect("Chart.yaml");
+            std::fs::write(dir.join(".kpath-size"), size.to_string()).expect("size");
+            let used = std::fs::File::create(dir.join(".kpath-used")).expect("used");
+            used.set_modified(SystemTime::now() - Duration::from_secs(age)).expect("mtime");
+            key
+        };
+        let oldest = entry('a', 600, 7200);
+        let older = entry('b', 600, 3600);
+        let recent = entry('c', 600, 10);
+        let kept = entry('d', 600, 9000);
+        evict(root.path(), 1300, &kept);
+        assert!(!root.path().join(&oldest).exists() && !root.path().join(&older).exists());
+        assert!(root.path().join(&recent).exists(), "used within the grace period");
+        assert!(root.path().join(&kept).exists(), "the entry being returned");
+    }
+}
