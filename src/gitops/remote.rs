@@ -792,7 +792,10 @@ where
                     .enable_all()
                     .build()
                     .map_err(|e| format!("cannot start the download runtime: {e}"))?;
-                runtime.block_on(pull(Http::new(timeout)))
+                let result = runtime.block_on(pull(Http::new(timeout)));
+                // A name lookup still blocked in the resolver's thread must not hold the pull past its deadline.
+                runtime.shutdown_background();
+                result
             })
             .join()
             .unwrap_or_else(|_| Err("the download thread failed".into()))
