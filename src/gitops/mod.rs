@@ -14,6 +14,7 @@ pub mod appset;
 pub mod argocd;
 pub mod deploy;
 pub mod flux;
+pub mod remote;
 pub mod repo;
 
 use std::collections::{BTreeMap, BTreeSet};
