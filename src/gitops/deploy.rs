@@ -186,23 +186,23 @@ impl Renderer for Deployments {
 
 impl Deployments {
     fn render_helm(&self, declared: &Declared, helm: &HelmSource, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+        let remote = matches!(helm.chart, Chart::Remote(_));
         let (chart_dir, display) = match &helm.chart {
             Chart::Local { dir } => (cx.dir.join(dir), dir.clone()),
-            Chart::Remote(remote) => {
-                return Ok(Output {
-                    skipped: vec![Problem {
-                        file: helm.at.file.clone(),
-                        pos: helm.at.pos,
-                        message: format!(
-                            "the chart `{}` comes from `{}`, which kpath may not download: allow it with \
-                             `--allow-chart-source {}` (or KPATH_ALLOW_CHART_SOURCES) where kpath runs",
-                            crate::cmdline::shown(&remote.name),
-                            crate::cmdline::shown(&remote.repository),
-                            crate::cmdline::shown(&remote.repository)
-                        ),
-                    }],
-                    ..Output::default()
-                });
+            Chart::Remote(chart) => {
+                let settings = super::remote::FetchSettings {
+                    allowed: cx.config.gitops.allowed_chart_sources.clone(),
+                    cache_dir: cx.config.helm.cache_dir.clone(),
+                    credentials: super::remote::Credential::from_env().unwrap_or_default(),
+                    ..super::remote::FetchSettings::default()
+                };
+                match super::remote::fetch(chart, &settings) {
+                    Ok(dir) => (dir, remote_display(chart)),
+                    Err(super::remote::FetchError::NotAllowed(reason)) => return Ok(not_checked(&helm.at, reason)),
+                    Err(super::remote::FetchError::Failed(reason)) => {
+                        return Err(Problem { file: helm.at.file.clone(), pos: helm.at.pos, message: reason });
+                    }
+                }
             }
         };
         if let Err(reason) = self.helm.ready() {
@@ -234,6 +234,14 @@ impl Deployments {
             tree_root: Some(cx.dir.to_path_buf()),
         };
         let mut output = self.helm.render_release(unit, &display, cx)?;
+        if remote {
+            // A remote chart's templates are not files of the repository: what is not placed on a values line
+            // is placed on the object that deploys the chart.
+            for doc in &mut output.docs {
+                doc.source = Arc::new(Declaring { inner: doc.source.clone(), outside: display.clone(), at: helm.at.clone() });
+            }
+            output.comments.retain(|(file, _)| !file.starts_with(&display));
+        }
         for values in &helm.values {
             output.comments.push((values.file.clone(), Arc::from(values.text.as_str())));
         }
@@ -292,13 +300,33 @@ impl Deployments {
 
 /// A source whose tool is missing: a `render-skipped` notice, as for the plain renderers.
 fn not_rendered(at: &super::At, reason: &str) -> Output {
-    Output {
-        skipped: vec![Problem {
-            file: at.file.clone(),
-            pos: at.pos,
-            message: format!("not rendered, so not checked: {reason}"),
-        }],
-        ..Output::default()
+    not_checked(at, format!("not rendered, so not checked: {reason}"))
+}
+
+fn not_checked(at: &super::At, message: String) -> Output {
+    Output { skipped: vec![Problem { file: at.file.clone(), pos: at.pos, message }], ..Output::default() }
+}
+
+/// How a remote chart's files are shown: `CHART@VERSION from SOURCE/`, never a path of the repository.
+fn remote_display(chart: &super::RemoteChart) -> String {
+    let version = chart.version.as_deref().map_or(String::new(), |v| format!("@{v}"));
+    format!("{}{version} from {}", chart.name, chart.repository.trim_end_matches('/'))
+}
+
+/// The source map of a chart from outside the repository: its own locations in the repository (values
+/// lines), else the object that deploys it.
+struct Declaring {
+    inner: Arc<dyn SourceMap>,
+    outside: String,
+    at: super::At,
+}
+
+impl SourceMap for Declaring {
+    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+        let mut out: Vec<Location> =
+            self.inner.locations(index, route).into_iter().filter(|l| !l.file.starts_with(&self.outside)).collect();
+        out.push(Location { file: self.at.file.clone(), line: self.at.pos.line, column: self.at.pos.col, kind: "declared" });
+        out
     }
 }
 
