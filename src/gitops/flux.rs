@@ -84,6 +84,8 @@ impl Obj {
 /// A ConfigMap or Secret of the tree (a manifest, or made by a kustomize generator), for `valuesFrom`
 /// and `substituteFrom`.
 struct DataObj {
+    /// The declaring file (the manifest, or the kustomization that generates it).
+    file: String,
     kind: String,
     name: String,
     namespace: Option<String>,
@@ -116,6 +118,8 @@ struct Reader<'t> {
     /// Tree directories (with `/`) a Flux Kustomization of this repository applies, with its target
     /// namespace: where an object without a namespace lands.
     applied: Vec<(String, String)>,
+    /// The file of the object being read: references resolve to the nearest object.
+    current: String,
 }
 
 impl<'t> Reader<'t> {
@@ -128,6 +132,7 @@ impl<'t> Reader<'t> {
             texts: HashMap::new(),
             data: None,
             applied: Vec::new(),
+            current: String::new(),
         }
     }
 
@@ -140,9 +145,12 @@ impl<'t> Reader<'t> {
         t
     }
 
-    /// Collects the Flux objects of every YAML file that mentions `fluxcd.io`.
+    /// Collects the Flux objects of every YAML file that mentions `fluxcd.io`, except files a kustomization
+    /// uses as patches (a partial HelmRelease that overlays a base one is not an object of its own).
     fn scan(&mut self) {
-        let files: Vec<String> = self.tree.files().iter().filter(|f| is_yaml(f)).cloned().collect();
+        let patches = self.patch_files();
+        let files: Vec<String> =
+            self.tree.files().iter().filter(|f| is_yaml(f) && !patches.contains(f.as_str())).cloned().collect();
         for file in files {
             let Some(text) = self.read(&file, MAX_MANIFEST) else { continue };
             if !text.contains("fluxcd.io") {
@@ -152,7 +160,7 @@ impl<'t> Reader<'t> {
             for doc in docs {
                 let Some(root) = doc.root else { continue };
                 let Some(api) = root.get("apiVersion").and_then(Node::as_text) else { continue };
-                if !api.contains(".toolkit.fluxcd.io/") {
+                if !api.contains(".fluxcd.io/") {
                     continue;
                 }
                 let api = api.to_string();
@@ -189,6 +197,38 @@ impl<'t> Reader<'t> {
         self.applied = applied;
     }
 
+    /// Files the kustomizations of the tree apply as patches (`patches[].path`, `patchesStrategicMerge`,
+    /// `patchesJson6902[].path`).
+    fn patch_files(&mut self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let files: Vec<String> = self.tree.files().iter().filter(|f| is_kustomization(f)).cloned().collect();
+        for file in files {
+            let Some(text) = self.read(&file, MAX_MANIFEST) else { continue };
+            if !text.contains("atches") {
+                continue;
+            }
+            let Ok(Some(root)) = crate::yaml::parse_single(&text) else { continue };
+            let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
+            let items = |key: &str| root.get(key).map(Node::items).unwrap_or(&[]).to_vec();
+            let mut paths: Vec<String> = Vec::new();
+            for key in ["patches", "patchesJson6902"] {
+                paths.extend(
+                    items(key).iter().filter_map(|p| p.get("path").and_then(Node::as_text)).map(str::to_string),
+                );
+            }
+            // A strategic-merge entry is a path or an inline patch (which has several lines).
+            paths.extend(
+                items("patchesStrategicMerge")
+                    .iter()
+                    .filter_map(Node::as_text)
+                    .filter(|t| !t.contains('\n'))
+                    .map(str::to_string),
+            );
+            out.extend(paths.iter().filter_map(|p| resolve(dir, p)));
+        }
+        out
+    }
+
     /// The namespace an object lands in: its own, else the target namespace of the Flux Kustomization
     /// that applies its file, else `default` (where Kubernetes puts a namespaced object that names none).
     fn namespace_of(&self, o: &Obj) -> String {
@@ -204,22 +244,24 @@ impl<'t> Reader<'t> {
     }
 
     /// A source object by kind and name, in `namespace` (or naming no namespace).
+    /// When several match (one repository, several clusters: `clusters/prod/…`, `clusters/staging/…`),
+    /// the one nearest to the object being read.
     fn find(&self, group: &str, kind: &str, name: &str, namespace: &str) -> Option<&Obj> {
-        let candidates = self.objs.iter().filter(|o| o.is(group, kind) && o.name == name);
-        let mut fallback = None;
-        for o in candidates {
-            match &o.namespace {
-                Some(ns) if ns == namespace => return Some(o),
-                Some(_) => {}
-                None => fallback = fallback.or(Some(o)),
-            }
-        }
-        fallback.filter(|o| self.namespace_of(o) == namespace || o.namespace.is_none())
+        let candidates = || self.objs.iter().filter(|o| o.is(group, kind) && o.name == name);
+        candidates()
+            .filter(|o| o.namespace.as_deref() == Some(namespace))
+            .max_by_key(|o| std::cmp::Reverse(distance(&self.current, &o.file)))
+            .or_else(|| {
+                candidates()
+                    .filter(|o| o.namespace.is_none())
+                    .max_by_key(|o| std::cmp::Reverse(distance(&self.current, &o.file)))
+            })
     }
 
     // ----- Kustomization -----
 
     fn kustomization(&mut self, i: usize) -> Option<Declared> {
+        self.current = self.objs[i].file.clone();
         let o = &self.objs[i];
         let namespace = self.namespace_of(o);
         let name = format!("{namespace}/{}", o.name);
@@ -264,12 +306,13 @@ impl<'t> Reader<'t> {
                 }
             },
         };
-        if let Err(reason) = self.this_repository(source_ref, &namespace, &mut inputs) {
-            return Some(declared(vec![Source::Skipped { at: src_at, reason }], inputs));
-        }
+        let root = match self.source_root(source_ref, &namespace, &mut inputs) {
+            Ok(root) => root,
+            Err(reason) => return Some(declared(vec![Source::Skipped { at: src_at, reason }], inputs)),
+        };
         let dir = match resolve("", &raw_path) {
             None => Err(format!("spec.path `{raw_path}` climbs out of the repository")),
-            Some(p) => repo_to_tree(self.tree.prefix(), &p),
+            Some(p) => repo_to_tree(self.tree.prefix(), &crate::render::join(&root, &p)),
         };
         let dir = match dir {
             Ok(d) => d,
@@ -322,6 +365,80 @@ impl<'t> Reader<'t> {
     fn fail(&mut self, p: Problem) -> Option<Declared> {
         self.problems.push(p);
         None
+    }
+
+    /// The directory of this repository a Kustomization's `sourceRef` holds (`""`: the whole repository);
+    /// `Err` says what the source is instead.
+    fn source_root(&self, source_ref: &Node, namespace: &str, inputs: &mut BTreeSet<String>) -> Result<String, Skip> {
+        if source_ref.get("kind").and_then(Node::as_text) != Some("ExternalArtifact") {
+            return self.this_repository(source_ref, namespace, inputs).map(|()| String::new());
+        }
+        let name = source_ref.get("name").and_then(Node::as_text).unwrap_or("");
+        let ns = source_ref.get("namespace").and_then(Node::as_text).unwrap_or(namespace);
+        self.artifact_root(name, ns, inputs)
+    }
+
+    /// An ExternalArtifact an ArtifactGenerator of the tree makes from this repository, when it is a view
+    /// of one directory of it: every `copy` takes a whole directory (`@alias/dir/**`) of this repository
+    /// to the same place relative to one root (`@artifact/sub/` from `root/sub`), so paths inside the
+    /// artifact, relative references included, are paths under that root.
+    /// <https://fluxoperator.dev/docs/crd/artifactgenerator>
+    fn artifact_root(&self, name: &str, ns: &str, inputs: &mut BTreeSet<String>) -> Result<String, Skip> {
+        let what = format!("the source is ExternalArtifact {ns}/{name}");
+        let generated = self
+            .objs
+            .iter()
+            .filter_map(|o| {
+                if !(o.api.starts_with("source.extensions.fluxcd.io/") && o.kind == "ArtifactGenerator") {
+                    return None;
+                }
+                let artifacts = o.spec()?.get("artifacts")?.items();
+                let artifact = artifacts.iter().find(|a| a.get("name").and_then(Node::as_text) == Some(name))?;
+                (self.namespace_of(o) == ns).then_some((o, artifact))
+            })
+            .min_by_key(|(o, _)| distance(&self.current, &o.file));
+        let Some((generator, artifact)) = generated else {
+            return Err(format!("{what}, made by no ArtifactGenerator of the repository"));
+        };
+        let gen_ns = self.namespace_of(generator);
+        let sources = generator.spec().and_then(|s| s.get("sources")).map(Node::items).unwrap_or(&[]);
+        let rearranged = || format!("{what}, which does not keep the repository's layout: kpath cannot map its paths");
+        let mut root: Option<String> = None;
+        let mut ours = BTreeSet::new();
+        for copy in artifact.get("copy").map(Node::items).unwrap_or(&[]) {
+            let from = copy.get("from").and_then(Node::as_text).unwrap_or("");
+            let to = copy.get("to").and_then(Node::as_text).unwrap_or("");
+            let Some((alias, rest)) = from.strip_prefix('@').and_then(|f| f.split_once('/')) else {
+                return Err(rearranged());
+            };
+            let dir = match rest {
+                "**" => "",
+                r => r.strip_suffix("/**").ok_or_else(rearranged)?,
+            };
+            let to_dir = to.strip_prefix("@artifact/").ok_or_else(rearranged)?.trim_end_matches('/');
+            let (Some(dir), Some(to_dir)) = (resolve("", dir), resolve("", to_dir)) else { return Err(rearranged()) };
+            let base = if to_dir.is_empty() {
+                dir.clone()
+            } else if dir == to_dir {
+                String::new()
+            } else {
+                dir.strip_suffix(&format!("/{to_dir}")).ok_or_else(rearranged)?.to_string()
+            };
+            if root.as_ref().is_some_and(|r| *r != base) {
+                return Err(rearranged());
+            }
+            root = Some(base);
+            let source = sources.iter().find(|s| s.get("alias").and_then(Node::as_text) == Some(alias));
+            let kind = source.and_then(|s| s.get("kind")).and_then(Node::as_text).unwrap_or("");
+            let src_name = source.and_then(|s| s.get("name")).and_then(Node::as_text).unwrap_or("");
+            let src_ns = source.and_then(|s| s.get("namespace")).and_then(Node::as_text).unwrap_or(&gen_ns);
+            let r = map_of(&[("kind", kind), ("name", src_name), ("namespace", src_ns)]);
+            self.this_repository(&r, src_ns, &mut ours).map_err(|e| format!("{what}, copied from elsewhere: {e}"))?;
+        }
+        let Some(root) = root else { return Err(format!("{what}, which copies nothing")) };
+        inputs.extend(ours);
+        inputs.insert(generator.file.clone());
+        Ok(root)
     }
 
     /// `Ok` when a Kustomization's `sourceRef` is this repository; `Err` says what it is instead.
@@ -439,10 +556,12 @@ impl<'t> Reader<'t> {
             self.data = Some(index);
         }
         let data = self.data.as_ref()?;
-        data.iter()
-            .filter(|d| d.kind == kind && d.name == name)
-            .find(|d| d.namespace.as_deref() == Some(namespace))
-            .or_else(|| data.iter().find(|d| d.kind == kind && d.name == name && d.namespace.is_none()))
+        let near = |d: &&DataObj| std::cmp::Reverse(distance(&self.current, &d.file));
+        let candidates = || data.iter().filter(|d| d.kind == kind && d.name == name);
+        candidates()
+            .filter(|d| d.namespace.as_deref() == Some(namespace))
+            .max_by_key(near)
+            .or_else(|| candidates().filter(|d| d.namespace.is_none()).max_by_key(near))
     }
 
     /// Every ConfigMap and Secret of the tree: manifests, and kustomize generators.
@@ -489,6 +608,7 @@ impl<'t> Reader<'t> {
             g.get("namespace").or_else(|| kustomization.get("namespace")).and_then(Node::as_text).map(str::to_string);
         let dir = file.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         let mut d = DataObj {
+            file: file.to_string(),
             kind: kind.to_string(),
             name,
             namespace,
@@ -548,6 +668,7 @@ impl<'t> Reader<'t> {
     // ----- HelmRelease -----
 
     fn helm_release(&mut self, i: usize) -> Option<Declared> {
+        self.current = self.objs[i].file.clone();
         let o = &self.objs[i];
         let namespace = self.namespace_of(o);
         let object_name = o.name.clone();
@@ -915,6 +1036,7 @@ fn manifest_data(file: &str, text: &str, root: &Node, kind: &str, name: &str) ->
         }
     }
     DataObj {
+        file: file.to_string(),
         kind: kind.to_string(),
         name: name.to_string(),
         namespace,
@@ -939,6 +1061,16 @@ pub fn release_name(target_namespace: Option<&str>, name: &str) -> String {
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     let head: String = full.chars().take(40).collect();
     format!("{head}-{hex}")
+}
+
+/// How far apart two files of the tree are: the directories to climb from one to reach the other's.
+fn distance(a: &str, b: &str) -> usize {
+    let dirs = |p: &str| -> Vec<String> {
+        p.split('/').rev().skip(1).collect::<Vec<_>>().into_iter().rev().map(str::to_string).collect()
+    };
+    let (a, b) = (dirs(a), dirs(b));
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    a.len() + b.len() - 2 * common
 }
 
 fn problem(at: &At, message: String) -> Problem {
@@ -1880,7 +2012,65 @@ stringData:
             skipped(one(&ds, "flux-system/other"))
                 .contains("GitRepository flux-system/podinfo is not in the repository")
         );
-        assert!(skipped(one(&ds, "flux-system/artifact")).contains("ExternalArtifact"));
+        assert!(skipped(one(&ds, "flux-system/artifact")).contains("ExternalArtifact flux-system/apps, made by no"));
+    }
+
+    #[test]
+    fn an_external_artifact_that_keeps_the_repository_layout_maps_to_its_directory() {
+        let generator = "\
+apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  sources:
+    - alias: monorepo
+      kind: GitRepository
+      name: flux-system
+  artifacts:
+    - name: apps
+      copy:
+        - from: \"@monorepo/apps/base/**\"
+          to: \"@artifact/base/\"
+        - from: \"@monorepo/apps/production/**\"
+          to: \"@artifact/production/\"
+    - name: infrastructure
+      copy:
+        - from: \"@monorepo/infrastructure/**\"
+          to: \"@artifact/\"
+    - name: shuffled
+      copy:
+        - from: \"@monorepo/apps/base/**\"
+          to: \"@artifact/production/\"
+";
+        let k = |name: &str, artifact: &str, path: &str| {
+            format!(
+                "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  \
+                 namespace: flux-system\nspec:\n  sourceRef:\n    kind: ExternalArtifact\n    name: {artifact}\n  \
+                 path: {path}\n"
+            )
+        };
+        let ks = [
+            k("apps", "apps", "./production"),
+            k("infra", "infrastructure", "./controllers"),
+            k("odd", "shuffled", "./production"),
+        ]
+        .concat();
+        let files: Vec<(&str, &str)> = vec![
+            ("clusters/prod/artifacts.yaml", generator),
+            ("clusters/prod/ks.yaml", &ks),
+            ("apps/production/kustomization.yaml", "resources: [../base/podinfo]\n"),
+            ("apps/base/podinfo/kustomization.yaml", "resources: []\n"),
+            ("infrastructure/controllers/kustomization.yaml", "resources: []\n"),
+        ];
+        let (ds, problems) = run(&tree(&files));
+        assert!(problems.is_empty(), "{problems:?}");
+        let apps = one(&ds, "flux-system/apps");
+        assert_eq!(kustomize(apps).path, "apps/production");
+        assert!(apps.inputs.contains("clusters/prod/artifacts.yaml"));
+        assert_eq!(kustomize(one(&ds, "flux-system/infra")).path, "infrastructure/controllers");
+        assert!(skipped(one(&ds, "flux-system/odd")).contains("does not keep the repository's layout"));
     }
 
     #[test]
@@ -2143,6 +2333,37 @@ data:
                 "charts/web/values-prod.yaml",
                 "clusters/prod/flux-system/gotk-sync.yaml"
             ]
+        );
+    }
+
+    #[test]
+    fn references_resolve_to_the_nearest_object_and_patch_files_are_not_objects() {
+        let staging_vars = VARS.replace("from-configmap", "staging").replace("example.com", "staging.example.com");
+        let files: Vec<(&str, &str)> = vec![
+            ("clusters/prod/apps.yaml", APPS),
+            ("clusters/prod/vars.yaml", VARS),
+            ("clusters/staging/apps.yaml", APPS),
+            ("clusters/staging/vars.yaml", &staging_vars),
+            ("apps/prod/deploy.yaml", "kind: Deployment\n"),
+            ("apps/prod/kustomization.yaml", "resources: [deploy.yaml]\npatches:\n  - path: release-patch.yaml\n"),
+            (
+                "apps/prod/release-patch.yaml",
+                "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  chart:\n    \
+                 spec:\n      version: 2.0.0\n",
+            ),
+        ];
+        let (ds, problems) = run(&tree(&files));
+        assert!(problems.is_empty(), "{problems:?}");
+        let domains: Vec<(&str, &str)> = ds
+            .iter()
+            .map(|d| {
+                let vars = kustomize(d).substitute.as_ref().expect("vars");
+                (d.at.file.as_str(), vars.get("domain").map(String::as_str).unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(
+            domains,
+            [("clusters/prod/apps.yaml", "example.com"), ("clusters/staging/apps.yaml", "staging.example.com")]
         );
     }
 
