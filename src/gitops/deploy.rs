@@ -70,6 +70,19 @@ impl Renderer for Deployments {
         if declared.is_empty() {
             return out;
         }
+        // One name declared in several places (`flux-system/apps` in each cluster's directory) is several
+        // environments: each is told apart by the directory that declares it.
+        let mut declared = declared;
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for d in &declared {
+            *counts.entry(d.name.clone()).or_default() += 1;
+        }
+        for d in &mut declared {
+            if counts.get(&d.name).is_some_and(|n| *n > 1) {
+                let dir = d.at.file.rsplit_once('/').map_or(".", |(dir, _)| dir);
+                d.name = format!("{} ({dir})", d.name);
+            }
+        }
         // The plain tools' units, to know what each deployed root reads.
         let charts = self.helm.discover(tree, config).units;
         let wanted: Vec<String> = declared
