@@ -442,3 +442,59 @@ fn a_chart_is_pulled_from_a_real_oci_registry() {
         .expect_err("another port is another source");
     assert!(matches!(err, FetchError::NotAllowed(_)), "{err:?}");
 }
+
+/// `kpath check` of a repository whose Flux HelmRelease and Argo CD Application deploy `shop` from the served
+/// repository: rendered when the operator allows the source (the chart's ConfigMap is checked, its values
+/// placed on the declaring object's lines), a `render-skipped` notice naming the flag when not.
+#[test]
+fn declared_remote_charts_render_only_from_allowed_sources() {
+    let (_work, server) = repository();
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let deploy = tempfile::tempdir().expect("tempdir");
+    bin::git(deploy.path(), &["init", "-q"]);
+    bin::git(deploy.path(), &["remote", "add", "origin", "https://github.com/acme/deploy.git"]);
+    bin::write(
+        deploy.path(),
+        "clusters/prod/shop.yaml",
+        &format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: shop\nspec:\n  url: {url}\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  chart:\n    spec:\n      chart: shop\n      version: \"^1.0\"\n      sourceRef:\n        kind: HelmRepository\n        name: charts\n  values:\n    replicas: 3\n"
+        ),
+    );
+    bin::write(
+        deploy.path(),
+        "apps/shop.yaml",
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: shop-argo\nspec:\n  source:\n    repoURL: {url}\n    chart: shop\n    targetRevision: 2.0.0\n  destination:\n    namespace: shop-argo\n"
+        ),
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_dir = cache.path().to_string_lossy().into_owned();
+    let check = |extra: &[(&str, &str)]| -> serde_json::Value {
+        let run = bin::kpath_with(&["check", ".", "--format", "json", "--cache-dir", &cache_dir], deploy.path(), extra);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+    };
+    let rules = |report: &serde_json::Value| -> Vec<(String, String, Vec<String>)> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                let envs = f["environments"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect());
+                (f["rule"].as_str().unwrap_or("").to_string(), f["file"].as_str().unwrap_or("").to_string(), envs.unwrap_or_default())
+            })
+            .collect()
+    };
+
+    let refused = check(&[("KPATH_ALLOW_CHART_SOURCES", "")]);
+    let found = rules(&refused);
+    assert_eq!(found.iter().filter(|(r, _, _)| r == "render-skipped").count(), 2, "{found:?}");
+    assert!(refused.to_string().contains("--allow-chart-source"), "{refused}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "a source that is not allowed is never contacted");
+
+    let allowed = check(&[("KPATH_ALLOW_CHART_SOURCES", &url)]);
+    let found = rules(&allowed);
+    assert!(found.iter().all(|(r, _, _)| r != "render-skipped" && r != "render-failed"), "{found:?}");
+    assert!(server.hits.load(Ordering::SeqCst) > 0);
+    // The charts rendered: their objects were checked in each environment.
+    assert!(allowed["summary"]["objects"].as_u64().unwrap_or(0) >= 2, "{allowed}");
+}
