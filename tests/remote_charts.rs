@@ -479,8 +479,14 @@ fn declared_remote_charts_render_only_from_allowed_sources() {
             .expect("findings")
             .iter()
             .map(|f| {
-                let envs = f["environments"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect());
-                (f["rule"].as_str().unwrap_or("").to_string(), f["file"].as_str().unwrap_or("").to_string(), envs.unwrap_or_default())
+                let envs = f["environments"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect());
+                (
+                    f["rule"].as_str().unwrap_or("").to_string(),
+                    f["file"].as_str().unwrap_or("").to_string(),
+                    envs.unwrap_or_default(),
+                )
             })
             .collect()
     };

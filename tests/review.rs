@@ -156,6 +156,8 @@ fn the_demo_review_from_directories() {
         // Kustomize: the prod overlay's patch lowers the memory limit; staging's `images:` moves to `latest`.
         ("apps/catalog/overlays/prod/resources.yaml", 15, "resources-memory-limit"),
         ("apps/catalog/overlays/staging/kustomization.yaml", 8, "image-latest"),
+        // Flux: the HelmRelease's inline values move the edge storefront to `latest`.
+        ("clusters/edge/storefront.yaml", 21, "image-latest"),
     ] {
         assert!(
             placed.iter().any(|(p, l, r)| p == expected.0 && *l == expected.1 && r == expected.2),
@@ -173,6 +175,15 @@ fn the_demo_review_from_directories() {
         "{:?}",
         statuses(&plan, "fixed")
     );
+    // The chart's environments are the ApplicationSet's Applications and the Flux HelmRelease.
+    let storefront: BTreeSet<&str> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["object"]["name"] == "storefront")
+        .filter_map(|c| c["environment"].as_str())
+        .collect();
+    assert_eq!(storefront, BTreeSet::from(["edge/storefront", "storefront-prod", "storefront-staging"]), "{plan:#}");
     // The Kustomize app's diff is per environment (each overlay is one), and the base is never checked alone.
     let catalog: Vec<&str> = plan["changes"]
         .as_array()

@@ -251,7 +251,8 @@ impl Deployments {
             // A remote chart's templates are not files of the repository: what is not placed on a values line
             // is placed on the object that deploys the chart.
             for doc in &mut output.docs {
-                doc.source = Arc::new(Declaring { inner: doc.source.clone(), outside: display.clone(), at: helm.at.clone() });
+                doc.source =
+                    Arc::new(Declaring { inner: doc.source.clone(), outside: display.clone(), at: helm.at.clone() });
             }
             output.comments.retain(|(file, _)| !file.starts_with(&display));
         }
@@ -338,7 +339,12 @@ impl SourceMap for Declaring {
     fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
         let mut out: Vec<Location> =
             self.inner.locations(index, route).into_iter().filter(|l| !l.file.starts_with(&self.outside)).collect();
-        out.push(Location { file: self.at.file.clone(), line: self.at.pos.line, column: self.at.pos.col, kind: "declared" });
+        out.push(Location {
+            file: self.at.file.clone(),
+            line: self.at.pos.line,
+            column: self.at.pos.col,
+            kind: "declared",
+        });
         out
     }
 }
