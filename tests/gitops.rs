@@ -564,3 +564,44 @@ data:
     assert!(diffs.contains("replicas: 4"), "{diffs}");
     assert!(diffs.contains("team: web"), "{diffs}");
 }
+
+#[test]
+fn a_flux_kustomization_builds_its_path_with_target_namespace_prefix_and_variables() {
+    let repo = repository(&[
+        ("clusters/prod/flux-system/gotk-sync.yaml", FLUX_SOURCE),
+        (
+            "clusters/prod/apps.yaml",
+            r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps/web
+  prune: true
+  targetNamespace: web
+  namePrefix: prod-
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  postBuild:
+    substitute:
+      TAG: latest
+"#,
+        ),
+        // No kustomization.yaml: Flux builds every manifest of the directory.
+        (
+            "apps/web/pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n    - name: web\n      image: nginx:${TAG}\n",
+        ),
+    ]);
+    let (_, found) = check(repo.path(), &[]);
+    let latest = with_rule(&found, "image-latest");
+    assert_eq!(latest.len(), 1, "{found:#?}");
+    assert_eq!(latest[0].environments, vec!["flux-system/apps".to_string()]);
+    assert_eq!(latest[0].file, "apps/web/pod.yaml");
+    assert!(latest[0].message.contains("prod-web") || latest[0].message.contains("nginx:latest"), "{latest:?}");
+    assert!(with_rule(&found, "namespace-missing").is_empty(), "the target namespace applies: {found:#?}");
+    assert!(with_rule(&found, "render-failed").is_empty(), "{found:#?}");
+}
