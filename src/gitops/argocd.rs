@@ -255,7 +255,11 @@ fn render_chart(
                     .iter()
                     .map(|v| crate::helm::ExtraValues {
                         display: v.file.clone(),
-                        text: v.text.clone(),
+                        text: if v.text.is_empty() {
+                            tree.read(&v.file, MAX_VALUES_BYTES).unwrap_or_default()
+                        } else {
+                            v.text.clone()
+                        },
                         aligned: v.aligned,
                     })
                     .collect()
@@ -531,10 +535,13 @@ impl SourceCx<'_> {
                 });
             };
             inputs.insert(path.clone());
-            match self.tree.read(&path, MAX_VALUES_BYTES) {
-                Some(text) => source.values.push(Values { file: path, text, aligned: true, at: self.at(item) }),
-                None if ignore_missing => {}
-                None => {
+            // Read when the deployment renders, not here: discovery reads only what decides which units exist.
+            match self.tree.has(&path) {
+                true => {
+                    source.values.push(Values { file: path, text: String::new(), aligned: true, at: self.at(item) })
+                }
+                false if ignore_missing => {}
+                false => {
                     return Err(Problem {
                         file: self.file.to_string(),
                         pos: item.pos,

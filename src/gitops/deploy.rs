@@ -239,7 +239,7 @@ impl Deployments {
             extra_values: helm
                 .values
                 .iter()
-                .map(|v| ExtraValues { display: v.file.clone(), text: v.text.clone(), aligned: v.aligned })
+                .map(|v| ExtraValues { display: v.file.clone(), text: values_text(v, cx), aligned: v.aligned })
                 .collect(),
             set_string,
             set_at,
@@ -257,7 +257,7 @@ impl Deployments {
             output.comments.retain(|(file, _)| !file.starts_with(&display));
         }
         for values in &helm.values {
-            output.comments.push((values.file.clone(), Arc::from(values.text.as_str())));
+            output.comments.push((values.file.clone(), Arc::from(values_text(values, cx).as_str())));
         }
         if !helm.post_render.is_empty() {
             // Flux applies its post-renderers' patches to what Helm rendered, in order.
@@ -347,6 +347,16 @@ impl SourceMap for Declaring {
         });
         out
     }
+}
+
+/// A values input's text: as given, or (when discovery left it to the render) the file's.
+fn values_text(values: &super::Values, cx: &RenderCx<'_>) -> String {
+    if !values.text.is_empty() {
+        return values.text.clone();
+    }
+    crate::loader::read_bounded(&cx.dir.join(&values.file), MAX_MANIFEST_BYTES)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 fn dir_input(dir: &str) -> String {

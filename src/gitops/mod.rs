@@ -131,7 +131,8 @@ pub struct Values {
     /// (an Application's `valuesObject`, a HelmRelease's `values`).
     pub file: String,
     /// The YAML Helm reads. When `aligned`, its lines are the lines of `file` (everything else blanked), so a
-    /// key found in it is found at the same line and column of `file`.
+    /// key found in it is found at the same line and column of `file`. Empty: `file` is a values file of the
+    /// tree, read whole when the deployment renders (discovery reads only what decides which units exist).
     pub text: String,
     pub aligned: bool,
     /// Where the values are declared (the `valueFiles` entry, the `values:` key): placement when the text is

@@ -9,7 +9,7 @@ pub static RULE: Rule = Rule {
     id: "render-skipped",
     section: "Supply Helm Charts with an Existing Secret",
     severity: Severity::Notice,
-    summary: "a declared deployment could not be rendered offline, so it was not checked",
+    summary: "A declared deployment (or a unit whose tool is missing) was not rendered, so it was not checked",
     why: "kpath renders every environment an Argo CD Application or ApplicationSet, or a Flux Kustomization or \
 HelmRelease declares, offline and without cluster credentials. Some sources cannot be rendered that way: a \
 repository other than the one under review, a config-management plugin, SOPS-encrypted values, a value only the \
