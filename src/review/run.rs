@@ -2,7 +2,7 @@
 //! (materialising them from git into temporary directories, never the user's work tree), diff the
 //! objects, classify findings, and build the plan.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::plan::{self, PlanInput, ReviewPlan, Side};
@@ -212,7 +212,12 @@ struct GitTree<'r> {
     files: Vec<String>,
     /// Each regular file's blob id, in the order of `files` (`None`: a symlink, read by path).
     ids: Vec<Option<git2::Oid>>,
+    /// Texts already read (several renderers look at the same files), up to [`READ_CACHE_BYTES`] in all.
+    read: std::cell::RefCell<(HashMap<usize, Option<String>>, usize)>,
 }
+
+/// How much of one side's file text [`GitTree`] keeps for the renderers that read a file again.
+const READ_CACHE_BYTES: usize = 64 << 20;
 
 impl Tree for GitTree<'_> {
     fn files(&self) -> &[String] {
@@ -220,11 +225,22 @@ impl Tree for GitTree<'_> {
     }
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
-        match self.files.binary_search_by(|f| f.as_str().cmp(path)).ok().map(|i| self.ids[i]) {
-            Some(Some(id)) => git::read_blob(self.repo, id, cap),
-            Some(None) => git::read_file(self.repo, self.commit, path).ok().flatten().filter(|t| t.len() as u64 <= cap),
-            None => None,
+        let index = self.files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
+        if let Some(known) = self.read.borrow().0.get(&index) {
+            return known.clone().filter(|t| t.len() as u64 <= cap);
         }
+        // Read up to the largest cap any renderer uses, so one read serves them all.
+        let text = match self.ids[index] {
+            Some(id) => git::read_blob(self.repo, id, git::MAX_BLOB_BYTES),
+            None => git::read_file(self.repo, self.commit, path).ok().flatten(),
+        };
+        let mut read = self.read.borrow_mut();
+        let size = text.as_ref().map_or(0, String::len);
+        if read.1 + size <= READ_CACHE_BYTES {
+            read.1 += size;
+            read.0.insert(index, text.clone());
+        }
+        text.filter(|t| t.len() as u64 <= cap)
     }
 }
 
@@ -279,7 +295,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let (changed, diff) = git::changes(&repository, &pair)?;
             let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
                 let (files, ids) = git::list_blobs(&repository, commit)?.into_iter().unzip();
-                Ok(GitTree { repo: &repository, commit, files, ids })
+                Ok(GitTree { repo: &repository, commit, files, ids, read: Default::default() })
             };
             let base_tree = tree(pair.merge_base)?;
             let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
@@ -291,11 +307,13 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                     let repository = git2::Repository::open_bare(&git_dir)
                         .map_err(|source| git::GitError::Open { path: git_dir.clone(), source })?;
                     let (files, ids) = git::list_blobs(&repository, pair.head)?.into_iter().unzip();
-                    let head_tree = GitTree { repo: &repository, commit: pair.head, files, ids };
+                    let head_tree =
+                        GitTree { repo: &repository, commit: pair.head, files, ids, read: Default::default() };
                     Ok(Layout::discover(&head_tree, &renderers, &gitops))
                 });
                 let base = Layout::discover(&base_tree, &renderers, &gitops);
-                let head = head.join().unwrap_or_else(|_| Err(ReviewError::Io("the head side's discovery crashed".into())));
+                let head =
+                    head.join().unwrap_or_else(|_| Err(ReviewError::Io("the head side's discovery crashed".into())));
                 head.map(|head| (base, head))
             })?;
             let affected = affected(&base_layout, &head_layout, &changed, head_governs);
