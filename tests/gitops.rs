@@ -605,3 +605,46 @@ spec:
     assert!(with_rule(&found, "namespace-missing").is_empty(), "the target namespace applies: {found:#?}");
     assert!(with_rule(&found, "render-failed").is_empty(), "{found:#?}");
 }
+
+#[test]
+fn a_value_from_a_list_generator_element_is_placed_on_the_element() {
+    let mut files = chart_files();
+    files.push((
+        "apps/web.yaml",
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  goTemplate: true
+  generators:
+    - list:
+        elements:
+          - env: dev
+            tag: latest
+          - env: qa
+            tag: "1.28"
+  template:
+    metadata:
+      name: 'web-{{ .env }}'
+    spec:
+      source:
+        repoURL: https://github.com/acme/deploy.git
+        path: charts/web
+        helm:
+          valuesObject:
+            image:
+              tag: '{{ .tag }}'
+      destination:
+        namespace: 'web-{{ .env }}'
+"#,
+    ));
+    let repo = repository(&files);
+    let (_, found) = check(repo.path(), &[]);
+    let latest = with_rule(&found, "image-latest");
+    assert_eq!(
+        latest.iter().map(|f| (f.file.as_str(), f.line, f.environments.clone())).collect::<Vec<_>>(),
+        vec![("apps/web.yaml", 11, vec!["web-dev".to_string()])],
+        "{found:#?}"
+    );
+}

@@ -54,6 +54,9 @@ pub struct Generated {
     /// Tree files this Application was generated from besides the ApplicationSet file (a git files
     /// generator's config file), relative to the tree.
     pub inputs: BTreeSet<String>,
+    /// Template lines whose whole value is one parameter, with where that parameter's value is written (a list
+    /// element's line): what a person edits to change the value on that line.
+    pub origins: Vec<(u32, At)>,
 }
 
 /// What expanding one ApplicationSet gave.
@@ -108,6 +111,8 @@ struct Set {
     /// `goTemplate` `values` of the generator, evaluated with the set's parameters in the Helm run:
     /// (key, template, line of the template).
     values: Vec<(String, String, u32)>,
+    /// Where each parameter's value is written, when it is written in the ApplicationSet (a list element).
+    origins: BTreeMap<String, At>,
 }
 
 struct Cx<'a> {
@@ -248,7 +253,14 @@ fn expand_inner(
                 ),
             ));
         }
-        generated.push(Generated { name, text, inputs: set.inputs });
+        let origins = fields
+            .iter()
+            .filter_map(|field| {
+                let parameter = single_parameter(&field.text)?;
+                Some((field.pos.line, set.origins.get(&parameter)?.clone()))
+            })
+            .collect();
+        generated.push(Generated { name, text, inputs: set.inputs, origins });
     }
     Ok(generated)
 }
@@ -364,6 +376,8 @@ fn list(cx: &Cx<'_>, spec: &Node) -> Result<Vec<Set>, Stop> {
             return Err(cx.problem(element.pos, "a list generator element is not a mapping"));
         }
         let mut params = Params::new();
+        let mut origins = BTreeMap::new();
+        element_origins(cx.file, element, "", &mut origins);
         if cx.go {
             if let Value::Object(object) = to_json(element).map_err(|(pos, e)| cx.problem(pos, e))? {
                 params = object;
@@ -384,7 +398,7 @@ fn list(cx: &Cx<'_>, spec: &Node) -> Result<Vec<Set>, Stop> {
                 }
             }
         }
-        sets.push(Set { params, ..Set::default() });
+        sets.push(Set { params, origins, ..Set::default() });
     }
     if let Some(raw) = spec.get("elementsYaml") {
         let Some(text) = raw.as_text() else {
@@ -408,6 +422,32 @@ fn list(cx: &Cx<'_>, spec: &Node) -> Result<Vec<Set>, Stop> {
         }
     }
     Ok(sets)
+}
+
+/// Where each (dotted) key of a list element is written: `tag` → the line of `tag: latest`.
+fn element_origins(file: &str, node: &Node, prefix: &str, out: &mut BTreeMap<String, At>) {
+    for e in node.entries() {
+        let key = format!("{prefix}{}", e.key.as_key().unwrap_or_default());
+        if e.value.is_map() {
+            element_origins(file, &e.value, &format!("{key}."), out);
+        } else {
+            out.insert(key, At::new(file, e.value.pos.line, e.value.pos.col));
+        }
+    }
+}
+
+/// The one parameter a template string is made of (`{{tag}}`, `'{{ .tag }}'`, `v{{.image.tag}}`), when it
+/// has exactly one action and that action names a parameter.
+fn single_parameter(text: &str) -> Option<String> {
+    let start = text.find("{{")?;
+    let end = text[start..].find("}}")? + start;
+    if text[end + 2..].contains("{{") {
+        return None;
+    }
+    let inner = text[start + 2..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+    let name = inner.strip_prefix('.').unwrap_or(inner);
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+    plain.then(|| name.to_string())
 }
 
 fn string_value(cx: &Cx<'_>, node: &Node, what: &str) -> Result<String, Stop> {
@@ -794,7 +834,9 @@ fn matrix(cx: &mut Cx<'_>, spec: &Node, depth: usize) -> Result<Vec<Set>, Stop> 
             };
             let mut inputs = a.inputs.clone();
             inputs.extend(b.inputs);
-            out.push(Set { params, inputs, values: Vec::new() });
+            let mut origins = b.origins.clone();
+            origins.extend(a.origins.clone());
+            out.push(Set { params, inputs, values: Vec::new(), origins });
             if out.len() > MAX_GENERATED {
                 return Err(cx.problem(
                     spec.pos,
@@ -861,6 +903,8 @@ fn merge(cx: &mut Cx<'_>, spec: &Node, depth: usize) -> Result<Vec<Set>, Stop> {
                 base[i].inputs.extend(more);
                 let values = over.values.clone();
                 base[i].values.extend(values);
+                let origins = over.origins.clone();
+                base[i].origins.extend(origins);
             }
         }
     }
@@ -1695,6 +1739,16 @@ fn go_error(cx: &Cx<'_>, fields: &[Field], value_defs: &[(String, u32)], stderr:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_made_of_one_parameter_names_it() {
+        assert_eq!(single_parameter("{{tag}}").as_deref(), Some("tag"));
+        assert_eq!(single_parameter("v{{ .image.tag }}").as_deref(), Some("image.tag"));
+        assert_eq!(single_parameter("{{- .env -}}").as_deref(), Some("env"));
+        assert_eq!(single_parameter("{{ .a }}-{{ .b }}"), None);
+        assert_eq!(single_parameter("{{ .a | upper }}"), None);
+        assert_eq!(single_parameter("plain"), None);
+    }
     use crate::gitops::Cluster;
 
     /// A tree held in memory.

@@ -79,6 +79,8 @@ pub fn find(
                             Ok(mut d) => {
                                 d.inputs.extend(expansion.inputs.iter().cloned());
                                 d.inputs.extend(generated.inputs);
+                                d.relocate =
+                                    generated.origins.into_iter().map(|(line, at)| (file.clone(), line, at)).collect();
                                 declared.push(d);
                             }
                             Err(p) => problems.push(p),
@@ -321,6 +323,7 @@ pub fn application(
         namespace,
         sources: Vec::new(),
         inputs: BTreeSet::from([file.to_string()]),
+        relocate: Vec::new(),
     };
     let sources: Vec<&Node> = match spec.and_then(|s| s.get("sources")) {
         Some(list) if list.is_seq() => list.items().iter().collect(),

@@ -193,7 +193,35 @@ impl Renderer for Deployments {
                 Err(problem) => return Err(problem),
             }
         }
+        if !declared.relocate.is_empty() {
+            let moves: Arc<HashMap<(String, u32), super::At>> = Arc::new(
+                declared.relocate.iter().map(|(file, line, at)| ((file.clone(), *line), at.clone())).collect(),
+            );
+            for doc in &mut output.docs {
+                doc.source = Arc::new(Relocated { inner: doc.source.clone(), moves: moves.clone() });
+            }
+        }
         Ok(output)
+    }
+}
+
+/// Moves locations on lines whose value was written elsewhere ([`Declared::relocate`]) to that place.
+struct Relocated {
+    inner: Arc<dyn SourceMap>,
+    moves: Arc<HashMap<(String, u32), super::At>>,
+}
+
+impl SourceMap for Relocated {
+    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+        let mut out = self.inner.locations(index, route);
+        for location in &mut out {
+            if let Some(at) = self.moves.get(&(location.file.clone(), location.line)) {
+                location.file = at.file.clone();
+                location.line = at.pos.line;
+                location.column = at.pos.col;
+            }
+        }
+        out
     }
 }
 

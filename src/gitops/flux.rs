@@ -278,6 +278,7 @@ impl<'t> Reader<'t> {
             Err(p) => return self.fail(p),
         };
         let declared = |sources: Vec<Source>, inputs: BTreeSet<String>| Declared {
+            relocate: Vec::new(),
             controller: Controller::Flux,
             name: name.clone(),
             at: at.clone(),
@@ -690,6 +691,7 @@ impl<'t> Reader<'t> {
         let release_namespace = target_namespace.clone().unwrap_or_else(|| namespace.clone());
         let mut inputs = BTreeSet::from([file.clone()]);
         let declared = |sources: Vec<Source>, inputs: BTreeSet<String>| Declared {
+            relocate: Vec::new(),
             controller: Controller::Flux,
             name: name.clone(),
             at: at.clone(),

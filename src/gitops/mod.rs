@@ -71,6 +71,10 @@ pub struct Declared {
     /// render: the declaring file, generator files, values files, `valuesFrom` objects. A change to any
     /// of them re-renders this deployment.
     pub inputs: BTreeSet<String>,
+    /// Lines of the declaring file whose value was written elsewhere (an ApplicationSet template line filled
+    /// from a generator's element or file): a finding placed on `(file, line)` moves to that place, the one a
+    /// person edits.
+    pub relocate: Vec<(String, u32, At)>,
 }
 
 /// What one source of a deployment renders.
