@@ -455,7 +455,8 @@ fn an_application_set_declares_one_environment_per_generated_application() {
     let latest = with_rule(&found, "image-latest");
     assert_eq!(latest.len(), 1, "{found:#?}");
     assert_eq!(latest[0].environments, vec!["web-dev".to_string()]);
-    assert_eq!(latest[0].file, "apps/web.yaml");
+    // The tag comes from the generator's file: that is the line to change.
+    assert_eq!((latest[0].file.as_str(), latest[0].line), ("envs/dev/config.yaml", 1));
     let probes = with_rule(&found, "probe-liveness-missing");
     assert_eq!(probes.len(), 1, "{found:#?}");
     let mut envs = probes[0].environments.clone();

@@ -552,10 +552,13 @@ fn git(cx: &mut Cx<'_>, spec: &Node, depth: usize) -> Result<Vec<Set>, Stop> {
                     ),
                 ));
             };
-            for object in file_objects(&content).map_err(|e| cx.problem(spec.pos, format!("{tree_path}: {e}")))? {
+            let objects =
+                file_objects(&tree_path, &content).map_err(|e| cx.problem(spec.pos, format!("{tree_path}: {e}")))?;
+            for (object, origins) in objects {
                 let params = file_params(&repo_path, object, &prefix, cx.go);
                 let mut set = with_values(cx, params, &values)?;
                 set.inputs.insert(tree_path.clone());
+                set.origins = origins;
                 sets.push(set);
                 if sets.len() > MAX_GENERATED {
                     return Err(cx.problem(
@@ -708,8 +711,8 @@ fn put_path(params: &mut Params, prefix: &str, path: Params) {
 }
 
 /// The objects a git files generator file holds: a list of mappings, or one mapping (its first YAML
-/// document, as Argo CD reads it).
-fn file_objects(content: &str) -> Result<Vec<Params>, String> {
+/// document, as Argo CD reads it), each with where its values are written in `file`.
+fn file_objects(file: &str, content: &str) -> Result<Vec<(Params, BTreeMap<String, At>)>, String> {
     let (docs, broken) = yaml::parse_stream(content);
     let first = docs.into_iter().next();
     if let Some(b) = broken.first()
@@ -718,12 +721,18 @@ fn file_objects(content: &str) -> Result<Vec<Params>, String> {
         return Err(format!("does not parse (line {}): {}", b.error.pos.line, b.error.message));
     }
     let Some(root) = first.and_then(|d| d.root) else { return Ok(Vec::new()) };
+    let origins = |node: &Node| {
+        let mut out = BTreeMap::new();
+        element_origins(file, node, "", &mut out);
+        out
+    };
     match to_json(&root).map_err(|(_, e)| e)? {
-        Value::Object(object) => Ok(vec![object]),
+        Value::Object(object) => Ok(vec![(object, origins(&root))]),
         Value::Array(items) => items
             .into_iter()
-            .map(|item| match item {
-                Value::Object(object) => Ok(object),
+            .zip(root.items())
+            .map(|(item, node)| match item {
+                Value::Object(object) => Ok((object, origins(node))),
                 _ => Err("holds a list whose items are not all mappings".to_string()),
             })
             .collect(),
