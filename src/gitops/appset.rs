@@ -102,6 +102,8 @@ enum Stop {
 }
 
 type Params = Map<String, Value>;
+/// Where each parameter's value is written: parameter → place.
+type Origins = BTreeMap<String, At>;
 
 /// One parameter set, with what it was read from.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +114,7 @@ struct Set {
     /// (key, template, line of the template).
     values: Vec<(String, String, u32)>,
     /// Where each parameter's value is written, when it is written in the ApplicationSet (a list element).
-    origins: BTreeMap<String, At>,
+    origins: Origins,
 }
 
 struct Cx<'a> {
@@ -712,7 +714,7 @@ fn put_path(params: &mut Params, prefix: &str, path: Params) {
 
 /// The objects a git files generator file holds: a list of mappings, or one mapping (its first YAML
 /// document, as Argo CD reads it), each with where its values are written in `file`.
-fn file_objects(file: &str, content: &str) -> Result<Vec<(Params, BTreeMap<String, At>)>, String> {
+fn file_objects(file: &str, content: &str) -> Result<Vec<(Params, Origins)>, String> {
     let (docs, broken) = yaml::parse_stream(content);
     let first = docs.into_iter().next();
     if let Some(b) = broken.first()
