@@ -1763,30 +1763,7 @@ mod tests {
     use crate::gitops::Cluster;
 
     /// A tree held in memory.
-    struct Mem {
-        files: Vec<String>,
-        texts: BTreeMap<String, String>,
-        prefix: String,
-    }
-
-    impl Mem {
-        fn new(files: &[(&str, &str)]) -> Mem {
-            let texts: BTreeMap<String, String> = files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
-            Mem { files: texts.keys().cloned().collect(), texts, prefix: String::new() }
-        }
-    }
-
-    impl Tree for Mem {
-        fn files(&self) -> &[String] {
-            &self.files
-        }
-        fn read(&self, path: &str, cap: u64) -> Option<String> {
-            self.texts.get(path).filter(|t| t.len() as u64 <= cap).cloned()
-        }
-        fn prefix(&self) -> &str {
-            &self.prefix
-        }
-    }
+    use crate::render::MemTree as Mem;
 
     fn settings() -> Settings {
         let cluster = |name: &str, server: &str, env: &str| Cluster {

@@ -506,23 +506,11 @@ pub fn renderers(config: &Config) -> Vec<Box<dyn Renderer>> {
 mod tests {
     use super::*;
 
-    struct Files(Vec<String>);
-    impl Tree for Files {
-        fn files(&self) -> &[String] {
-            &self.0
-        }
-        fn read(&self, _: &str, _: u64) -> Option<String> {
-            None
-        }
-    }
-
     #[test]
     fn directory_sources_take_manifests_with_argo_cd_globs() {
-        let tree = Files(
-            ["app/a.yaml", "app/b.yml", "app/c.json", "app/notes.txt", "app/sub/d.yaml", "app/.hidden.yaml"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+        let tree = crate::render::MemTree::new(
+            &["app/a.yaml", "app/b.yml", "app/c.json", "app/notes.txt", "app/sub/d.yaml", "app/.hidden.yaml"]
+                .map(|f| (f, "")),
         );
         assert_eq!(manifests_under(&tree, "app", false, None, None), vec!["app/a.yaml", "app/b.yml", "app/c.json"]);
         assert_eq!(manifests_under(&tree, "app", true, None, None).len(), 4);

@@ -1760,27 +1760,10 @@ fn matching_prefixes(tokens: &[Glob], s: &[char]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    struct Mem {
-        files: Vec<String>,
-        texts: BTreeMap<String, String>,
-        prefix: String,
-    }
-
-    impl Tree for Mem {
-        fn files(&self) -> &[String] {
-            &self.files
-        }
-        fn read(&self, path: &str, cap: u64) -> Option<String> {
-            self.texts.get(path).filter(|t| t.len() as u64 <= cap).cloned()
-        }
-        fn prefix(&self) -> &str {
-            &self.prefix
-        }
-    }
+    use crate::render::MemTree as Mem;
 
     fn tree(files: &[(&str, &str)]) -> Mem {
-        let texts: BTreeMap<String, String> = files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
-        Mem { files: texts.keys().cloned().collect(), texts, prefix: String::new() }
+        Mem::new(files)
     }
 
     fn run(t: &Mem) -> (Vec<Declared>, Vec<Problem>) {

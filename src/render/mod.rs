@@ -107,6 +107,37 @@ impl Tree for DirTree {
     }
 }
 
+/// A tree of files held in memory, for the renderers' unit tests.
+#[cfg(test)]
+pub(crate) struct MemTree {
+    pub files: Vec<String>,
+    pub texts: std::collections::BTreeMap<String, String>,
+    pub prefix: String,
+}
+
+#[cfg(test)]
+impl MemTree {
+    /// A tree of `(path, text)` files at the repository's root.
+    pub fn new(files: &[(&str, &str)]) -> MemTree {
+        let texts: std::collections::BTreeMap<String, String> =
+            files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        MemTree { files: texts.keys().cloned().collect(), texts, prefix: String::new() }
+    }
+}
+
+#[cfg(test)]
+impl Tree for MemTree {
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+    fn read(&self, path: &str, cap: u64) -> Option<String> {
+        self.texts.get(path).filter(|t| t.len() as u64 <= cap).cloned()
+    }
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
 /// One thing to render: a chart release in an environment, a Kustomize root, …
 #[derive(Clone)]
 pub struct Unit {
