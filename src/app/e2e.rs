@@ -260,6 +260,37 @@ async fn a_refused_review_falls_back_to_the_summary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_in_a_review_thread_are_answered_in_the_thread() {
+    let app = start().await;
+    app.open(15, &[(CHECKOUT, Some(&with_replicas(&app)))]).await;
+    let thread = {
+        let world = app.fake.world();
+        world
+            .review_comments
+            .iter()
+            .find(|c| c.user.kind == "Bot" && c.in_reply_to_id.is_none())
+            .map(|c| c.id)
+            .expect("kpath commented inline")
+    };
+    let reply = app.review_reply_event(15, thread, "/kpath explain hpa-replicas-conflict");
+    assert_eq!(app.send("pull_request_review_comment", &reply).await, 202);
+    app.running.idle().await;
+    let world = app.fake.world();
+    let rule = crate::rules::find("hpa-replicas-conflict").expect("rule");
+    let answers: Vec<_> = world
+        .review_comments
+        .iter()
+        .filter(|c| c.user.kind == "Bot" && c.in_reply_to_id == Some(thread))
+        .filter(|c| c.body == rule.explanation_markdown())
+        .collect();
+    assert_eq!(answers.len(), 1, "the answer is a reply in the thread");
+    assert!(!world.issue_comments.iter().any(|c| c.body == rule.explanation_markdown()), "and not in the conversation");
+    assert!(world.reactions.iter().any(|r| r.on_review_comment && r.content == "eyes"), "👀 on the reply");
+    drop(world);
+    app.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_answered() {
     let app = start().await;
     let head = app.open(14, &[(CHECKOUT, Some(&with_replicas(&app)))]).await;

@@ -29,8 +29,17 @@ pub enum Event {
         requested: bool,
         reason: String,
     },
-    /// A new comment on a pull request, from a person, that mentions `/kpath`.
-    Comment { repo: String, installation: Option<u64>, pull: u64, comment_id: u64, author: String, body: String },
+    /// A new comment on a pull request, from a person, that mentions `/kpath`: in the conversation
+    /// (`thread: None`), or in a review thread (`thread`: the thread's first comment, which replies go to).
+    Comment {
+        repo: String,
+        installation: Option<u64>,
+        pull: u64,
+        comment_id: u64,
+        author: String,
+        body: String,
+        thread: Option<u64>,
+    },
     /// An installation was created, deleted or changed: logged.
     Installation { action: String, account: String },
 }
@@ -48,11 +57,12 @@ pub enum PayloadError {
 }
 
 /// The events whose payloads are read; any other event is ignored unread.
-pub const HANDLED: [&str; 7] = [
+pub const HANDLED: [&str; 8] = [
     "pull_request",
     "check_suite",
     "check_run",
     "issue_comment",
+    "pull_request_review_comment",
     "installation",
     "installation_repositories",
     "installation_target",
@@ -148,6 +158,8 @@ struct Comment {
     body: Option<String>,
     user: Option<Login>,
     performed_via_github_app: Option<App>,
+    /// Review comments only: the thread's first comment, when this one is a reply.
+    in_reply_to_id: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,12 +225,18 @@ fn read(name: &str, payload: Payload) -> Result<Option<Event>, PayloadError> {
                 reason: format!("check_run.{action}"),
             }
         }
-        ("issue_comment", "created") => {
-            let (Some(issue), Some(comment)) = (&payload.issue, &payload.comment) else { return Ok(None) };
-            // Comments on plain issues carry no `pull_request` key.
-            if issue.pull_request.is_none() {
-                return Ok(None);
-            }
+        (name @ ("issue_comment" | "pull_request_review_comment"), "created") => {
+            let Some(comment) = &payload.comment else { return Ok(None) };
+            let in_thread = name == "pull_request_review_comment";
+            let pull = if in_thread {
+                payload.pull_request.as_ref().and_then(|p| p.number)
+            } else {
+                // Comments on plain issues carry no `pull_request` key.
+                match &payload.issue {
+                    Some(issue) if issue.pull_request.is_some() => issue.number,
+                    _ => return Ok(None),
+                }
+            };
             let user = comment.user.as_ref();
             let login = user.and_then(|u| u.login.as_deref()).unwrap_or("");
             let is_bot = user.and_then(|u| u.kind.as_deref()) == Some("Bot")
@@ -231,7 +249,7 @@ fn read(name: &str, payload: Payload) -> Result<Option<Event>, PayloadError> {
             if body.chars().count() > MAX_COMMENT_CHARS {
                 return Err(invalid("comment.body", &format!("{} bytes, over GitHub's limit", body.len())));
             }
-            let (Some(pull), Some(comment_id)) = (issue.number, comment.id) else { return Ok(None) };
+            let (Some(pull), Some(comment_id)) = (pull, comment.id) else { return Ok(None) };
             Event::Comment {
                 repo: repo()?,
                 installation,
@@ -239,6 +257,8 @@ fn read(name: &str, payload: Payload) -> Result<Option<Event>, PayloadError> {
                 comment_id,
                 author: checked_login("comment.user.login", login)?,
                 body: body.to_string(),
+                // GitHub answers replies only to a thread's first comment.
+                thread: in_thread.then(|| comment.in_reply_to_id.unwrap_or(comment_id)),
             }
         }
         ("installation" | "installation_repositories" | "installation_target", _) => {
@@ -352,6 +372,22 @@ mod tests {
         assert!(matches!(parse_value("issue_comment", &comment), Ok(Some(Event::Comment { .. }))));
         comment["issue"].as_object_mut().expect("object").remove("pull_request");
         assert_eq!(parse_value("issue_comment", &comment), Ok(None), "a plain issue");
+
+        let mut reply = adapt(example("pull_request_review_comment", "created"));
+        reply["comment"]["body"] = json!("/kpath explain image-latest");
+        reply["comment"]["id"] = json!(5_000_000_001u64);
+        reply["comment"]["in_reply_to_id"] = json!(4_900_000_000u64);
+        reply["comment"]["user"]["type"] = json!("User");
+        assert!(matches!(
+            parse_value("pull_request_review_comment", &reply),
+            Ok(Some(Event::Comment { thread: Some(4_900_000_000), comment_id: 5_000_000_001, pull: 2, .. }))
+        ));
+        // A thread's first comment is its own thread.
+        reply["comment"]["in_reply_to_id"] = Value::Null;
+        assert!(matches!(
+            parse_value("pull_request_review_comment", &reply),
+            Ok(Some(Event::Comment { thread: Some(5_000_000_001), .. }))
+        ));
 
         let installation = example("installation", "created");
         assert!(matches!(parse_value("installation", &installation), Ok(Some(Event::Installation { .. }))));

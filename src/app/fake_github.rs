@@ -349,7 +349,9 @@ pub struct IssueComment {
 pub struct Reaction {
     pub id: u64,
     pub repo: String,
+    /// An issue comment's id, or (`on_review_comment`) a review comment's.
     pub comment_id: u64,
+    pub on_review_comment: bool,
     pub content: String,
     pub user: User,
 }
@@ -810,7 +812,8 @@ impl World {
             ("GET", ["issues", n, "comments"]) => self.list_issue_comments(&repo, number(n), query),
             ("POST", ["issues", n, "comments"]) => self.create_issue_comment(&repo, number(n), &body),
             ("PATCH", ["issues", "comments", id]) => self.update_issue_comment(&repo, number(id), &body),
-            ("POST", ["issues", "comments", id, "reactions"]) => self.react(&repo, number(id), &body),
+            ("POST", ["issues", "comments", id, "reactions"]) => self.react(&repo, number(id), &body, false),
+            ("POST", ["pulls", "comments", id, "reactions"]) => self.react(&repo, number(id), &body, true),
             _ => self.unserved(method, segments),
         }
     }
@@ -1153,25 +1156,36 @@ impl World {
         Answer::ok(200, issue_comment_json(comment))
     }
 
-    fn react(&mut self, repo: &str, comment_id: Option<u64>, body: &Value) -> Answer {
-        let Some(comment_id) =
-            comment_id.filter(|id| self.issue_comments.iter().any(|c| c.id == *id && c.repo == repo))
-        else {
+    fn react(&mut self, repo: &str, comment_id: Option<u64>, body: &Value, review: bool) -> Answer {
+        let exists = |id: &u64| match review {
+            true => self.review_comments.iter().any(|c| c.id == *id && c.repo == repo),
+            false => self.issue_comments.iter().any(|c| c.id == *id && c.repo == repo),
+        };
+        let Some(comment_id) = comment_id.filter(exists) else {
             return Answer::error(404, "Not Found");
         };
         let Some(content) = body["content"].as_str().filter(|c| REACTIONS.contains(c)) else {
             return Answer::error(422, "Validation Failed: content is not a reaction");
         };
         let user = User::bot();
-        if let Some(existing) = self
-            .reactions
-            .iter()
-            .find(|r| r.repo == repo && r.comment_id == comment_id && r.content == content && r.user == user)
-        {
+        if let Some(existing) = self.reactions.iter().find(|r| {
+            r.repo == repo
+                && r.comment_id == comment_id
+                && r.on_review_comment == review
+                && r.content == content
+                && r.user == user
+        }) {
             return Answer::ok(200, reaction_json(existing));
         }
         let id = self.id(IdKind::Reaction);
-        let reaction = Reaction { id, repo: repo.to_string(), comment_id, content: content.to_string(), user };
+        let reaction = Reaction {
+            id,
+            repo: repo.to_string(),
+            comment_id,
+            on_review_comment: review,
+            content: content.to_string(),
+            user,
+        };
         let json = reaction_json(&reaction);
         self.reactions.push(reaction);
         Answer::ok(201, json)

@@ -658,6 +658,19 @@ impl GitHub {
         .await
     }
 
+    /// Reacts to a review comment (in a thread on a line of the diff), as [`GitHub::react`] does to an issue
+    /// comment.
+    pub async fn react_to_review_comment(&self, repo: &str, comment_id: u64, content: &str) -> Result<(), GitHubError> {
+        let operation = format!("reacting {content} to review comment {comment_id} on {repo}");
+        let route = format!("{}/pulls/comments/{comment_id}/reactions", repo_route(repo, &operation)?);
+        let route = &route;
+        self.retrying(&operation, |_| async move {
+            let _: Value = self.post(route, &json!({ "content": content })).await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Comments on the pull request's conversation.
     pub async fn comment(&self, repo: &str, number: u64, body: &str) -> Result<(), GitHubError> {
         let operation = format!("commenting on {repo}#{number}");

@@ -268,6 +268,28 @@ impl App {
         payload
     }
 
+    /// A `pull_request_review_comment.created` payload: `body` written by a person as a reply in the review
+    /// thread that starts with comment `thread` (a comment kpath posted on a line).
+    pub fn review_reply_event(&self, number: u64, thread: u64, body: &str) -> Value {
+        let (path, line) = {
+            let world = self.fake.world();
+            let first = world.review_comments.iter().find(|c| c.id == thread).expect("the thread's first comment");
+            (first.path.clone(), first.line.unwrap_or(1))
+        };
+        let id = self.fake.add_review_comment(TEST_REPO, number, User::human("dev"), &path, line, body);
+        if let Some(reply) = self.fake.world().review_comments.iter_mut().find(|c| c.id == id) {
+            reply.in_reply_to_id = Some(thread);
+        }
+        let mut payload = adapt(example("pull_request_review_comment", "created"));
+        payload["pull_request"]["number"] = json!(number);
+        payload["comment"]["id"] = json!(id);
+        payload["comment"]["in_reply_to_id"] = json!(thread);
+        payload["comment"]["body"] = json!(body);
+        payload["comment"]["user"]["login"] = json!("dev");
+        payload["comment"]["user"]["type"] = json!("User");
+        payload
+    }
+
     /// Opens pull request `number` with `changes` and waits until kpath has reviewed it. Returns the head.
     pub async fn open(&self, number: u64, changes: &[(&str, Option<&str>)]) -> String {
         self.push_and_wait("opened", number, changes).await

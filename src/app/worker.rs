@@ -367,7 +367,17 @@ impl Worker {
         })
     }
 
-    async fn command_job(&self, repo: &str, installation: Option<u64>, pull: u64, comment_id: u64, body: &str) {
+    /// Answers `/kpath` commands where they were written: in the conversation, or in the review thread
+    /// (`thread`: the thread's first comment).
+    async fn command_job(
+        &self,
+        repo: &str,
+        installation: Option<u64>,
+        pull: u64,
+        comment_id: u64,
+        thread: Option<u64>,
+        body: &str,
+    ) {
         let parsed = commands::parse(body);
         if parsed.is_empty() {
             return;
@@ -379,7 +389,11 @@ impl Worker {
                 return;
             }
         };
-        if let Err(error) = github.react(repo, comment_id, "eyes").await {
+        let reacted = match thread {
+            Some(_) => github.react_to_review_comment(repo, comment_id, "eyes").await,
+            None => github.react(repo, comment_id, "eyes").await,
+        };
+        if let Err(error) = reacted {
             tracing::warn!(repo, pull, comment_id, "cannot react: {error}");
         }
         for command in parsed {
@@ -408,9 +422,12 @@ impl Worker {
                 }
                 Err(error) => Some(commands::error_reply(&error)),
             };
-            if let Some(reply) = reply
-                && let Err(error) = github.comment(repo, pull, &reply).await
-            {
+            let Some(reply) = reply else { continue };
+            let sent = match thread {
+                Some(thread) => github.reply_to_review_comment(repo, pull, thread, &reply).await,
+                None => github.comment(repo, pull, &reply).await,
+            };
+            if let Err(error) = sent {
                 tracing::error!(repo, pull, comment_id, "cannot reply: {error}");
             }
         }
@@ -441,9 +458,9 @@ impl Processor for Worker {
                 tracing::info!(repo, ?pull, head = head_sha, reason, "review job");
                 self.review_job(&repo, installation, pull, &head_sha, &cancel).await;
             }
-            Event::Comment { repo, installation, pull, comment_id, author, body } => {
-                tracing::info!(repo, pull, comment_id, author, "command job");
-                self.command_job(&repo, installation, pull, comment_id, &body).await;
+            Event::Comment { repo, installation, pull, comment_id, author, body, thread } => {
+                tracing::info!(repo, pull, comment_id, author, ?thread, "command job");
+                self.command_job(&repo, installation, pull, comment_id, thread, &body).await;
             }
             Event::Installation { .. } => {}
         }
