@@ -649,3 +649,23 @@ spec:
         "{found:#?}"
     );
 }
+
+#[test]
+fn a_template_that_reads_the_cluster_says_so_and_the_rest_is_checked() {
+    let mut files = chart_files();
+    files.push((
+        "charts/web/templates/secret.yaml",
+        "{{- $existing := lookup \"v1\" \"Secret\" .Release.Namespace \"web\" }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-seen\ndata:\n  found: {{ empty $existing | not | quote }}\n",
+    ));
+    files.push((
+        "apps/web.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  source:\n    repoURL: https://github.com/acme/deploy\n    path: charts/web\n  destination: {namespace: web}\n",
+    ));
+    let repo = repository(&files);
+    let (_, found) = check(repo.path(), &[]);
+    let skipped = with_rule(&found, "render-skipped");
+    assert_eq!(skipped.len(), 1, "{found:#?}");
+    assert_eq!((skipped[0].file.as_str(), skipped[0].line), ("charts/web/templates/secret.yaml", 1));
+    assert!(skipped[0].message.contains("`lookup`"), "{}", skipped[0].message);
+    assert!(!with_rule(&found, "probe-liveness-missing").is_empty(), "the chart was still checked: {found:#?}");
+}

@@ -199,6 +199,18 @@ impl HelmRenderer {
             output.namespace = Namespace::AtInstall;
         }
         output.problems = problems.into_iter().map(|p| at_chart(&p.file, p.pos, p.message)).collect();
+        output.skipped = cluster_lookups(&helm_unit.chart_dir)
+            .into_iter()
+            .map(|(rel, line)| {
+                at_chart(
+                    &rel,
+                    crate::yaml::Pos { line, col: 1 },
+                    "`lookup` reads the live cluster; offline it finds nothing, so what this template renders from \
+                     it was checked without the cluster's data"
+                        .to_string(),
+                )
+            })
+            .collect();
         let mut commented: HashSet<String> = HashSet::new();
         for UnitDoc { pseudo, index, text, generated, source } in docs {
             if commented.insert(source.template_display.clone()) {
@@ -213,6 +225,39 @@ impl HelmRenderer {
         }
         Ok(output)
     }
+}
+
+/// Templates of a chart (and its unpacked subcharts) that call `lookup`: (path relative to the chart, the
+/// first line that calls it). Helm renders `lookup` as empty offline.
+fn cluster_lookups(chart_dir: &Path) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let templates = walkdir::WalkDir::new(chart_dir)
+        .follow_links(false)
+        .max_depth(8)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().components().any(|c| c.as_os_str() == "templates"));
+    for entry in templates {
+        let Some(text) = super::read_chart_text(entry.path()) else { continue };
+        if !text.contains("lookup") {
+            continue;
+        }
+        let calls = |line: &str| {
+            line.match_indices("lookup").any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + "lookup".len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '$')
+                    && after.is_some_and(char::is_whitespace)
+                    && line[..i].contains("{{")
+            })
+        };
+        if let Some(n) = text.lines().position(calls) {
+            let rel = entry.path().strip_prefix(chart_dir).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
+            out.push((rel, u32::try_from(n + 1).unwrap_or(u32::MAX)));
+        }
+    }
+    out
 }
 
 /// Secrets of a render unit's values: sensitive settings of the chart's (and its subcharts') `values.yaml`,
