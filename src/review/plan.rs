@@ -528,16 +528,15 @@ fn first_sentence(text: &str) -> &str {
     text[..end.unwrap_or(text.len())].trim()
 }
 
+/// An inline comment: the one-line message, the fix and its suggestion visible; environments; why it matters
+/// and how to learn more folded behind `<details>` (a reviewer reads the first lines, a learner opens it).
 fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
     let finding = &f.finding;
     let mut b = String::new();
     let mut message = md_inline(&finding.message);
     truncate(&mut message, MAX_ITEM);
     let _ = writeln!(b, "**{}** `{}`: {message}\n", finding.severity, finding.rule);
-    if let Some(rule) = rules::find(finding.rule) {
-        let _ = writeln!(b, "**Why:** {}\n", first_sentence(rule.why));
-    }
-    let _ = writeln!(b, "**How to fix:** {}\n", md_inline(&finding.help));
+    let _ = writeln!(b, "**Fix:** {}\n", md_inline(&finding.help));
     if let Some(s) = suggestion {
         let fence = fence_for(s);
         if s.is_empty() {
@@ -550,7 +549,11 @@ fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
         let envs: Vec<String> = finding.environments.iter().map(|e| code_span(e)).collect();
         let _ = writeln!(b, "Environments: {}\n", envs.join(", "));
     }
-    let _ = writeln!(b, "Reply `/kpath explain {}` for the full explanation.", finding.rule);
+    let _ = writeln!(b, "<details><summary>Why</summary>\n");
+    if let Some(rule) = rules::find(finding.rule) {
+        let _ = writeln!(b, "{}\n", first_sentence(rule.why));
+    }
+    let _ = writeln!(b, "Reply `/kpath explain {}` for the full explanation.\n\n</details>\n", finding.rule);
     let _ = write!(b, "{FINGERPRINT_MARKER}{} -->", f.fingerprint);
     b
 }
@@ -1521,9 +1524,12 @@ mod tests {
         let p = plan(vec![review(f, Status::New, "0123456789abcdef")], &diff, &no_lines);
         let body = &p.comments[0].body;
         assert!(body.starts_with("**error** `hpa-replicas-conflict`: hpa-replicas-conflict message"), "{body}");
-        assert!(body.contains("**Why:** Once an autoscaler owns a workload, the replica count is the autoscaler's to change, and it moves it up and down with load.\n"), "{body}");
-        assert!(body.contains("**How to fix:** Delete `spec.replicas` from the workload"), "{body}");
-        assert!(body.contains("Reply `/kpath explain hpa-replicas-conflict` for the full explanation."), "{body}");
+        assert!(body.contains("**Fix:** Delete `spec.replicas` from the workload"), "{body}");
+        // Why it matters is one click away, with how to learn more.
+        let why = body.split("<details><summary>Why</summary>").nth(1).unwrap_or_default();
+        assert!(why.contains("Once an autoscaler owns a workload, the replica count is the autoscaler's to change, and it moves it up and down with load.\n"), "{body}");
+        assert!(why.contains("Reply `/kpath explain hpa-replicas-conflict` for the full explanation."), "{body}");
+        assert!(why.contains("</details>"), "{body}");
         assert!(body.ends_with("<!-- kpath:fingerprint=0123456789abcdef -->"), "{body}");
         assert_eq!(suggestion_of(body), None, "no source line: no suggestion");
     }
