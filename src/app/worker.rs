@@ -433,21 +433,40 @@ impl Worker {
         }
     }
 
-    /// `/kpath explain` without a rule: every rule with a new finding on the pull request, as the last
-    /// review recorded them in the summary comment.
+    /// `/kpath explain` without a rule: a compact list of the rules with new findings on the pull request
+    /// (as the last review recorded them in the summary comment), one line each, and how to get more.
     async fn explain_all(&self, github: &GitHub, repo: &str, pull: u64) -> String {
         let body = match github.summary_body(repo, pull).await {
             Ok(body) => body,
             Err(error) => return format!("kpath could not read its summary to find the rules: {error}"),
         };
-        let rules: Vec<&'static crate::rules::Rule> =
-            body.as_deref().map(rules_in).unwrap_or_default().iter().filter_map(|id| crate::rules::find(id)).collect();
+        let rules: Vec<(&'static crate::rules::Rule, usize)> = body
+            .as_deref()
+            .map(rules_in)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, count)| Some((crate::rules::find(&id)?, count)))
+            .collect();
         if rules.is_empty() {
             return "kpath has no new findings on this pull request, so there is nothing to explain. \
                     `/kpath explain RULE-ID` explains any rule."
                 .to_string();
         }
-        rules.iter().map(|r| r.explanation_markdown()).collect::<Vec<_>>().join("\n\n---\n\n")
+        let mut out = String::from(
+            "The rules with new findings on this pull request:\n\n| Rule | New | What it checks |\n|---|---|---|\n",
+        );
+        for (rule, count) in rules {
+            out.push_str(&format!(
+                "| `{}` ({}) | {count} | {} |\n",
+                rule.id,
+                rule.severity,
+                rule.summary.replace('|', "\\|")
+            ));
+        }
+        out.push_str(
+            "\nReply `/kpath explain RULE-ID` for why a rule matters, how to fix it, and a bad and a good example.",
+        );
+        out
     }
 }
 
@@ -538,23 +557,29 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     out
 }
 
-/// The hidden list of the rules of the plan's new findings.
+/// The hidden list of the rules of the plan's new findings, with their counts (`id:count,…`).
 fn rules_marker(plan: &ReviewPlan) -> String {
-    let rules: BTreeSet<&str> = plan
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::New && f.finding.counts())
-        .map(|f| f.finding.rule)
-        .collect();
-    format!("{RULES_MARKER}{} -->", rules.into_iter().collect::<Vec<_>>().join(","))
+    let mut rules: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for f in plan.findings.iter().filter(|f| f.status == Status::New && f.finding.counts()) {
+        *rules.entry(f.finding.rule).or_default() += 1;
+    }
+    let list: Vec<String> = rules.into_iter().map(|(id, n)| format!("{id}:{n}")).collect();
+    format!("{RULES_MARKER}{} -->", list.join(","))
 }
 
-/// The rule ids in a summary comment's marker.
-fn rules_in(body: &str) -> Vec<String> {
+/// The rules (and their counts of new findings) in a summary comment's marker; a marker written before
+/// counts were kept gives 0.
+fn rules_in(body: &str) -> Vec<(String, usize)> {
     let Some(start) = body.rfind(RULES_MARKER) else { return Vec::new() };
     let rest = &body[start + RULES_MARKER.len()..];
     let list = rest.split(" -->").next().unwrap_or("");
-    list.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()
+    list.split(',')
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once(':') {
+            Some((id, n)) => (id.to_string(), n.parse().unwrap_or(0)),
+            None => (item.to_string(), 0),
+        })
+        .collect()
 }
 
 /// A reason shown as a quoted block (it may hold paths and git's words, never a credential).
@@ -599,7 +624,8 @@ mod tests {
 
     #[test]
     fn the_rules_marker_round_trips() {
-        assert_eq!(rules_in("summary\n<!-- kpath:rules=a-b,c -->"), ["a-b", "c"]);
+        assert_eq!(rules_in("summary\n<!-- kpath:rules=a-b:3,c:1 -->"), [("a-b".to_string(), 3), ("c".to_string(), 1)]);
+        assert_eq!(rules_in("an older summary <!-- kpath:rules=a-b -->"), [("a-b".to_string(), 0)]);
         assert!(rules_in("<!-- kpath:rules= -->").is_empty());
         assert!(rules_in("no marker").is_empty());
     }
