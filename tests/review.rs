@@ -168,6 +168,13 @@ fn the_demo_review_from_directories() {
     // it is listed in the summary (at the values key) instead of being put on a wrong line.
     assert!(!placed.iter().any(|(p, _, _)| p.starts_with("charts/storefront/templates")), "{placed:?}");
     let summary = plan["summary"].as_str().expect("summary");
+    // What the change costs: the checkout HPA's floor moves from 1 to 2 replicas of 250m / 512Mi pods.
+    assert!(
+        summary.contains(
+            "| `apps/checkout/deployment.yaml` | 250m–2.5 → 500m–2.5 (+250m…+0) | 512Mi–5Gi → 1Gi–5Gi (+512Mi…+0) |"
+        ),
+        "{summary}"
+    );
     let not_on_a_line = summary.split("#### New findings not on a changed line").nth(1).unwrap_or("");
     assert!(not_on_a_line.contains("`hpa-replicas-conflict` at `charts/storefront/values.yaml:1`"), "{summary}");
     assert!(

@@ -119,6 +119,9 @@ impl ReviewPlan {
     }
 }
 
+/// Environments listed in the summary's cost table; the rest are counted.
+const MAX_COST_ROWS: usize = 20;
+
 pub struct PlanInput<'a> {
     pub findings: Vec<ReviewFinding>,
     pub changes: Vec<ObjectChange>,
@@ -136,6 +139,8 @@ pub struct PlanInput<'a> {
     pub config_notes: Vec<String>,
     /// Every secret value of both sides.
     pub secrets: Arc<SecretSet>,
+    /// Environments whose requested CPU and memory the change moves ([`super::cost`]).
+    pub costs: Vec<super::cost::EnvironmentCost>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +335,8 @@ fn level_phrase(fail_on: Severity) -> &'static str {
 }
 
 pub fn build(input: PlanInput<'_>) -> ReviewPlan {
-    let PlanInput { mut findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes, secrets } = input;
+    let PlanInput { mut findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes, secrets, costs } =
+        input;
     // Texts from the repository lose their secrets before anything is built (and cut) from them.
     for f in &mut findings {
         secrets.redact_in_place(&mut f.finding.message);
@@ -441,6 +447,8 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
             "\nExisting findings were there before this change and do not block it; `kpath check` lists them.\n",
         );
     }
+    // What the change costs, per environment: small (a row per environment whose requests move, capped).
+    top.push_str(&secrets.redact(&super::cost::table(&costs, MAX_COST_ROWS)));
 
     let mut off_section = Section::new(
         "New findings not on a changed line",
@@ -1153,6 +1161,7 @@ mod tests {
             nothing_relevant: false,
             config_notes: Vec::new(),
             secrets: Default::default(),
+            costs: Vec::new(),
         })
     }
 
@@ -1659,6 +1668,7 @@ mod tests {
                 nothing_relevant,
                 config_notes: Vec::new(),
                 secrets: Default::default(),
+                costs: Vec::new(),
             })
         };
         let p = run(
@@ -1780,6 +1790,7 @@ mod tests {
             nothing_relevant: false,
             config_notes: Vec::new(),
             secrets: Default::default(),
+            costs: Vec::new(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.len() > MAX_SUMMARY - 5_000, "the room is used: {}", p.summary.len());
@@ -1828,6 +1839,7 @@ mod tests {
             nothing_relevant: false,
             config_notes: Vec::new(),
             secrets: Default::default(),
+            costs: Vec::new(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.starts_with("### ❌ kpath: 5000 new errors\n"));
@@ -1921,6 +1933,7 @@ mod tests {
             nothing_relevant: false,
             config_notes: Vec::new(),
             secrets: Default::default(),
+            costs: Vec::new(),
         })
     }
 

@@ -399,6 +399,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     let secrets = std::sync::Arc::new(secrets);
     let ignore: Vec<Route> = config.review.ignore_routes.iter().map(|r| Route::parse(r)).collect();
     let changes = objdiff::diff_objects(&base_report.objects, &head_report.objects, &ignore, &secrets);
+    let costs = super::cost::costs(&base_report.objects, &head_report.objects);
     // Source lines feed fingerprints (hashes must not be of a secret) and suggestions (which must not
     // quote one): they are read redacted.
     let read_line = |root: &Path, file: &str, line: u32| -> Option<String> {
@@ -429,6 +430,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             || (affected.units.is_empty() && base_report.stats.documents + head_report.stats.documents == 0),
         config_notes,
         secrets: secrets.clone(),
+        costs,
     }))
 }
 
