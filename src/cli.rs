@@ -422,6 +422,7 @@ fn review(args: ReviewArgs) -> ExitCode {
             .into_iter()
             .collect(),
         allowed_chart_sources: args.allow_chart_source.clone(),
+        web: None,
         config_from: match args.config_from {
             ConfigFromArg::Base => run::ConfigFrom::Base,
             ConfigFromArg::Head => run::ConfigFrom::Head,

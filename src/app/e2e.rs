@@ -113,6 +113,9 @@ async fn the_demo_pull_request_gets_a_failing_check_inline_comments_and_one_summ
     let summary = &summaries[0].body;
     assert!(summary.contains("New findings not on a changed line"), "{summary}");
     assert!(summary.contains("charts/storefront/values.yaml:1"), "{summary}");
+    // Traceable: the summary names the commit it reviewed, and each place links to its line at that commit.
+    assert!(summary.contains(&format!("/octo/gitops/commit/{head})")), "{summary}");
+    assert!(summary.contains(&format!("/octo/gitops/blob/{head}/charts/storefront/values.yaml#L1)")), "{summary}");
     drop(world);
     assert!(!app.everything_posted().contains(DEMO_PASSWORD), "a secret was posted");
     app.assert_clean();

@@ -244,6 +244,7 @@ impl Worker {
             ceilings: self.config.ceilings,
             repositories: crate::gitops::repo::github(&self.config.github_host, repo).into_iter().collect(),
             allowed_chart_sources: self.config.allowed_chart_sources.clone(),
+            web: Some(format!("{}/{repo}", self.config.git_base.trim_end_matches('/'))),
         };
         let source = Source::Fetched { repo: path, merge_base, head: head.clone() };
         let plan = tokio::task::spawn_blocking(move || run::review(&source, &options))

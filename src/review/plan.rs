@@ -141,6 +141,54 @@ pub struct PlanInput<'a> {
     pub secrets: Arc<SecretSet>,
     /// Environments whose requested CPU and memory the change moves ([`super::cost`]).
     pub costs: Vec<super::cost::EnvironmentCost>,
+    /// The head commit reviewed (the summary names it), and where its files are shown on GitHub
+    /// (`https://github.com/OWNER/REPO`): every `file:line` of the summary then links to that line at that commit.
+    pub links: Links,
+}
+
+/// Where the summary's places link to.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub head: Option<String>,
+    /// The repository's web address (`https://github.com/OWNER/REPO`), when the review is for GitHub.
+    pub web: Option<String>,
+}
+
+impl Links {
+    /// `file:line` as a code span, linked to that line at the head commit when the repository's address is known.
+    fn place(&self, file: &str, line: u32) -> String {
+        let text = code_span(&format!("{file}:{line}"));
+        match (&self.web, &self.head) {
+            (Some(web), Some(head)) if !file.contains("://") => {
+                let path: String = file.split('/').map(url_segment).collect::<Vec<_>>().join("/");
+                format!("[{text}]({web}/blob/{head}/{path}#L{line})")
+            }
+            _ => text,
+        }
+    }
+
+    /// The head commit as the summary names it.
+    fn commit(&self) -> Option<String> {
+        let head = self.head.as_deref()?;
+        let short = code_span(&head[..head.len().min(12)]);
+        Some(match &self.web {
+            Some(web) => format!("[{short}]({web}/commit/{head})"),
+            None => short,
+        })
+    }
+}
+
+/// A path segment for a URL: unreserved characters kept, everything else percent-encoded.
+fn url_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,8 +383,18 @@ fn level_phrase(fail_on: Severity) -> &'static str {
 }
 
 pub fn build(input: PlanInput<'_>) -> ReviewPlan {
-    let PlanInput { mut findings, changes, diff, fail_on, head_line, nothing_relevant, config_notes, secrets, costs } =
-        input;
+    let PlanInput {
+        mut findings,
+        changes,
+        diff,
+        fail_on,
+        head_line,
+        nothing_relevant,
+        config_notes,
+        secrets,
+        costs,
+        links,
+    } = input;
     // Texts from the repository lose their secrets before anything is built (and cut) from them.
     for f in &mut findings {
         secrets.redact_in_place(&mut f.finding.message);
@@ -442,6 +500,9 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         let _ = write!(top, " · **Suppressed in this change:** {}", suppressed_new.len());
     }
     top.push('\n');
+    if let Some(commit) = links.commit() {
+        let _ = writeln!(top, "\nReviewed at {commit}.");
+    }
     if counts.existing > 0 {
         top.push_str(
             "\nExisting findings were there before this change and do not block it; `kpath check` lists them.\n",
@@ -458,13 +519,13 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         ),
         "see the check run's annotations, or run `kpath review` locally",
     );
-    off_section.items = off_diff.iter().map(|f| finding_item(f, true)).collect();
+    off_section.items = off_diff.iter().map(|f| finding_item(f, true, &links)).collect();
     let mut inline_section =
         Section::new("New findings commented inline", None, "see the review comments, or run `kpath review` locally");
     inline_section.items = inline
         .iter()
         .map(|(f, file, line)| {
-            format!("**{}** `{}` at {}", f.finding.severity, f.finding.rule, code_span(&format!("{file}:{line}")))
+            format!("**{}** `{}` at {}", f.finding.severity, f.finding.rule, links.place(file, *line))
         })
         .collect();
     let mut suppressed_section =
@@ -472,7 +533,7 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     suppressed_section.items = suppressed_new
         .iter()
         .map(|f| {
-            let mut item = finding_item(f, false);
+            let mut item = finding_item(f, false, &links);
             if let Some(s) = &f.finding.suppressed {
                 let _ = write!(item, " (suppressed by {}: {})", s.kind, md_inline(&s.reason));
             }
@@ -486,7 +547,8 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         let (file, line) = shown_at(&f.finding);
         (file, line, f.finding.rule)
     });
-    fixed_section.items = fixed.iter().map(|f| finding_item(f, false)).collect();
+    // Fixed findings are places of the base: shown, not linked to the head.
+    fixed_section.items = fixed.iter().map(|f| finding_item(f, false, &Links::default())).collect();
 
     let mut config_section = Section::new("Configuration", None, "run `kpath review` locally");
     config_section.items = config_notes
@@ -742,10 +804,9 @@ impl Section {
 }
 
 /// One summary line for a finding: severity, rule, place, message, environments.
-fn finding_item(f: &ReviewFinding, with_environments: bool) -> String {
+fn finding_item(f: &ReviewFinding, with_environments: bool, links: &Links) -> String {
     let (file, line) = shown_at(&f.finding);
-    let mut item =
-        format!("**{}** `{}` at {}", f.finding.severity, f.finding.rule, code_span(&format!("{file}:{line}")));
+    let mut item = format!("**{}** `{}` at {}", f.finding.severity, f.finding.rule, links.place(&file, line));
     if f.status == Status::Fixed {
         item.push_str(" (base)");
     }
@@ -1162,6 +1223,7 @@ mod tests {
             config_notes: Vec::new(),
             secrets: Default::default(),
             costs: Vec::new(),
+            links: Links::default(),
         })
     }
 
@@ -1669,6 +1731,7 @@ mod tests {
                 config_notes: Vec::new(),
                 secrets: Default::default(),
                 costs: Vec::new(),
+                links: Links::default(),
             })
         };
         let p = run(
@@ -1791,6 +1854,7 @@ mod tests {
             config_notes: Vec::new(),
             secrets: Default::default(),
             costs: Vec::new(),
+            links: Links::default(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.len() > MAX_SUMMARY - 5_000, "the room is used: {}", p.summary.len());
@@ -1840,6 +1904,7 @@ mod tests {
             config_notes: Vec::new(),
             secrets: Default::default(),
             costs: Vec::new(),
+            links: Links::default(),
         });
         assert!(p.summary.len() <= MAX_SUMMARY, "{}", p.summary.len());
         assert!(p.summary.starts_with("### ❌ kpath: 5000 new errors\n"));
@@ -1934,6 +1999,7 @@ mod tests {
             config_notes: Vec::new(),
             secrets: Default::default(),
             costs: Vec::new(),
+            links: Links::default(),
         })
     }
 

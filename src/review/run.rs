@@ -72,6 +72,9 @@ pub struct Options {
     pub repositories: BTreeSet<String>,
     /// Chart sources the operator allows downloading from (`--allow-chart-source`).
     pub allowed_chart_sources: Vec<String>,
+    /// The repository's web address (`https://github.com/OWNER/REPO`), when the review is posted there: the
+    /// summary links each place to its line at the head commit.
+    pub web: Option<String>,
 }
 
 /// The render units, checkable files and context of one side of the review, by repository path.
@@ -290,8 +293,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     for root in [&base_root, &head_root] {
         std::fs::create_dir_all(root).map_err(|e| ReviewError::Io(e.to_string()))?;
     }
+    let mut head_commit: Option<String> = None;
     let (diff, affected) = match resolved {
         Ok((repository, pair)) => {
+            head_commit = Some(pair.head.to_string());
             let (changed, diff) = git::changes(&repository, &pair)?;
             let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
                 let (files, ids) = git::list_blobs(&repository, commit)?.into_iter().unzip();
@@ -431,6 +436,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         config_notes,
         secrets: secrets.clone(),
         costs,
+        links: plan::Links { head: head_commit, web: options.web.clone() },
     }))
 }
 
