@@ -628,125 +628,14 @@ fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
     b
 }
 
-/// A GitHub suggestion (the replacement text of the commented line; empty deletes it) when the fix is
-/// a mechanical edit of that line. Never for secret rules: a suggestion quotes the source line.
+/// A GitHub suggestion (the replacement text of the commented line; empty deletes it), from the rule's own
+/// fix. Never for secret rules: a suggestion quotes the source line.
 fn suggestion(f: &Finding, at: Place<'_>, head_line: &dyn Fn(&str, u32) -> Option<String>) -> Option<String> {
     if is_secret(f.rule) {
         return None;
     }
-    match f.rule {
-        "hpa-replicas-conflict" => {
-            let line = head_line(at.file, at.line)?;
-            let (key, value) = key_value(&line)?;
-            let deletable = deletable_value(value) && (key == "replicas" || at.kind == "values");
-            deletable.then(String::new)
-        }
-        "namespace-default" => {
-            let line = head_line(at.file, at.line)?;
-            let object = f.object.as_ref()?;
-            let app = if matches!(at.kind, "manifest" | "template") {
-                app_name_near(head_line, at.file, at.line)
-            } else {
-                None
-            };
-            let name = app.or_else(|| is_dns_label(&object.name).then(|| object.name.clone()))?;
-            replace_default_namespace(&line, &name)
-        }
-        _ => None,
-    }
-}
-
-/// `key: value` of a block-mapping line (key unquoted, not a list item), value without its comment.
-fn key_value(line: &str) -> Option<(&str, &str)> {
-    let t = line.trim();
-    if t.starts_with('-') || t.starts_with('#') {
-        return None;
-    }
-    let (key, rest) = t.split_once(':')?;
-    let key = key.trim();
-    if key.is_empty() || key.contains(char::is_whitespace) {
-        return None;
-    }
-    Some((key, strip_comment(rest).trim()))
-}
-
-fn strip_comment(value: &str) -> &str {
-    match value.find(" #") {
-        Some(i) => &value[..i],
-        None => value,
-    }
-}
-
-/// A scalar wholly on this line, so deleting the line leaves valid YAML.
-fn deletable_value(value: &str) -> bool {
-    if value.is_empty() {
-        return false;
-    }
-    if value.starts_with("{{") {
-        return true;
-    }
-    let quoted_open = |q: char| value.starts_with(q) && (value.len() < 2 || !value.ends_with(q));
-    !value.starts_with(['|', '>', '{', '[', '&', '!']) && !quoted_open('"') && !quoted_open('\'')
-}
-
-/// `  namespace: default` → `  namespace: NAME`, keeping indentation, quotes and a trailing comment.
-fn replace_default_namespace(line: &str, name: &str) -> Option<String> {
-    let indent = line.len() - line.trim_start().len();
-    let after_key = indent + line[indent..].strip_prefix("namespace:").map(|_| "namespace:".len())?;
-    let rest = &line[after_key..];
-    let value = strip_comment(rest);
-    let start = after_key + (value.len() - value.trim_start().len());
-    let token = value.trim();
-    if !matches!(token, "default" | "\"default\"" | "'default'") {
-        return None;
-    }
-    let end = start + token.len();
-    Some(format!("{}{}{}", &line[..start], token.replace("default", name), &line[end..]))
-}
-
-/// The app name from the labels of the document around `line` (`app.kubernetes.io/name`, `app`,
-/// `app.kubernetes.io/part-of`, `app.kubernetes.io/instance`, as `Object::app_name`), read through
-/// `head_line` up to [`APP_SCAN`] lines each way and never past a `---`. Templated values are skipped.
-fn app_name_near(head_line: &dyn Fn(&str, u32) -> Option<String>, file: &str, line: u32) -> Option<String> {
-    let mut lines = Vec::new();
-    let mut l = line;
-    while l > 1 && line - l < APP_SCAN {
-        l -= 1;
-        match head_line(file, l) {
-            Some(t) if !t.starts_with("---") => lines.push(t),
-            _ => break,
-        }
-    }
-    let mut l = line;
-    while l - line < APP_SCAN {
-        let Some(next) = l.checked_add(1) else { break };
-        l = next;
-        match head_line(file, l) {
-            Some(t) if !t.starts_with("---") => lines.push(t),
-            _ => break,
-        }
-    }
-    ["app.kubernetes.io/name", "app", "app.kubernetes.io/part-of", "app.kubernetes.io/instance"].iter().find_map(
-        |label| {
-            lines.iter().find_map(|t| {
-                let (key, value) = key_value(t)?;
-                let key = key.trim_matches(['"', '\'']);
-                let value = value.trim_matches(['"', '\'']);
-                (key == *label && is_dns_label(value)).then(|| value.to_string())
-            })
-        },
-    )
-}
-
-const APP_SCAN: u32 = 200;
-
-/// A valid namespace name (RFC 1123 label).
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    let suggest = rules::find(f.rule)?.suggest?;
+    suggest(&rules::fix::FixCx { finding: f, file: at.file, line: at.line, kind: at.kind, head_line })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ between the versions. Set `kubernetesVersion` in `.kpath.yml` to the version you
 assumes 1.34) so that removals are reported as errors exactly when they apply.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "api-deprecated/bad",
         files: &[("ingress.yaml", include_str!("../../fixtures/rules/api-deprecated/bad/ingress.yaml"))],

@@ -28,6 +28,7 @@ exactly that ServiceAccount (`system:serviceaccount:<namespace>:<name>`) and the
 audience, then deactivate the IAM user's access keys.",
     secret: true,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "aws-static-credentials/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/aws-static-credentials/bad/deployment.yaml"))],

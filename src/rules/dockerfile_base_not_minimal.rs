@@ -30,6 +30,7 @@ Chainguard runtime images. If your organisation maintains its own hardened base 
         default: "[]",
         doc: "Base images accepted as minimal, as exact references or globs (`registry.example.com/base/*`).",
     }],
+    suggest: None,
     bad: Example {
         dir: "dockerfile-base-not-minimal/bad",
         files: &[

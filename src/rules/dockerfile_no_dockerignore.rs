@@ -19,6 +19,7 @@ and so on. Alternatively copy named files and directories instead of `.`. For `D
 also reads `Dockerfile.<name>.dockerignore`.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "dockerfile-no-dockerignore/bad",
         files: &[("Dockerfile", include_str!("../../fixtures/rules/dockerfile-no-dockerignore/bad/Dockerfile"))],

@@ -27,6 +27,7 @@ it never lands in a layer. Better still, install in a build stage and copy only 
 minimal final stage.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "dockerfile-package-cache/bad",
         files: &[

@@ -23,6 +23,7 @@ the running container, read it from a mounted Secret (set `*_FILE` to its path) 
 variable the orchestrator sets from a Secret, and rotate any value that was committed.",
     secret: true,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "dockerfile-secret-env/bad",
         files: &[

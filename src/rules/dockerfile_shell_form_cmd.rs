@@ -23,6 +23,7 @@ you need shell features (variables, `&&`), put them in an entrypoint script that
 handles SIGTERM by finishing in-flight work and exiting.",
     secret: false,
     options: &[],
+    suggest: Some(suggest),
     bad: Example {
         dir: "dockerfile-shell-form-cmd/bad",
         files: &[
@@ -131,6 +132,20 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
         }
         (None, None) => {}
     }
+}
+
+/// The fix: a one-line shell-form `CMD`/`ENTRYPOINT` of one plain command, written in exec form.
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+    let line = cx.text()?;
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let (keyword, args) = line.trim().split_once(char::is_whitespace)?;
+    let keyword = keyword.to_ascii_uppercase();
+    let args = args.trim();
+    if !matches!(keyword.as_str(), "CMD" | "ENTRYPOINT") || args.starts_with('[') || args.ends_with('\\') {
+        return None;
+    }
+    let commands = shell::parse(args);
+    Some(format!("{indent}{}", exec_form_rewrite(&keyword, args, &commands)?))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ start a second `FROM` on a minimal base (distroless, Chainguard, Alpine, `scratc
 bundle or jar plus any runtime files it needs.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "dockerfile-single-stage-build/bad",
         files: &[

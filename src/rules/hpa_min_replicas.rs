@@ -19,6 +19,7 @@ is often the point of using KEDA, and the guideline's own KEDA example uses 1.",
 PodDisruptionBudget so that voluntary disruptions keep at least one pod running.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "hpa-min-replicas/bad",
         files: &[

@@ -25,6 +25,7 @@ that names the main container. Requests that a LimitRange fills in at admission 
 if the namespace relies on one, suppress the finding and say so.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "hpa-missing-requests/bad",
         files: &[

@@ -19,6 +19,7 @@ keep fighting for as long as the field is there, so the fix is to give the count
 apply, tell the tool to ignore differences in `/spec/replicas` instead.",
     secret: false,
     options: &[],
+    suggest: Some(suggest),
     bad: Example {
         dir: "hpa-replicas-conflict/bad",
         files: &[
@@ -56,6 +57,15 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
             ),
         );
     }
+}
+
+/// The fix: delete the `replicas:` line (in a manifest), or the values key a template's `replicas:` reads,
+/// when the value is wholly on that line.
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+    let line = cx.text()?;
+    let (key, value) = super::fix::key_value(&line)?;
+    let deletable = super::fix::deletable_value(value) && (key == "replicas" || cx.kind == "values");
+    deletable.then(String::new)
 }
 
 #[cfg(test)]

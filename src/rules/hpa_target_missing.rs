@@ -19,6 +19,7 @@ scale, or delete the autoscaler if the workload is gone. When the target really 
 elsewhere, check both together or suppress this finding with the reason.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "hpa-target-missing/bad",
         files: &[

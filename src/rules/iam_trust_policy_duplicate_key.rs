@@ -21,6 +21,7 @@ something else.",
 before applying it.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "iam-trust-policy-duplicate-key/bad",
         files: &[(

@@ -21,6 +21,7 @@ that one ServiceAccount in one namespace gets one role; an unscoped trust policy
 `sts.amazonaws.com`. List several exact ServiceAccounts if the role is really shared, never a wildcard.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "iam-trust-policy-unscoped/bad",
         files: &[(

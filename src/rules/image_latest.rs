@@ -22,6 +22,7 @@ tooling (Kustomize `images:`, Helm values, Argo CD Image Updater) write it into 
 port is not a tag: `registry:5000/app` still has no tag.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "image-latest/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/image-latest/bad/deployment.yaml"))],

@@ -45,6 +45,7 @@ sharpening the signal.",
             doc: "Smallest `pollingInterval` accepted, in seconds.",
         },
     ],
+    suggest: None,
     bad: Example {
         dir: "keda-trigger-too-fine/bad",
         files: &[

@@ -29,6 +29,7 @@ log-file setting (`--log-file`, `logging.file.name`, `LOG_FILE`), or point it at
 the official nginx image does). Structured (JSON) output on stdout keeps logs searchable once shipped.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "log-to-file/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/log-to-file/bad/deployment.yaml"))],

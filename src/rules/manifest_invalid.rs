@@ -34,6 +34,7 @@ standard base64 (put plain text under `stringData` instead), quantities look lik
 `kubectl apply --dry-run=server -f <file>` confirms the fix against a real cluster.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "manifest-invalid/bad",
         files: &[

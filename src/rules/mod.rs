@@ -21,6 +21,7 @@ mod dockerfile_package_cache;
 pub(crate) mod dockerfile_secret_env;
 mod dockerfile_shell_form_cmd;
 mod dockerfile_single_stage_build;
+pub mod fix;
 mod hpa_min_replicas;
 mod hpa_missing_requests;
 mod hpa_replicas_conflict;
@@ -126,6 +127,9 @@ pub struct Rule {
     /// True when findings of this rule are about secret material: reports never quote the source line.
     pub secret: bool,
     pub options: &'static [RuleOption],
+    /// The fix as a GitHub suggestion, when it is a mechanical edit of the commented line: the line's
+    /// replacement (empty deletes it). Each is tested by applying it and checking again.
+    pub suggest: Option<fn(&fix::FixCx<'_>) -> Option<String>>,
     pub bad: Example,
     pub good: Example,
     pub check: Check,

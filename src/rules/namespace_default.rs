@@ -17,6 +17,7 @@ application gives each one its own permissions, limits and observability boundar
 tool's destination namespace apply). Create that namespace once, with its RBAC and quotas, next to the app.",
     secret: false,
     options: &[],
+    suggest: Some(suggest),
     bad: Example {
         dir: "namespace-default/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-default/bad/deployment.yaml"))],
@@ -35,4 +36,17 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
             format!("{} `{}` is in the `default` namespace", cx.object.kind, cx.object.name),
         );
     }
+}
+
+/// The fix: `namespace: default` → the app's own namespace (its name label nearby, else the object's name).
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+    let line = cx.text()?;
+    let object = cx.finding.object.as_ref()?;
+    let app = if matches!(cx.kind, "manifest" | "template") {
+        super::fix::app_name_near(cx.head_line, cx.file, cx.line)
+    } else {
+        None
+    };
+    let name = app.or_else(|| super::fix::is_dns_label(&object.name).then(|| object.name.clone()))?;
+    super::fix::replace_default_namespace(&line, &name)
 }

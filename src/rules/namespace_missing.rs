@@ -25,6 +25,7 @@ compositions, …), and any kind whose CustomResourceDefinition among the checke
 `.kpath.yml`.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "namespace-missing/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-missing/bad/deployment.yaml"))],

@@ -20,6 +20,7 @@ keeps each boundary as small as the thing it protects.",
 (a database, a cache) gets a namespace of its own too, reached through a Service rather than by sharing one.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "namespace-shared/bad",
         files: &[("deployments.yaml", include_str!("../../fixtures/rules/namespace-shared/bad/deployments.yaml"))],

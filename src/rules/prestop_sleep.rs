@@ -25,6 +25,7 @@ reason with a waiver (`# kpath:ignore prestop-sleep <reason>`). Use `preStop` fo
 telling a proxy to drain (`nginx -s quit`).",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "prestop-sleep/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/prestop-sleep/bad/deployment.yaml"))],

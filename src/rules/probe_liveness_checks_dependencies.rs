@@ -25,6 +25,7 @@ Spring Boot, use `/actuator/health/liveness` and `/actuator/health/readiness` ra
 `/actuator/health`.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "probe-liveness-checks-dependencies/bad",
         files: &[(

@@ -20,6 +20,7 @@ other services there: that belongs in the readiness probe. Give it a generous `i
 `startupProbe` so slow starts are not killed, and a `failureThreshold` above 1.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "probe-liveness-missing/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/probe-liveness-missing/bad/deployment.yaml"))],

@@ -21,6 +21,7 @@ the app cannot work without; keep the liveness probe separate and cheaper. Jobs,
 containers run to completion and need no probe.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "probe-readiness-missing/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/probe-readiness-missing/bad/deployment.yaml"))],

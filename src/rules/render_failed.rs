@@ -23,6 +23,7 @@ point outside the chart. For Kustomize, fix the reference the message names (a m
 that matches no object), vendor remote bases into the repository, and run `kubectl kustomize` locally.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "render-failed/bad",
         files: &[

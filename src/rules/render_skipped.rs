@@ -22,6 +22,7 @@ a Helm or OCI repository, ask whoever runs kpath to allow that source (`--allow-
 and encrypted values, check the rendered output in the plugin's own pipeline.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "render-skipped/bad",
         files: &[

@@ -22,6 +22,7 @@ node. Keep the limit only where you must cap usage on purpose (a noisy batch job
 cores), and then silence this notice there.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "resources-cpu-limit/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/resources-cpu-limit/bad/deployment.yaml"))],

@@ -21,6 +21,7 @@ from observed peak usage, then copy it into the limit; values are compared as qu
 `1024Mi` are equal. If the app needs more than that under load, raise both together.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "resources-memory-limit/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/resources-memory-limit/bad/deployment.yaml"))],

@@ -20,6 +20,7 @@ limit equal to the request; for CPU, consider removing the limit altogether; for
 extended resources, raise the limit or lower the request to what the container really needs.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "resources-request-above-limit/bad",
         files: &[(

@@ -27,6 +27,7 @@ to the same value, which is how `limits.memory` with no `requests.memory` counts
 request out keeps the intent visible.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "resources-requests-missing/bad",
         files: &[(

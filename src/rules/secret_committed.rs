@@ -24,6 +24,7 @@ ExternalSecret creates instead of passing the values to the chart; if a Secret r
 encrypt it with SOPS or use a SealedSecret.",
     secret: true,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "secret-committed/bad",
         files: &[("secret.yaml", include_str!("../../fixtures/rules/secret-committed/bad/secret.yaml"))],

@@ -23,6 +23,7 @@ manager, and rotate any value that was committed. For configuration files, keep 
 and inject it through an environment variable or a mounted Secret.",
     secret: true,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "secret-in-configmap/bad",
         files: &[

@@ -23,6 +23,7 @@ value that was exposed, and when the variable only holds where a secret is mount
 give it the path.",
     secret: true,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "secret-in-env/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/secret-in-env/bad/deployment.yaml"))],

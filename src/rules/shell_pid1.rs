@@ -25,6 +25,7 @@ the app starts, trap TERM and forward it to the child (`trap 'kill -TERM $pid' T
 wait $pid`), or run a small init such as `tini` as PID 1.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "shell-pid1/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/shell-pid1/bad/deployment.yaml"))],

@@ -22,6 +22,7 @@ volume for configuration. If a node agent truly needs host files, mount only the
 `readOnly: true` on every volumeMount, and run it in a namespace reserved for such agents.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "volume-hostpath/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/volume-hostpath/bad/deployment.yaml"))],

@@ -21,6 +21,7 @@ by a CSI driver (EBS, EFS, Persistent Disk, Ceph…), so the volume follows the 
 with a `nodeAffinity` and a plan for losing the node.",
     secret: false,
     options: &[],
+    suggest: None,
     bad: Example {
         dir: "volume-local-pv/bad",
         files: &[(

@@ -29,6 +29,7 @@ repository or silence the finding with a reason.",
         default: DEFAULT_MAX,
         doc: "Largest storage request allowed for one claim, as a Kubernetes quantity (`500Gi`, `1Ti`).",
     }],
+    suggest: None,
     bad: Example {
         dir: "volume-oversized/bad",
         files: &[("pvc.yaml", include_str!("../../fixtures/rules/volume-oversized/bad/pvc.yaml"))],
