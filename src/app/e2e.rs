@@ -93,6 +93,9 @@ async fn the_demo_pull_request_gets_a_failing_check_inline_comments_and_one_summ
     assert!(run.title.as_deref().is_some_and(|t| t.contains("new error")), "{:?}", run.title);
     assert!(!run.annotations.is_empty());
     assert_eq!(run.actions.first().and_then(|a| a["identifier"].as_str()), Some("rerun"));
+    // The details under the summary: every rendered change in full.
+    let text = run.text.as_deref().unwrap_or("");
+    assert!(text.starts_with("## Rendered changes") && text.contains("```diff"), "{text}");
 
     // One review, its comments on the lines that caused each breach (the fake refuses lines off the diff).
     assert_eq!(world.reviews.len(), 1);

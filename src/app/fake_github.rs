@@ -298,6 +298,8 @@ pub struct CheckRun {
     pub conclusion: Option<String>,
     pub title: Option<String>,
     pub summary: Option<String>,
+    /// `output.text`: the details under the summary.
+    pub text: Option<String>,
     pub annotations: Vec<Value>,
     pub actions: Vec<Value>,
     pub started_at: DateTime<Utc>,
@@ -1063,6 +1065,7 @@ impl World {
             conclusion: None,
             title: None,
             summary: None,
+            text: None,
             annotations: Vec::new(),
             actions: Vec::new(),
             started_at: Utc::now(),
@@ -1333,6 +1336,9 @@ fn apply_check_run_update(run: &mut CheckRun, body: &Value) -> Result<(), Answer
             check_texts("annotation ", annotation, &ANNOTATION_LIMITS)?;
         }
         run.title = output["title"].as_str().map(str::to_string);
+        if let Some(text) = output["text"].as_str() {
+            run.text = Some(text.to_string());
+        }
         run.summary = Some(summary.to_string());
         run.annotations.extend(annotations);
     }

@@ -360,6 +360,7 @@ impl GitHub {
     /// Completes check run `id` with `conclusion`, `title`, `summary` (cut to 65,535 characters) and
     /// `annotations` (50 per request, the conclusion and the "Re-run" button with the last batch). `id`
     /// is a run made by [`GitHub::start_check_run`], without annotations of its own.
+    #[allow(clippy::too_many_arguments)] // The check run's own fields, named as GitHub names them.
     pub async fn complete_check_run(
         &self,
         repo: &str,
@@ -367,9 +368,11 @@ impl GitHub {
         conclusion: impl Into<RunConclusion>,
         title: &str,
         summary: &str,
+        text: Option<&str>,
         annotations: &[Annotation],
     ) -> Result<(), GitHubError> {
         let operation = format!("completing check run {id} on {repo}");
+        let text = text.map(|t| fit(Field::CheckRunText, t));
         let conclusion = conclusion.into();
         let route = format!("{}/check-runs/{id}", repo_route(repo, &operation)?);
         let (title, summary) = (fit(Field::CheckRunTitle, title), fit(Field::CheckRunSummary, summary));
@@ -379,6 +382,9 @@ impl GitHub {
         for (i, batch) in batches.iter().enumerate() {
             let last = i + 1 == batches.len();
             let mut output = json!({ "title": title, "summary": summary });
+            if let Some(text) = &text {
+                output["text"] = json!(text);
+            }
             let mut body = if last {
                 json!({
                     "status": "completed",
@@ -1145,6 +1151,8 @@ pub enum Field {
     CheckRunTitle,
     /// A check run's `output.summary` (Markdown).
     CheckRunSummary,
+    /// A check run's `output.text`, the details under the summary (Markdown).
+    CheckRunText,
     /// An annotation's `title`.
     AnnotationTitle,
     /// An annotation's `message` (plain text).
@@ -1164,10 +1172,11 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 12] = [
         Field::CheckRunName,
         Field::CheckRunTitle,
         Field::CheckRunSummary,
+        Field::CheckRunText,
         Field::AnnotationTitle,
         Field::AnnotationMessage,
         Field::ActionLabel,
@@ -1188,7 +1197,7 @@ impl Field {
     pub const fn limit(self) -> usize {
         match self {
             Field::CheckRunName | Field::CheckRunTitle | Field::AnnotationTitle => 255,
-            Field::CheckRunSummary => 65_535,
+            Field::CheckRunSummary | Field::CheckRunText => 65_535,
             Field::AnnotationMessage => 64_000,
             Field::ActionLabel | Field::ActionIdentifier => 20,
             Field::ActionDescription => 40,
@@ -1197,7 +1206,14 @@ impl Field {
     }
 
     fn is_markdown(self) -> bool {
-        matches!(self, Field::CheckRunSummary | Field::CommentBody | Field::ReviewBody | Field::ReviewCommentBody)
+        matches!(
+            self,
+            Field::CheckRunSummary
+                | Field::CheckRunText
+                | Field::CommentBody
+                | Field::ReviewBody
+                | Field::ReviewCommentBody
+        )
     }
 }
 
@@ -1590,7 +1606,7 @@ mod tests {
         }
         let all = annotations(120);
         s.github
-            .complete_check_run(TEST_REPO, id, &Conclusion::Failure, "3 new errors", "### kpath", &all)
+            .complete_check_run(TEST_REPO, id, &Conclusion::Failure, "3 new errors", "### kpath", None, &all)
             .await
             .unwrap();
 
@@ -1621,7 +1637,10 @@ mod tests {
     async fn check_run_without_annotations_is_one_patch() {
         let s = setup().await;
         let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
-        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Neutral, "Nothing to review", "", &[]).await.unwrap();
+        s.github
+            .complete_check_run(TEST_REPO, id, &Conclusion::Neutral, "Nothing to review", "", None, &[])
+            .await
+            .unwrap();
         assert_eq!(s.fake.requests_to("PATCH", &s.route("/check-runs/")).len(), 1);
         assert_eq!(s.fake.world().check_runs[0].conclusion.as_deref(), Some("neutral"));
         s.fake.assert_no_violations();
@@ -1633,14 +1652,14 @@ mod tests {
         let id = s.github.start_check_run(TEST_REPO, HEAD).await.unwrap();
         // Two bytes per character: the cut must land on a character boundary.
         let summary = "é".repeat(40_000);
-        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, &[]).await.unwrap();
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, None, &[]).await.unwrap();
         let stored = s.fake.world().check_runs[0].summary.clone().unwrap();
         assert!(stored.len() <= MAX_CHECK_SUMMARY && stored.chars().count() <= MAX_CHECK_SUMMARY);
         assert!(stored.starts_with("éé") && stored.ends_with(TRUNCATED_NOTE), "{}", &stored[stored.len() - 80..]);
 
         let id = s.github.start_check_run(TEST_REPO, BASE).await.unwrap();
         let summary = "x".repeat(MAX_CHECK_SUMMARY);
-        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, &[]).await.unwrap();
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Success, "ok", &summary, None, &[]).await.unwrap();
         assert_eq!(s.fake.world().check_runs[1].summary.as_deref(), Some(summary.as_str()), "at the limit: kept whole");
         s.fake.assert_no_violations();
     }
@@ -1654,7 +1673,10 @@ mod tests {
         assert_eq!(s.fake.world().check_runs[0].id, id);
 
         s.fake.inject(Fault::new("PATCH", &s.route("/check-runs/"), 502, 2).after_applying());
-        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Failure, "t", "s", &annotations(60)).await.unwrap();
+        s.github
+            .complete_check_run(TEST_REPO, id, &Conclusion::Failure, "t", "s", None, &annotations(60))
+            .await
+            .unwrap();
         let world = s.fake.world();
         assert_eq!(world.check_runs[0].annotations.len(), 60);
         assert_eq!(world.check_runs[0].status, "completed");
@@ -1939,7 +1961,7 @@ mod tests {
         send(github.pulls_for_commit("", ""));
         send(github.merge_base("", "", ""));
         send(github.start_check_run("", ""));
-        send(github.complete_check_run("", 1, &Conclusion::Success, "", "", annotations));
+        send(github.complete_check_run("", 1, &Conclusion::Success, "", "", None, annotations));
         send(github.kpath_comments("", 1));
         send(github.commentable_lines("", 1));
         send(github.resolve_threads("", 1, &[]));
@@ -2046,7 +2068,7 @@ mod tests {
         huge[2].message = "🦀".repeat(50_000);
         let summary = format!("```yaml\n{}", "key: value\n".repeat(20_000));
         let title = "a title from a hostile file name ".repeat(100);
-        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Failure, &title, &summary, &huge).await.unwrap();
+        s.github.complete_check_run(TEST_REPO, id, &Conclusion::Failure, &title, &summary, None, &huge).await.unwrap();
 
         let mut comment = inline("apps/a/deployment.yaml", 9, "0123456789abcdef");
         comment.body = format!("{}\n\n<!-- kpath:fingerprint=0123456789abcdef -->", "**error** ".repeat(20_000));

@@ -73,6 +73,8 @@ struct Completion {
     conclusion: RunConclusion,
     title: String,
     summary: String,
+    /// The check run's details under the summary: every rendered change, in full where it fits.
+    text: Option<String>,
     annotations: Vec<crate::review::plan::Annotation>,
 }
 
@@ -86,7 +88,7 @@ enum Stop {
 
 impl Completion {
     fn without_annotations(conclusion: RunConclusion, title: String, summary: String) -> Completion {
-        Completion { conclusion, title, summary, annotations: Vec::new() }
+        Completion { conclusion, title, summary, text: None, annotations: Vec::new() }
     }
 }
 
@@ -209,7 +211,8 @@ impl Worker {
     async fn complete(&self, github: &GitHub, repo: &str, run: u64, c: &Completion) {
         let mut wait = FIRST_COMPLETION_WAIT;
         for round in 0..=COMPLETION_ROUNDS {
-            match github.complete_check_run(repo, run, c.conclusion, &c.title, &c.summary, &c.annotations).await {
+            let text = c.text.as_deref();
+            match github.complete_check_run(repo, run, c.conclusion, &c.title, &c.summary, text, &c.annotations).await {
                 Ok(()) => return,
                 Err(error) if round < COMPLETION_ROUNDS => {
                     tracing::warn!(repo, run, wait_s = wait.as_secs(), "cannot complete the check run yet: {error}");
@@ -360,10 +363,12 @@ impl Worker {
             github.upsert_summary(repo, number, &comment).await?;
         }
         tracing::info!(repo, number, head, conclusion = ?plan.conclusion, new = plan.counts.new, "review posted");
+        let text = crate::review::plan::rendered_changes(plan, crate::app::github::Field::CheckRunText.limit());
         Ok(Completion {
             conclusion: (&plan.conclusion).into(),
             title: plan.title.clone(),
             summary,
+            text: (!text.is_empty()).then_some(text),
             annotations: plan.annotations.clone(),
         })
     }
@@ -547,16 +552,36 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     if demoted.is_empty() {
         return plan.summary.clone();
     }
+    // Whole findings only, within GitHub's limit (with room for the rules marker and the closing line): a
+    // summary is never cut in the middle of a finding, a fence or a `<details>`.
+    let budget = crate::review::plan::MAX_SUMMARY.saturating_sub(SUMMARY_RESERVE);
     let mut out = plan.summary.trim_end().to_string();
     out.push_str("\n\n#### Findings not commented inline\n\n");
     out.push_str(note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on."));
     out.push('\n');
+    let mut shown = 0;
     for comment in demoted {
         let body = comment.visible_body();
-        out.push_str(&format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, comment.line));
+        let item = format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, comment.line);
+        if out.len() + item.len() > budget {
+            break;
+        }
+        out.push_str(&item);
+        shown += 1;
+    }
+    if shown < demoted.len() {
+        out.push_str(&format!(
+            "\n…and {} more, not shown here to stay within GitHub's size limit: see the check run's annotations, or \
+             run `kpath review` locally.\n",
+            demoted.len() - shown
+        ));
     }
     out
 }
+
+/// Room [`summary_with`] leaves below [`crate::review::plan::MAX_SUMMARY`]: the rules marker and the line
+/// saying how many findings were left out.
+const SUMMARY_RESERVE: usize = 4_096;
 
 /// The hidden list of the rules of the plan's new findings, with their counts (`id:count,…`).
 fn rules_marker(plan: &ReviewPlan) -> String {
@@ -621,6 +646,44 @@ mod tests {
         assert!(inline.iter().any(|c| c.fingerprint == "f30"));
         let demoted: Vec<&str> = demoted.iter().map(|c| c.fingerprint.as_str()).collect();
         assert_eq!(demoted, ["f26", "f27", "f28", "f29", "off", "other"]);
+    }
+
+    #[test]
+    fn a_summary_with_many_findings_not_inline_stays_whole_within_the_limit() {
+        let plan = ReviewPlan {
+            conclusion: Conclusion::Failure,
+            title: String::new(),
+            summary: format!("### ❌ kpath\n\n{}", "- a finding\n".repeat(4_000)),
+            comments: Vec::new(),
+            annotations: Vec::new(),
+            findings: Vec::new(),
+            changes: Vec::new(),
+            counts: Default::default(),
+            secrets: Default::default(),
+        };
+        let long = format!(
+            "**error** `image-latest`: {}\n\n<details><summary>Why</summary>\n\nwhy\n\n</details>",
+            "x".repeat(2_000)
+        );
+        let demoted: Vec<InlineComment> = (0..200)
+            .map(|i| InlineComment {
+                path: format!("f{i}.yaml"),
+                line: 1,
+                side: "RIGHT",
+                body: format!("{long}\n\n<!-- kpath:fingerprint=f{i} -->"),
+                rule: "image-latest",
+                fingerprint: format!("f{i}"),
+            })
+            .collect();
+        let summary = summary_with(&plan, &demoted, None);
+        assert!(
+            summary.len() + rules_marker(&plan).len() < crate::review::plan::MAX_SUMMARY,
+            "{} bytes",
+            summary.len()
+        );
+        assert_eq!(summary.matches("<details>").count(), summary.matches("</details>").count());
+        assert!(summary.contains("more, not shown here"), "the rest is counted");
+        assert!(summary.ends_with("locally.\n"));
     }
 
     #[test]

@@ -570,6 +570,58 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     ReviewPlan { conclusion, title, summary, comments, annotations, findings, changes, counts, secrets }
 }
 
+/// Every rendered change of the plan as a full diff, per unit and environment, for the check run's details
+/// (GitHub shows them under the summary): whole diffs only, within `max` bytes, the rest counted. Where the
+/// summary had to leave diffs out for its own limit, they are here.
+pub fn rendered_changes(plan: &ReviewPlan, max: usize) -> String {
+    let changed: Vec<&ObjectChange> = plan.changes.iter().filter(|c| c.kind != ChangeKind::Unchanged).collect();
+    if changed.is_empty() {
+        return String::new();
+    }
+    let budget = max.saturating_sub(MORE_LINE);
+    let mut out = String::from("## Rendered changes\n");
+    let mut heading: Option<(&str, Option<&str>)> = None;
+    let mut left_out = 0;
+    for c in &changed {
+        let mut piece = String::new();
+        let group = (c.unit.as_str(), c.environment.as_deref());
+        if heading != Some(group) {
+            let name = match group.1 {
+                Some(env) => format!("{} · {}", code_span(group.0), code_span(env)),
+                None => code_span(group.0),
+            };
+            let _ = write!(piece, "\n### {name}\n");
+        }
+        let diff = plan.redact(&c.diff);
+        let fence = fence_for(&diff);
+        let kind = match c.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            _ => "changed",
+        };
+        let _ = write!(
+            piece,
+            "\n{} `{}` ({kind})\n\n{fence}diff\n{}\n{fence}\n",
+            md_inline(&c.object.kind),
+            md_inline(&c.object.name),
+            diff.trim_end()
+        );
+        if out.len() + piece.len() > budget {
+            left_out += 1;
+            continue;
+        }
+        heading = Some(group);
+        out.push_str(&piece);
+    }
+    if left_out > 0 {
+        let _ = write!(
+            out,
+            "\n…and {left_out} more diffs, left out to stay within GitHub's limit: run `kpath review` locally.\n"
+        );
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inline comments
 // ---------------------------------------------------------------------------------------------
@@ -1767,6 +1819,29 @@ mod tests {
         assert!(p.summary.contains("obj-0000"), "the smallest are kept");
         assert_eq!(render_markdown(&p), p.summary);
         assert_eq!(p.changes.len(), 4001);
+    }
+
+    #[test]
+    fn rendered_changes_are_whole_diffs_within_the_limit() {
+        let change = |i: usize| ObjectChange {
+            object: crate::finding::ObjectId {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: None,
+                name: format!("cm{i}"),
+            },
+            unit: "charts/shop".into(),
+            environment: Some("prod".into()),
+            kind: ChangeKind::Changed,
+            diff: format!("-a: 1\n+a: {}\n", "x".repeat(5_000)),
+        };
+        let mut p = plan(Vec::new(), &diff_of(&[]), &no_lines);
+        p.changes = (0..40).map(change).collect();
+        let text = rendered_changes(&p, 65_535);
+        assert!(text.len() <= 65_535, "{} bytes", text.len());
+        assert_eq!(text.matches("```diff").count() * 2, text.matches("```").count(), "every fence closed");
+        assert!(text.contains("more diffs, left out"), "the rest is counted");
+        assert_eq!(text.matches("### `charts/shop` · `prod`").count(), 1, "one heading per environment");
     }
 
     #[test]
