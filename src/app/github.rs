@@ -654,21 +654,26 @@ impl GitHub {
     /// Reacts to an issue comment (`content`: `+1`, `-1`, `laugh`, `confused`, `heart`, `hooray`,
     /// `rocket`, `eyes`). Reacting twice is one reaction.
     pub async fn react(&self, repo: &str, comment_id: u64, content: &str) -> Result<(), GitHubError> {
-        let operation = format!("reacting {content} to comment {comment_id} on {repo}");
-        let route = format!("{}/issues/comments/{comment_id}/reactions", repo_route(repo, &operation)?);
-        let route = &route;
-        self.retrying(&operation, |_| async move {
-            let _: Value = self.post(route, &json!({ "content": content })).await?;
-            Ok(())
-        })
-        .await
+        self.react_at(repo, "issues/comments", "comment", comment_id, content).await
     }
 
     /// Reacts to a review comment (in a thread on a line of the diff), as [`GitHub::react`] does to an issue
     /// comment.
     pub async fn react_to_review_comment(&self, repo: &str, comment_id: u64, content: &str) -> Result<(), GitHubError> {
-        let operation = format!("reacting {content} to review comment {comment_id} on {repo}");
-        let route = format!("{}/pulls/comments/{comment_id}/reactions", repo_route(repo, &operation)?);
+        self.react_at(repo, "pulls/comments", "review comment", comment_id, content).await
+    }
+
+    /// `POST {repo}/{comments}/{id}/reactions`.
+    async fn react_at(
+        &self,
+        repo: &str,
+        comments: &str,
+        what: &str,
+        comment_id: u64,
+        content: &str,
+    ) -> Result<(), GitHubError> {
+        let operation = format!("reacting {content} to {what} {comment_id} on {repo}");
+        let route = format!("{}/{comments}/{comment_id}/reactions", repo_route(repo, &operation)?);
         let route = &route;
         self.retrying(&operation, |_| async move {
             let _: Value = self.post(route, &json!({ "content": content })).await?;

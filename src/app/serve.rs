@@ -148,6 +148,28 @@ impl Settings {
     /// Resolves `args`, falling back to `env` (the process environment in production).
     pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
         let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        // Every required setting that is missing is named at once, so a first deployment is fixed in one go.
+        let mut missing: Vec<SettingError> = Vec::new();
+        if args.app_id.is_none() && var("KPATH_APP_ID").is_none() {
+            missing.push(problem("KPATH_APP_ID", "app-id", "is not set"));
+        }
+        if args.private_key_path.is_none()
+            && var("KPATH_PRIVATE_KEY_PATH").is_none()
+            && var("KPATH_PRIVATE_KEY").is_none()
+        {
+            missing.push(problem("KPATH_PRIVATE_KEY_PATH", "private-key-path", "is not set (nor KPATH_PRIVATE_KEY)"));
+        }
+        if args.webhook_secret_file.is_none() && var("KPATH_WEBHOOK_SECRET").is_none() {
+            missing.push(problem("KPATH_WEBHOOK_SECRET", "webhook-secret-file", "is not set"));
+        }
+        if missing.len() > 1 {
+            let rest: Vec<String> = missing[1..].iter().map(|e| e.to_string()).collect();
+            let first = &missing[0];
+            return Err(SettingError {
+                name: first.name.clone(),
+                problem: format!("{}; {}", first.problem, rest.join("; ")),
+            });
+        }
 
         let app_id = args.app_id.clone().or_else(|| var("KPATH_APP_ID")).ok_or_else(|| {
             problem("KPATH_APP_ID", "app-id", "is not set: the GitHub App's numeric id, from its settings page")
@@ -596,6 +618,16 @@ mod tests {
             assert!(!error.contains('\n'), "one line: {error}");
             assert!(!error.contains("hook-secret-value") && !error.contains("MIIE"), "no secret in: {error}");
         }
+        // Several missing settings are named at once, on one line.
+        let mut nothing = complete();
+        for name in ["KPATH_APP_ID", "KPATH_PRIVATE_KEY", "KPATH_WEBHOOK_SECRET"] {
+            nothing.remove(name);
+        }
+        let error = resolve(&nothing, &ServeArgs::default()).expect_err("nothing set");
+        for name in ["KPATH_APP_ID (--app-id)", "KPATH_PRIVATE_KEY_PATH (--private-key-path)", "KPATH_WEBHOOK_SECRET"] {
+            assert!(error.contains(name), "{name} in: {error}");
+        }
+        assert!(!error.contains('\n'), "one line: {error}");
         let missing_file = ServeArgs { private_key_path: Some("/nonexistent/key.pem".into()), ..ServeArgs::default() };
         let error = resolve(&complete(), &missing_file).expect_err("unreadable");
         assert!(
