@@ -669,3 +669,57 @@ fn a_template_that_reads_the_cluster_says_so_and_the_rest_is_checked() {
     assert!(skipped[0].message.contains("`lookup`"), "{}", skipped[0].message);
     assert!(!with_rule(&found, "probe-liveness-missing").is_empty(), "the chart was still checked: {found:#?}");
 }
+
+#[test]
+fn what_argo_cd_would_read_elsewhere_is_a_notice_and_a_path_that_is_not_there_an_error() {
+    let mut files = chart_files();
+    files.push((
+        "apps/apps.yaml",
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+spec:
+  sources:
+    - repoURL: https://github.com/acme/deploy.git
+      path: charts/web
+      helm:
+        valueFiles:
+          - $shared/prod/values.yaml
+    - repoURL: https://github.com/acme/shared-values.git
+      ref: shared
+  destination: {namespace: web}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-remote-values
+spec:
+  source:
+    repoURL: https://github.com/acme/deploy.git
+    path: charts/web
+    helm:
+      valueFiles: [https://config.example.com/web/values.yaml]
+  destination: {namespace: web2}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: gone
+spec:
+  source:
+    repoURL: https://github.com/acme/deploy.git
+    path: apps/removed
+  destination: {namespace: gone}
+"#,
+    ));
+    let repo = repository(&files);
+    let (code, found) = check(repo.path(), &[]);
+    let skipped = with_rule(&found, "render-skipped");
+    assert_eq!(skipped.iter().map(|f| f.line).collect::<Vec<_>>(), vec![11, 25], "{found:#?}");
+    let failed = with_rule(&found, "render-failed");
+    assert_eq!(failed.len(), 1, "{found:#?}");
+    assert_eq!((failed[0].file.as_str(), failed[0].line), ("apps/apps.yaml", 35));
+    assert!(failed[0].message.contains("does not exist"), "{}", failed[0].message);
+    assert_eq!(code, 1, "the missing path fails, the notices do not");
+}

@@ -389,8 +389,7 @@ impl SourceCx<'_> {
                 name: chart.to_string(),
                 version: text("targetRevision").filter(|v| *v != "*").map(str::to_string),
             };
-            let helm = self.helm(source.get("helm"), Chart::Remote(remote), None, inputs, at)?;
-            return Ok(Source::Helm(helm));
+            return self.helm(source.get("helm"), Chart::Remote(remote), None, inputs, at);
         }
         if source.get("plugin").is_some() {
             // What the plugin renders is its to render: the directory is not rendered once more as plain files.
@@ -431,6 +430,14 @@ impl SourceCx<'_> {
         let Some(path) = tree_path(prefix, &path) else {
             return skipped(format!("`{path}` is outside the checked directory"));
         };
+        if !path.is_empty() && self.tree.under(&path).next().is_none() {
+            // Argo CD fails such an Application: "app path does not exist".
+            return Err(Problem {
+                file: self.file.to_string(),
+                pos: source.get("path").map_or(at.pos, |p| p.pos),
+                message: format!("`{path}` does not exist in this repository (Argo CD fails this Application)"),
+            });
+        }
         let has = |name: &str| self.tree.has(&render::join(&path, name));
         let is_chart = has("Chart.yaml");
         let is_kustomize = ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|n| has(n));
@@ -442,8 +449,7 @@ impl SourceCx<'_> {
                     message: format!("`{path}` has no Chart.yaml, but the source has a `helm` section"),
                 });
             }
-            let helm = self.helm(source.get("helm"), Chart::Local { dir: path.clone() }, Some(&path), inputs, at)?;
-            return Ok(Source::Helm(helm));
+            return self.helm(source.get("helm"), Chart::Local { dir: path.clone() }, Some(&path), inputs, at);
         }
         if source.get("kustomize").is_some() || is_kustomize {
             return Ok(Source::Kustomize(self.kustomize(source.get("kustomize"), path, is_kustomize, at)));
@@ -474,7 +480,7 @@ impl SourceCx<'_> {
         chart_dir: Option<&str>,
         inputs: &mut BTreeSet<String>,
         at: At,
-    ) -> Result<HelmSource, Problem> {
+    ) -> Result<Source, Problem> {
         let mut source = HelmSource {
             chart,
             release: self.app.to_string(),
@@ -483,7 +489,7 @@ impl SourceCx<'_> {
             post_render: Vec::new(),
             at,
         };
-        let Some(helm) = helm else { return Ok(source) };
+        let Some(helm) = helm else { return Ok(Source::Helm(source)) };
         if let Some(release) = helm.get("releaseName").and_then(Node::as_text).filter(|r| !r.is_empty()) {
             crate::cmdline::release_name(release).map_err(|e| self.problem(helm, "releaseName", e.to_string()))?;
             source.release = release.to_string();
@@ -497,11 +503,12 @@ impl SourceCx<'_> {
                     match self.refs.get(name) {
                         Some(Some(())) => render::resolve("", rel).and_then(|p| tree_path(self.tree.prefix(), &p)),
                         Some(None) => {
-                            return Err(Problem {
-                                file: self.file.to_string(),
-                                pos: item.pos,
-                                message: format!(
-                                    "value file `{}` is in another repository (source `{name}`); kpath reads only this one",
+                            // Argo CD reads it from that repository; kpath cannot, so it does not guess.
+                            return Ok(Source::Skipped {
+                                at: self.at(item),
+                                reason: format!(
+                                    "value file `{}` is in another repository (source `{name}`), which kpath does \
+                                     not read: this release was not rendered",
                                     crate::cmdline::shown(written)
                                 ),
                             });
@@ -519,11 +526,10 @@ impl SourceCx<'_> {
                     }
                 }
                 None if written.contains("://") => {
-                    return Err(Problem {
-                        file: self.file.to_string(),
-                        pos: item.pos,
-                        message: format!(
-                            "value file `{}` is a URL; kpath does not download",
+                    return Ok(Source::Skipped {
+                        at: self.at(item),
+                        reason: format!(
+                            "value file `{}` is a URL, which kpath does not download: this release was not rendered",
                             crate::cmdline::shown(written)
                         ),
                     });
@@ -576,7 +582,7 @@ impl SourceCx<'_> {
                 at: At::new(self.file, line.line, line.col),
             });
         }
-        Ok(source)
+        Ok(Source::Helm(source))
     }
 
     fn problem(&self, parent: &Node, key: &str, message: String) -> Problem {
