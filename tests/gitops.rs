@@ -723,3 +723,84 @@ spec:
     assert!(failed[0].message.contains("does not exist"), "{}", failed[0].message);
     assert_eq!(code, 1, "the missing path fails, the notices do not");
 }
+
+/// Environments of a review's rendered changes.
+fn reviewed_environments(dir: &Path) -> BTreeSet<String> {
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json", "--no-cache"], dir);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["kind"] != "unchanged")
+        .filter_map(|c| c["environment"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_review_re_renders_exactly_what_each_kind_of_input_feeds() {
+    let mut files = chart_files();
+    files.push(("clusters/prod/flux-system/gotk-sync.yaml", FLUX_SOURCE));
+    files.push((
+        "apps/argo.yaml",
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-argo
+spec:
+  source:
+    repoURL: https://github.com/acme/deploy.git
+    path: charts/web
+    helm:
+      valuesObject:
+        replicas: 2
+  destination: {namespace: web}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop
+spec:
+  source:
+    repoURL: https://github.com/acme/deploy.git
+    path: shop/prod
+  destination: {namespace: shop}
+"#,
+    ));
+    files.push(("shop/base/kustomization.yaml", "resources:\n- cm.yaml\n"));
+    files.push((
+        "shop/base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop\ndata:\n  level: info\n",
+    ));
+    files.push(("shop/prod/kustomization.yaml", "resources:\n- ../base\n"));
+    files.push((
+        "clusters/prod/web.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: edge\nspec:\n  chart:\n    spec:\n      chart: ./charts/web\n      sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}\n  values:\n    replicas: 1\n",
+    ));
+    let repo = repository(&files);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "base"]);
+    let change = |path: &str, from: &str, to: &str, message: &str| {
+        let file = repo.path().join(path);
+        let text = std::fs::read_to_string(&file).expect("file").replacen(from, to, 1);
+        std::fs::write(&file, text).expect("write");
+        git(repo.path(), &["commit", "-q", "-am", message]);
+    };
+    // An Application's own values: that Application only.
+    change("apps/argo.yaml", "replicas: 2", "replicas: 3", "argo values");
+    assert_eq!(reviewed_environments(repo.path()), BTreeSet::from(["web-argo".to_string()]));
+    // A Kustomize base an Application deploys through an overlay: that Application.
+    change("shop/base/cm.yaml", "level: info", "level: debug", "base");
+    assert_eq!(reviewed_environments(repo.path()), BTreeSet::from(["shop".to_string()]));
+    // A Flux HelmRelease: that release only.
+    change("clusters/prod/web.yaml", "replicas: 1", "replicas: 2", "flux values");
+    assert_eq!(reviewed_environments(repo.path()), BTreeSet::from(["edge/web".to_string()]));
+    // The chart itself: every environment that deploys it, and no other.
+    change(
+        "charts/web/templates/deployment.yaml",
+        "matchLabels: {app: web}",
+        "matchLabels: {app: web, tier: front}",
+        "chart",
+    );
+    assert_eq!(reviewed_environments(repo.path()), BTreeSet::from(["web-argo".to_string(), "edge/web".to_string()]));
+}
