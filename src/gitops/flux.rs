@@ -319,6 +319,15 @@ impl<'t> Reader<'t> {
             Ok(d) => d,
             Err(reason) => return Some(declared(vec![Source::Skipped { at: path_at, reason }], inputs)),
         };
+        if self.tree.under(&dir).next().is_none() && self.settings.repositories.is_empty() {
+            // The source was only taken to be this repository (the bootstrap source, no known URL): a missing
+            // path may mean that guess is wrong, so it is said, not failed.
+            let reason = format!(
+                "spec.path `{raw_path}` is not in the checked tree; kpath took the source to be this repository \
+                 without knowing its URL (list it under `gitops.repoURLs` to have a missing path fail)"
+            );
+            return Some(declared(vec![Source::Skipped { at: path_at, reason }], inputs));
+        }
         if self.tree.under(&dir).next().is_none() {
             return self.fail(problem(
                 &path_at,
@@ -2142,12 +2151,23 @@ spec:
 ";
         let (ds, problems) = run(&tree(&[("flux/bad.yaml", bad)]));
         let lines: Vec<(u32, &str)> = problems.iter().map(|p| (p.pos.line, p.message.as_str())).collect();
-        assert_eq!(problems.len(), 4, "{lines:?}");
+        assert_eq!(problems.len(), 3, "{lines:?}");
         assert!(problems.iter().all(|p| p.file == "flux/bad.yaml"));
         assert!(lines[0].0 == 9 && lines[0].1.contains("spec.path"), "{lines:?}");
         assert!(lines[1].0 == 13 && lines[1].1.contains("no spec.sourceRef"), "{lines:?}");
-        assert!(lines[2].0 == 28 && lines[2].1.contains("not a directory"), "{lines:?}");
-        assert!(lines[3].0 == 31 && lines[3].1.contains("no spec mapping"), "{lines:?}");
+        assert!(lines[2].0 == 31 && lines[2].1.contains("no spec mapping"), "{lines:?}");
+        // Only guessed to be this repository (no URL known): a missing path is said, not failed.
+        assert!(ds.iter().any(
+            |d| matches!(&d.sources[..], [Source::Skipped { reason, .. }] if reason.contains("not in the checked tree"))
+        ));
+        // Known by its URL: the missing path fails, as Flux fails it.
+        let known = Settings {
+            repositories: std::collections::BTreeSet::from(["github.com/acme/deploy".to_string()]),
+            ..Settings::default()
+        };
+        let source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  url: https://github.com/acme/deploy\n";
+        let (_, problems) = declared(&tree(&[("flux/bad.yaml", bad), ("flux/source.yaml", source)]), &known);
+        assert!(problems.iter().any(|p| p.pos.line == 28 && p.message.contains("not a directory")), "{problems:?}");
         assert!(skipped(one(&ds, "default/e")).contains("climbs out of the repository"));
     }
 
