@@ -75,6 +75,13 @@ pub struct CheckArgs {
     /// Also print suppressed findings in text output (JSON and SARIF always include them).
     #[arg(long)]
     pub show_suppressed: bool,
+    #[command(flatten)]
+    pub tools: ToolArgs,
+}
+
+/// The tools and downloads a check or a review may use, and the render cache: the same flags on both.
+#[derive(clap::Args, Debug)]
+pub struct ToolArgs {
     /// The helm binary to render charts with (default: $KPATH_HELM, then `helm` on PATH).
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
@@ -91,7 +98,7 @@ pub struct CheckArgs {
         value_delimiter = ','
     )]
     pub allow_chart_source: Vec<String>,
-    /// Where rendered charts are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
+    /// Where renders are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Do not read or write the on-disk render cache.
@@ -123,28 +130,8 @@ pub struct ReviewArgs {
     /// Lowest severity of a new finding that fails the review (default: `review.failOn`, else error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
-    /// The helm binary to render charts with (default: $KPATH_HELM, then `helm` on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub helm: Option<PathBuf>,
-    /// The kubectl whose built-in kustomize renders Kustomizations (default: $KPATH_KUBECTL, then `kubectl` on
-    /// PATH).
-    #[arg(long, value_name = "PATH")]
-    pub kubectl: Option<PathBuf>,
-    /// Chart repositories (Helm HTTP or `oci://`) kpath may download charts from, as URL prefixes; repeat or
-    /// separate with commas. A repository's `.kpath.yml` cannot allow any.
-    #[arg(
-        long = "allow-chart-source",
-        value_name = "PREFIX",
-        env = "KPATH_ALLOW_CHART_SOURCES",
-        value_delimiter = ','
-    )]
-    pub allow_chart_source: Vec<String>,
-    /// Where renders are cached (default: `helm.cacheDir`, else ~/.cache/kpath/renders).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not read or write the on-disk render cache.
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub tools: ToolArgs,
     /// Whose `.kpath.yml` judges both sides. `base` (the default, and what the GitHub App does): the one
     /// already merged, so a pull request cannot weaken the gate that judges it. `head`: the pull
     /// request's own, to try a configuration change locally.
@@ -327,18 +314,18 @@ fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if args.helm.is_some() {
-        config.helm.binary = args.helm.clone();
+    if args.tools.helm.is_some() {
+        config.helm.binary = args.tools.helm.clone();
     }
-    if args.kubectl.is_some() {
-        config.helm.kubectl = args.kubectl.clone();
+    if args.tools.kubectl.is_some() {
+        config.helm.kubectl = args.tools.kubectl.clone();
     }
     // Argo CD and Flux sources are "this repository" when they name its `origin` (or a `gitops.repoURLs` URL).
     if let Some(url) = paths.first().and_then(|p| crate::gitops::repo::origin_of(p)) {
         config.gitops.repositories.extend(crate::gitops::repo::normalise(&url));
     }
-    config.gitops.allowed_chart_sources = args.allow_chart_source.clone();
-    if let Some(dir) = &args.cache_dir {
+    config.gitops.allowed_chart_sources = args.tools.allow_chart_source.clone();
+    if let Some(dir) = &args.tools.cache_dir {
         config.helm.cache_dir = Some(dir.clone());
     } else if let (Some(dir), Some(base)) = (&config.helm.cache_dir, &config.base_dir)
         && dir.is_relative()
@@ -347,7 +334,7 @@ fn check(args: CheckArgs) -> ExitCode {
         // A relative `helm.cacheDir` in .kpath.yml is relative to that file.
         config.helm.cache_dir = Some(base.join(dir));
     }
-    if args.no_cache {
+    if args.tools.no_cache {
         config.helm.cache_dir = None;
     }
     match operator_ceilings() {
@@ -409,10 +396,10 @@ fn review(args: ReviewArgs) -> ExitCode {
     };
     let options = Options {
         fail_on: args.fail_on.map(severity_of),
-        helm: args.helm.clone(),
-        kubectl: args.kubectl.clone(),
-        cache_dir: args.cache_dir.clone(),
-        no_cache: args.no_cache,
+        helm: args.tools.helm.clone(),
+        kubectl: args.tools.kubectl.clone(),
+        cache_dir: args.tools.cache_dir.clone(),
+        no_cache: args.tools.no_cache,
         repositories: args
             .repo
             .as_deref()
@@ -421,7 +408,7 @@ fn review(args: ReviewArgs) -> ExitCode {
             .and_then(|url| crate::gitops::repo::normalise(&url))
             .into_iter()
             .collect(),
-        allowed_chart_sources: args.allow_chart_source.clone(),
+        allowed_chart_sources: args.tools.allow_chart_source.clone(),
         web: None,
         config_from: match args.config_from {
             ConfigFromArg::Base => run::ConfigFrom::Base,

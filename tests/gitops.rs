@@ -60,6 +60,28 @@ fn with_rule<'a>(found: &'a [Seen], rule: &str) -> Vec<&'a Seen> {
     found.iter().filter(|f| f.rule == rule).collect()
 }
 
+/// `kpath review` of the last commit of `dir`: its output, and the plan.
+fn review_last_commit(dir: &Path) -> (String, serde_json::Value) {
+    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json", "--no-cache"], dir);
+    let plan = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    (run.stdout, plan)
+}
+
+/// Environments whose rendered objects a review's plan shows changed.
+fn changed_environments(plan: &serde_json::Value) -> BTreeSet<String> {
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["kind"] != "unchanged")
+        .filter_map(|c| c["environment"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn reviewed_environments(dir: &Path) -> BTreeSet<String> {
+    changed_environments(&review_last_commit(dir).1)
+}
+
 const CHART: &str = "apiVersion: v2\nname: web\nversion: 1.0.0\n";
 const VALUES: &str = "image:\n  repository: nginx\n  tag: \"1.27\"\nreplicas: 2\n";
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
@@ -360,20 +382,10 @@ fn a_review_renders_only_the_environments_the_change_feeds() {
     git(repo.path(), &["commit", "-q", "-m", "base"]);
     write(repo.path(), "envs/prod.yaml", "replicas: 4\n");
     git(repo.path(), &["commit", "-q", "-am", "scale prod"]);
-    let run = kpath(
-        &["review", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json", "--no-cache"],
-        repo.path(),
-    );
-    assert!(!run.stdout.contains("render-failed"), "the untouched environment was rendered: {}", run.stdout);
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-    let environments: BTreeSet<String> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["environment"].as_str().unwrap_or("").to_string())
-        .collect();
-    assert_eq!(environments, BTreeSet::from(["prod".to_string()]), "{}", run.stdout);
-    assert!(run.stdout.contains("replicas: 4"), "{}", run.stdout);
+    let (stdout, plan) = review_last_commit(repo.path());
+    assert!(!stdout.contains("render-failed"), "the untouched environment was rendered: {stdout}");
+    assert_eq!(changed_environments(&plan), BTreeSet::from(["prod".to_string()]), "{stdout}");
+    assert!(stdout.contains("replicas: 4"), "{stdout}");
 }
 
 #[test]
@@ -469,18 +481,11 @@ fn an_application_set_declares_one_environment_per_generated_application() {
     git(repo.path(), &["commit", "-q", "-m", "base"]);
     write(repo.path(), "envs/prod/config.yaml", "tag: latest\n");
     git(repo.path(), &["commit", "-q", "-am", "prod on latest"]);
-    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json", "--no-cache"], repo.path());
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-    let environments: BTreeSet<String> = plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["environment"].as_str().unwrap_or("").to_string())
-        .collect();
-    assert_eq!(environments, BTreeSet::from(["web-prod".to_string()]), "{}", run.stdout);
+    let (stdout, plan) = review_last_commit(repo.path());
+    assert_eq!(changed_environments(&plan), BTreeSet::from(["web-prod".to_string()]), "{stdout}");
     let new: Vec<&serde_json::Value> =
         plan["findings"].as_array().expect("findings").iter().filter(|f| f["status"] == "new").collect();
-    assert!(new.iter().any(|f| f["rule"] == "image-latest"), "{}", run.stdout);
+    assert!(new.iter().any(|f| f["rule"] == "image-latest"), "{stdout}");
 }
 
 const FLUX_SOURCE: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
@@ -722,19 +727,6 @@ spec:
     assert_eq!((failed[0].file.as_str(), failed[0].line), ("apps/apps.yaml", 35));
     assert!(failed[0].message.contains("does not exist"), "{}", failed[0].message);
     assert_eq!(code, 1, "the missing path fails, the notices do not");
-}
-
-/// Environments of a review's rendered changes.
-fn reviewed_environments(dir: &Path) -> BTreeSet<String> {
-    let run = kpath(&["review", "--repo", ".", "--base", "HEAD~1", "--format", "json", "--no-cache"], dir);
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-    plan["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .filter(|c| c["kind"] != "unchanged")
-        .filter_map(|c| c["environment"].as_str().map(str::to_string))
-        .collect()
 }
 
 #[test]
