@@ -1,26 +1,35 @@
 //! The webhook endpoint end to end, through the real axum router, fed with GitHub's published
 //! webhook examples (npm `@octokit/webhooks-examples`, installed by `scripts/test`).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use kpath::app::events::Event;
+use kpath::app::store::{Enqueued, StoreError};
 use kpath::app::webhook::{self, Sink, WebhookState};
 use serde_json::Value;
 use tower::ServiceExt;
 
 const SECRET: &str = "webhook-secret-for-tests";
 
+/// Collects events; remembers delivery ids as a store does (each delivery is stored once).
 #[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
+struct Collect(Arc<Mutex<Vec<Event>>>, Arc<Mutex<HashSet<String>>>);
 
 impl Sink for Collect {
-    fn accept(&self, event: Event) {
+    async fn accept(&self, event: Event, delivery: Option<String>) -> Result<Enqueued, StoreError> {
+        if let Some(delivery) = delivery
+            && !self.1.lock().map_err(|_| StoreError("poisoned".into()))?.insert(delivery)
+        {
+            return Ok(Enqueued::Redelivery);
+        }
         if let Ok(mut events) = self.0.lock() {
             events.push(event);
         }
+        Ok(Enqueued::Queued)
     }
 }
 

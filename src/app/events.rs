@@ -10,11 +10,12 @@
 //!
 //! Payload shapes: <https://docs.github.com/webhooks/webhook-events-and-payloads>.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::logtext::bounded;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Stored as JSON by the PostgreSQL job store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Review `head_sha` of a repository: a pull request was opened or pushed to, or a check was
     /// (re)requested. `pull` is `None` when GitHub did not say which pull request (a `check_suite`

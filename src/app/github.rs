@@ -215,12 +215,20 @@ impl fmt::Debug for RetryPolicy {
     }
 }
 
+/// Counts content-creating requests against GitHub's secondary rate limits (about 80 a minute per
+/// installation, <https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api>), waiting
+/// when the current minute's budget is spent. Shared by every replica when the store is PostgreSQL.
+pub trait PostingBudget: Send + Sync {
+    fn take(&self, installation: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
 /// GitHub, as one installation of the App sees it.
 pub struct GitHub {
     crab: Octocrab,
     retry: RetryPolicy,
     api: String,
     installation: u64,
+    budget: Option<Arc<dyn PostingBudget>>,
 }
 
 impl fmt::Debug for GitHub {
@@ -281,9 +289,21 @@ impl GitHub {
         let crab = app
             .installation(InstallationId(installation))
             .map_err(|e| invalid(format!("octocrab refused the installation: {e}")))?;
-        let github = GitHub { crab, retry, api: api.to_string(), installation };
+        let github = GitHub { crab, retry, api: api.to_string(), installation, budget: None };
         github.installation_token().await?;
         Ok(github)
+    }
+
+    /// Every content-creating request waits for `budget` first.
+    pub fn with_budget(mut self, budget: Arc<dyn PostingBudget>) -> GitHub {
+        self.budget = Some(budget);
+        self
+    }
+
+    async fn spend(&self) {
+        if let Some(budget) = &self.budget {
+            budget.take(self.installation).await;
+        }
     }
 
     /// An installation token valid for at least five more minutes, for git over HTTPS
@@ -762,11 +782,13 @@ impl GitHub {
     // secrets of the reviews in flight are removed from what GitHub receives (see `crate::redact`).
 
     async fn post<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
+        self.spend().await;
         let body = crate::redact::redact_registered_json(body);
         self.timed(self.crab.post(route, Some(&*body))).await
     }
 
     async fn patch<T: DeserializeOwned>(&self, route: &str, body: &Value) -> Result<T, Failure> {
+        self.spend().await;
         let body = crate::redact::redact_registered_json(body);
         self.timed(self.crab.patch(route, Some(&*body))).await
     }

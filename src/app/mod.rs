@@ -15,6 +15,7 @@ pub mod github;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod openapi;
 pub mod queue;
+pub mod store;
 pub mod recent;
 pub mod serve;
 pub mod server;

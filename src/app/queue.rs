@@ -1,25 +1,24 @@
-//! The job queue: one lane per pull request. A newer head SHA replaces the job waiting in that lane
-//! and cancels the one running (its results would be stale); the same head twice is one job; lanes
-//! run in parallel up to a bound.
+//! The job runner: takes jobs from the [`Store`] and runs them, at most `concurrency` at once, holding
+//! each job's lease while it runs. The lane rules (one job per pull request at a time, a newer head
+//! replaces the waiting job and cancels the running one, a head announced twice is reviewed once) are the
+//! store's, so they hold across replicas when the store is PostgreSQL.
 //!
-//! One push announces its head more than once (`pull_request.synchronize`, then `check_suite.requested`,
-//! which for a fork names no pull request and so lands in another lane): a head already taken for review
-//! is not reviewed again unless someone asks (Re-run, `check_run`/`check_suite` rerequested,
-//! `/kpath recheck`).
+//! Stopping ([`Queue::shutdown`]): no new job is taken; the running ones get until the deadline to finish;
+//! the rest are handed back to the store (another replica takes them over, with their check runs) and,
+//! when nobody else can run them (the in-process store), their check runs are completed as interrupted.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::events::Event;
-use super::recent::Recent;
-use super::webhook::Sink;
+use super::store::{Claimed, Enqueued, Lease, Store, StoreError};
 
-/// How many reviewed heads are remembered.
-const REMEMBERED_HEADS: usize = 10_000;
+pub use super::store::Cancel;
 
 /// One lane: a pull request (or, when GitHub did not say which, a head SHA), or one comment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,11 +50,12 @@ impl Job {
     }
 
     /// Asked for by someone (a Re-run button, a rerequest, `/kpath recheck`), not announced by a push.
-    fn is_requested(&self) -> bool {
+    pub fn is_requested(&self) -> bool {
         matches!(self.event, Event::Review { requested: true, .. })
     }
 
-    fn head(&self) -> Option<&str> {
+    /// The head a review job reviews.
+    pub fn head(&self) -> Option<&str> {
         match &self.event {
             Event::Review { head_sha, .. } => Some(head_sha),
             _ => None,
@@ -63,265 +63,302 @@ impl Job {
     }
 }
 
-/// Set when a newer head made this job's result stale. A processor checks it before posting.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+type Recorder = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-impl Cancel {
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+/// What a running job may tell the runner.
+pub struct Control {
+    pub cancel: Cancel,
+    record: Recorder,
+}
+
+impl Control {
+    /// Records the check run this job started, so a replica that takes the job over completes it.
+    pub async fn record_check_run(&self, run: u64) {
+        (self.record)(run).await;
     }
 
-    fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// A control that records nothing (tests).
+    pub fn detached(cancel: Cancel) -> Control {
+        Control { cancel, record: Box::new(|_| Box::pin(async {})) }
     }
 }
 
 /// Does the work of a job (review and post, answer a command).
 pub trait Processor: Send + Sync + 'static {
-    fn process(&self, job: Job, cancel: Cancel) -> impl Future<Output = ()> + Send;
+    fn process(&self, job: Claimed, control: Control) -> impl Future<Output = ()> + Send;
+
+    /// A job that will not run: this process is stopping and no other replica will take it.
+    fn interrupted(&self, job: Claimed) -> impl Future<Output = ()> + Send;
 }
 
-struct Running {
-    head: Option<String>,
-    cancel: Cancel,
+/// How the runner holds and looks for jobs.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Jobs run at once by this replica.
+    pub concurrency: usize,
+    /// How long a claimed job is held without renewal: the longest a dead replica's job waits to be
+    /// taken over. Renewed every third of it.
+    pub lease: Duration,
+    /// How often the store is asked for jobs other replicas stored.
+    pub poll: Duration,
+    /// This replica's name in the store.
+    pub owner: String,
 }
 
-#[derive(Default)]
-struct LaneState {
-    running: Option<Running>,
-    waiting: Option<Job>,
+impl RunnerConfig {
+    pub fn new(concurrency: usize) -> RunnerConfig {
+        RunnerConfig {
+            concurrency: concurrency.max(1),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            owner: replica_name(),
+        }
+    }
 }
 
-struct Inner<P> {
+/// A name unique to this process: host, process id and a random part (a restarted pod may reuse both).
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "kpath".to_string());
+    let mut random = [0u8; 4];
+    let _ = getrandom::fill(&mut random);
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').take(63).collect();
+    format!("{host}/{}/{:08x}", std::process::id(), u32::from_le_bytes(random))
+}
+
+struct Inner<S, P> {
+    store: Arc<S>,
     processor: P,
-    permits: Semaphore,
-    lanes: Mutex<HashMap<Lane, LaneState>>,
-    /// Notified when the last lane closes.
-    idle: Notify,
-    /// Heads taken for review: (repository, SHA).
-    reviewed: Mutex<Recent<(String, String)>>,
+    config: RunnerConfig,
+    permits: Arc<Semaphore>,
+    /// Woken when a job was stored or finished here.
+    wake: Notify,
+    running: AtomicUsize,
+    /// Notified whenever a job ends.
+    ended: Notify,
+    /// True once no new job may start.
+    stopping: watch::Sender<bool>,
+    /// True once the running jobs must stop and be handed back.
+    interrupt: watch::Sender<bool>,
 }
 
-pub struct Queue<P: Processor> {
-    inner: Arc<Inner<P>>,
+pub struct Queue<S: Store, P: Processor> {
+    inner: Arc<Inner<S, P>>,
 }
 
-impl<P: Processor> Clone for Queue<P> {
+impl<S: Store, P: Processor> Clone for Queue<S, P> {
     fn clone(&self) -> Self {
         Queue { inner: self.inner.clone() }
     }
 }
 
-impl<P: Processor> Queue<P> {
-    /// A queue running at most `concurrency` jobs at once. Must be used inside a tokio runtime.
-    pub fn new(processor: P, concurrency: usize) -> Self {
-        Queue {
+impl<S: Store, P: Processor> Queue<S, P> {
+    /// Starts taking jobs from `store`. Must be called inside a tokio runtime.
+    pub fn start(store: Arc<S>, processor: P, config: RunnerConfig) -> Self {
+        let queue = Queue {
             inner: Arc::new(Inner {
+                store,
                 processor,
-                permits: Semaphore::new(concurrency.max(1)),
-                lanes: Mutex::new(HashMap::new()),
-                idle: Notify::new(),
-                reviewed: Mutex::new(Recent::new(REMEMBERED_HEADS)),
+                permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+                config,
+                wake: Notify::new(),
+                running: AtomicUsize::new(0),
+                ended: Notify::new(),
+                stopping: watch::channel(false).0,
+                interrupt: watch::channel(false).0,
             }),
-        }
+        };
+        let looping = queue.clone();
+        tokio::spawn(async move { looping.claim_loop().await });
+        queue
     }
 
-    pub fn push(&self, job: Job) {
-        if let Some(head) = job.head() {
-            let first = self.inner.reviewed.lock().map(|mut r| r.first_time((job.lane.repo.clone(), head.to_string())));
-            if first.is_ok_and(|first| !first) && !job.is_requested() {
-                return;
-            }
-        }
-        let Ok(mut lanes) = self.inner.lanes.lock() else { return };
-        let lane = lanes.entry(job.lane.clone()).or_default();
-        match &lane.running {
-            None => {
-                let cancel = Cancel::default();
-                lane.running = Some(Running { head: job.head().map(str::to_string), cancel: cancel.clone() });
-                drop(lanes);
-                self.start(job, cancel);
-            }
-            Some(running) => {
-                if job.head().is_some() && running.head.as_deref() == job.head() {
-                    // The same head is already being reviewed (e.g. pull_request.synchronize and
-                    // check_suite.requested for one push).
-                    return;
-                }
-                if job.head().is_some() {
-                    running.cancel.cancel();
-                }
-                lane.waiting = Some(job);
-            }
-        }
+    pub fn store(&self) -> &Arc<S> {
+        &self.inner.store
     }
 
-    /// Waits until no job is running or waiting (for a graceful shutdown: a job stopped half-way would
-    /// leave its check run in progress).
+    /// Stores a job and wakes the runner.
+    pub async fn offer(&self, job: Job, delivery: Option<String>) -> Result<Enqueued, StoreError> {
+        let outcome = self.inner.store.enqueue(job, delivery).await?;
+        if outcome == Enqueued::Queued {
+            self.inner.wake.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// Jobs running in this replica.
+    pub fn running(&self) -> usize {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Whether [`Queue::shutdown`] has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    /// Waits until no job is running here and none is waiting in the store.
     pub async fn drained(&self) {
         loop {
-            let notified = self.inner.idle.notified();
-            if self.inner.lanes.lock().map_or(true, |lanes| lanes.is_empty()) {
+            let ended = self.inner.ended.notified();
+            if self.running() == 0 && self.inner.store.waiting().await.is_ok_and(|n| n == 0) {
                 return;
             }
-            notified.await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), ended).await;
         }
     }
 
-    fn start(&self, job: Job, cancel: Cancel) {
-        let queue = self.clone();
-        tokio::spawn(async move {
-            let lane = job.lane.clone();
-            if let Ok(_permit) = queue.inner.permits.acquire().await
-                && !cancel.is_cancelled()
-            {
-                queue.inner.processor.process(job, cancel).await;
+    async fn claim_loop(&self) {
+        let inner = &self.inner;
+        let mut stopping = inner.stopping.subscribe();
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            if *stopping.borrow() {
+                return;
             }
-            queue.finished(&lane);
+            let permit = tokio::select! {
+                permit = inner.permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+                _ = stopping.changed() => return,
+            };
+            match inner.store.claim(&inner.config.owner, inner.config.lease).await {
+                Ok(Some(claimed)) => {
+                    self.spawn(claimed, permit);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!("{error}; trying again"),
+            }
+            drop(permit);
+            if last_prune.elapsed() > PRUNE_EVERY {
+                last_prune = tokio::time::Instant::now();
+                if let Err(error) = inner.store.prune(REMEMBER_FOR).await {
+                    tracing::warn!("{error}");
+                }
+            }
+            tokio::select! {
+                () = inner.wake.notified() => {},
+                () = tokio::time::sleep(inner.config.poll) => {},
+                _ = stopping.changed() => return,
+            }
+        }
+    }
+
+    fn spawn(&self, claimed: Claimed, permit: OwnedSemaphorePermit) {
+        let queue = self.clone();
+        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            queue.run(claimed).await;
+            drop(permit);
+            queue.inner.running.fetch_sub(1, Ordering::SeqCst);
+            queue.inner.ended.notify_waiters();
+            // The lane may have a waiting job now.
+            queue.inner.wake.notify_one();
         });
     }
 
-    /// Starts the lane's waiting job, if any; otherwise closes the lane.
-    fn finished(&self, lane: &Lane) {
-        let Ok(mut lanes) = self.inner.lanes.lock() else { return };
-        let next = lanes.get_mut(lane).and_then(|l| l.waiting.take());
-        match next {
-            Some(job) => {
-                let cancel = Cancel::default();
-                if let Some(state) = lanes.get_mut(lane) {
-                    state.running = Some(Running { head: job.head().map(str::to_string), cancel: cancel.clone() });
+    async fn run(&self, claimed: Claimed) {
+        let inner = &self.inner;
+        let (id, owner, lease) = (claimed.id, inner.config.owner.clone(), inner.config.lease);
+        let cancel = claimed.cancel.clone();
+        let store = inner.store.clone();
+        let record_owner = owner.clone();
+        let control = Control {
+            cancel: cancel.clone(),
+            record: Box::new(move |run| {
+                let (store, owner) = (store.clone(), record_owner.clone());
+                Box::pin(async move {
+                    if let Err(error) = store.record_check_run(id, &owner, run).await {
+                        tracing::warn!(job = id, run, "{error}");
+                    }
+                })
+            }),
+        };
+        let heartbeat = async {
+            let mut unreachable_since: Option<tokio::time::Instant> = None;
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match inner.store.renew(id, &owner, lease).await {
+                    Ok(Lease::Held { cancel: asked }) => {
+                        unreachable_since = None;
+                        if asked {
+                            cancel.cancel();
+                        }
+                    }
+                    Ok(Lease::Lost) => return,
+                    Err(error) => {
+                        // Past the lease another replica may hold the job: stop rather than post twice.
+                        let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+                        tracing::warn!(job = id, "{error}");
+                        if since.elapsed() >= lease {
+                            return;
+                        }
+                    }
                 }
-                drop(lanes);
-                self.start(job, cancel);
             }
-            None => {
-                lanes.remove(lane);
-                if lanes.is_empty() {
-                    self.inner.idle.notify_waiters();
+        };
+        let mut interrupt = inner.interrupt.subscribe();
+        let interrupted = async move {
+            let _ = interrupt.wait_for(|stop| *stop).await;
+        };
+        tokio::select! {
+            () = inner.processor.process(claimed, control) => {
+                if let Err(error) = inner.store.finish(id, &owner).await {
+                    tracing::warn!(job = id, "{error}");
+                }
+            }
+            () = heartbeat => {
+                cancel.cancel();
+                tracing::warn!(job = id, "the job's lease was lost; another replica runs it");
+            }
+            () = interrupted => {
+                cancel.cancel();
+                if let Err(error) = inner.store.hand_back(id, &owner).await {
+                    tracing::warn!(job = id, "{error}");
                 }
             }
         }
     }
-}
 
-impl<P: Processor> Sink for Queue<P> {
-    fn accept(&self, event: Event) {
-        match Job::from_event(event) {
-            Some(job) => self.push(job),
-            None => tracing::info!("installation event"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::sync::mpsc;
-
-    /// Records what it did; the first job of each test waits at a gate so tests can interleave
-    /// pushes deterministically (sync points, no sleeps).
-    struct Recorder {
-        log: mpsc::UnboundedSender<String>,
-        gate: Arc<Notify>,
-        gated: AtomicBool,
-    }
-
-    impl Processor for Recorder {
-        async fn process(&self, job: Job, cancel: Cancel) {
-            let head = job.head().unwrap_or("-").to_string();
-            let _ = self.log.send(format!("start {head}"));
-            if self.gated.swap(false, Ordering::SeqCst) {
-                self.gate.notified().await;
+    /// Stops taking jobs, lets the running ones finish until `deadline`, hands the rest back, and
+    /// completes the check runs of jobs nobody else will run within `orphans_within`.
+    pub async fn shutdown(&self, deadline: Duration, orphans_within: Duration) {
+        let inner = &self.inner;
+        inner.stopping.send_replace(true);
+        let finished = tokio::time::timeout(deadline, async {
+            while self.running() > 0 {
+                let ended = inner.ended.notified();
+                if self.running() == 0 {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(100), ended).await;
             }
-            let outcome = if cancel.is_cancelled() { "cancelled" } else { "posted" };
-            let _ = self.log.send(format!("{outcome} {head}"));
-        }
-    }
-
-    fn review(pull: u64, sha: &str) -> Job {
-        review_for(Some(pull), sha, "pull_request.synchronize")
-    }
-
-    fn review_for(pull: Option<u64>, sha: &str, reason: &str) -> Job {
-        let requested = matches!(reason, "check_run.requested_action" | "command.recheck");
-        Job::from_event(Event::Review {
-            repo: "acme/shop".into(),
-            installation: Some(1),
-            pull,
-            head_sha: sha.into(),
-            requested,
-            reason: reason.into(),
         })
-        .expect("a job")
-    }
-
-    #[tokio::test]
-    async fn a_head_announced_again_is_not_reviewed_again_unless_asked() {
-        let (processor, mut log, _gate) = recorder(false);
-        let queue = Queue::new(processor, 2);
-        queue.push(review(7, "aaa"));
-        assert_eq!(log.recv().await.as_deref(), Some("start aaa"));
-        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
-        queue.drained().await;
-        // The push's check suite, after the review finished; and a fork's, which names no pull request.
-        queue.push(review_for(Some(7), "aaa", "check_suite.requested"));
-        queue.push(review_for(None, "aaa", "check_suite.requested"));
-        queue.push(review_for(Some(7), "aaa", "check_run.requested_action"));
-        assert_eq!(log.recv().await.as_deref(), Some("start aaa"), "the Re-run button runs");
-        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
-        queue.drained().await;
-        queue.push(review_for(Some(7), "aaa", "command.recheck"));
-        assert_eq!(log.recv().await.as_deref(), Some("start aaa"), "so does /kpath recheck");
-        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
-        queue.drained().await;
-        assert!(log.try_recv().is_err(), "nothing else ran");
-    }
-
-    fn recorder(gated: bool) -> (Recorder, mpsc::UnboundedReceiver<String>, Arc<Notify>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let gate = Arc::new(Notify::new());
-        (Recorder { log: tx, gate: gate.clone(), gated: AtomicBool::new(gated) }, rx, gate)
-    }
-
-    #[tokio::test]
-    async fn a_newer_push_cancels_the_running_review_and_only_the_newest_posts() {
-        let (processor, mut log, gate) = recorder(true);
-        let queue = Queue::new(processor, 2);
-        queue.push(review(7, "aaa"));
-        assert_eq!(log.recv().await.as_deref(), Some("start aaa"));
-        queue.push(review(7, "bbb"));
-        queue.push(review(7, "ccc"));
-        gate.notify_one();
-        assert_eq!(log.recv().await.as_deref(), Some("cancelled aaa"));
-        assert_eq!(log.recv().await.as_deref(), Some("start ccc"), "bbb was replaced while waiting");
-        assert_eq!(log.recv().await.as_deref(), Some("posted ccc"));
-    }
-
-    #[tokio::test]
-    async fn the_same_head_twice_is_one_job() {
-        let (processor, mut log, gate) = recorder(true);
-        let queue = Queue::new(processor, 2);
-        queue.push(review(7, "aaa"));
-        assert_eq!(log.recv().await.as_deref(), Some("start aaa"));
-        queue.push(review(7, "aaa"));
-        gate.notify_one();
-        assert_eq!(log.recv().await.as_deref(), Some("posted aaa"));
-        queue.push(review(8, "zzz"));
-        assert_eq!(log.recv().await.as_deref(), Some("start zzz"), "nothing else ran in between");
-    }
-
-    #[tokio::test]
-    async fn concurrency_is_bounded_and_lanes_are_independent() {
-        let (processor, mut log, gate) = recorder(true);
-        let queue = Queue::new(processor, 1);
-        queue.push(review(1, "one"));
-        assert_eq!(log.recv().await.as_deref(), Some("start one"));
-        queue.push(review(2, "two"));
-        // With one permit, pull 2 cannot start before pull 1 finishes.
-        gate.notify_one();
-        assert_eq!(log.recv().await.as_deref(), Some("posted one"));
-        assert_eq!(log.recv().await.as_deref(), Some("start two"));
-        assert_eq!(log.recv().await.as_deref(), Some("posted two"));
+        .await;
+        if finished.is_err() {
+            tracing::warn!(running = self.running(), "shutdown deadline reached; handing the running jobs back");
+            inner.interrupt.send_replace(true);
+            while self.running() > 0 {
+                let ended = inner.ended.notified();
+                if self.running() == 0 {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(100), ended).await;
+            }
+        }
+        let orphans = inner.store.orphans().await;
+        if orphans.is_empty() {
+            return;
+        }
+        tracing::info!(jobs = orphans.len(), "completing the check runs of jobs left unrun");
+        let told = async {
+            for orphan in orphans {
+                inner.processor.interrupted(orphan).await;
+            }
+        };
+        if tokio::time::timeout(orphans_within, told).await.is_err() {
+            tracing::warn!("could not tell GitHub about every interrupted job in time");
+        }
     }
 }
+
+/// How often old delivery ids and reviewed heads are forgotten, and after how long.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+const REMEMBER_FOR: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -4,8 +4,10 @@
 //! A missing or malformed setting stops startup with one line naming it. The App's private key and
 //! the webhook secret are held as [`SecretString`]s: never logged, never in an error message.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +19,11 @@ use tokio::sync::mpsc;
 
 use crate::quantity::parse_duration_ms;
 
-use super::github::{self, RetryPolicy};
-use super::queue::Queue;
+use super::github::{self, PostingBudget, RetryPolicy};
+use super::queue::{Job, Queue, RunnerConfig};
+use super::store::memory::MemoryStore;
+use super::store::postgres::PgStore;
+use super::store::{Enqueued, Store, StoreError};
 use super::server::{self, Limits};
 use super::webhook::{self, Sink, WebhookState};
 use super::worker::{Worker, WorkerConfig};
@@ -91,6 +96,24 @@ pub struct ServeArgs {
     /// Connections served at once; more are closed as they arrive [env: KPATH_MAX_CONNECTIONS] [default: 512]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
+
+    // Shared state and stopping (src/app/store/, src/app/queue.rs).
+    /// PostgreSQL shared by every replica (`postgres://USER:PASSWORD@HOST/DB`); without it jobs are kept in
+    /// this process and only one replica may run [env: KPATH_DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// On SIGTERM, how long running reviews may take to finish before they are handed back; keep it below
+    /// the pod's termination grace period [env: KPATH_SHUTDOWN_DEADLINE] [default: 20s]
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_deadline: Option<String>,
+    /// How long a replica holds a job without renewing it: a dead replica's job is taken over after this
+    /// [env: KPATH_LEASE] [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub lease: Option<String>,
+    /// Content-creating GitHub requests per installation and minute, for all replicas together (GitHub's
+    /// secondary rate limit is about 80) [env: KPATH_POSTING_BUDGET] [default: 80]
+    #[arg(long, value_name = "N")]
+    pub posting_budget: Option<String>,
 }
 
 /// The server's settings, resolved and checked.
@@ -113,6 +136,11 @@ pub struct Settings {
     pub ceilings: crate::config::Ceilings,
     /// Timeouts and the connection cap of the server.
     pub limits: Limits,
+    /// The shared PostgreSQL store; `None`: in-process.
+    pub database_url: Option<SecretString>,
+    pub shutdown_deadline: Duration,
+    pub lease: Duration,
+    pub posting_budget: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -128,6 +156,10 @@ impl std::fmt::Debug for Settings {
             .field("helm", &self.helm)
             .field("ceilings", &self.ceilings)
             .field("limits", &self.limits)
+            .field("database", &self.database_url.is_some())
+            .field("shutdown_deadline", &self.shutdown_deadline)
+            .field("lease", &self.lease)
+            .field("posting_budget", &self.posting_budget)
             .finish_non_exhaustive()
     }
 }
@@ -300,6 +332,42 @@ impl Settings {
             problem(e.name, &flag, e.problem)
         })?;
         let limits = resolve_limits(args, &var)?;
+        let database_url = match args.database_url.clone().or_else(|| var("KPATH_DATABASE_URL")) {
+            None => None,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(SecretString::from(url.trim().to_string()))
+            }
+            Some(_) => {
+                return Err(problem("KPATH_DATABASE_URL", "database-url", "must be a postgres:// or postgresql:// URL"));
+            }
+        };
+        let shutdown_deadline = duration_setting(
+            &args.shutdown_deadline,
+            &var,
+            ("KPATH_SHUTDOWN_DEADLINE", "shutdown-deadline"),
+            Duration::from_secs(20),
+            (Duration::from_secs(1), Duration::from_secs(600)),
+        )?;
+        let lease = duration_setting(
+            &args.lease,
+            &var,
+            ("KPATH_LEASE", "lease"),
+            Duration::from_secs(30),
+            (Duration::from_millis(300), Duration::from_secs(600)),
+        )?;
+        let posting_budget = match args.posting_budget.clone().or_else(|| var("KPATH_POSTING_BUDGET")) {
+            None => 80,
+            Some(n) => match n.trim().parse::<u32>() {
+                Ok(n) if (1..=100_000).contains(&n) => n,
+                _ => {
+                    return Err(problem(
+                        "KPATH_POSTING_BUDGET",
+                        "posting-budget",
+                        format!("must be a number from 1 to 100000, not {n:?}"),
+                    ));
+                }
+            },
+        };
 
         Ok(Settings {
             app_id,
@@ -316,7 +384,31 @@ impl Settings {
             allowed_chart_sources,
             ceilings,
             limits,
+            database_url,
+            shutdown_deadline,
+            lease,
+            posting_budget,
         })
+    }
+}
+
+/// A duration setting from its flag, else its variable, else `default`, within `range`.
+fn duration_setting(
+    flag_value: &Option<String>,
+    var: &dyn Fn(&str) -> Option<String>,
+    (name, flag): (&str, &str),
+    default: Duration,
+    range: (Duration, Duration),
+) -> Result<Duration, SettingError> {
+    let Some(text) = flag_value.clone().or_else(|| var(name)) else { return Ok(default) };
+    let seconds = text.trim().parse::<u64>().ok().and_then(|s| s.checked_mul(1000));
+    match seconds.or_else(|| parse_duration_ms(&text)).map(Duration::from_millis) {
+        Some(d) if (range.0..=range.1).contains(&d) => Ok(d),
+        _ => Err(problem(
+            name,
+            flag,
+            format!("must be a duration from {:?} to {:?} (such as 20s), not {text:?}", range.0, range.1),
+        )),
     }
 }
 
@@ -375,39 +467,122 @@ pub fn git_base(api: &str) -> String {
     }
 }
 
+/// The job runner as the server sees it, whatever its store.
+trait Runner: Send + Sync {
+    fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    fn shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    fn is_stopping(&self) -> bool;
+    fn ping(&self) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>;
+}
+
+/// How long, after the shutdown deadline, GitHub is told about the jobs nobody will run.
+const ORPHANS_WITHIN: Duration = Duration::from_secs(5);
+
+impl<S: Store> Runner for Queue<S, Worker> {
+    fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Queue::drained(self))
+    }
+    fn shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Queue::shutdown(self, deadline, ORPHANS_WITHIN))
+    }
+    fn is_stopping(&self) -> bool {
+        Queue::is_stopping(self)
+    }
+    fn ping(&self) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
+        Box::pin(self.store().ping())
+    }
+}
+
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    queue: Queue<Worker>,
+    stopped: tokio::task::JoinHandle<()>,
+    runner: Arc<dyn Runner>,
 }
 
 impl Running {
-    /// Waits until the server stops taking webhooks, then until the jobs it took are done.
+    /// Waits until the server stops taking webhooks and the job runner has stopped (see
+    /// [`Queue::shutdown`]).
     pub async fn wait(self) -> std::io::Result<()> {
         let served = self.task.await.map_err(std::io::Error::other)?;
-        self.queue.drained().await;
+        self.stopped.await.map_err(std::io::Error::other)?;
         served
     }
 
     /// Waits until no job is running or waiting.
     pub async fn idle(&self) {
-        self.queue.drained().await;
+        self.runner.drained().await;
     }
 }
 
-/// The queue as the webhook's sink.
-struct QueueSink(Queue<Worker>);
+/// The queue as the webhook's sink: a job is stored before the webhook is answered.
+struct QueueSink<S: Store>(Queue<S, Worker>);
 
-impl Sink for QueueSink {
-    fn accept(&self, event: super::events::Event) {
-        self.0.accept(event);
+impl<S: Store> Sink for QueueSink<S> {
+    async fn accept(&self, event: super::events::Event, delivery: Option<String>) -> Result<Enqueued, StoreError> {
+        if self.0.is_stopping() {
+            // Refused, so GitHub's redelivery (or another replica) takes it.
+            return Err(StoreError("this replica is shutting down".to_string()));
+        }
+        match Job::from_event(event) {
+            Some(job) => self.0.offer(job, delivery).await,
+            None => {
+                tracing::info!("installation event");
+                Ok(Enqueued::Dropped)
+            }
+        }
+    }
+}
+
+/// The posting budget, counted in the store (shared by every replica with PostgreSQL).
+struct StoreBudget<S: Store> {
+    store: Arc<S>,
+    per_minute: u32,
+}
+
+impl<S: Store> PostingBudget for StoreBudget<S> {
+    fn take(&self, installation: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            // A few rounds at most: the wait is until the current minute ends.
+            for _ in 0..3 {
+                match self.store.take_posting(installation, self.per_minute).await {
+                    Ok(None) => return,
+                    Ok(Some(wait)) => {
+                        tracing::info!(installation, wait_ms = wait.as_millis() as u64, "posting budget spent; waiting");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(installation, "{error}; posting without the shared budget");
+                        return;
+                    }
+                }
+            }
+        })
     }
 }
 
 /// Starts serving on `listener` (the caller bound it) with `retry` for GitHub calls. Must run in a
-/// tokio runtime; `shutdown` ends the server gracefully.
+/// tokio runtime; `shutdown` stops taking webhooks and jobs, then stops the runner (see
+/// [`Queue::shutdown`]).
 pub async fn start(
+    settings: Settings,
+    retry: RetryPolicy,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Running> {
+    match settings.database_url.clone() {
+        Some(url) => {
+            let connections = u32::try_from(settings.concurrency * 2 + 4).unwrap_or(u32::MAX);
+            let store = PgStore::connect(url.expose_secret(), connections).await.map_err(std::io::Error::other)?;
+            start_with(Arc::new(store), settings, retry, listener, shutdown).await
+        }
+        None => start_with(Arc::new(MemoryStore::new()), settings, retry, listener, shutdown).await,
+    }
+}
+
+async fn start_with<S: Store>(
+    store: Arc<S>,
     settings: Settings,
     retry: RetryPolicy,
     listener: TcpListener,
@@ -416,6 +591,10 @@ pub async fn start(
     std::fs::create_dir_all(&settings.cache_dir)?;
     let addr = listener.local_addr()?;
     let (resubmit, mut resubmitted) = mpsc::unbounded_channel();
+    let key = octocrab::EncodingKey::from_rsa_pem(settings.private_key.expose_secret().as_bytes())
+        .map_err(|_| std::io::Error::other("the App's private key is not a PEM-encoded RSA key"))?;
+    let budget: Arc<dyn PostingBudget> =
+        Arc::new(StoreBudget { store: store.clone(), per_minute: settings.posting_budget });
     let worker = Worker::new(
         WorkerConfig {
             api: settings.api.clone(),
@@ -431,23 +610,75 @@ pub async fn start(
             allowed_chart_sources: settings.allowed_chart_sources.clone(),
             ceilings: settings.ceilings,
             retry,
+            budget: Some(budget),
         },
         resubmit,
     );
-    let queue = Queue::new(worker, settings.concurrency);
+    let config = RunnerConfig { lease: settings.lease, ..RunnerConfig::new(settings.concurrency) };
+    let queue = Queue::start(store, worker, config);
     let feedback = queue.clone();
-    let kept = queue.clone();
     tokio::spawn(async move {
         while let Some(event) = resubmitted.recv().await {
-            feedback.accept(event);
+            if let Some(job) = Job::from_event(event)
+                && let Err(error) = feedback.offer(job, None).await
+            {
+                tracing::error!("/kpath recheck: {error}");
+            }
         }
     });
+    let runner: Arc<dyn Runner> = Arc::new(queue.clone());
     let state = Arc::new(WebhookState::new(settings.webhook_secret, QueueSink(queue)));
+    let readiness = Arc::new(Readiness { runner: runner.clone(), app_id: settings.app_id, key });
     let app: Router = webhook::router(&settings.webhook_path, state)
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ok\n" }));
-    let task = tokio::spawn(server::serve(listener, app, settings.limits, shutdown));
-    Ok(Running { addr, task, queue: kept })
+        .route("/readyz", get(move || readyz(readiness.clone())));
+    // One signal, two listeners: the server stops taking connections, the runner stops taking jobs.
+    let (signal, _) = tokio::sync::watch::channel(false);
+    let server_signal = signal.subscribe();
+    let runner_signal = signal.subscribe();
+    tokio::spawn(async move {
+        shutdown.await;
+        signal.send_replace(true);
+    });
+    let wait_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let task = tokio::spawn(server::serve(listener, app, settings.limits, wait_for(server_signal)));
+    let stopping = runner.clone();
+    let deadline = settings.shutdown_deadline;
+    let stopped = tokio::spawn(async move {
+        wait_for(runner_signal).await;
+        stopping.shutdown(deadline).await;
+    });
+    Ok(Running { addr, task, stopped, runner })
+}
+
+/// What `/readyz` checks: the App's key signs a token, the store answers, the replica is not stopping.
+/// GitHub itself is never called (an outage there must not take every replica out of the Service).
+struct Readiness {
+    runner: Arc<dyn Runner>,
+    app_id: u64,
+    key: octocrab::EncodingKey,
+}
+
+async fn readyz(readiness: Arc<Readiness>) -> (axum::http::StatusCode, String) {
+    let mut problems = Vec::new();
+    if readiness.runner.is_stopping() {
+        problems.push("shutting down".to_string());
+    }
+    if octocrab::auth::create_jwt(octocrab::models::AppId(readiness.app_id), &readiness.key).is_err() {
+        problems.push("the App's private key cannot sign a token".to_string());
+    }
+    match tokio::time::timeout(Duration::from_secs(2), readiness.runner.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => problems.push(error.to_string()),
+        Err(_) => problems.push("the job store did not answer within 2s".to_string()),
+    }
+    if problems.is_empty() {
+        (axum::http::StatusCode::OK, "ok\n".to_string())
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; ")))
+    }
 }
 
 /// `kpath serve`: binds, serves until SIGINT or SIGTERM.
@@ -470,9 +701,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         header_timeout_ms = settings.limits.header_timeout.as_millis() as u64,
         body_timeout_ms = settings.limits.body_timeout.as_millis() as u64,
         max_connections = settings.limits.max_connections,
+        store = if settings.database_url.is_some() { "postgres" } else { "in-process" },
+        shutdown_deadline_ms = settings.shutdown_deadline.as_millis() as u64,
         "kpath serve: ready"
     );
-    let running = start(settings, RetryPolicy::default(), listener, shutdown_signal()).await?;
+    let running = start(settings, RetryPolicy::default(), listener, shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("KPATH_DATABASE_URL (--database-url): {e}"))?;
     running.wait().await?;
     tracing::info!("kpath serve: stopped");
     Ok(())
@@ -497,10 +732,10 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    // The reviews already taken are finished (their helm renders are bounded in time); a second
-    // signal stops at once: helm is killed and the temporary directories are removed.
+    // The running reviews get until the shutdown deadline, then are handed back; a second signal stops
+    // at once: helm is killed and the temporary directories are removed.
     crate::cleanup::exit_on_signals();
-    tracing::info!("kpath serve: stopping after the running reviews; a second SIGINT or SIGTERM stops now");
+    tracing::info!("kpath serve: stopping: no new jobs; running reviews get until the shutdown deadline");
 }
 
 #[cfg(test)]

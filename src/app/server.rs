@@ -166,8 +166,13 @@ mod tests {
     struct Events(Mutex<Vec<Event>>);
 
     impl Sink for Arc<Events> {
-        fn accept(&self, event: Event) {
+        async fn accept(
+            &self,
+            event: Event,
+            _delivery: Option<String>,
+        ) -> Result<crate::app::store::Enqueued, crate::app::store::StoreError> {
             self.0.lock().expect("lock").push(event);
+            Ok(crate::app::store::Enqueued::Queued)
         }
     }
 

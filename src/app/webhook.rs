@@ -11,7 +11,7 @@
 //!
 //! See <https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries>.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +25,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::events::{self, Event};
+#[cfg(test)]
 use super::recent::Recent;
+use super::store::{Enqueued, StoreError};
 use crate::logtext::bounded;
 
 /// GitHub's maximum webhook payload.
@@ -34,20 +36,23 @@ pub const MAX_BODY: usize = 25 * 1024 * 1024;
 /// can be checked, so without a budget N senders of 25 MB bodies would make kpath hold N × 25 MB; a
 /// request that does not fit waits for room (within the server's body deadline, then 408).
 pub const BODY_MEMORY: usize = 4 * MAX_BODY;
-/// How many delivery ids are remembered to drop redeliveries.
-const REMEMBERED_DELIVERIES: usize = 10_000;
 /// A delivery id longer than this (GitHub's are 36-character GUIDs) is remembered by its hash.
 const MAX_DELIVERY_KEY: usize = 64;
 
-/// Where accepted events go (the job queue in production, a channel in tests).
+/// Where accepted events go (the job store in production, a channel in tests). `delivery` is the
+/// delivery's key, stored with the job so that a redelivery is dropped; an error means the job was not
+/// stored, and the webhook answers 503 so that GitHub shows a failed delivery that can be redelivered.
 pub trait Sink: Send + Sync + 'static {
-    fn accept(&self, event: Event);
+    fn accept(
+        &self,
+        event: Event,
+        delivery: Option<String>,
+    ) -> impl std::future::Future<Output = Result<Enqueued, StoreError>> + Send;
 }
 
 pub struct WebhookState<S: Sink> {
     secret: SecretString,
     sink: S,
-    deliveries: Mutex<Recent<String>>,
     /// Permits are bytes of [`BODY_MEMORY`].
     body_memory: Arc<Semaphore>,
 }
@@ -57,7 +62,6 @@ impl<S: Sink> WebhookState<S> {
         WebhookState {
             secret,
             sink,
-            deliveries: Mutex::new(Recent::new(REMEMBERED_DELIVERIES)),
             body_memory: Arc::new(Semaphore::new(BODY_MEMORY)),
         }
     }
@@ -123,23 +127,29 @@ async fn receive<S: Sink>(State(state): State<Arc<WebhookState<S>>>, headers: He
     if !signature_is_valid(state.secret.expose_secret(), &body, Some(signature)) {
         return refuse_unsigned();
     }
-    if !delivery.is_empty() {
-        let key = delivery_key(delivery);
-        let first = state.deliveries.lock().map(|mut d| d.first_time(key)).unwrap_or(true);
-        if !first {
-            tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "redelivery ignored");
-            return (StatusCode::OK, "already received\n");
-        }
-    }
     let parsed = events::parse(event_name, &body);
     // The payload is not kept: the event holds the few fields kpath needs.
     drop(body);
     match parsed {
-        Ok(Some(event)) => {
-            tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "queued");
-            state.sink.accept(event);
-            (StatusCode::ACCEPTED, "queued\n")
-        }
+        // Answered only once the job is stored (durably, with PostgreSQL).
+        Ok(Some(event)) => match state.sink.accept(event, (!delivery.is_empty()).then(|| delivery_key(delivery))).await {
+            Ok(Enqueued::Queued) => {
+                tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "queued");
+                (StatusCode::ACCEPTED, "queued\n")
+            }
+            Ok(Enqueued::Redelivery) => {
+                tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "redelivery ignored");
+                (StatusCode::OK, "already received\n")
+            }
+            Ok(Enqueued::Dropped) => {
+                tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "head already taken");
+                (StatusCode::OK, "already reviewed\n")
+            }
+            Err(error) => {
+                tracing::error!(delivery = %bounded(delivery), event = %bounded(event_name), "not stored: {error}");
+                (StatusCode::SERVICE_UNAVAILABLE, "cannot store the event now; redeliver it later\n")
+            }
+        },
         Ok(None) => (StatusCode::OK, "ignored\n"),
         Err(error) => {
             tracing::warn!(delivery = %bounded(delivery), event = %bounded(event_name), "webhook refused: {error}");
@@ -201,18 +211,28 @@ mod tests {
 
         const SECRET: &str = "s3cret";
 
-        struct Channel(StdMutex<Vec<Event>>);
+        struct Channel(StdMutex<Vec<Event>>, StdMutex<Recent<String>>, std::sync::atomic::AtomicBool);
 
         impl Sink for Arc<Channel> {
-            fn accept(&self, event: Event) {
+            async fn accept(&self, event: Event, delivery: Option<String>) -> Result<Enqueued, StoreError> {
+                if self.2.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(StoreError("connection refused".to_string()));
+                }
+                if let Some(delivery) = delivery
+                    && !self.1.lock().expect("lock").first_time(delivery)
+                {
+                    return Ok(Enqueued::Redelivery);
+                }
                 self.0.lock().expect("lock").push(event);
+                Ok(Enqueued::Queued)
             }
         }
 
         type State = Arc<WebhookState<Arc<Channel>>>;
 
         fn app_with_state() -> (Router, Arc<Channel>, State) {
-            let events = Arc::new(Channel(StdMutex::new(Vec::new())));
+            let events =
+                Arc::new(Channel(StdMutex::new(Vec::new()), StdMutex::new(Recent::new(100)), Default::default()));
             let state = Arc::new(WebhookState::new(SecretString::from(SECRET.to_string()), events.clone()));
             (router("/webhook", state.clone()), events, state)
         }
@@ -335,9 +355,16 @@ mod tests {
             assert_eq!(status(&app, request("pull_request", "d-2", Some(&signature), body.clone())).await, 202);
             assert_eq!(status(&app, request("pull_request", "d-2", Some(&signature), body.clone())).await, 200);
             assert_eq!(status(&app, request("push", "d-3", Some(&sign(SECRET, b"[]")), b"[]".to_vec())).await, 200);
-            let events = events.0.lock().expect("lock");
-            assert_eq!(events.len(), 1);
-            assert!(matches!(&events[0], Event::Review { repo, pull: Some(3), .. } if repo == "octo/gitops"));
+            {
+                let events = events.0.lock().expect("lock");
+                assert_eq!(events.len(), 1);
+                assert!(matches!(&events[0], Event::Review { repo, pull: Some(3), .. } if repo == "octo/gitops"));
+            }
+            // The store is down: 503, and the delivery is not remembered, so GitHub's redelivery is taken.
+            events.2.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(status(&app, request("pull_request", "d-4", Some(&signature), body.clone())).await, 503);
+            events.2.store(false, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(status(&app, request("pull_request", "d-4", Some(&signature), body)).await, 202);
         }
 
         #[test]

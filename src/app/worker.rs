@@ -18,7 +18,9 @@ use super::commands::{self, Command};
 use super::events::Event;
 use super::fetch::RepoCache;
 use super::github::{FIXED_MARKER, GitHub, GitHubError, KpathComment, PullInfo, PullState, RetryPolicy, RunConclusion};
-use super::queue::{Cancel, Job, Processor};
+use super::github::PostingBudget;
+use super::queue::{Cancel, Control, Processor};
+use super::store::Claimed;
 use crate::review::model::Status;
 use crate::review::plan::{Conclusion, InlineComment, ReviewPlan};
 use crate::review::run::{self, Source};
@@ -55,6 +57,8 @@ pub struct WorkerConfig {
     /// Chart sources the operator allows downloading from.
     pub allowed_chart_sources: Vec<String>,
     pub retry: RetryPolicy,
+    /// Content-creating requests wait for this budget (shared by the replicas).
+    pub budget: Option<Arc<dyn PostingBudget>>,
 }
 
 /// The processor of the job queue.
@@ -115,15 +119,25 @@ impl Worker {
         // Connected without the lock held, so one slow installation does not hold up the others (two jobs
         // may both connect; the second client is simply dropped).
         let c = &self.config;
-        let client =
+        let mut client =
             GitHub::for_installation_with_retry(&c.api, c.app_id, &c.private_key, installation, c.retry.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+        if let Some(budget) = &c.budget {
+            client = client.with_budget(budget.clone());
+        }
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         Ok(clients.entry(installation).or_insert_with(|| Arc::new(client)).clone())
     }
 
-    async fn review_job(&self, repo: &str, installation: Option<u64>, pull: Option<u64>, head: &str, cancel: &Cancel) {
+    async fn review_job(
+        &self,
+        repo: &str,
+        installation: Option<u64>,
+        pull: Option<u64>,
+        head: &str,
+        held: &Held<'_>,
+    ) {
         let github = match self.client(installation).await {
             Ok(github) => github,
             Err(error) => {
@@ -144,12 +158,24 @@ impl Worker {
         if numbers.is_empty() {
             tracing::info!(repo, head, "no open pull request has this head; nothing to review");
         }
+        if numbers.is_empty()
+            && let Some(run) = held.check_run
+        {
+            // Taken over from a replica that had started the run: it must not stay in progress.
+            let done = Completion::without_annotations(
+                RunConclusion::Cancelled,
+                "No open pull request has this commit".to_string(),
+                format!("kpath stopped reviewing {head}: no open pull request has it as its head any more."),
+            );
+            self.complete(&github, repo, run, &done).await;
+        }
         for number in numbers {
-            self.review_pull(&github, repo, number, head, cancel).await;
+            self.review_pull(&github, repo, number, head, held).await;
         }
     }
 
-    async fn review_pull(&self, github: &GitHub, repo: &str, number: u64, head: &str, cancel: &Cancel) {
+    async fn review_pull(&self, github: &GitHub, repo: &str, number: u64, head: &str, held: &Held<'_>) {
+        let cancel = &held.control.cancel;
         let pull = match github.pull(repo, number).await {
             Ok(pull) => pull,
             Err(error) => {
@@ -157,11 +183,10 @@ impl Worker {
                 return;
             }
         };
-        if pull.state == PullState::Closed {
+        let stale = if pull.state == PullState::Closed {
             tracing::info!(repo, number, "closed; not reviewed");
-            return;
-        }
-        if pull.head_sha != head {
+            Some("the pull request was closed".to_string())
+        } else if pull.head_sha != head {
             tracing::info!(
                 repo,
                 number,
@@ -169,15 +194,52 @@ impl Worker {
                 current = pull.head_sha,
                 "stale head; the newer one is reviewed instead"
             );
+            Some(format!("the pull request moved on to {}", pull.head_sha))
+        } else {
+            None
+        };
+        if let Some(why) = stale {
+            // A run a previous holder of this job started is completed, not left in progress.
+            if let Some(run) = held.check_run {
+                let done = Completion::without_annotations(
+                    RunConclusion::Cancelled,
+                    "Superseded".to_string(),
+                    format!("kpath stopped reviewing {head}: {why}."),
+                );
+                self.complete(github, repo, run, &done).await;
+            }
             return;
         }
-        let run = match github.start_check_run(repo, head).await {
-            Ok(run) => run,
-            Err(error) => {
-                tracing::error!(repo, number, head, "cannot start the check run: {error}");
-                return;
+        let run = match held.check_run {
+            Some(run) => {
+                tracing::info!(repo, number, head, run, attempt = held.attempt, "taken over; completing the same check run");
+                run
             }
+            None => match github.start_check_run(repo, head).await {
+                Ok(run) => {
+                    held.control.record_check_run(run).await;
+                    run
+                }
+                Err(error) => {
+                    tracing::error!(repo, number, head, "cannot start the check run: {error}");
+                    return;
+                }
+            },
         };
+        if held.attempt > MAX_ATTEMPTS {
+            // Every holder so far stopped half-way (killed, out of memory): stop trying.
+            let done = Completion::without_annotations(
+                RunConclusion::Failure,
+                "kpath could not finish reviewing this commit".to_string(),
+                format!(
+                    "kpath was stopped {} times while reviewing {head} (a replica was killed or ran out of \
+                     memory), so it gave up. Press **Re-run** or comment `/kpath recheck` to try again.",
+                    held.attempt - 1
+                ),
+            );
+            self.complete(github, repo, run, &done).await;
+            return;
+        }
         tracing::info!(repo, number, head, run, "reviewing");
         // The review's secrets stay registered until the check run is completed: everything posted and
         // logged meanwhile is redacted with them.
@@ -476,18 +538,64 @@ impl Worker {
     }
 }
 
+/// A review job as its holder sees it.
+struct Held<'a> {
+    control: &'a Control,
+    /// The check run a previous holder started.
+    check_run: Option<u64>,
+    attempt: u32,
+}
+
+/// A job taken over this many times (each holder stopped half-way) is failed instead of tried again.
+const MAX_ATTEMPTS: u32 = 3;
+
 impl Processor for Worker {
-    async fn process(&self, job: Job, cancel: Cancel) {
-        match job.event {
+    async fn process(&self, claimed: Claimed, control: Control) {
+        let held = Held { control: &control, check_run: claimed.check_run, attempt: claimed.attempt };
+        match claimed.job.event {
             Event::Review { repo, installation, pull, head_sha, reason, .. } => {
-                tracing::info!(repo, ?pull, head = head_sha, reason, "review job");
-                self.review_job(&repo, installation, pull, &head_sha, &cancel).await;
+                tracing::info!(repo, ?pull, head = head_sha, reason, attempt = claimed.attempt, "review job");
+                self.review_job(&repo, installation, pull, &head_sha, &held).await;
             }
             Event::Comment { repo, installation, pull, comment_id, author, body, thread } => {
                 tracing::info!(repo, pull, comment_id, author, ?thread, "command job");
                 self.command_job(&repo, installation, pull, comment_id, thread, &body).await;
             }
             Event::Installation { .. } => {}
+        }
+    }
+
+    /// This process is stopping and no other replica will run the job: its head's check run says so
+    /// (started now if need be), with a Re-run button, instead of the pull request showing nothing.
+    async fn interrupted(&self, claimed: Claimed) {
+        let Event::Review { repo, installation, head_sha, .. } = claimed.job.event else { return };
+        let github = match self.client(installation).await {
+            Ok(github) => github,
+            Err(error) => {
+                tracing::error!(repo, head = head_sha, "cannot tell GitHub the review was interrupted: {error}");
+                return;
+            }
+        };
+        let run = match claimed.check_run {
+            Some(run) => run,
+            None => match github.start_check_run(&repo, &head_sha).await {
+                Ok(run) => run,
+                Err(error) => {
+                    tracing::error!(repo, head = head_sha, "cannot tell GitHub the review was interrupted: {error}");
+                    return;
+                }
+            },
+        };
+        let title = "kpath was restarted before reviewing this commit".to_string();
+        let summary = "kpath stopped (a deployment or a restart) before it could review this commit. Press \
+                       **Re-run** or comment `/kpath recheck` to review it."
+            .to_string();
+        let done = Completion::without_annotations(RunConclusion::Cancelled, title, summary);
+        let (text, annotations) = (done.text.as_deref(), &done.annotations);
+        if let Err(error) =
+            github.complete_check_run(&repo, run, done.conclusion, &done.title, &done.summary, text, annotations).await
+        {
+            tracing::error!(repo, run, "cannot complete the interrupted check run: {error}");
         }
     }
 }
