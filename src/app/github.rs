@@ -349,6 +349,17 @@ impl GitHub {
         Ok(compare.merge_base_commit.sha)
     }
 
+    /// The `kpath` check run on `head_sha` still in progress, if any: a replica that took a job over without
+    /// a recorded run (its holder died between creating the run and recording it) completes that one.
+    pub async fn check_run_in_progress(&self, repo: &str, head_sha: &str) -> Result<Option<u64>, GitHubError> {
+        let operation = format!("looking up the check run on {repo}@{head_sha}");
+        let existing = format!("{}/commits/{}/check-runs", repo_route(repo, &operation)?, encode_ref(head_sha));
+        let query = [("check_name", CHECK_NAME.to_string()), ("filter", "latest".to_string())];
+        let (existing, query) = (&existing, &query);
+        let runs: RawCheckRuns = self.retrying(&operation, |_| async move { self.get(existing, query).await }).await?;
+        Ok(runs.check_runs.iter().find(|r| r.status != "completed").map(|r| r.id))
+    }
+
     /// Creates the `kpath` check run on `head_sha`, in progress. Returns its id.
     pub async fn start_check_run(&self, repo: &str, head_sha: &str) -> Result<u64, GitHubError> {
         let operation = format!("starting the check run on {repo}@{head_sha}");

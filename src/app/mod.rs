@@ -15,10 +15,11 @@ pub mod github;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod openapi;
 pub mod queue;
-pub mod store;
 pub mod recent;
+mod replicas;
 pub mod serve;
 pub mod server;
+pub mod store;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod testbed;
 pub mod webhook;

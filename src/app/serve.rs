@@ -21,10 +21,10 @@ use crate::quantity::parse_duration_ms;
 
 use super::github::{self, PostingBudget, RetryPolicy};
 use super::queue::{Job, Queue, RunnerConfig};
+use super::server::{self, Limits};
 use super::store::memory::MemoryStore;
 use super::store::postgres::PgStore;
 use super::store::{Enqueued, Store, StoreError};
-use super::server::{self, Limits};
 use super::webhook::{self, Sink, WebhookState};
 use super::worker::{Worker, WorkerConfig};
 
@@ -338,7 +338,11 @@ impl Settings {
                 Some(SecretString::from(url.trim().to_string()))
             }
             Some(_) => {
-                return Err(problem("KPATH_DATABASE_URL", "database-url", "must be a postgres:// or postgresql:// URL"));
+                return Err(problem(
+                    "KPATH_DATABASE_URL",
+                    "database-url",
+                    "must be a postgres:// or postgresql:// URL",
+                ));
             }
         };
         let shutdown_deadline = duration_setting(
@@ -472,6 +476,7 @@ trait Runner: Send + Sync {
     fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
     fn shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
     fn is_stopping(&self) -> bool;
+    fn running(&self) -> usize;
     fn ping(&self) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>;
 }
 
@@ -487,6 +492,9 @@ impl<S: Store> Runner for Queue<S, Worker> {
     }
     fn is_stopping(&self) -> bool {
         Queue::is_stopping(self)
+    }
+    fn running(&self) -> usize {
+        Queue::running(self)
     }
     fn ping(&self) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
         Box::pin(self.store().ping())
@@ -513,6 +521,11 @@ impl Running {
     /// Waits until no job is running or waiting.
     pub async fn idle(&self) {
         self.runner.drained().await;
+    }
+
+    /// Jobs running in this replica now.
+    pub fn busy(&self) -> usize {
+        self.runner.running()
     }
 }
 
@@ -549,7 +562,11 @@ impl<S: Store> PostingBudget for StoreBudget<S> {
                 match self.store.take_posting(installation, self.per_minute).await {
                     Ok(None) => return,
                     Ok(Some(wait)) => {
-                        tracing::info!(installation, wait_ms = wait.as_millis() as u64, "posting budget spent; waiting");
+                        tracing::info!(
+                            installation,
+                            wait_ms = wait.as_millis() as u64,
+                            "posting budget spent; waiting"
+                        );
                         tokio::time::sleep(wait).await;
                     }
                     Err(error) => {

@@ -107,12 +107,59 @@ pub struct App {
     /// The base commit every pull request starts from.
     pub base: String,
     pub running: Running,
+    /// Further replicas sharing the first one's store; webhooks go to every replica in turn.
+    pub replicas: Vec<Replica>,
     http: Client<HttpConnector, Full<axum::body::Bytes>>,
     deliveries: std::sync::atomic::AtomicU64,
 }
 
+/// How a test bed's `kpath serve` replicas are set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The PostgreSQL store every replica shares; `None`: one replica, in-process store.
+    pub database_url: Option<String>,
+    /// Replicas besides the first, each in its own runtime (so it can be killed).
+    pub extra_replicas: usize,
+    /// Further settings (`KPATH_LEASE`, `KPATH_POSTING_BUDGET`, …).
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// A replica of `kpath serve` in its own runtime: killing it drops every task at once, with no hand-back
+/// and no lease renewal, as a SIGKILL would.
+pub struct Replica {
+    pub addr: std::net::SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+    running: Option<Running>,
+}
+
+impl Replica {
+    /// Jobs running in this replica.
+    pub fn busy(&self) -> usize {
+        self.running.as_ref().map_or(0, Running::busy)
+    }
+
+    /// Stops the replica at once.
+    pub fn kill(&mut self) {
+        self.running = None;
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        // A runtime may not be dropped inside another (the test's); it is stopped without waiting.
+        self.kill();
+    }
+}
+
 impl App {
     pub async fn start() -> App {
+        App::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> App {
         let dir = tempfile::tempdir().expect("tempdir");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).expect("mkdir");
@@ -130,27 +177,58 @@ impl App {
 
         let fake = FakeGitHub::start().await;
         fake.world().git_root = Some(served);
-        let cache = dir.path().join("cache");
         let helm = helm();
-        let env = |name: &str| -> Option<String> {
-            Some(match name {
-                "KPATH_APP_ID" => TEST_APP_ID.to_string(),
-                "KPATH_PRIVATE_KEY" => TEST_ONLY_APP_PRIVATE_KEY.to_string(),
-                "KPATH_WEBHOOK_SECRET" => SECRET.to_string(),
-                "KPATH_GITHUB_API" => fake.url().to_string(),
-                "KPATH_LISTEN" => "127.0.0.1:0".to_string(),
-                "KPATH_CACHE_DIR" => cache.to_string_lossy().into_owned(),
-                "KPATH_CONCURRENCY" => "2".to_string(),
-                "KPATH_HELM" => helm.to_string_lossy().into_owned(),
-                _ => return None,
-            })
+        let env_for = |replica: usize| -> std::collections::HashMap<String, String> {
+            let cache = dir.path().join(format!("cache-{replica}"));
+            let mut env: std::collections::HashMap<String, String> = [
+                ("KPATH_APP_ID", TEST_APP_ID.to_string()),
+                ("KPATH_PRIVATE_KEY", TEST_ONLY_APP_PRIVATE_KEY.to_string()),
+                ("KPATH_WEBHOOK_SECRET", SECRET.to_string()),
+                ("KPATH_GITHUB_API", fake.url().to_string()),
+                ("KPATH_LISTEN", "127.0.0.1:0".to_string()),
+                ("KPATH_CACHE_DIR", cache.to_string_lossy().into_owned()),
+                ("KPATH_CONCURRENCY", "2".to_string()),
+                ("KPATH_HELM", helm.to_string_lossy().into_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            if let Some(url) = &options.database_url {
+                env.insert("KPATH_DATABASE_URL".to_string(), url.clone());
+            }
+            env.extend(options.settings.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            env
         };
-        let settings = Settings::resolve(&ServeArgs::default(), &env).expect("valid settings");
+        let retry = || RetryPolicy::default().with_sleep(|_| Box::pin(async {}));
+        let env = env_for(0);
+        let settings =
+            Settings::resolve(&ServeArgs::default(), &|name| env.get(name).cloned()).expect("valid settings");
         let listener = tokio::net::TcpListener::bind(settings.listen).await.expect("bind 127.0.0.1");
-        let retry = RetryPolicy::default().with_sleep(|_| Box::pin(async {}));
-        let running = serve::start(settings, retry, listener, std::future::pending()).await.expect("the server starts");
+        let running =
+            serve::start(settings, retry(), listener, std::future::pending()).await.expect("the server starts");
+        let mut replicas = Vec::new();
+        for replica in 1..=options.extra_replicas {
+            let env = env_for(replica);
+            let retry = retry();
+            let started = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                let running = runtime.block_on(async {
+                    let settings = Settings::resolve(&ServeArgs::default(), &|name| env.get(name).cloned())
+                        .expect("valid settings");
+                    let listener = tokio::net::TcpListener::bind(settings.listen).await.expect("bind 127.0.0.1");
+                    serve::start(settings, retry, listener, std::future::pending()).await.expect("the server starts")
+                });
+                (runtime, running)
+            });
+            let (runtime, running) = started.join().expect("the replica starts");
+            replicas.push(Replica { addr: running.addr, runtime: Some(runtime), running: Some(running) });
+        }
         let http = Client::builder(TokioExecutor::new()).build_http();
-        App { dir, fake, work, bare, base, running, http, deliveries: Default::default() }
+        App { dir, fake, work, bare, base, running, replicas, http, deliveries: Default::default() }
     }
 
     /// Commits `changes` (path → new content, `None` deletes) on the pull request's branch and pushes it
@@ -215,7 +293,13 @@ impl App {
     pub async fn send_signed(&self, event: &str, delivery: &str, payload: &Value, signature: Option<&str>) -> u16 {
         let body = serde_json::to_vec(payload).expect("JSON");
         let signature = signature.map_or_else(|| webhook::sign(SECRET, &body), str::to_string);
-        let request = http::Request::post(format!("http://{}/webhook", self.running.addr))
+        // Webhooks go to the live replicas in turn, as a Service spreads them.
+        let n = self.deliveries.load(std::sync::atomic::Ordering::SeqCst) as usize;
+        let live: Vec<std::net::SocketAddr> = std::iter::once(self.running.addr)
+            .chain(self.replicas.iter().filter(|r| r.runtime.is_some()).map(|r| r.addr))
+            .collect();
+        let addr = live[n % live.len()];
+        let request = http::Request::post(format!("http://{addr}/webhook"))
             .header("content-type", "application/json")
             .header("x-github-event", event)
             .header("x-github-delivery", delivery)

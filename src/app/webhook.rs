@@ -59,11 +59,7 @@ pub struct WebhookState<S: Sink> {
 
 impl<S: Sink> WebhookState<S> {
     pub fn new(secret: SecretString, sink: S) -> Self {
-        WebhookState {
-            secret,
-            sink,
-            body_memory: Arc::new(Semaphore::new(BODY_MEMORY)),
-        }
+        WebhookState { secret, sink, body_memory: Arc::new(Semaphore::new(BODY_MEMORY)) }
     }
 }
 
@@ -132,7 +128,8 @@ async fn receive<S: Sink>(State(state): State<Arc<WebhookState<S>>>, headers: He
     drop(body);
     match parsed {
         // Answered only once the job is stored (durably, with PostgreSQL).
-        Ok(Some(event)) => match state.sink.accept(event, (!delivery.is_empty()).then(|| delivery_key(delivery))).await {
+        Ok(Some(event)) => match state.sink.accept(event, (!delivery.is_empty()).then(|| delivery_key(delivery))).await
+        {
             Ok(Enqueued::Queued) => {
                 tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "queued");
                 (StatusCode::ACCEPTED, "queued\n")

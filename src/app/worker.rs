@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use super::commands::{self, Command};
 use super::events::Event;
 use super::fetch::RepoCache;
-use super::github::{FIXED_MARKER, GitHub, GitHubError, KpathComment, PullInfo, PullState, RetryPolicy, RunConclusion};
 use super::github::PostingBudget;
+use super::github::{FIXED_MARKER, GitHub, GitHubError, KpathComment, PullInfo, PullState, RetryPolicy, RunConclusion};
 use super::queue::{Cancel, Control, Processor};
 use super::store::Claimed;
 use crate::review::model::Status;
@@ -130,14 +130,7 @@ impl Worker {
         Ok(clients.entry(installation).or_insert_with(|| Arc::new(client)).clone())
     }
 
-    async fn review_job(
-        &self,
-        repo: &str,
-        installation: Option<u64>,
-        pull: Option<u64>,
-        head: &str,
-        held: &Held<'_>,
-    ) {
+    async fn review_job(&self, repo: &str, installation: Option<u64>, pull: Option<u64>, head: &str, held: &Held<'_>) {
         let github = match self.client(installation).await {
             Ok(github) => github,
             Err(error) => {
@@ -183,6 +176,13 @@ impl Worker {
                 return;
             }
         };
+        let mut recorded = held.check_run;
+        if recorded.is_none() && held.attempt > 1 {
+            recorded = github.check_run_in_progress(repo, head).await.ok().flatten();
+            if let Some(run) = recorded {
+                held.control.record_check_run(run).await;
+            }
+        }
         let stale = if pull.state == PullState::Closed {
             tracing::info!(repo, number, "closed; not reviewed");
             Some("the pull request was closed".to_string())
@@ -200,7 +200,7 @@ impl Worker {
         };
         if let Some(why) = stale {
             // A run a previous holder of this job started is completed, not left in progress.
-            if let Some(run) = held.check_run {
+            if let Some(run) = recorded {
                 let done = Completion::without_annotations(
                     RunConclusion::Cancelled,
                     "Superseded".to_string(),
@@ -210,9 +210,16 @@ impl Worker {
             }
             return;
         }
-        let run = match held.check_run {
+        let run = match recorded {
             Some(run) => {
-                tracing::info!(repo, number, head, run, attempt = held.attempt, "taken over; completing the same check run");
+                tracing::info!(
+                    repo,
+                    number,
+                    head,
+                    run,
+                    attempt = held.attempt,
+                    "taken over; completing the same check run"
+                );
                 run
             }
             None => match github.start_check_run(repo, head).await {

@@ -191,7 +191,11 @@ fn recorder(gated: bool) -> (Recorder, mpsc::UnboundedReceiver<String>, Arc<Noti
 }
 
 fn config(concurrency: usize) -> RunnerConfig {
-    RunnerConfig { lease: Duration::from_millis(600), poll: Duration::from_millis(20), ..RunnerConfig::new(concurrency) }
+    RunnerConfig {
+        lease: Duration::from_millis(600),
+        poll: Duration::from_millis(20),
+        ..RunnerConfig::new(concurrency)
+    }
 }
 
 both!(a_newer_push_cancels_the_running_review_and_only_the_newest_posts);

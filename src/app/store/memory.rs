@@ -116,9 +116,10 @@ impl Store for MemoryStore {
                 return Ok(Some(held.claimed.clone()));
             }
         }
-        let position = state.order.iter().position(|lane| {
-            state.lanes.get(lane).is_some_and(|l| l.running.is_none() && l.waiting.is_some())
-        });
+        let position = state
+            .order
+            .iter()
+            .position(|lane| state.lanes.get(lane).is_some_and(|l| l.running.is_none() && l.waiting.is_some()));
         let Some(position) = position else { return Ok(None) };
         let lane_key = state.order.remove(position);
         let Some(lane) = state.lanes.get_mut(&lane_key) else { return Ok(None) };

@@ -121,14 +121,13 @@ impl Store for PgStore {
                 tx.commit().await.map_err(err)?;
                 return Ok(Enqueued::Dropped);
             }
-            let running: Option<(i64, Option<String>)> = sqlx::query_as(
-                "SELECT id, head FROM kpath_jobs WHERE repo = $1 AND lane = $2 AND state = 'running'",
-            )
-            .bind(&job.lane.repo)
-            .bind(&job.lane.key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
+            let running: Option<(i64, Option<String>)> =
+                sqlx::query_as("SELECT id, head FROM kpath_jobs WHERE repo = $1 AND lane = $2 AND state = 'running'")
+                    .bind(&job.lane.repo)
+                    .bind(&job.lane.key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
             if let Some((id, running_head)) = running {
                 if running_head.as_deref() == Some(head) {
                     tx.commit().await.map_err(err)?;
