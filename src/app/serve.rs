@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Connections served at once; more are closed as they arrive [env: KPATH_MAX_CONNECTIONS] [default: 512]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
+    /// How log lines are written: `json` (one object per line) or `text` [env: KPATH_LOG_FORMAT] [default: json,
+    /// or text when stderr is a terminal]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// The server's settings, resolved and checked.
@@ -445,6 +449,7 @@ pub async fn start(
     let state = Arc::new(WebhookState::new(settings.webhook_secret, QueueSink(queue)));
     let app: Router = webhook::router(&settings.webhook_path, state)
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(super::metrics::router())
         .route("/readyz", get(|| async { "ok\n" }));
     let task = tokio::spawn(server::serve(listener, app, settings.limits, shutdown));
     Ok(Running { addr, task, queue: kept })
