@@ -50,13 +50,13 @@ pub const METRICS: &[Metric] = &[
         name: WEBHOOKS,
         kind: Kind::Counter,
         labels: &["event", "outcome"],
-        help: "Webhook deliveries received, by GitHub event (`other` for events kpath does not know) and outcome.",
+        help: "Webhook deliveries received, by GitHub event (other: one kpath does not know) and outcome.",
     },
     Metric {
         name: GITHUB_REQUESTS,
         kind: Kind::Counter,
         labels: &["status"],
-        help: "Requests to GitHub's API, by HTTP status code (`error` when no response came).",
+        help: "Requests to GitHub's API, by HTTP status code (error: no response came).",
     },
     Metric {
         name: GITHUB_RATE_LIMIT_REMAINING,
@@ -347,6 +347,61 @@ mod tests {
         // Installing again changes nothing.
         let again = install();
         assert!(again.render().contains("# TYPE kpath_queue_depth gauge"));
+    }
+
+    /// A renderer that renders nothing, for timing the engine's renders.
+    struct Stub;
+
+    impl crate::render::Renderer for Stub {
+        fn name(&self) -> &'static str {
+            "stub-renderer"
+        }
+        fn discover(&self, tree: &dyn crate::render::Tree, _: &crate::config::Config) -> crate::render::Discovery {
+            let units = tree
+                .files()
+                .iter()
+                .filter(|f| f.ends_with("unit.yaml"))
+                .map(|f| crate::render::Unit {
+                    renderer: "stub-renderer",
+                    root: f.trim_end_matches("unit.yaml").trim_end_matches('/').to_string(),
+                    file: f.clone(),
+                    environment: None,
+                    inputs: [f.clone()].into(),
+                    detail: std::sync::Arc::new(()),
+                    declared: false,
+                })
+                .collect();
+            crate::render::Discovery { units, ..Default::default() }
+        }
+        fn ready(&self) -> Result<(), String> {
+            Ok(())
+        }
+        fn render(
+            &self,
+            _: &crate::render::Unit,
+            _: &crate::render::RenderCx<'_>,
+        ) -> Result<crate::render::Output, crate::render::Problem> {
+            Ok(crate::render::Output::default())
+        }
+    }
+
+    /// Each unit the engine renders is timed by renderer, through the render layer's observer.
+    #[test]
+    fn the_engine_s_renders_are_timed_by_renderer() {
+        let handle = install();
+        let dir = tempfile::tempdir().expect("tempdir");
+        for unit in ["a", "b"] {
+            std::fs::create_dir_all(dir.path().join(unit)).expect("mkdir");
+            std::fs::write(dir.path().join(unit).join("unit.yaml"), "kind: Nothing\n").expect("write");
+        }
+        let renderers: Vec<Box<dyn crate::render::Renderer>> = vec![Box::new(Stub)];
+        crate::engine::check_paths(&[dir.path().to_path_buf()], &crate::config::Config::default(), &renderers);
+        let text = handle.render();
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"kpath_render_duration_seconds_count{renderer="stub-renderer"} "#))
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(count, Some(2), "{text}");
     }
 
     #[test]
