@@ -217,14 +217,11 @@ fn stay_clean() {
 
 fn serve(args: &crate::app::serve::ServeArgs) -> ExitCode {
     use crate::app::serve::{self, Settings};
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KPATH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Log lines are redacted with the secrets of the reviews in flight before they are written.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(crate::redact::RedactingWriter::new(std::io::stderr))
-        .init();
+    // JSON or text by `--log-format`/`KPATH_LOG_FORMAT` and the terminal, filtered by `KPATH_LOG`, redacted.
+    if let Err(error) = crate::app::logging::init(args.log_format.as_deref(), &|name| std::env::var(name).ok()) {
+        eprintln!("error: kpath serve: {error}");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::resolve(args, &|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(error) => {

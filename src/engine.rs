@@ -596,7 +596,7 @@ fn check_unit(
         }
     };
     let cx = render::RenderCx { dir: &tree.path, config };
-    let output = match renderer.render(unit, &cx) {
+    let output = match render::render_observed(renderer, unit, &cx) {
         Ok(output) => output,
         Err(problem) => {
             report_failure(&mut out, problem);

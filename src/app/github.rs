@@ -274,6 +274,15 @@ impl GitHub {
         let service = tower::ServiceBuilder::new()
             .layer(BaseUriLayer::new(base))
             .map_request(graphql_on_enterprise)
+            // Every answer is counted by status, and the rate limit left is kept as a gauge.
+            .map_response(|response: http::Response<hyper::body::Incoming>| {
+                super::metrics::github_request(response.status().as_u16());
+                let remaining = response.headers().get("x-ratelimit-remaining").and_then(|v| v.to_str().ok());
+                if let Some(remaining) = remaining.and_then(|v| v.parse::<u64>().ok()) {
+                    super::metrics::github_rate_limit_remaining(remaining);
+                }
+                response
+            })
             .map_request(|mut request: Request<OctoBody>| {
                 let headers = request.headers_mut();
                 headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_TYPE));
@@ -775,10 +784,15 @@ impl GitHub {
     }
 
     async fn timed<T>(&self, request: impl Future<Output = octocrab::Result<T>>) -> Result<T, Failure> {
-        match tokio::time::timeout(self.retry.request_timeout, request).await {
+        let answer = match tokio::time::timeout(self.retry.request_timeout, request).await {
             Ok(result) => result.map_err(Failure::from),
             Err(_) => Err(Failure::Timeout(self.retry.request_timeout)),
+        };
+        if let Err(Failure::Transport(_) | Failure::Timeout(_)) = &answer {
+            // No answer to count by status.
+            super::metrics::github_request(0);
         }
+        answer
     }
 
     async fn get<T: DeserializeOwned>(&self, route: &str, query: &[(&str, String)]) -> Result<T, Failure> {

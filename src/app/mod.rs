@@ -12,6 +12,8 @@ pub mod fetch;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod git_http;
 pub mod github;
+pub mod logging;
+pub mod metrics;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod openapi;
 pub mod queue;

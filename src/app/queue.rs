@@ -227,6 +227,9 @@ impl<S: Store, P: Processor> Queue<S, P> {
                 Err(error) => tracing::warn!("{error}; trying again"),
             }
             drop(permit);
+            if let Ok(waiting) = inner.store.waiting().await {
+                super::metrics::queue_depth(usize::try_from(waiting).unwrap_or(usize::MAX));
+            }
             if last_prune.elapsed() > PRUNE_EVERY {
                 last_prune = tokio::time::Instant::now();
                 if let Err(error) = inner.store.prune(REMEMBER_FOR).await {
@@ -243,11 +246,11 @@ impl<S: Store, P: Processor> Queue<S, P> {
 
     fn spawn(&self, claimed: Claimed, permit: OwnedSemaphorePermit) {
         let queue = self.clone();
-        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        super::metrics::jobs_running(self.inner.running.fetch_add(1, Ordering::SeqCst) + 1);
         tokio::spawn(async move {
             queue.run(claimed).await;
             drop(permit);
-            queue.inner.running.fetch_sub(1, Ordering::SeqCst);
+            super::metrics::jobs_running(queue.inner.running.fetch_sub(1, Ordering::SeqCst).saturating_sub(1));
             queue.inner.ended.notify_waiters();
             // The lane may have a waiting job now.
             queue.inner.wake.notify_one();

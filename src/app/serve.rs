@@ -114,6 +114,11 @@ pub struct ServeArgs {
     /// secondary rate limit is about 80) [env: KPATH_POSTING_BUDGET] [default: 80]
     #[arg(long, value_name = "N")]
     pub posting_budget: Option<String>,
+
+    /// How log lines are written: `json` (one object per line) or `text` [env: KPATH_LOG_FORMAT] [default: json,
+    /// or text when stderr is a terminal]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// The server's settings, resolved and checked.
@@ -606,6 +611,7 @@ async fn start_with<S: Store>(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Running> {
     std::fs::create_dir_all(&settings.cache_dir)?;
+    super::metrics::install();
     let addr = listener.local_addr()?;
     let (resubmit, mut resubmitted) = mpsc::unbounded_channel();
     let key = octocrab::EncodingKey::from_rsa_pem(settings.private_key.expose_secret().as_bytes())
@@ -648,6 +654,7 @@ async fn start_with<S: Store>(
     let readiness = Arc::new(Readiness { runner: runner.clone(), app_id: settings.app_id, key });
     let app: Router = webhook::router(&settings.webhook_path, state)
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(super::metrics::router())
         .route("/readyz", get(move || readyz(readiness.clone())));
     // One signal, two listeners: the server stops taking connections, the runner stops taking jobs.
     let (signal, _) = tokio::sync::watch::channel(false);

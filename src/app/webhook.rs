@@ -7,7 +7,8 @@
 //! being read share [`BODY_MEMORY`]; the payload is parsed into the few typed fields kpath needs
 //! ([`events::parse`]) and dropped before the answer. Every value from the request that is logged (delivery
 //! id, event name, parse errors) goes through [`bounded`]: escaped and at most 256 characters. Time is
-//! bounded by the server ([`super::server`]).
+//! bounded by the server ([`super::server`]). Every delivery is counted by event and outcome, refusals
+//! included ([`metrics::webhook`]).
 //!
 //! See <https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries>.
 
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::events::{self, Event};
+use super::metrics::{self, Outcome};
 #[cfg(test)]
 use super::recent::Recent;
 use super::store::{Enqueued, StoreError};
@@ -97,28 +99,37 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 type Answer = (StatusCode, &'static str);
 
+/// Answers a delivery and counts it by event and outcome (`kpath_webhooks_total`).
 async fn receive<S: Sink>(State(state): State<Arc<WebhookState<S>>>, headers: HeaderMap, body: Body) -> Answer {
+    let (outcome, answer) = answer(&state, &headers, body).await;
+    let event_name = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("");
+    metrics::webhook(event_name, outcome);
+    answer
+}
+
+async fn answer<S: Sink>(state: &WebhookState<S>, headers: &HeaderMap, body: Body) -> (Outcome, Answer) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event_name = header("x-github-event").unwrap_or("");
     let delivery = header("x-github-delivery").unwrap_or("");
     let refuse_unsigned = || {
         tracing::warn!(delivery = %bounded(delivery), event = %bounded(event_name), "webhook with a missing or bad signature");
-        (StatusCode::UNAUTHORIZED, "bad signature\n")
+        (Outcome::Unauthorized, (StatusCode::UNAUTHORIZED, "bad signature\n"))
     };
     let Some(signature) = header("x-hub-signature-256") else { return refuse_unsigned() };
     let length =
         match headers.get(header::CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|v| v.parse::<usize>().ok())) {
             None => None,
             Some(Some(length)) if length <= MAX_BODY => Some(length),
-            Some(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n"),
+            Some(_) => return (Outcome::TooLarge, (StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n")),
         };
     // Room for the body before it is read: its declared length, else the most it may be.
     let Ok(_room) = state.body_memory.clone().acquire_many_owned(length.unwrap_or(MAX_BODY) as u32).await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+        return (Outcome::Unavailable, (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
     };
     let body = match read_body(body, length).await {
         Ok(body) => body,
-        Err(answer) => return answer,
+        Err(answer) if answer.0 == StatusCode::PAYLOAD_TOO_LARGE => return (Outcome::TooLarge, answer),
+        Err(answer) => return (Outcome::BadRequest, answer),
     };
     if !signature_is_valid(state.secret.expose_secret(), &body, Some(signature)) {
         return refuse_unsigned();
@@ -132,25 +143,28 @@ async fn receive<S: Sink>(State(state): State<Arc<WebhookState<S>>>, headers: He
         {
             Ok(Enqueued::Queued) => {
                 tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "queued");
-                (StatusCode::ACCEPTED, "queued\n")
+                (Outcome::Accepted, (StatusCode::ACCEPTED, "queued\n"))
             }
             Ok(Enqueued::Redelivery) => {
                 tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "redelivery ignored");
-                (StatusCode::OK, "already received\n")
+                (Outcome::Duplicate, (StatusCode::OK, "already received\n"))
             }
             Ok(Enqueued::Dropped) => {
                 tracing::info!(delivery = %bounded(delivery), event = %bounded(event_name), "head already taken");
-                (StatusCode::OK, "already reviewed\n")
+                (Outcome::Duplicate, (StatusCode::OK, "already reviewed\n"))
             }
             Err(error) => {
                 tracing::error!(delivery = %bounded(delivery), event = %bounded(event_name), "not stored: {error}");
-                (StatusCode::SERVICE_UNAVAILABLE, "cannot store the event now; redeliver it later\n")
+                (
+                    Outcome::Unavailable,
+                    (StatusCode::SERVICE_UNAVAILABLE, "cannot store the event now; redeliver it later\n"),
+                )
             }
         },
-        Ok(None) => (StatusCode::OK, "ignored\n"),
+        Ok(None) => (Outcome::Ignored, (StatusCode::OK, "ignored\n")),
         Err(error) => {
             tracing::warn!(delivery = %bounded(delivery), event = %bounded(event_name), "webhook refused: {error}");
-            (StatusCode::BAD_REQUEST, "unreadable payload\n")
+            (Outcome::BadRequest, (StatusCode::BAD_REQUEST, "unreadable payload\n"))
         }
     }
 }
@@ -362,6 +376,35 @@ mod tests {
             assert_eq!(status(&app, request("pull_request", "d-4", Some(&signature), body.clone())).await, 503);
             events.2.store(false, std::sync::atomic::Ordering::SeqCst);
             assert_eq!(status(&app, request("pull_request", "d-4", Some(&signature), body)).await, 202);
+        }
+
+        /// The value of one sample line of `/metrics` (0 when the series is not there yet).
+        fn sample(series: &str) -> f64 {
+            let text = metrics::install().render();
+            text.lines()
+                .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()))
+                .unwrap_or(0.0)
+        }
+
+        /// Refused deliveries are counted too, by their outcome (other tests count concurrently into the same
+        /// process-wide recorder, so the counts are compared as at least one more).
+        #[tokio::test]
+        async fn every_outcome_is_counted_including_refusals() {
+            let (app, _) = app();
+            let unauthorized = r#"kpath_webhooks_total{event="check_run",outcome="unauthorized"}"#;
+            let too_large = r#"kpath_webhooks_total{event="other",outcome="too_large"}"#;
+            let ignored = r#"kpath_webhooks_total{event="push",outcome="ignored"}"#;
+            let before = [sample(unauthorized), sample(too_large), sample(ignored)];
+            let forged = sign("not-the-secret", b"{}");
+            assert_eq!(status(&app, request("check_run", "m-1", Some(&forged), b"{}".to_vec())).await, 401);
+            let mut huge = request("made-up", "m-2", Some("sha256=00"), Vec::new());
+            huge.headers_mut().insert("content-length", (MAX_BODY + 1).to_string().parse().expect("header"));
+            assert_eq!(status(&app, huge).await, 413);
+            assert_eq!(status(&app, request("push", "m-3", Some(&sign(SECRET, b"[]")), b"[]".to_vec())).await, 200);
+            let after = [sample(unauthorized), sample(too_large), sample(ignored)];
+            for ((series, before), after) in [unauthorized, too_large, ignored].iter().zip(before).zip(after) {
+                assert!(after >= before + 1.0, "{series}: {before} then {after}");
+            }
         }
 
         #[test]

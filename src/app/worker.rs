@@ -248,6 +248,7 @@ impl Worker {
             return;
         }
         tracing::info!(repo, number, head, run, "reviewing");
+        let started = std::time::Instant::now();
         // The review's secrets stay registered until the check run is completed: everything posted and
         // logged meanwhile is redacted with them.
         let mut secrets = None;
@@ -273,6 +274,11 @@ impl Worker {
             }
         };
         self.complete(github, repo, run, &completion).await;
+        let conclusion = serde_json::to_value(completion.conclusion).ok();
+        super::metrics::review_finished(
+            conclusion.as_ref().and_then(|c| c.as_str()).unwrap_or("other"),
+            started.elapsed().as_secs_f64(),
+        );
         drop(secrets);
     }
 

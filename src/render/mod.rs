@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::finding::Location;
@@ -295,6 +296,24 @@ pub trait Renderer: Send + Sync {
     fn ready(&self) -> Result<(), String>;
     /// Renders one unit; `Err` is a problem that stopped the render (a `render-failed` finding).
     fn render(&self, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem>;
+}
+
+/// Told how long each render took, by renderer name: set once by whoever exports metrics (`kpath serve`), so
+/// this layer times renders without depending on the app that reports them.
+static RENDER_OBSERVER: std::sync::OnceLock<fn(&'static str, Duration)> = std::sync::OnceLock::new();
+
+/// Sets the function told each render's renderer and duration; only the first call counts.
+pub fn set_render_observer(observer: fn(&'static str, Duration)) {
+    let _ = RENDER_OBSERVER.set(observer);
+}
+
+/// [`Renderer::render`], timed for the observer when one is set.
+pub fn render_observed(renderer: &dyn Renderer, unit: &Unit, cx: &RenderCx<'_>) -> Result<Output, Problem> {
+    let Some(observer) = RENDER_OBSERVER.get() else { return renderer.render(unit, cx) };
+    let started = Instant::now();
+    let output = renderer.render(unit, cx);
+    observer(renderer.name(), started.elapsed());
+    output
 }
 
 /// Drops units whose root another unit reads (a Kustomize base is rendered in the overlays that use it; a
