@@ -537,13 +537,14 @@ async fn setup_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
          <input type=\"hidden\" name=\"manifest\" value=\"{manifest}\">\n\
          <button type=\"submit\">Register on GitHub</button>\n\
          </form>\n\
-         <p>GitHub then sends you back here, and kpath setup writes the App's private key and webhook secret to \
-         files beside it.</p>",
+         <p>GitHub then sends you back here, and kpath setup writes the App's private key and webhook secret, \
+         readable by you only, to <code>{out}</code>.</p>",
         name = escape(&plan.name),
         owner = escape(&owner),
         hook = escape(&format!("{}/webhook", plan.url)),
         action = escape(&action),
         manifest = escape(&shared.manifest),
+        out = escape(&plan.key_path.parent().unwrap_or(&plan.key_path).display().to_string()),
     );
     page(StatusCode::OK, "Register kpath on GitHub", &body)
 }
