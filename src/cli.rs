@@ -1,5 +1,5 @@
-//! The command line: `kpath check`, `kpath review`, `kpath rules`, `kpath explain`, `kpath serve`. Exit codes: 0 no failing
-//! findings, 1 failing findings, 2 usage or configuration error.
+//! The command line: `kpath check`, `kpath review`, `kpath rules`, `kpath explain`, `kpath serve`,
+//! `kpath setup`. Exit codes: 0 no failing findings, 1 failing findings, 2 usage or configuration error.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// Run the GitHub App: receive webhooks, review pull requests, post check runs and comments.
     Serve(Box<crate::app::serve::ServeArgs>),
+    /// Register kpath as a GitHub App (GitHub's manifest flow, from a page on this machine) and write its
+    /// private key and webhook secret to files for a Kubernetes Secret.
+    Setup(Box<crate::app::setup::SetupArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -190,6 +193,7 @@ pub fn main() -> ExitCode {
             review(args)
         }
         Command::Serve(args) => serve(&args),
+        Command::Setup(args) => crate::app::setup::command(&args),
         Command::Rules { format } => {
             print(&rules_listing(format));
             ExitCode::SUCCESS

@@ -20,6 +20,10 @@
 //!   before doing anything; [`Fault::after_applying`] does the work first and then fails (a 502 after
 //!   GitHub stored the comment), which is how retries are shown not to duplicate.
 //!
+//! - The manifest flow's `POST /app-manifests/{code}/conversions` needs no credentials, as at GitHub: a code
+//!   from [`FakeGitHub::manifest_code`] converts once into a new App (201, with its key and webhook secret);
+//!   an unknown or used code is a 404.
+//!
 //! Routes it does not serve answer 501 and are recorded as violations, so a new client call cannot go
 //! untested by accident.
 
@@ -168,6 +172,10 @@ pub struct World {
     pub review_comments: Vec<ReviewComment>,
     pub issue_comments: Vec<IssueComment>,
     pub reactions: Vec<Reaction>,
+    /// Codes of the manifest flow not yet converted.
+    pub manifest_codes: BTreeSet<String>,
+    /// The ids of the Apps registered through the manifest flow, in order.
+    pub apps: Vec<u64>,
     /// Every request received, in order.
     pub requests: Vec<Recorded>,
     /// Requests GitHub would not accept, or the fake does not serve.
@@ -197,6 +205,7 @@ enum IdKind {
     Review,
     ReviewComment,
     Reaction,
+    App,
 }
 
 impl IdKind {
@@ -208,6 +217,8 @@ impl IdKind {
             IdKind::Review => 2_900_000_000,
             IdKind::ReviewComment => 2_600_000_000,
             IdKind::Reaction => 4_500_000_000,
+            // github.com's App ids are far lower; past 2^31 here all the same, so no client keeps them in 32 bits.
+            IdKind::App => 2_200_000_000,
         }
     }
 }
@@ -543,6 +554,16 @@ impl FakeGitHub {
         id
     }
 
+    /// A code of the manifest flow, as GitHub puts it in the redirect after registering an App: it converts
+    /// once (`POST /app-manifests/{code}/conversions`).
+    pub fn manifest_code(&self) -> String {
+        let mut world = self.world();
+        world.next_id += 1;
+        let code = format!("{:040x}", 0xc0de_0000_u64 + world.next_id);
+        world.manifest_codes.insert(code.clone());
+        code
+    }
+
     /// The next `times` requests of `method` whose path starts with `path_prefix` answer `status` without
     /// doing anything.
     pub fn fail_next(&self, method: &str, path_prefix: &str, status: u16, times: u32) {
@@ -771,6 +792,12 @@ impl World {
                 return Answer::error(401, "A JSON web token could not be decoded");
             }
             return self.access_token(id);
+        }
+        // The manifest flow's code is the credential: GitHub takes no Authorization header here.
+        if let ["app-manifests", code, "conversions"] = segments
+            && method == "POST"
+        {
+            return self.convert_manifest(code);
         }
         let installation = match credential.and_then(|c| self.tokens.get(c)) {
             Some((installation, expires)) if *expires > Utc::now() => *installation,
@@ -1007,6 +1034,38 @@ impl World {
                 "expires_at": timestamp(expires),
                 "permissions": { "checks": "write", "pull_requests": "write", "contents": "read", "metadata": "read" },
                 "repository_selection": "selected",
+            }),
+        )
+    }
+
+    /// A new App for a code of the manifest flow, as github.com answers it; the code is spent.
+    fn convert_manifest(&mut self, code: &str) -> Answer {
+        if !self.manifest_codes.remove(code) {
+            return Answer::error(404, "Not Found");
+        }
+        let id = self.id(IdKind::App);
+        self.apps.push(id);
+        let now = timestamp(Utc::now());
+        let owner = User::human("octo");
+        Answer::ok(
+            201,
+            json!({
+                "id": id,
+                "slug": "kpath",
+                "node_id": format!("A_{id}"),
+                "client_id": format!("Iv23li{id:014}"),
+                "owner": owner.json(),
+                "name": "kpath",
+                "description": "",
+                "external_url": "https://kpath.example.com",
+                "html_url": "https://github.com/apps/kpath",
+                "created_at": now,
+                "updated_at": now,
+                "permissions": { "checks": "write", "pull_requests": "write", "contents": "read", "metadata": "read" },
+                "events": ["check_run", "check_suite", "issue_comment", "pull_request", "pull_request_review_comment"],
+                "client_secret": format!("fake-client-secret-{id}"),
+                "webhook_secret": format!("fake-webhook-secret-{id}"),
+                "pem": TEST_ONLY_APP_PRIVATE_KEY,
             }),
         )
     }

@@ -21,6 +21,7 @@ pub mod recent;
 mod replicas;
 pub mod serve;
 pub mod server;
+pub mod setup;
 pub mod store;
 #[cfg(any(test, feature = "fake-github"))]
 pub mod testbed;
@@ -31,7 +32,8 @@ pub mod worker;
 mod tests {
     use crate::yaml::{self, Node};
 
-    /// The app manifest asks for exactly the permissions kpath needs, and for every event it handles.
+    /// The app manifest asks for exactly the permissions kpath needs, for every event it handles, and points
+    /// GitHub at no page of `kpath serve`.
     #[test]
     fn app_manifest_is_least_privilege_and_complete() {
         let root =
@@ -51,5 +53,9 @@ mod tests {
             assert!(events.contains(&handled), "{handled} is handled but not subscribed to");
         }
         assert_eq!(root.get_path(&["hook_attributes", "active"]).and_then(Node::as_bool), Some(true));
+        // `kpath setup` fills in the redirect to its own loopback page; kpath has no post-installation page.
+        for filled_or_absent in ["redirect_url", "setup_url", "setup_on_update", "callback_urls"] {
+            assert!(root.get(filled_or_absent).is_none(), "{filled_or_absent} is in the manifest");
+        }
     }
 }
