@@ -94,7 +94,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "NAMESPACE", default_value = "kpath")]
     pub namespace: String,
     /// The Secret's name in the printed `kubectl create secret` command.
-    #[arg(long, value_name = "NAME", default_value = "kpath-app")]
+    #[arg(long, value_name = "NAME", default_value = "kpath")]
     pub secret: String,
 }
 
@@ -842,7 +842,7 @@ mod tests {
             name: "kpath".to_string(),
             out: out.to_path_buf(),
             namespace: "kpath".to_string(),
-            secret: "kpath-app".to_string(),
+            secret: "kpath".to_string(),
         }
     }
 
@@ -977,7 +977,7 @@ mod tests {
         assert_eq!((mode(&key), mode(&secret)), (0o600, 0o600));
 
         let command = format!(
-            "kubectl -n kpath create secret generic kpath-app --from-literal=app-id={id} \
+            "kubectl -n kpath create secret generic kpath --from-literal=app-id={id} \
              --from-file=private-key.pem={} --from-file=webhook-secret={}",
             key.display(),
             secret.display()
