@@ -52,7 +52,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The PromQL query of the KEDA trigger. */}}
 {{- define "kpath.kedaQuery" -}}
-{{- .Values.autoscaling.keda.query | default (printf "sum(kpath_queue_depth{namespace=%q})" .Release.Namespace) }}
+{{- .Values.autoscaling.keda.query | default (printf "max(kpath_queue_depth{namespace=%q})" .Release.Namespace) }}
 {{- end }}
 
 {{/* Refuses values that would deploy something broken, with the reason. */}}
