@@ -1440,8 +1440,8 @@ fn graphql_on_enterprise(mut request: Request<OctoBody>) -> Request<OctoBody> {
 }
 
 /// rustls with the system's root certificates (GitHub Enterprise Servers often have a private CA). Over
-/// plain http (a local fake) no roots are needed.
-fn tls_config(https: bool) -> Result<rustls::ClientConfig, String> {
+/// plain http (a local fake) no roots are needed. Also `kpath setup`'s.
+pub(crate) fn tls_config(https: bool) -> Result<rustls::ClientConfig, String> {
     use hyper_rustls::ConfigBuilderExt;
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()

@@ -133,6 +133,8 @@ struct Inner<S, P> {
     /// Woken when a job was stored or finished here.
     wake: Notify,
     running: AtomicUsize,
+    /// Claims in flight: a job claimed is no longer waiting in the store but not yet counted as running.
+    claiming: AtomicUsize,
     /// Notified whenever a job ends.
     ended: Notify,
     /// True once no new job may start.
@@ -162,6 +164,7 @@ impl<S: Store, P: Processor> Queue<S, P> {
                 config,
                 wake: Notify::new(),
                 running: AtomicUsize::new(0),
+                claiming: AtomicUsize::new(0),
                 ended: Notify::new(),
                 stopping: watch::channel(false).0,
                 interrupt: watch::channel(false).0,
@@ -199,7 +202,8 @@ impl<S: Store, P: Processor> Queue<S, P> {
     pub async fn drained(&self) {
         loop {
             let ended = self.inner.ended.notified();
-            if self.running() == 0 && self.inner.store.waiting().await.is_ok_and(|n| n == 0) {
+            let busy = self.running() + self.inner.claiming.load(Ordering::SeqCst);
+            if busy == 0 && self.inner.store.waiting().await.is_ok_and(|n| n == 0) {
                 return;
             }
             let _ = tokio::time::timeout(Duration::from_millis(50), ended).await;
@@ -218,13 +222,16 @@ impl<S: Store, P: Processor> Queue<S, P> {
                 permit = inner.permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
                 _ = stopping.changed() => return,
             };
-            match inner.store.claim(&inner.config.owner, inner.config.lease).await {
-                Ok(Some(claimed)) => {
-                    self.spawn(claimed, permit);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(error) => tracing::warn!("{error}; trying again"),
+            inner.claiming.fetch_add(1, Ordering::SeqCst);
+            let claimed = inner.store.claim(&inner.config.owner, inner.config.lease).await;
+            if let Ok(Some(claimed)) = claimed {
+                self.spawn(claimed, permit);
+                inner.claiming.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            inner.claiming.fetch_sub(1, Ordering::SeqCst);
+            if let Err(error) = claimed {
+                tracing::warn!("{error}; trying again");
             }
             drop(permit);
             if let Ok(waiting) = inner.store.waiting().await {

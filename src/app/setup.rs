@@ -735,7 +735,7 @@ async fn convert(api: &str, code: &str) -> Result<Converted, String> {
         .parse()
         .map_err(|_| format!("{operation}: {api:?} does not make a URL"))?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config(https)?)
+        .with_tls_config(super::github::tls_config(https)?)
         .https_or_http()
         .enable_http1()
         .build();
@@ -794,21 +794,6 @@ fn json_problem(error: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not JSON",
         serde_json::error::Category::Data => "fields are missing or of the wrong type",
     }
-}
-
-/// rustls with the system's root certificates; none over plain http to a loopback fake. The same
-/// configuration as the GitHub client's (`github::tls_config`, private to that module).
-fn tls_config(https: bool) -> Result<rustls::ClientConfig, String> {
-    use hyper_rustls::ConfigBuilderExt;
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?;
-    let builder = if https {
-        builder.with_native_roots().map_err(|e| format!("TLS: cannot load the system's root certificates: {e}"))?
-    } else {
-        builder.with_root_certificates(rustls::RootCertStore::empty())
-    };
-    Ok(builder.with_no_client_auth())
 }
 
 /// An error and its causes on one line (hyper's own message is only "client error (Connect)").
