@@ -376,7 +376,10 @@ async fn git_and_github_failures_complete_the_check_run_with_an_explanation() {
         assert_eq!(run.conclusion.as_deref(), Some("failure"));
         assert_eq!(run.title.as_deref(), Some("kpath could not review this commit"));
         let summary = run.summary.as_deref().unwrap_or("");
-        assert!(summary.contains("fetching") && summary.contains(TEST_REPO), "{summary}");
+        // A short reason and a reference; git's and GitHub's own error text only in the log.
+        assert!(summary.contains("could not fetch the pull request's commits"), "{summary}");
+        assert!(summary.contains("Reference for kpath's operators: `"), "{summary}");
+        assert!(!summary.contains("class=Http") && !summary.contains("refs/"), "{summary}");
         assert!(world.review_comments.is_empty());
     }
     // GitHub's compare API keeps failing: retried, then explained.
@@ -386,7 +389,15 @@ async fn git_and_github_failures_complete_the_check_run_with_an_explanation() {
     let world = app.fake.world();
     let run = world.check_runs.last().expect("a run");
     assert_eq!(run.conclusion.as_deref(), Some("failure"));
-    assert!(run.summary.as_deref().is_some_and(|s| s.contains("GitHub unavailable")), "{:?}", run.summary);
+    assert!(run.summary.as_deref().is_some_and(|s| s.contains("GitHub did not answer")), "{:?}", run.summary);
+    assert!(run.summary.as_deref().is_some_and(|s| !s.contains("injected fault")), "{:?}", run.summary);
+    // The details are in the log line that carries the reference, with the job's context (a span).
+    let reference = run.summary.as_deref().and_then(|s| s.split("`").nth(3)).unwrap_or("-").to_string();
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let line = logs.lines().find(|l| l.contains(&format!("correlation=\"{reference}\""))).unwrap_or("");
+    for part in ["injected fault", "repo=octo/gitops", "pull=16", "delivery=", "attempt=1", "review failed"] {
+        assert!(line.contains(part), "{part} in {line:?}");
+    }
     drop(world);
     app.assert_clean();
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tracing::Instrument;
 
 use super::events::Event;
 use super::store::{Claimed, Enqueued, Lease, Store, StoreError};
@@ -264,7 +265,28 @@ impl<S: Store, P: Processor> Queue<S, P> {
         });
     }
 
+    /// Runs one job; every log line written meanwhile carries the job's repository, pull request, head,
+    /// delivery and attempt (a span; in JSON logs under `span`).
     async fn run(&self, claimed: Claimed) {
+        let (pull, head) = match &claimed.job.event {
+            Event::Review { pull, head_sha, .. } => (*pull, Some(head_sha.as_str())),
+            Event::Comment { pull, .. } => (Some(*pull), None),
+            Event::Installation { .. } => (None, None),
+        };
+        // Every field was checked when the event was read, and the delivery key is at most 71 characters.
+        let span = tracing::info_span!(
+            "job",
+            job = claimed.id,
+            repo = %claimed.job.lane.repo,
+            pull,
+            head,
+            delivery = claimed.delivery.as_deref(),
+            attempt = claimed.attempt,
+        );
+        self.run_in_span(claimed).instrument(span).await;
+    }
+
+    async fn run_in_span(&self, claimed: Claimed) {
         let inner = &self.inner;
         let (id, owner, lease) = (claimed.id, inner.config.owner.clone(), inner.config.lease);
         let cancel = claimed.cancel.clone();

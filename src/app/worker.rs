@@ -86,8 +86,15 @@ struct Completion {
 enum Stop {
     /// A newer head is being reviewed; this one's results are stale.
     Superseded(String),
-    /// kpath could not review; the reason is shown on the check run.
-    Failed(String),
+    /// kpath could not review: `public` is shown on the check run (what happened, in the user's terms),
+    /// `detail` (internal error text: URLs, git and HTTP errors) goes only to the log, under a correlation id.
+    Failed { public: String, detail: String },
+}
+
+impl Stop {
+    fn failed(public: impl Into<String>, detail: impl Into<String>) -> Stop {
+        Stop::Failed { public: public.into(), detail: detail.into() }
+    }
 }
 
 impl Completion {
@@ -98,8 +105,25 @@ impl Completion {
 
 impl From<GitHubError> for Stop {
     fn from(error: GitHubError) -> Stop {
-        Stop::Failed(error.to_string())
+        let public = match &error {
+            GitHubError::Unavailable { .. } => {
+                "GitHub did not answer kpath in time (it may be down, or limiting kpath's requests)."
+            }
+            GitHubError::Unauthorized { .. } => "GitHub refused the App's credentials.",
+            GitHubError::NotFound { .. } => {
+                "GitHub could not find something kpath needed (the repository, pull request or a commit)."
+            }
+            GitHubError::Unprocessable { .. } | GitHubError::Other { .. } => "GitHub refused a request kpath made.",
+        };
+        Stop::failed(public, error.to_string())
     }
+}
+
+/// A short random id that ties a check run's failure to kpath's log line about it.
+fn correlation_id() -> String {
+    let mut random = [0u8; 4];
+    let _ = getrandom::fill(&mut random);
+    format!("{:08x}", u32::from_le_bytes(random))
 }
 
 impl Worker {
@@ -259,16 +283,18 @@ impl Worker {
                 "Superseded by a newer push".to_string(),
                 format!("kpath stopped reviewing {head} because the pull request moved on to {newer}."),
             ),
-            Err(Stop::Failed(reason)) => {
-                tracing::error!(repo, number, head, "review failed: {reason}");
+            Err(Stop::Failed { public, detail }) => {
+                let correlation = correlation_id();
+                tracing::error!(repo, number, head, correlation, "review failed: {}", crate::logtext::bounded(&detail));
                 Completion::without_annotations(
                     RunConclusion::Failure,
                     "kpath could not review this commit".to_string(),
                     format!(
                         "### ⚠️ kpath could not review this commit\n\n{}\n\nNothing was checked, so the check \
                          fails rather than let an unreviewed change through. Press **Re-run** or comment \
-                         `/kpath recheck` to try again.",
-                        quote(&reason)
+                         `/kpath recheck` to try again.\n\nReference for kpath's operators: `{correlation}` (the \
+                         log line with `correlation={correlation}` has the details).",
+                        quote(&public)
                     ),
                 )
             }
@@ -327,8 +353,14 @@ impl Worker {
         let source = Source::Fetched { repo: path, merge_base, head: head.clone() };
         let plan = tokio::task::spawn_blocking(move || run::review(&source, &options))
             .await
-            .map_err(|e| Stop::Failed(format!("the review crashed: {e}")))?
-            .map_err(|e| Stop::Failed(e.to_string()))?;
+            .map_err(|e| {
+                Stop::failed("kpath failed unexpectedly while reviewing.", format!("the review crashed: {e}"))
+            })?
+            // A repository error (a broken `.kpath.yml`, an unreadable tree) is the author's to fix: shown as is.
+            .map_err(|e| {
+                let text = e.to_string();
+                Stop::failed(crate::logtext::bounded(&text).to_string(), text)
+            })?;
         *secrets = Some(crate::redact::register(plan.secrets.clone()));
 
         // Stale results are dropped: a newer push cancelled this job, or the pull request moved on.
@@ -380,8 +412,10 @@ impl Worker {
             Ok(Ok(path))
         })
         .await
-        .map_err(|e| Stop::Failed(format!("the fetch crashed: {e}")))?
-        .map_err(Stop::Failed)?
+        .map_err(|e| Stop::failed("kpath failed unexpectedly while fetching.", format!("the fetch crashed: {e}")))?
+        .map_err(|detail: String| {
+            Stop::failed("kpath could not fetch the pull request's commits from GitHub.", detail)
+        })?
         .map_err(Stop::Superseded)
     }
 

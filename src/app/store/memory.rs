@@ -71,8 +71,8 @@ fn same_owner(held: &Held, owner: &str) -> bool {
 impl Store for MemoryStore {
     async fn enqueue(&self, job: Job, delivery: Option<String>) -> Result<Enqueued, StoreError> {
         let mut state = self.state();
-        if let Some(delivery) = delivery
-            && !state.deliveries.first_time(delivery)
+        if let Some(delivery) = &delivery
+            && !state.deliveries.first_time(delivery.clone())
         {
             return Ok(Enqueued::Redelivery);
         }
@@ -95,7 +95,7 @@ impl Store for MemoryStore {
             }
         }
         let had_waiting = lane.waiting.is_some();
-        lane.waiting = Some(Claimed { id, job, check_run: None, attempt: 0, cancel: Cancel::default() });
+        lane.waiting = Some(Claimed { id, job, check_run: None, attempt: 0, cancel: Cancel::default(), delivery });
         if !had_waiting {
             state.order.push(lane_key);
         }

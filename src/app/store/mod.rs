@@ -73,6 +73,8 @@ pub struct Claimed {
     pub attempt: u32,
     /// Raised when the job should stop (a newer head; the lease was lost).
     pub cancel: Cancel,
+    /// The webhook delivery that stored the job (for its log lines), when there was one.
+    pub delivery: Option<String>,
 }
 
 /// The state of a held lease.

@@ -22,6 +22,9 @@ use crate::app::queue::Job;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A claimed row: id, event, check run, attempts, cancel, delivery.
+type ClaimedRow = (i64, String, Option<i64>, i32, bool, Option<String>);
+
 /// How long a connection may be waited for before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -146,14 +149,17 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
-        sqlx::query("INSERT INTO kpath_jobs (repo, lane, state, head, event) VALUES ($1, $2, 'waiting', $3, $4)")
-            .bind(&job.lane.repo)
-            .bind(&job.lane.key)
-            .bind(job.head())
-            .bind(event)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO kpath_jobs (repo, lane, state, head, event, delivery) VALUES ($1, $2, 'waiting', $3, $4, $5)",
+        )
+        .bind(&job.lane.repo)
+        .bind(&job.lane.key)
+        .bind(job.head())
+        .bind(event)
+        .bind(&delivery)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(Enqueued::Queued)
     }
@@ -161,7 +167,7 @@ impl Store for PgStore {
     async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         // A running job whose lease ran out (its holder died or handed it back) first: its check run is
         // in progress. Then the oldest waiting job of a lane nobody runs.
-        let row: Option<(i64, String, Option<i64>, i32, bool)> = sqlx::query_as(
+        let row: Option<ClaimedRow> = sqlx::query_as(
             "WITH candidate AS (
                 SELECT j.id FROM kpath_jobs j
                 WHERE (j.state = 'running' AND j.lease_until < now())
@@ -175,14 +181,14 @@ impl Store for PgStore {
             SET state = 'running', owner = $1, lease_until = now() + $2 * interval '1 millisecond',
                 attempts = k.attempts + 1
             FROM candidate WHERE k.id = candidate.id
-            RETURNING k.id, k.event, k.check_run, k.attempts, k.cancel",
+            RETURNING k.id, k.event, k.check_run, k.attempts, k.cancel, k.delivery",
         )
         .bind(owner)
         .bind(millis(lease))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| failed("cannot claim a job", e))?;
-        let Some((id, event, check_run, attempts, cancelled)) = row else { return Ok(None) };
+        let Some((id, event, check_run, attempts, cancelled, delivery)) = row else { return Ok(None) };
         let job = serde_json::from_str::<Event>(&event).ok().and_then(Job::from_event);
         let Some(job) = job else {
             // Written by another version of kpath and unreadable by this one: dropped, not retried forever.
@@ -200,6 +206,7 @@ impl Store for PgStore {
             check_run: check_run.and_then(|r| u64::try_from(r).ok()),
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
             cancel,
+            delivery,
         }))
     }
 
