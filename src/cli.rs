@@ -240,7 +240,12 @@ fn serve(args: &crate::app::serve::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(serve::run(settings)) {
+    let result = runtime.block_on(serve::run(settings));
+    // A review handed back at the shutdown deadline may still be rendering on a blocking thread: exit
+    // without waiting for it (its helm processes die with kpath; its temporary directory is swept at the
+    // next start), so the pod stops within its grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: kpath serve: {error}");

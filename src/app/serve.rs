@@ -894,6 +894,61 @@ mod tests {
         );
     }
 
+    /// SIGTERM with GitHub unreachable and reviews queued: the replica stops within its deadline plus the
+    /// few seconds for telling GitHub, instead of starting every queued review.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_with_github_unreachable_is_bounded() {
+        use http_body_util::{BodyExt, Full};
+        // A GitHub that accepts connections and never answers.
+        let blackhole = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let github = blackhole.local_addr().expect("address");
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((socket, _)) = blackhole.accept().await {
+                connections.push(socket);
+            }
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = complete();
+        env.insert("KPATH_GITHUB_API", format!("http://{github}"));
+        env.insert("KPATH_CACHE_DIR", dir.path().to_string_lossy().into_owned());
+        env.insert("KPATH_CONCURRENCY", "2".to_string());
+        env.insert("KPATH_SHUTDOWN_DEADLINE", "1s".to_string());
+        let settings = resolve(&env, &ServeArgs::default()).expect("valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = start(settings, RetryPolicy::default(), listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("starts");
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        for n in 1..=10u64 {
+            let payload = serde_json::json!({
+                "action": "opened",
+                "number": n,
+                "repository": { "full_name": "octo/gitops" },
+                "installation": { "id": 77 },
+                "pull_request": { "number": n, "state": "open", "head": { "sha": format!("{n:040x}") } },
+            });
+            let body = serde_json::to_vec(&payload).expect("JSON");
+            let request = http::Request::post(format!("http://{}/webhook", running.addr))
+                .header("x-github-event", "pull_request")
+                .header("x-github-delivery", format!("d-{n}"))
+                .header("x-hub-signature-256", webhook::sign("hook-secret-value", &body))
+                .body(Full::new(axum::body::Bytes::from(body)))
+                .expect("request");
+            let response = client.request(request).await.expect("answered");
+            assert_eq!(response.status(), 202, "stored before it is answered");
+            let _ = response.into_body().collect().await;
+        }
+        let _ = stop.send(());
+        // Deadline 1 s, then at most 5 s to tell GitHub about the rest: well under a 30 s grace period.
+        let waited = tokio::time::timeout(Duration::from_secs(15), running.wait()).await;
+        assert!(waited.is_ok(), "the replica stopped in time");
+        held.abort();
+    }
+
     #[test]
     fn secrets_are_not_in_debug_output() {
         let settings = resolve(&complete(), &ServeArgs::default()).expect("valid");
