@@ -424,7 +424,7 @@ fn suggestions_applied_make_their_findings_go_away() {
     }
     let rules: BTreeSet<&str> = applied.iter().map(|(_, _, r, _)| r.as_str()).collect();
     // (Swapped probe paths are two lines to change: no one-line suggestion fixes them, so none is offered.)
-    for expected in ["hpa-replicas-conflict", "dockerfile-shell-form-cmd"] {
+    for expected in ["hpa-replicas-conflict", "dockerfile-shell-form-cmd", "resources-memory-limit"] {
         assert!(rules.contains(expected), "a suggestion for {expected}: {applied:#?}");
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -116,3 +116,103 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
+
+/// How far [`same_key_under_sibling`] reads around the commented line.
+const SIBLING_SCAN: u32 = 40;
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+/// For a block-mapping line `key: value` under `parent:` (e.g. `memory: 1Gi` under `limits:`), the value of
+/// the same `key` under the parent's sibling block `sibling:` (e.g. `requests:`), read through `head_line`
+/// within [`SIBLING_SCAN`] lines, never past a `---`. `None` for flow style, templates, or anything unsure.
+pub fn same_key_under_sibling(
+    head_line: &dyn Fn(&str, u32) -> Option<String>,
+    file: &str,
+    line: u32,
+    parent: &str,
+    sibling: &str,
+) -> Option<String> {
+    let here = head_line(file, line)?;
+    let (key, _) = key_value(&here)?;
+    let child_indent = indent_of(&here);
+    // The parent: the nearest line above with less indentation.
+    let mut at = line;
+    let (parent_line, parent_indent) = loop {
+        at = at.checked_sub(1).filter(|l| *l >= 1 && line - *l <= SIBLING_SCAN)?;
+        let text = head_line(file, at)?;
+        if text.trim_start().starts_with("---") {
+            return None;
+        }
+        if is_blank_or_comment(&text) || indent_of(&text) >= child_indent {
+            continue;
+        }
+        let indent = indent_of(&text);
+        break (text, indent);
+    };
+    if key_value(&parent_line) != Some((parent, "")) {
+        return None;
+    }
+    // The sibling block: a line at the parent's indentation, above or below, within the grandparent block.
+    let in_block = |l: u32| -> Option<Option<String>> {
+        let text = head_line(file, l)?;
+        if text.trim_start().starts_with("---") || (!is_blank_or_comment(&text) && indent_of(&text) < parent_indent) {
+            return None;
+        }
+        Some(Some(text))
+    };
+    let mut sibling_at = None;
+    for direction in [-1i64, 1] {
+        let mut l = i64::from(at);
+        for _ in 0..SIBLING_SCAN {
+            l += direction;
+            let Ok(candidate) = u32::try_from(l) else { break };
+            if candidate == 0 {
+                break;
+            }
+            let Some(Some(text)) = in_block(candidate) else { break };
+            if indent_of(&text) == parent_indent && key_value(&text) == Some((sibling, "")) {
+                sibling_at = Some(candidate);
+                break;
+            }
+        }
+        if sibling_at.is_some() {
+            break;
+        }
+    }
+    // The same key among the sibling block's children.
+    let start = sibling_at?;
+    for l in start + 1..=start + SIBLING_SCAN {
+        let text = head_line(file, l)?;
+        if is_blank_or_comment(&text) {
+            continue;
+        }
+        if indent_of(&text) <= parent_indent {
+            return None;
+        }
+        if let Some((k, v)) = key_value(&text)
+            && k == key
+        {
+            return (!v.is_empty() && !v.contains("{{") && deletable_value(v)).then(|| v.to_string());
+        }
+    }
+    None
+}
+
+/// `  key: old  # note` → `  key: NEW  # note`, keeping indentation and a trailing comment.
+pub fn replace_value(line: &str, value: &str) -> Option<String> {
+    let (key, old) = key_value(line)?;
+    if old.is_empty() {
+        return None;
+    }
+    let key_end = line.find(key)? + key.len();
+    let colon = key_end + line[key_end..].find(':')?;
+    let old_start = colon + 1 + line[colon + 1..].find(old)?;
+    Some(format!("{}{}{}", &line[..old_start], value, &line[old_start + old.len()..]))
+}

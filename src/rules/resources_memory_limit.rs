@@ -21,7 +21,7 @@ from observed peak usage, then copy it into the limit; values are compared as qu
 `1024Mi` are equal. If the app needs more than that under load, raise both together.",
     secret: false,
     options: &[],
-    suggest: None,
+    suggest: Some(suggest),
     bad: Example {
         dir: "resources-memory-limit/bad",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/resources-memory-limit/bad/deployment.yaml"))],
@@ -74,6 +74,16 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     }
 }
 
+/// The fix, on a `memory:` line under `limits:`: the value of `memory:` under the sibling `requests:`.
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+    let line = cx.text()?;
+    let request = super::fix::same_key_under_sibling(cx.head_line, cx.file, cx.line, "limits", "requests")?;
+    if super::fix::key_value(&line)?.0 != "memory" {
+        return None;
+    }
+    super::fix::replace_value(&line, &request)
+}
+
 #[cfg(test)]
 mod tests {
     use super::RULE;
@@ -82,6 +92,51 @@ mod tests {
     fn with_resources(resources: &str) -> String {
         let indented: String = resources.lines().map(|l| format!("      {l}\n")).collect();
         workload("Deployment", &format!("containers:\n  - name: web\n    image: a:1\n    resources:\n{indented}"))
+    }
+
+    /// The suggestion copies the request into the limit line, whichever block comes first; none when the
+    /// request is not a plain value nearby.
+    #[test]
+    fn suggestion_copies_the_request() {
+        let suggest = |text: &str, line: u32| {
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let head_line = |_: &str, l: u32| lines.get(usize::try_from(l).ok()?.checked_sub(1)?).cloned();
+            let finding = crate::finding::Finding {
+                rule: RULE.id,
+                severity: RULE.severity,
+                message: String::new(),
+                file: "d.yaml".into(),
+                line,
+                column: 1,
+                route: None,
+                object: None,
+                help: String::new(),
+                suppressed: None,
+                locations: Vec::new(),
+                environments: Vec::new(),
+                document: None,
+                origin: None,
+            };
+            let cx = crate::rules::fix::FixCx {
+                finding: &finding,
+                file: "d.yaml",
+                line,
+                kind: "manifest",
+                head_line: &head_line,
+            };
+            super::suggest(&cx)
+        };
+        let after =
+            "resources:\n  requests:\n    cpu: 250m\n    memory: 512Mi\n  limits:\n    memory: 1Gi  # too much\n";
+        assert_eq!(suggest(after, 6).as_deref(), Some("    memory: 512Mi  # too much"));
+        let before = "resources:\n  limits:\n    memory: 384Mi\n  requests:\n    memory: \"512Mi\"\n";
+        assert_eq!(suggest(before, 3).as_deref(), Some("    memory: \"512Mi\""));
+        let templated = "resources:\n  requests:\n    memory: {{ .Values.mem }}\n  limits:\n    memory: 1Gi\n";
+        assert_eq!(suggest(templated, 5), None);
+        let elsewhere = "resources:\n  limits:\n    memory: 1Gi\n---\nrequests:\n  memory: 1Mi\n";
+        assert_eq!(suggest(elsewhere, 3), None);
+        let flow = "resources:\n  requests: {memory: 1Gi}\n  limits:\n    memory: 2Gi\n";
+        assert_eq!(suggest(flow, 4), None);
     }
 
     #[test]
