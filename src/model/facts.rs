@@ -418,12 +418,18 @@ impl Facts {
         default_namespace: Option<&str>,
     ) -> Vec<&ObjectFacts> {
         let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
-        self.named(&scaler.target_kind, &scaler.target_name)
+        let candidates: Vec<&ObjectFacts> = self
+            .named(&scaler.target_kind, &scaler.target_name)
             .filter(|o| o.same_scope(scaler_obj))
             .filter(|o| match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             })
-            .collect()
+            .collect();
+        // The target deployed with the autoscaler (same render, or both plain files) when there is one: a
+        // plain file's autoscaler pairs with a render's workload only when the plain files do not hold its
+        // target (a chart's committed render beside the chart is not applied with every environment of it).
+        let own: Vec<&ObjectFacts> = candidates.iter().copied().filter(|o| o.scope == scaler_obj.scope).collect();
+        if own.is_empty() { candidates } else { own }
     }
 }
