@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use kpath::app::fake_github::{TEST_INSTALLATION, TEST_REPO};
 use kpath::app::github::SUMMARY_MARKER;
 use kpath::app::store::postgres::PgStore;
-use kpath::app::testbed::{App, Options};
+use kpath::app::testing::fake_github::{TEST_INSTALLATION, TEST_REPO};
+use kpath::app::testing::testbed::{App, Options};
 use serde_json::json;
 
 struct Args {

@@ -1496,7 +1496,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::app::fake_github::{
+    use crate::app::testing::fake_github::{
         AuthKind, FakeGitHub, Fault, Pull, TEST_APP_ID, TEST_INSTALLATION, TEST_ONLY_APP_PRIVATE_KEY, TEST_REPO, User,
     };
 
