@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kpath::app::fake_github::TEST_REPO;
-use kpath::app::testbed::{self, App};
+use kpath::app::testing::fake_github::TEST_REPO;
+use kpath::app::testing::testbed::{self, App};
 use kpath::app::webhook;
 use serde_json::json;
 

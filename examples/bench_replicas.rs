@@ -13,10 +13,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use kpath::app::fake_github::{TEST_APP_ID, TEST_INSTALLATION, TEST_ONLY_APP_PRIVATE_KEY, TEST_REPO};
 use kpath::app::github::SUMMARY_MARKER;
 use kpath::app::store::postgres::PgStore;
-use kpath::app::testbed::{App, Options, SECRET};
+use kpath::app::testing::fake_github::{TEST_APP_ID, TEST_INSTALLATION, TEST_ONLY_APP_PRIVATE_KEY, TEST_REPO};
+use kpath::app::testing::testbed::{App, Options, SECRET};
 use kpath::app::webhook;
 use serde_json::json;
 

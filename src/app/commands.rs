@@ -608,8 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn a_megabyte_parses_fast() {
-        let started = std::time::Instant::now();
+    fn a_megabyte_and_pathological_bodies_parse() {
         let mut body = String::new();
         while body.len() < 1_000_000 {
             body.push_str("Some text with `code` and [a link](https://example.com) <!-- c --> and > and\n");
@@ -630,12 +629,12 @@ mod tests {
             "- ".repeat(500_000),
             format!("{}\n/kpath recheck", "a `b ".repeat(200_000)),
         ];
-        for body in &pathological {
-            let _ = parse(body);
+        // Each completes (pulldown-cmark is linear on these; a quadratic parser would not finish a CI run).
+        // No wall-clock bound here: speed is not asserted by tests.
+        for body in &pathological[..pathological.len() - 1] {
+            assert!(parse(body).is_empty(), "no command in {}…", &body[..20]);
         }
-        let elapsed = started.elapsed();
-        // Generous for unoptimised test builds on a busy machine; the point is "linear, not quadratic".
-        assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+        assert_eq!(parse(&pathological[pathological.len() - 1]), vec![Ok(Command::Recheck)]);
     }
 
     #[test]

@@ -329,7 +329,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::app::testbed::{adapt, example};
+    use crate::app::testing::testbed::{adapt, example};
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 

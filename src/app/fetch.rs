@@ -111,8 +111,8 @@ impl RepoCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::git_http;
-    use crate::app::testbed::git;
+    use crate::app::testing::git_http;
+    use crate::app::testing::testbed::git;
 
     /// A served repository `acme/shop` with a main commit and a pull request ref.
     fn served() -> (tempfile::TempDir, String, String) {

@@ -3,28 +3,19 @@
 //! commands.
 
 pub mod commands;
-#[cfg(test)]
-mod e2e;
 pub mod events;
-#[cfg(any(test, feature = "fake-github"))]
-pub mod fake_github;
 pub mod fetch;
-#[cfg(any(test, feature = "fake-github"))]
-pub mod git_http;
 pub mod github;
 pub mod logging;
 pub mod metrics;
-#[cfg(any(test, feature = "fake-github"))]
-pub mod openapi;
 pub mod queue;
 pub mod recent;
-mod replicas;
 pub mod serve;
 pub mod server;
 pub mod setup;
 pub mod store;
 #[cfg(any(test, feature = "fake-github"))]
-pub mod testbed;
+pub mod testing;
 pub mod webhook;
 pub mod worker;
 

@@ -767,7 +767,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::app::fake_github::TEST_ONLY_APP_PRIVATE_KEY;
+    use crate::app::testing::fake_github::TEST_ONLY_APP_PRIVATE_KEY;
 
     fn complete() -> HashMap<&'static str, String> {
         HashMap::from([

@@ -815,7 +815,7 @@ mod tests {
     use hyper::body::Bytes;
 
     use super::*;
-    use crate::app::fake_github::{FakeGitHub, TEST_ONLY_APP_PRIVATE_KEY};
+    use crate::app::testing::fake_github::{FakeGitHub, TEST_ONLY_APP_PRIVATE_KEY};
 
     fn args(api: &str, out: &Path) -> SetupArgs {
         SetupArgs {

@@ -3,7 +3,7 @@
 //! read it back.
 //!
 //! - Every request it receives is checked against GitHub's OpenAPI description
-//!   ([`OpenApi::github`](crate::app::openapi::OpenApi::github)): method, path, path parameters and JSON
+//!   ([`OpenApi::github`](super::openapi::OpenApi::github)): method, path, path parameters and JSON
 //!   body. It must also carry `Accept: application/vnd.github+json`, exactly one
 //!   `X-GitHub-Api-Version: 2022-11-28` and a `User-Agent`. Mismatches are recorded, and
 //!   [`FakeGitHub::assert_no_violations`] (called at the end of every test) panics listing them.
@@ -39,8 +39,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use octocrab::jsonwebtoken::{self, Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::app::git_http;
-use crate::app::openapi::OpenApi;
+use super::git_http;
+use super::openapi::OpenApi;
 
 /// The test App. The key pair below is a throwaway generated for these tests only; it belongs to no App.
 pub const TEST_APP_ID: u64 = 4242;

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use super::fake_github::{
     FakeGitHub, Pull, PullFile, TEST_APP_ID, TEST_INSTALLATION, TEST_ONLY_APP_PRIVATE_KEY, TEST_REPO, User,
 };
-use super::github::RetryPolicy;
-use super::serve::{self, Running, ServeArgs, Settings};
-use super::webhook;
+use crate::app::github::RetryPolicy;
+use crate::app::serve::{self, Running, ServeArgs, Settings};
+use crate::app::webhook;
 
 pub const SECRET: &str = "webhook-secret-for-end-to-end-tests";
 pub const DEMO_PASSWORD: &str = "demo-not-a-real-password";

@@ -7,8 +7,8 @@
 use serde_json::json;
 
 use super::fake_github::{Fault, Pull, TEST_REPO};
-use super::github::{FIXED_MARKER, SUMMARY_MARKER};
 use super::testbed::{App, DEMO_PASSWORD, adapt, demo_changes, example};
+use crate::app::github::{FIXED_MARKER, SUMMARY_MARKER};
 
 /// Every log line of this test process (all tests), as `kpath serve` writes it: through the redacting
 /// writer. Checked for leaks by [`no_canary_in_anything_serve_posts_or_logs`].
@@ -39,7 +39,7 @@ async fn start() -> App {
     App::start().await
 }
 
-#[path = "../../tests/support/canaries.rs"]
+#[path = "../../../tests/support/canaries.rs"]
 mod canaries;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +68,7 @@ async fn no_canary_in_anything_serve_posts_or_logs() {
     assert!(logs.contains("review posted"), "the logs were captured:\n{logs}");
     app.assert_clean();
 }
-use super::webhook;
+use crate::app::webhook;
 
 /// The checkout deployment of the demo's base with `spec.replicas` under an autoscaler: one new error,
 /// on line 9.

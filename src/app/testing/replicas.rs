@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::fake_github::{TEST_INSTALLATION, TEST_REPO};
-use super::github::SUMMARY_MARKER;
-use super::store::contract::fresh_database;
-use super::store::postgres::PgStore;
 use super::testbed::{App, Options};
+use crate::app::github::SUMMARY_MARKER;
+use crate::app::store::contract::fresh_database;
+use crate::app::store::postgres::PgStore;
 
 /// Past 2^32, as github.com's ids are.
 const SECOND_INSTALLATION: u64 = 5_000_000_001;
