@@ -238,14 +238,7 @@ async fn run(args: Args) {
     let burst = started.elapsed();
 
     let store = PgStore::connect(&args.database_url, 2).await.expect("connects");
-    loop {
-        let counts = store.counts().await.expect("counts");
-        let open = app.fake.world().check_runs.iter().any(|r| r.status != "completed");
-        if counts == (0, 0) && !open {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.settled(&store).await;
     let settled = started.elapsed();
 
     let world = app.fake.world();

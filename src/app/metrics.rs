@@ -93,21 +93,9 @@ const RENDER_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 /// How often histogram samples are folded into their buckets when nobody scrapes (a scrape does it too).
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// The GitHub events kpath knows (the ones it subscribes to or reads, and those GitHub sends every App);
-/// any other name is counted as `other`.
-const KNOWN_EVENTS: &[&str] = &[
-    "pull_request",
-    "check_suite",
-    "check_run",
-    "issue_comment",
-    "pull_request_review_comment",
-    "installation",
-    "installation_repositories",
-    "installation_target",
-    "github_app_authorization",
-    "ping",
-    "push",
-];
+/// Besides the events kpath reads ([`super::events::HANDLED`]), those GitHub sends every App or a repository
+/// hook may: counted by name. Any other name is counted as `other`.
+const OTHER_KNOWN_EVENTS: &[&str] = &["github_app_authorization", "ping", "push"];
 
 /// What kpath did with a webhook delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +141,10 @@ fn known_or_other(value: &str, known: &[&'static str]) -> &'static str {
 
 /// Counts a webhook delivery.
 pub fn webhook(event: &str, outcome: Outcome) {
-    let event = known_or_other(event, KNOWN_EVENTS);
+    let event = match known_or_other(event, &super::events::HANDLED) {
+        "other" => known_or_other(event, OTHER_KNOWN_EVENTS),
+        handled => handled,
+    };
     ::metrics::counter!(WEBHOOKS, "event" => event, "outcome" => outcome.label()).increment(1);
 }
 
@@ -406,9 +397,10 @@ mod tests {
 
     #[test]
     fn label_values_are_bounded() {
-        assert_eq!(known_or_other("check_run", KNOWN_EVENTS), "check_run");
-        assert_eq!(known_or_other(&"e".repeat(30_000), KNOWN_EVENTS), "other");
-        assert_eq!(known_or_other("", KNOWN_EVENTS), "other");
+        assert_eq!(known_or_other("check_run", &crate::app::events::HANDLED), "check_run");
+        assert_eq!(known_or_other("ping", OTHER_KNOWN_EVENTS), "ping");
+        assert_eq!(known_or_other(&"e".repeat(30_000), OTHER_KNOWN_EVENTS), "other");
+        assert_eq!(known_or_other("", &crate::app::events::HANDLED), "other");
         assert_eq!(known_or_other("timed_out", CONCLUSIONS), "timed_out");
     }
 }

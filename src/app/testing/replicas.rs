@@ -67,17 +67,7 @@ async fn three_replicas_one_killed_every_newest_head_reviewed_once() {
 
     // Settled: nothing stored, no run in progress.
     let store = PgStore::connect(&url, 2).await.expect("connects");
-    let settled = tokio::time::timeout(Duration::from_secs(600), async {
-        loop {
-            let counts = store.counts().await.expect("counts");
-            let open = app.fake.world().check_runs.iter().any(|r| r.status != "completed");
-            if counts == (0, 0) && !open {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let settled = tokio::time::timeout(Duration::from_secs(600), app.settled(&store)).await;
     assert!(settled.is_ok(), "the jobs settled: {:?}", store.counts().await);
     app.running.idle().await;
     assert!(app.replicas.iter().all(|r| r.busy() == 0), "every replica is idle");

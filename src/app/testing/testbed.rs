@@ -392,6 +392,19 @@ impl App {
         head
     }
 
+    /// Waits until the shared PostgreSQL store holds no job and no check run is in progress (replicas of
+    /// other runtimes or processes cannot be asked whether they are idle).
+    pub async fn settled(&self, store: &crate::app::store::postgres::PgStore) {
+        loop {
+            let counts = store.counts().await.expect("counts");
+            let open = self.fake.world().check_runs.iter().any(|r| r.status != "completed");
+            if counts == (0, 0) && !open {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Everything kpath wrote on GitHub, as text: for checking that nothing leaks.
     pub fn everything_posted(&self) -> String {
         let world = self.fake.world();
