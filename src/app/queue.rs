@@ -314,13 +314,13 @@ impl<S: Store, P: Processor> Queue<S, P> {
                             cancel.cancel();
                         }
                     }
-                    Ok(Lease::Lost) => return,
+                    Ok(Lease::Lost) => return HeartbeatEnd::Lost,
                     Err(error) => {
-                        // Past the lease another replica may hold the job: stop rather than post twice.
+                        // Past the lease another replica may hold the job once the store is back: never post.
                         let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
                         tracing::warn!(job = id, "{error}");
                         if since.elapsed() >= lease {
-                            return;
+                            return HeartbeatEnd::StoreUnreachable;
                         }
                     }
                 }
@@ -330,16 +330,28 @@ impl<S: Store, P: Processor> Queue<S, P> {
         let interrupted = async move {
             let _ = interrupt.wait_for(|stop| *stop).await;
         };
+        let process = inner.processor.process(claimed, control);
+        tokio::pin!(process);
         tokio::select! {
-            () = inner.processor.process(claimed, control) => {
+            () = &mut process => {
                 if let Err(error) = inner.store.finish(id, &owner).await {
                     tracing::warn!(job = id, "{error}");
                 }
             }
-            () = heartbeat => {
-                cancel.cancel();
-                tracing::warn!(job = id, "the job's lease was lost; another replica runs it");
-            }
+            end = heartbeat => match end {
+                HeartbeatEnd::Lost => {
+                    cancel.cancel();
+                    tracing::warn!(job = id, "the job's lease was lost; another replica runs it");
+                }
+                HeartbeatEnd::StoreUnreachable => {
+                    // Nobody else can take the job while the store is down: the job goes on to its end
+                    // without posting, so its check run says why instead of staying in progress. Once the
+                    // store is back, the job's lapsed lease lets a replica review it again.
+                    cancel.store_unreachable();
+                    tracing::error!(job = id, "the job store did not answer for a whole lease; not posting");
+                    process.await;
+                }
+            },
             () = interrupted => {
                 cancel.cancel();
                 if let Err(error) = inner.store.hand_back(id, &owner).await {
@@ -389,6 +401,14 @@ impl<S: Store, P: Processor> Queue<S, P> {
             tracing::warn!("could not tell GitHub about every interrupted job in time");
         }
     }
+}
+
+/// Why a job's lease renewal stopped.
+enum HeartbeatEnd {
+    /// Another replica holds the job now.
+    Lost,
+    /// The store did not answer for a whole lease.
+    StoreUnreachable,
 }
 
 /// How often old delivery ids and reviewed heads are forgotten, and after how long.

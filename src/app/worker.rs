@@ -363,6 +363,13 @@ impl Worker {
             })?;
         *secrets = Some(crate::redact::register(plan.secrets.clone()));
 
+        if cancel.is_store_unreachable() {
+            return Err(Stop::failed(
+                "kpath lost contact with its job database while reviewing, so it posted nothing. It reviews this \
+                 commit again once the database is back; **Re-run** also does.",
+                "the job store did not answer for a whole lease",
+            ));
+        }
         // Stale results are dropped: a newer push cancelled this job, or the pull request moved on.
         if cancel.is_cancelled() {
             return Err(Stop::Superseded("a newer commit".to_string()));

@@ -175,7 +175,13 @@ impl Processor for Recorder {
                 let _ = tokio::time::timeout(Duration::from_secs(30), cancelled).await;
             }
         }
-        let outcome = if control.cancel.is_cancelled() { "cancelled" } else { "posted" };
+        let outcome = if control.cancel.is_store_unreachable() {
+            "store-lost"
+        } else if control.cancel.is_cancelled() {
+            "cancelled"
+        } else {
+            "posted"
+        };
         let _ = self.log.send(format!("{outcome} {head}"));
     }
 
@@ -261,4 +267,65 @@ async fn shutdown_hands_back_what_did_not_finish(store: impl Store, durable: boo
         // In-process, nobody else will run them: both are reported interrupted.
         assert_eq!(told, ["interrupted queued", "interrupted stuck"]);
     }
+}
+
+/// The in-process store, whose lease renewals fail while `down` is set: a database that stopped answering.
+#[derive(Default)]
+struct Unreachable {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+impl Store for Unreachable {
+    async fn enqueue(&self, job: Job, delivery: Option<String>) -> Result<Enqueued, super::StoreError> {
+        self.inner.enqueue(job, delivery).await
+    }
+    async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, super::StoreError> {
+        self.inner.claim(owner, lease).await
+    }
+    async fn renew(&self, id: super::JobId, owner: &str, lease: Duration) -> Result<Lease, super::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(super::StoreError("connection refused".to_string()));
+        }
+        self.inner.renew(id, owner, lease).await
+    }
+    async fn record_check_run(&self, id: super::JobId, owner: &str, run: u64) -> Result<(), super::StoreError> {
+        self.inner.record_check_run(id, owner, run).await
+    }
+    async fn finish(&self, id: super::JobId, owner: &str) -> Result<(), super::StoreError> {
+        self.inner.finish(id, owner).await
+    }
+    async fn hand_back(&self, id: super::JobId, owner: &str) -> Result<(), super::StoreError> {
+        self.inner.hand_back(id, owner).await
+    }
+    async fn waiting(&self) -> Result<u64, super::StoreError> {
+        self.inner.waiting().await
+    }
+    async fn take_posting(&self, installation: u64, per_minute: u32) -> Result<Option<Duration>, super::StoreError> {
+        self.inner.take_posting(installation, per_minute).await
+    }
+    async fn ping(&self) -> Result<(), super::StoreError> {
+        self.inner.ping().await
+    }
+    async fn prune(&self, age: Duration) -> Result<(), super::StoreError> {
+        self.inner.prune(age).await
+    }
+    async fn orphans(&self) -> Vec<Claimed> {
+        self.inner.orphans().await
+    }
+}
+
+/// A store that stops answering for a whole lease: the job does not post, but it runs to its end (so its
+/// check run says why instead of staying in progress).
+#[tokio::test]
+async fn a_store_unreachable_for_a_lease_stops_posting_but_lets_the_job_end() {
+    let store = Arc::new(Unreachable::default());
+    let (mut processor, mut log, gate) = recorder(true);
+    processor.await_cancel = true;
+    let queue = Queue::start(store.clone(), processor, config(1));
+    queue.offer(push(1, "aaa"), None).await.expect("stored");
+    assert_eq!(log.recv().await.as_deref(), Some("start aaa"));
+    store.down.store(true, Ordering::SeqCst);
+    gate.notify_one();
+    assert_eq!(log.recv().await.as_deref(), Some("store-lost aaa"));
 }

@@ -50,15 +50,30 @@ pub enum Enqueued {
 /// Set when a newer head made a job's result stale, or the job's lease was lost. A processor checks it
 /// before posting.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel {
+    stop: Arc<AtomicBool>,
+    /// The store stopped answering for a whole lease: the job must not post (another replica may take it
+    /// over once the store is back), but its check run should say why rather than stay in progress.
+    store_lost: Arc<AtomicBool>,
+}
 
 impl Cancel {
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst)
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Cancels because the job store could not be reached for a whole lease.
+    pub fn store_unreachable(&self) {
+        self.store_lost.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+
+    pub fn is_store_unreachable(&self) -> bool {
+        self.store_lost.load(Ordering::SeqCst)
     }
 }
 
