@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::helm::binary::human_duration;
 use crate::quantity::parse_duration_ms;
 
 use super::github::{self, PostingBudget, RetryPolicy};
@@ -401,7 +402,8 @@ impl Settings {
     }
 }
 
-/// A duration setting from its flag, else its variable, else `default`, within `range`.
+/// A duration setting from its flag, else its variable (a bare number is seconds), else `default`, within
+/// `range`.
 fn duration_setting(
     flag_value: &Option<String>,
     var: &dyn Fn(&str) -> Option<String>,
@@ -416,7 +418,11 @@ fn duration_setting(
         _ => Err(problem(
             name,
             flag,
-            format!("must be a duration from {:?} to {:?} (such as 20s), not {text:?}", range.0, range.1),
+            format!(
+                "must be a duration from {} to {} (such as 20s), not {text:?}",
+                human_duration(range.0),
+                human_duration(range.1)
+            ),
         )),
     }
 }
@@ -424,17 +430,20 @@ fn duration_setting(
 /// The server's timeouts and connection cap, each from its flag, else its variable, else the default.
 fn resolve_limits(args: &ServeArgs, var: &dyn Fn(&str) -> Option<String>) -> Result<Limits, SettingError> {
     let defaults = Limits::default();
-    let timeout = |flag_value: &Option<String>, name: &str, flag: &str, default: Duration| {
-        let Some(text) = flag_value.clone().or_else(|| var(name)) else { return Ok(default) };
-        let seconds = text.trim().parse::<u64>().ok().and_then(|s| s.checked_mul(1000));
-        match seconds.or_else(|| parse_duration_ms(&text)).map(Duration::from_millis) {
-            Some(d) if (TIMEOUT_RANGE.0..=TIMEOUT_RANGE.1).contains(&d) => Ok(d),
-            _ => Err(problem(name, flag, format!("must be a duration from 100ms to 1h (such as 10s), not {text:?}"))),
-        }
-    };
-    let header_timeout =
-        timeout(&args.header_timeout, "KPATH_HEADER_TIMEOUT", "header-timeout", defaults.header_timeout)?;
-    let body_timeout = timeout(&args.body_timeout, "KPATH_BODY_TIMEOUT", "body-timeout", defaults.body_timeout)?;
+    let header_timeout = duration_setting(
+        &args.header_timeout,
+        var,
+        ("KPATH_HEADER_TIMEOUT", "header-timeout"),
+        defaults.header_timeout,
+        TIMEOUT_RANGE,
+    )?;
+    let body_timeout = duration_setting(
+        &args.body_timeout,
+        var,
+        ("KPATH_BODY_TIMEOUT", "body-timeout"),
+        defaults.body_timeout,
+        TIMEOUT_RANGE,
+    )?;
     let max_connections = match args.max_connections.clone().or_else(|| var("KPATH_MAX_CONNECTIONS")) {
         None => defaults.max_connections,
         Some(n) => match n.trim().parse::<usize>() {
