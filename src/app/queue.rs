@@ -77,11 +77,6 @@ impl Control {
     pub async fn record_check_run(&self, run: u64) {
         (self.record)(run).await;
     }
-
-    /// A control that records nothing (tests).
-    pub fn detached(cancel: Cancel) -> Control {
-        Control { cancel, record: Box::new(|_| Box::pin(async {})) }
-    }
 }
 
 /// Does the work of a job (review and post, answer a command).
