@@ -62,8 +62,11 @@ fn commit_tree(repo: &Path, from: &Path, message: &str) {
 }
 
 /// Head-side lines added or changed by the PR, per file, straight from `git diff` (the oracle).
-fn git_added_lines(repo: &Path, base: &str, head: &str) -> HashMap<String, BTreeSet<u64>> {
-    let text = git(repo, &["diff", "--unified=0", "--no-color", &format!("{base}...{head}")]);
+/// The head-side lines of `git diff`'s hunks with `context` unchanged lines around each change (0: the added
+/// lines only; 3: every line GitHub shows, and so accepts a review comment on).
+fn git_hunk_lines(repo: &Path, base: &str, head: &str, context: u32) -> HashMap<String, BTreeSet<u64>> {
+    let unified = format!("--unified={context}");
+    let text = git(repo, &["diff", &unified, "--no-color", &format!("{base}...{head}")]);
     let mut out: HashMap<String, BTreeSet<u64>> = HashMap::new();
     let mut file = String::new();
     for line in text.lines() {
@@ -80,17 +83,20 @@ fn git_added_lines(repo: &Path, base: &str, head: &str) -> HashMap<String, BTree
     out
 }
 
+/// (path, line, rule) of every finding commented inline: a comment holds all the findings of its line.
 fn comments(plan: &Value) -> Vec<(String, u64, String)> {
     plan["comments"]
         .as_array()
         .expect("comments")
         .iter()
-        .map(|c| {
-            (
-                c["path"].as_str().unwrap_or("").to_string(),
-                c["line"].as_u64().unwrap_or(0),
-                c["rule"].as_str().unwrap_or("").to_string(),
-            )
+        .flat_map(|c| {
+            let path = c["path"].as_str().unwrap_or("").to_string();
+            let line = c["line"].as_u64().unwrap_or(0);
+            c["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (path.clone(), line, r.as_str().unwrap_or("").to_string()))
         })
         .collect()
 }
@@ -164,9 +170,15 @@ fn the_demo_review_from_directories() {
             "expected an inline comment {expected:?}; got {placed:?}"
         );
     }
-    // The chart's breach comes from deleting the `if` around `replicas:`: no line of it was added, so
-    // it is listed in the summary (at the values key) instead of being put on a wrong line.
-    assert!(!placed.iter().any(|(p, _, _)| p.starts_with("charts/storefront/templates")), "{placed:?}");
+    // The chart's breach comes from deleting the `if` around `replicas:`: no line of it was added, and the
+    // values key is untouched, so it goes on the template line the diff's hunk shows (GitHub takes comments
+    // on any line of a hunk), not in the summary.
+    assert!(
+        placed.iter().any(|(p, l, r)| p == "charts/storefront/templates/deployment.yaml"
+            && *l == 9
+            && r == "hpa-replicas-conflict"),
+        "{placed:?}"
+    );
     let summary = plan["summary"].as_str().expect("summary");
     // What the change costs: the checkout HPA's floor moves from 1 to 2 replicas of 250m / 512Mi pods.
     assert!(
@@ -175,8 +187,6 @@ fn the_demo_review_from_directories() {
         ),
         "{summary}"
     );
-    let not_on_a_line = summary.split("#### New findings not on a changed line").nth(1).unwrap_or("");
-    assert!(not_on_a_line.contains("`hpa-replicas-conflict` at `charts/storefront/values.yaml:1`"), "{summary}");
     assert!(
         statuses(&plan, "fixed").iter().any(|f| f.starts_with("hpa-min-replicas")),
         "{:?}",
@@ -255,15 +265,34 @@ fn a_git_review_uses_the_merge_base_and_comments_only_on_changed_lines() {
     );
     let plan = json(&run);
     assert_eq!(plan["conclusion"], "failure");
-    let added = git_added_lines(repo.path(), "main", "pr");
+    let added = git_hunk_lines(repo.path(), "main", "pr", 0);
+    let shown = git_hunk_lines(repo.path(), "main", "pr", 3);
     let placed = comments(&plan);
     assert!(!placed.is_empty());
     for (path, line, rule) in &placed {
         assert!(
-            added.get(path).is_some_and(|lines| lines.contains(line)),
-            "{rule} comment on {path}:{line} is not on a line the PR added or changed ({:?})",
-            added.get(path)
+            shown.get(path).is_some_and(|lines| lines.contains(line)),
+            "{rule} comment on {path}:{line} is not on a line of the PR's diff ({:?})",
+            shown.get(path)
         );
+        if added.get(path).is_some_and(|lines| lines.contains(line)) {
+            continue;
+        }
+        // On an unchanged line of a hunk only when none of the finding's places was added.
+        for f in plan["findings"].as_array().expect("findings").iter().filter(|f| f["rule"] == rule.as_str()) {
+            let places: Vec<(String, u64)> = f["locations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| (l["file"].as_str().unwrap_or("").to_string(), l["line"].as_u64().unwrap_or(0)))
+                .collect();
+            if places.iter().any(|(p, l)| p == path && l == line) {
+                assert!(
+                    !places.iter().any(|(p, l)| added.get(p).is_some_and(|lines| lines.contains(l))),
+                    "{rule} on the context line {path}:{line}, though one of its places was added: {places:?}"
+                );
+            }
+        }
     }
     // The commit made on main after the PR branched is not part of the PR.
     assert!(!run.stdout.contains("apps/later"), "{}", run.stdout);
@@ -415,12 +444,17 @@ fn suggestions_applied_make_their_findings_go_away() {
         let end = start + body[start..].find("```").expect("a closed suggestion");
         let replacement = body[start..end].trim_end_matches('\n').to_string();
         let path = c["path"].as_str().unwrap_or("").to_string();
-        applied.push((
-            path,
-            c["line"].as_u64().unwrap_or(0),
-            c["rule"].as_str().unwrap_or("").to_string(),
-            replacement,
-        ));
+        // The suggestion is the fix of the finding whose heading (`**error** `rule`: …`) comes before it.
+        let rule = c["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .filter_map(|r| body[..start].rfind(&format!("** `{r}`:")).map(|at| (at, r)))
+            .max()
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default();
+        applied.push((path, c["line"].as_u64().unwrap_or(0), rule, replacement));
     }
     let rules: BTreeSet<&str> = applied.iter().map(|(_, _, r, _)| r.as_str()).collect();
     // (Swapped probe paths are two lines to change: no one-line suggestion fixes them, so none is offered.)

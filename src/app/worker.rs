@@ -455,7 +455,9 @@ impl Worker {
         let short: String = head.chars().take(7).collect();
         let reply = format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}");
         let mut told = Vec::new();
-        for comment in existing.iter().filter(|c| !c.fixed_noted && !present.contains(c.fingerprint.as_str())) {
+        // A thread is fixed when none of the findings it is about is left.
+        let fixed = |c: &&KpathComment| !c.fingerprints.iter().any(|f| present.contains(f.as_str()));
+        for comment in existing.iter().filter(|c| !c.fixed_noted).filter(fixed) {
             match github.reply_to_review_comment(repo, number, comment.id, &reply).await {
                 Ok(()) => told.push(comment.id),
                 Err(error) => {
@@ -663,7 +665,7 @@ pub fn choose_inline(
     existing: &[KpathComment],
     commentable: &HashMap<String, BTreeSet<u32>>,
 ) -> (Vec<InlineComment>, Vec<InlineComment>) {
-    let posted: HashSet<&str> = existing.iter().map(|c| c.fingerprint.as_str()).collect();
+    let posted: HashSet<&str> = existing.iter().flat_map(|c| c.fingerprints.iter().map(String::as_str)).collect();
     let mut inline = Vec::new();
     let mut demoted = Vec::new();
     let mut fresh = 0;
@@ -671,7 +673,7 @@ pub fn choose_inline(
         let anchored = commentable.get(&comment.path).is_some_and(|lines| lines.contains(&comment.line));
         if !anchored {
             demoted.push(comment.clone());
-        } else if posted.contains(comment.fingerprint.as_str()) {
+        } else if comment.fingerprints.iter().all(|f| posted.contains(f.as_str())) {
             inline.push(comment.clone());
         } else if fresh < MAX_INLINE_COMMENTS {
             fresh += 1;
@@ -785,8 +787,8 @@ mod tests {
             line,
             side: "RIGHT",
             body: format!("finding\n\n<!-- kpath:fingerprint={fingerprint} -->"),
-            rule: "image-latest",
-            fingerprint: fingerprint.to_string(),
+            rules: vec!["image-latest"],
+            fingerprints: vec![fingerprint.to_string()],
         }
     }
 
@@ -798,15 +800,15 @@ mod tests {
         comments.push(comment("b.yaml", 1, "other"));
         let existing = [KpathComment {
             id: 1,
-            fingerprint: "f30".to_string(),
+            fingerprints: vec!["f30".to_string()],
             path: "a.yaml".to_string(),
             line: Some(30),
             fixed_noted: false,
         }];
         let (inline, demoted) = choose_inline(&comments, &existing, &commentable);
         assert_eq!(inline.len(), MAX_INLINE_COMMENTS + 1, "the cap counts new comments only");
-        assert!(inline.iter().any(|c| c.fingerprint == "f30"));
-        let demoted: Vec<&str> = demoted.iter().map(|c| c.fingerprint.as_str()).collect();
+        assert!(inline.iter().any(|c| c.fingerprints == ["f30"]));
+        let demoted: Vec<&str> = demoted.iter().map(|c| c.fingerprints[0].as_str()).collect();
         assert_eq!(demoted, ["f26", "f27", "f28", "f29", "off", "other"]);
     }
 
@@ -833,8 +835,8 @@ mod tests {
                 line: 1,
                 side: "RIGHT",
                 body: format!("{long}\n\n<!-- kpath:fingerprint=f{i} -->"),
-                rule: "image-latest",
-                fingerprint: format!("f{i}"),
+                rules: vec!["image-latest"],
+                fingerprints: vec![format!("f{i}")],
             })
             .collect();
         let summary = summary_with(&plan, &demoted, None);

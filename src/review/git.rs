@@ -176,8 +176,8 @@ fn lossy(bytes: &[u8]) -> String {
 
 /// The change between merge-base and head: every path added, modified, deleted or renamed (both old and new
 /// path for renames), repository-relative with `/`; plus the lines added or changed on the head side per file
-/// (for a modified file: the head line numbers in `+` hunks; for an added file: all its lines). Binary files:
-/// path only. Files without added lines (deleted, binary, deletions only, pure renames) have no entry.
+/// (for a modified file: the head line numbers in `+` hunks; for an added file: all its lines), and the
+/// unchanged head lines the hunks show around them (3, as GitHub shows them). Binary files: path only.
 pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, DiffLines), GitError> {
     let old = commit_tree(repo, pair.merge_base)?;
     let new = commit_tree(repo, pair.head)?;
@@ -187,7 +187,7 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
     // line diff of a 400 MB file took 212 s and 7.6 GiB (libgit2's own threshold is 512 MB;
     // https://libgit2.org/docs/reference/main/diff/git_diff_options.html).
     options
-        .context_lines(0)
+        .context_lines(HUNK_CONTEXT as u32)
         .interhunk_lines(0)
         .include_typechange(true)
         .max_size(i64::try_from(MAX_BLOB_BYTES).unwrap_or(i64::MAX));
@@ -229,14 +229,18 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
         None,
         None,
         Some(&mut |delta, _, line| {
-            if line.origin_value() == DiffLineType::Addition
-                && let (Some(number), Some(path)) = (line.new_lineno(), delta.new_file().path_bytes())
-            {
+            let added = match line.origin_value() {
+                DiffLineType::Addition => true,
+                DiffLineType::Context => false,
+                _ => return true,
+            };
+            if let (Some(number), Some(path)) = (line.new_lineno(), delta.new_file().path_bytes()) {
                 if current.as_ref().is_none_or(|(bytes, _)| bytes != path) {
                     current = Some((path.to_vec(), lossy(path)));
                 }
                 if let Some((_, name)) = &current {
-                    lines.added.entry(name.clone()).or_default().insert(number);
+                    let set = if added { &mut lines.added } else { &mut lines.context };
+                    set.entry(name.clone()).or_default().insert(number);
                 }
             }
             true
@@ -708,17 +712,28 @@ fn read_content(path: &Path, is_link: bool) -> io::Result<Content> {
 }
 
 /// Head line numbers (1-based) inserted or replaced going from `old` to `new`.
-fn added_lines(old: &str, new: &str) -> BTreeSet<u32> {
+fn hunk_lines(old: &str, new: &str) -> (BTreeSet<u32>, BTreeSet<u32>) {
     let diff = similar::TextDiff::configure().timeout(DIFF_TIMEOUT).diff_lines(old, new);
-    let mut lines = BTreeSet::new();
-    for op in diff.ops() {
-        let (tag, _, range) = op.as_tag_tuple();
-        if matches!(tag, DiffTag::Insert | DiffTag::Replace) {
-            lines.extend(range.filter_map(|i| u32::try_from(i + 1).ok()));
+    let mut added = BTreeSet::new();
+    let mut context = BTreeSet::new();
+    // Hunks as `git diff` and GitHub cut them: changes with 3 unchanged lines around them.
+    for group in diff.grouped_ops(HUNK_CONTEXT) {
+        for op in group {
+            let (tag, _, range) = op.as_tag_tuple();
+            let lines = range.filter_map(|i| u32::try_from(i + 1).ok());
+            match tag {
+                DiffTag::Insert | DiffTag::Replace => added.extend(lines),
+                DiffTag::Equal => context.extend(lines),
+                DiffTag::Delete => {}
+            }
         }
     }
-    lines
+    (added, context)
 }
+
+/// Unchanged lines a hunk shows around a change: git's default, and what GitHub's pull request diff shows
+/// (review comments may go on them).
+const HUNK_CONTEXT: usize = 3;
 
 /// Compares two directories: changed paths (added/modified/deleted, by content; symlinks by their
 /// target text, never followed) and head-side added lines, computed with `similar`'s line diff (a
@@ -746,9 +761,12 @@ pub fn dir_changes(base: &Path, head: &Path) -> io::Result<(Vec<String>, DiffLin
                 Some(Content::File(old)) if !is_binary(old) => String::from_utf8_lossy(old),
                 _ => "".into(),
             };
-            let added = added_lines(&old_text, &String::from_utf8_lossy(bytes));
+            let (added, context) = hunk_lines(&old_text, &String::from_utf8_lossy(bytes));
             if !added.is_empty() {
                 lines.added.insert(path.clone(), added);
+            }
+            if !context.is_empty() {
+                lines.context.insert(path.clone(), context);
             }
         }
     }

@@ -63,14 +63,24 @@ pub struct ReviewFinding {
     pub fingerprint: String,
 }
 
-/// Lines the pull request added or changed, per file, on the right (head) side of its diff.
+/// Lines of the pull request's diff, per file, on the right (head) side.
 #[derive(Debug, Clone, Default)]
 pub struct DiffLines {
+    /// Lines the pull request added or changed.
     pub added: std::collections::HashMap<String, std::collections::BTreeSet<u32>>,
+    /// Unchanged lines GitHub shows around them (the hunks' context, 3 lines as in `git diff`): a review
+    /// comment may go on these too.
+    pub context: std::collections::HashMap<String, std::collections::BTreeSet<u32>>,
 }
 
 impl DiffLines {
+    /// Did the pull request add or change this line?
     pub fn contains(&self, path: &str, line: u32) -> bool {
         self.added.get(path).is_some_and(|lines| lines.contains(&line))
+    }
+
+    /// Is this line in one of the diff's hunks (added, or context GitHub shows)?
+    pub fn in_hunk(&self, path: &str, line: u32) -> bool {
+        self.contains(path, line) || self.context.get(path).is_some_and(|lines| lines.contains(&line))
     }
 }

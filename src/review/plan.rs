@@ -7,8 +7,10 @@
 //! - A fingerprint never contains a line number or a message, so moving lines or rewording a rule
 //!   keeps a finding "existing". Several findings with the same fingerprint are matched as a
 //!   multiset, in report order: with one at base and two at head, the second head one is new.
-//! - A comment is only ever placed on a line the pull request added or changed; a new finding with
-//!   no such location goes to the summary instead, never to a nearby line.
+//! - A comment is only ever placed on one of the finding's own locations inside the pull request's diff:
+//!   a line it added or changed, else an unchanged line its hunks show (GitHub accepts comments there); a new
+//!   finding with no such location goes to the summary instead, never to a nearby line. Findings placed on
+//!   one line share one comment, most severe first.
 //! - The summary stays within GitHub's 65,536-character limit ([`MAX_SUMMARY`], measured in bytes,
 //!   which is never less than characters). The verdict and the findings sections are kept; object
 //!   diffs are dropped whole, the largest first, so that as many changed objects as possible stay
@@ -47,7 +49,8 @@ pub enum Side {
 /// Starts the hidden marker that ends each inline comment: `<!-- kpath:fingerprint=… -->`.
 pub const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
 
-/// A review comment on one line of the pull request's diff.
+/// A review comment on one line of the pull request's diff: every new finding placed on that line, most
+/// severe first, so a reader is told once per line.
 #[derive(Debug, Clone, Serialize)]
 pub struct InlineComment {
     pub path: String,
@@ -55,9 +58,34 @@ pub struct InlineComment {
     /// Always `RIGHT`: comments go on the head side of the diff.
     pub side: &'static str,
     pub body: String,
-    pub rule: &'static str,
-    pub fingerprint: String,
+    /// The rules of its findings, in the order the body shows them.
+    pub rules: Vec<&'static str>,
+    /// Its findings' fingerprints, in the same order; the body's marker lists them.
+    pub fingerprints: Vec<String>,
 }
+
+/// The fingerprint marker that ends a comment about these findings.
+pub fn fingerprint_marker(fingerprints: &[String]) -> String {
+    format!("{FINGERPRINT_MARKER}{} -->", fingerprints.join(","))
+}
+
+/// The fingerprints of the last fingerprint marker in a comment body (several, comma-separated, when
+/// findings share a line); none when the marker is missing or malformed (a fingerprint is 1–64 ASCII
+/// letters or digits).
+pub fn fingerprints_in(body: &str) -> Vec<String> {
+    let Some(start) = body.rfind(FINGERPRINT_MARKER) else { return Vec::new() };
+    let rest = &body[start + FINGERPRINT_MARKER.len()..];
+    let Some(end) = rest.find(" -->") else { return Vec::new() };
+    let list: Vec<&str> = rest[..end].split(',').collect();
+    let valid = |f: &&str| !f.is_empty() && f.len() <= 64 && f.bytes().all(|b| b.is_ascii_alphanumeric());
+    if list.len() > MAX_PER_LINE * 4 || !list.iter().all(valid) {
+        return Vec::new();
+    }
+    list.into_iter().map(str::to_string).collect()
+}
+
+/// Most findings one inline comment holds; the rest of a crowded line's findings go to the summary.
+pub const MAX_PER_LINE: usize = 8;
 
 impl InlineComment {
     /// The comment as a reader sees it: without the fingerprint marker.
@@ -439,24 +467,33 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         (std::cmp::Reverse(f.finding.severity), file, line, f.finding.rule, f.fingerprint.clone())
     });
 
-    let mut comments = Vec::new();
     let mut annotations = Vec::new();
     let mut off_diff: Vec<&ReviewFinding> = Vec::new();
     let mut inline: Vec<(&ReviewFinding, String, u32)> = Vec::new();
+    // Findings per commented line, lines in the order of their first (most severe) finding.
+    let mut lines: Vec<((&str, u32), Vec<OnLine<'_>>)> = Vec::new();
+    let mut line_index: HashMap<(&str, u32), usize> = HashMap::new();
     for f in &new {
         let places = places(&f.finding);
-        match places.iter().find(|p| diff.contains(p.file, p.line)) {
-            Some(p) => {
+        // A line the change added, else any line GitHub shows in the diff's hunks (a template line next to
+        // a removed guard), else the summary.
+        let at = places
+            .iter()
+            .find(|p| diff.contains(p.file, p.line))
+            .or_else(|| places.iter().find(|p| diff.in_hunk(p.file, p.line)));
+        let slot = at.and_then(|p| {
+            let key = (p.file, p.line);
+            let i = *line_index.entry(key).or_insert_with(|| {
+                lines.push((key, Vec::new()));
+                lines.len() - 1
+            });
+            (lines[i].1.len() < MAX_PER_LINE).then_some((i, *p))
+        });
+        match slot {
+            Some((i, p)) => {
                 // A suggestion quotes a source line: none when that line holds a secret.
-                let suggestion = suggestion(&f.finding, *p, head_line).filter(|s| !secrets.occurs_in(s));
-                comments.push(InlineComment {
-                    path: p.file.to_string(),
-                    line: p.line,
-                    side: "RIGHT",
-                    body: comment_body(f, suggestion.as_deref()),
-                    rule: f.finding.rule,
-                    fingerprint: f.fingerprint.clone(),
-                });
+                let suggestion = suggestion(&f.finding, p, head_line).filter(|s| !secrets.occurs_in(s));
+                lines[i].1.push((f, suggestion));
                 inline.push((f, p.file.to_string(), p.line));
             }
             None => off_diff.push(f),
@@ -476,6 +513,17 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
             });
         }
     }
+    let comments: Vec<InlineComment> = lines
+        .into_iter()
+        .map(|((path, line), findings)| InlineComment {
+            path: path.to_string(),
+            line,
+            side: "RIGHT",
+            body: comment_body(&findings),
+            rules: findings.iter().map(|(f, _)| f.finding.rule).collect(),
+            fingerprints: findings.iter().map(|(f, _)| f.fingerprint.clone()).collect(),
+        })
+        .collect();
 
     // --- The summary ---
     let verdict = match conclusion {
@@ -650,33 +698,59 @@ fn first_sentence(text: &str) -> &str {
     text[..end.unwrap_or(text.len())].trim()
 }
 
-/// An inline comment: the one-line message, the fix and its suggestion visible; environments; why it matters
-/// and how to learn more folded behind `<details>` (a reviewer reads the first lines, a learner opens it).
-fn comment_body(f: &ReviewFinding, suggestion: Option<&str>) -> String {
-    let finding = &f.finding;
+/// A finding commented on a line, with its suggestion.
+type OnLine<'f> = (&'f ReviewFinding, Option<String>);
+
+/// An inline comment: for each finding on the line, the one-line message, the fix and its suggestion visible
+/// (one suggestion per comment: two would edit the same line); environments; why it matters and how to learn
+/// more folded behind `<details>` (a reviewer reads the first lines, a learner opens it).
+fn comment_body(findings: &[OnLine<'_>]) -> String {
     let mut b = String::new();
-    let mut message = md_inline(&finding.message);
-    truncate(&mut message, MAX_ITEM);
-    let _ = writeln!(b, "**{}** `{}`: {message}\n", finding.severity, finding.rule);
-    let _ = writeln!(b, "**Fix:** {}\n", md_inline(&finding.help));
-    if let Some(s) = suggestion {
-        let fence = fence_for(s);
-        if s.is_empty() {
-            let _ = writeln!(b, "{fence}suggestion\n{fence}\n");
-        } else {
-            let _ = writeln!(b, "{fence}suggestion\n{s}\n{fence}\n");
+    let mut suggested = false;
+    for (i, (f, suggestion)) in findings.iter().enumerate() {
+        let finding = &f.finding;
+        if i > 0 {
+            b.push_str("---\n\n");
+        }
+        let mut message = md_inline(&finding.message);
+        truncate(&mut message, MAX_ITEM);
+        let _ = writeln!(b, "**{}** `{}`: {message}\n", finding.severity, finding.rule);
+        let _ = writeln!(b, "**Fix:** {}\n", md_inline(&finding.help));
+        if let Some(s) = suggestion.as_deref().filter(|_| !suggested) {
+            suggested = true;
+            let fence = fence_for(s);
+            if s.is_empty() {
+                let _ = writeln!(b, "{fence}suggestion\n{fence}\n");
+            } else {
+                let _ = writeln!(b, "{fence}suggestion\n{s}\n{fence}\n");
+            }
+        }
+        if !finding.environments.is_empty() {
+            let envs: Vec<String> = finding.environments.iter().map(|e| code_span(e)).collect();
+            let _ = writeln!(b, "Environments: {}\n", envs.join(", "));
         }
     }
-    if !finding.environments.is_empty() {
-        let envs: Vec<String> = finding.environments.iter().map(|e| code_span(e)).collect();
-        let _ = writeln!(b, "Environments: {}\n", envs.join(", "));
-    }
     let _ = writeln!(b, "<details><summary>Why</summary>\n");
-    if let Some(rule) = rules::find(finding.rule) {
-        let _ = writeln!(b, "{}\n", first_sentence(rule.why));
+    let mut rules_seen: Vec<&str> = Vec::new();
+    for (f, _) in findings {
+        if rules_seen.contains(&f.finding.rule) {
+            continue;
+        }
+        rules_seen.push(f.finding.rule);
+        let why = rules::find(f.finding.rule).map(|r| first_sentence(r.why)).unwrap_or("");
+        if findings.len() == 1 {
+            let _ = writeln!(b, "{why}\n");
+        } else {
+            let _ = writeln!(b, "- `{}`: {why}", f.finding.rule);
+        }
     }
-    let _ = writeln!(b, "Reply `/kpath explain {}` for the full explanation.\n\n</details>\n", finding.rule);
-    let _ = write!(b, "{FINGERPRINT_MARKER}{} -->", f.fingerprint);
+    if findings.len() > 1 {
+        b.push('\n');
+    }
+    let explain: Vec<String> = rules_seen.iter().map(|r| format!("`/kpath explain {r}`")).collect();
+    let _ = writeln!(b, "Reply {} for the full explanation.\n\n</details>\n", explain.join(" or "));
+    let fingerprints: Vec<String> = findings.iter().map(|(f, _)| f.fingerprint.clone()).collect();
+    b.push_str(&fingerprint_marker(&fingerprints));
     b
 }
 
@@ -1032,7 +1106,9 @@ pub fn render_text(plan: &ReviewPlan) -> String {
     // Where each new finding was commented, by fingerprint (several findings may share one).
     let mut commented: HashMap<&str, Vec<(&str, u32)>> = HashMap::new();
     for c in plan.comments.iter().rev() {
-        commented.entry(c.fingerprint.as_str()).or_default().push((c.path.as_str(), c.line));
+        for fingerprint in &c.fingerprints {
+            commented.entry(fingerprint.as_str()).or_default().push((c.path.as_str(), c.line));
+        }
     }
     let mut new: Vec<&ReviewFinding> = plan.findings.iter().filter(|f| f.status == Status::New).collect();
     new.sort_by_cached_key(|f| {
@@ -1182,13 +1258,13 @@ mod tests {
         }
         let diff = diff_of(&lines);
         let p = plan(findings, &diff, &no_lines);
-        let first: Vec<&str> = p.comments.iter().take(3).map(|c| c.rule).collect();
+        let first: Vec<&str> = p.comments.iter().take(3).map(|c| c.rules[0]).collect();
         assert_eq!(first, vec!["secret-in-env"; 3]);
         let commentable: std::collections::HashMap<String, std::collections::BTreeSet<u32>> =
             [("a.yaml", 1..=30), ("z.yaml", 1..=3)].into_iter().map(|(f, r)| (f.to_string(), r.collect())).collect();
         let (inline, demoted) = crate::app::worker::choose_inline(&p.comments, &[], &commentable);
-        assert_eq!(inline.iter().filter(|c| c.rule == "secret-in-env").count(), 3);
-        assert!(demoted.iter().all(|c| c.rule == "image-latest"));
+        assert_eq!(inline.iter().filter(|c| c.rules == ["secret-in-env"]).count(), 3);
+        assert!(demoted.iter().all(|c| c.rules == ["image-latest"]));
     }
 
     // --- fingerprints ---
@@ -1368,7 +1444,7 @@ mod tests {
         assert_eq!(p.comments.len(), 1);
         assert_eq!((p.comments[0].path.as_str(), p.comments[0].line), ("charts/shop/templates/deployment.yaml", 9));
         assert_eq!(p.comments[0].side, "RIGHT");
-        assert_eq!(p.comments[0].fingerprint, "fp1");
+        assert_eq!(p.comments[0].fingerprints, ["fp1"]);
         assert!(!p.summary.contains("not on a changed line"), "{}", p.summary);
         // The annotation is at the first real location, on a changed line or not.
         assert_eq!(p.annotations.len(), 1);
@@ -1381,6 +1457,77 @@ mod tests {
         let diff = diff_of(&[("charts/shop/templates/deployment.yaml", 9), ("charts/shop/values.yaml", 1)]);
         let p = plan(vec![review(f, Status::New, "fp1")], &diff, &no_lines);
         assert_eq!((p.comments[0].path.as_str(), p.comments[0].line), ("charts/shop/values.yaml", 1));
+    }
+
+    #[test]
+    fn an_untouched_line_inside_a_hunk_is_commented_when_no_location_was_added() {
+        // The change removed a guard around `replicas:` in the template: the values line and the template line
+        // are both untouched, but the template line is shown in the diff's hunk.
+        let f = helm_finding("hpa-replicas-conflict", 1, 9);
+        let mut diff = diff_of(&[("charts/shop/templates/deployment.yaml", 20)]);
+        diff.context.insert("charts/shop/templates/deployment.yaml".to_string(), BTreeSet::from([8, 9, 10]));
+        let p = plan(vec![review(f.clone(), Status::New, "fp1")], &diff, &no_lines);
+        assert_eq!((p.comments[0].path.as_str(), p.comments[0].line), ("charts/shop/templates/deployment.yaml", 9));
+        assert!(!p.summary.contains("not on a changed line"), "{}", p.summary);
+        // An added line wins over a hunk line, whatever the order of the locations.
+        diff.context.insert("charts/shop/values.yaml".to_string(), BTreeSet::from([1]));
+        diff.added.insert("charts/shop/templates/deployment.yaml".to_string(), BTreeSet::from([9]));
+        let p = plan(vec![review(f.clone(), Status::New, "fp1")], &diff, &no_lines);
+        assert_eq!((p.comments[0].path.as_str(), p.comments[0].line), ("charts/shop/templates/deployment.yaml", 9));
+        // Outside every hunk: the summary.
+        let p = plan(vec![review(f, Status::New, "fp1")], &diff_of(&[("other.yaml", 1)]), &no_lines);
+        assert!(p.comments.is_empty());
+        assert!(p.summary.contains("not on a changed line"), "{}", p.summary);
+    }
+
+    #[test]
+    fn findings_on_one_line_share_one_comment_most_severe_first() {
+        let values = "replicaCount: 3\n";
+        let mut warning = helm_finding("image-latest", 1, 9);
+        warning.message = "the image has no tag".to_string();
+        let error = helm_finding("hpa-replicas-conflict", 1, 9);
+        let other = helm_finding("namespace-default", 2, 4);
+        let diff = diff_of(&[("charts/shop/values.yaml", 1), ("charts/shop/values.yaml", 2)]);
+        let files = [("charts/shop/values.yaml", values)];
+        let p = plan(
+            vec![
+                review(warning, Status::New, "fpw"),
+                review(error, Status::New, "fpe"),
+                review(other, Status::New, "fpo"),
+            ],
+            &diff,
+            &lines_of(&files),
+        );
+        assert_eq!(p.comments.len(), 2, "{:#?}", p.comments);
+        let shared = &p.comments[0];
+        assert_eq!((shared.path.as_str(), shared.line), ("charts/shop/values.yaml", 1));
+        assert_eq!(shared.rules, ["hpa-replicas-conflict", "image-latest"]);
+        assert_eq!(shared.fingerprints, ["fpe", "fpw"]);
+        let body = shared.visible_body();
+        let error_at = body.find("`hpa-replicas-conflict`").expect("the error");
+        let warning_at = body.find("`image-latest`").expect("the warning");
+        assert!(error_at < warning_at, "{body}");
+        assert_eq!(body.matches("<details>").count(), 1, "one `Why` block: {body}");
+        assert!(body.contains("`/kpath explain hpa-replicas-conflict` or `/kpath explain image-latest`"), "{body}");
+        assert!(body.matches("```suggestion").count() <= 1, "{body}");
+        assert!(shared.body.ends_with("<!-- kpath:fingerprint=fpe,fpw -->"), "{}", shared.body);
+        // The summary still lists each finding commented inline.
+        let inline = p.summary.split("#### New findings commented inline").nth(1).unwrap_or("");
+        let inline = inline.split("\n#### ").next().unwrap_or("");
+        assert_eq!(inline.lines().filter(|l| l.starts_with("- ")).count(), 3, "{}", p.summary);
+    }
+
+    #[test]
+    fn a_crowded_line_sends_the_rest_to_the_summary() {
+        let findings: Vec<ReviewFinding> = (0..MAX_PER_LINE + 3)
+            .map(|i| review(finding("image-latest", "a.yaml", 1, None, None), Status::New, &format!("f{i}")))
+            .collect();
+        let p = plan(findings, &diff_of(&[("a.yaml", 1)]), &no_lines);
+        assert_eq!(p.comments.len(), 1);
+        assert_eq!(p.comments[0].fingerprints.len(), MAX_PER_LINE);
+        let off = p.summary.split("#### New findings not on a changed line").nth(1).unwrap_or("");
+        let off = off.split("\n#### ").next().unwrap_or("");
+        assert_eq!(off.lines().filter(|l| l.starts_with("- ")).count(), 3, "{}", p.summary);
     }
 
     #[test]
@@ -1458,7 +1605,8 @@ mod tests {
             let mut diff = DiffLines::default();
             for _ in 0..rng.below(40) {
                 let file = FILES[rng.below(FILES.len() as u64) as usize];
-                diff.added.entry(file.to_string()).or_default().insert(1 + rng.below(30) as u32);
+                let lines = if rng.below(3) == 0 { &mut diff.context } else { &mut diff.added };
+                lines.entry(file.to_string()).or_default().insert(1 + rng.below(30) as u32);
             }
             let mut findings = Vec::new();
             for i in 0..rng.below(30) {
@@ -1482,31 +1630,45 @@ mod tests {
             }
             let p = plan(findings.clone(), &diff, &source);
             let mut commented = 0;
+            let mut lines_seen = std::collections::HashSet::new();
             for c in &p.comments {
                 assert!(
-                    diff.contains(&c.path, c.line),
+                    diff.in_hunk(&c.path, c.line),
                     "round {round}: comment on {}:{} outside the diff",
                     c.path,
                     c.line
                 );
+                assert!(lines_seen.insert((c.path.clone(), c.line)), "round {round}: one comment per line");
                 assert!(!c.path.starts_with("helm://"), "round {round}");
-                let f = findings.iter().find(|f| f.fingerprint == c.fingerprint).expect("comment of a finding");
-                assert_eq!(f.status, Status::New);
-                assert!(f.finding.counts());
-                // The first location on a changed line (the finding's own position when it has none).
-                let own = Location { file: f.finding.file.clone(), line: f.finding.line, column: 1, kind: "manifest" };
-                let candidates =
-                    if f.finding.locations.is_empty() { std::slice::from_ref(&own) } else { &f.finding.locations[..] };
-                let first = candidates
-                    .iter()
-                    .find(|l| l.kind != "rendered" && !l.file.starts_with("helm://") && diff.contains(&l.file, l.line))
-                    .expect("a commented finding has a location on a changed line");
-                assert_eq!((first.file.as_str(), first.line), (c.path.as_str(), c.line), "round {round}");
-                if f.finding.rule == "secret-in-env" {
-                    assert!(!c.body.contains("suggestion"), "round {round}: {}", c.body);
+                assert!(!c.fingerprints.is_empty() && c.fingerprints.len() <= MAX_PER_LINE);
+                assert!(c.body.ends_with(&fingerprint_marker(&c.fingerprints)));
+                assert_eq!(fingerprints_in(&c.body), c.fingerprints);
+                for fingerprint in &c.fingerprints {
+                    let f = findings.iter().find(|f| &f.fingerprint == fingerprint).expect("comment of a finding");
+                    assert_eq!(f.status, Status::New);
+                    assert!(f.finding.counts());
+                    // The first location on a changed line, else the first in a hunk (the finding's own
+                    // position when it has no locations).
+                    let own =
+                        Location { file: f.finding.file.clone(), line: f.finding.line, column: 1, kind: "manifest" };
+                    let candidates = if f.finding.locations.is_empty() {
+                        std::slice::from_ref(&own)
+                    } else {
+                        &f.finding.locations[..]
+                    };
+                    let real = |l: &&Location| l.kind != "rendered" && !l.file.starts_with("helm://");
+                    let first = candidates
+                        .iter()
+                        .filter(real)
+                        .find(|l| diff.contains(&l.file, l.line))
+                        .or_else(|| candidates.iter().filter(real).find(|l| diff.in_hunk(&l.file, l.line)))
+                        .expect("a commented finding has a location in the diff");
+                    assert_eq!((first.file.as_str(), first.line), (c.path.as_str(), c.line), "round {round}");
+                    if f.finding.rule == "secret-in-env" {
+                        assert!(!c.body.contains("suggestion"), "round {round}: {}", c.body);
+                    }
+                    commented += 1;
                 }
-                assert!(c.body.contains(&format!("<!-- kpath:fingerprint={} -->", c.fingerprint)));
-                commented += 1;
             }
             let new = findings.iter().filter(|f| f.status == Status::New && f.finding.counts()).count();
             let off = p

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::review::plan::FINGERPRINT_MARKER;
+use crate::review::plan::fingerprint_marker;
 
 /// A text field kpath sends to GitHub. [`Field::limit`] is GitHub's documented limit, which [`fit`]
 /// enforces and the fake GitHub checks (422 above it, as GitHub answers).
@@ -192,12 +192,12 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
 }
 
 /// A review comment's body fitted, its fingerprint marker kept at the end.
-pub(super) fn fit_keeping_fingerprint<'a>(body: &'a str, fingerprint: &str) -> Cow<'a, str> {
+pub(super) fn fit_keeping_fingerprint<'a>(body: &'a str, fingerprints: &[String]) -> Cow<'a, str> {
     let field = Field::ReviewCommentBody;
     if body.len() <= field.limit() {
         return Cow::Borrowed(body);
     }
-    let marker = format!("{FINGERPRINT_MARKER}{fingerprint} -->");
+    let marker = fingerprint_marker(fingerprints);
     let text = body.strip_suffix(marker.as_str()).unwrap_or(body);
     let room = field.limit().saturating_sub(marker.len() + 1);
     Cow::Owned(format!("{}\n{marker}", fit_within(field, text, room)))
@@ -206,7 +206,8 @@ pub(super) fn fit_keeping_fingerprint<'a>(body: &'a str, fingerprint: &str) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::github::{CHECK_NAME, MAX_COMMENT, RERUN_ACTION, fingerprint_in};
+    use crate::app::github::{CHECK_NAME, MAX_COMMENT, RERUN_ACTION};
+    use crate::review::plan::fingerprints_in;
 
     #[test]
     fn cutting_keeps_characters_whole_and_the_fingerprint() {
@@ -216,9 +217,9 @@ mod tests {
         assert!(cut.len() <= 255 && cut.ends_with(TRUNCATED) && cut.starts_with("éé"), "{cut}");
         let marker = "<!-- kpath:fingerprint=0123456789abcdef -->";
         let body = format!("{}\n\n{marker}", "y".repeat(MAX_COMMENT));
-        let cut = fit_keeping_fingerprint(&body, "0123456789abcdef");
+        let cut = fit_keeping_fingerprint(&body, &["0123456789abcdef".to_string()]);
         assert!(cut.len() <= MAX_COMMENT && cut.ends_with(&format!("{TRUNCATED_NOTE}\n{marker}")));
-        assert_eq!(fingerprint_in(&cut).as_deref(), Some("0123456789abcdef"));
+        assert_eq!(fingerprints_in(&cut), ["0123456789abcdef"]);
     }
 
     /// Every field, given three times its limit in two-, three- and four-byte characters, comes out within

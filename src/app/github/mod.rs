@@ -63,7 +63,7 @@ use limits::{fit_keeping_fingerprint, fit_within};
 use raw::{RawCheckRun, RawCheckRuns, RawCompare, RawIssueComment, RawPull, RawPullFile, RawReviewComment, RawUser};
 pub(crate) use transport::{parse_api, tls_config};
 
-use crate::review::plan::{Annotation, Conclusion, FINGERPRINT_MARKER, InlineComment};
+use crate::review::plan::{Annotation, Conclusion, InlineComment, fingerprints_in};
 
 /// The check run's name.
 pub const CHECK_NAME: &str = "kpath";
@@ -129,7 +129,8 @@ impl From<&Conclusion> for RunConclusion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KpathComment {
     pub id: u64,
-    pub fingerprint: String,
+    /// The fingerprints of the findings it is about (several when findings share its line).
+    pub fingerprints: Vec<String>,
     pub path: String,
     /// `None` when the comment is outdated (its line is gone from the diff).
     pub line: Option<u64>,
@@ -412,9 +413,13 @@ impl GitHub {
             .iter()
             .filter(|c| is_bot(&c.user) && c.in_reply_to_id.is_none())
             .filter_map(|c| {
+                let fingerprints = fingerprints_in(&c.body);
+                if fingerprints.is_empty() {
+                    return None;
+                }
                 Some(KpathComment {
                     id: c.id,
-                    fingerprint: fingerprint_in(&c.body)?,
+                    fingerprints,
                     path: c.path.clone(),
                     line: c.line,
                     fixed_noted: noted.contains(&c.id),
@@ -444,8 +449,8 @@ impl GitHub {
             .collect())
     }
 
-    /// Posts `comments` as one review (event `COMMENT`) on `commit`, leaving out those whose fingerprint
-    /// already has a kpath comment on the pull request (as many times as it has one). Nothing is posted
+    /// Posts `comments` as one review (event `COMMENT`) on `commit`, leaving out those whose findings all
+    /// already have a kpath comment on the pull request (each fingerprint as many times as it has one). Nothing is posted
     /// when nothing is left. A 422 (a line off the diff) is [`GitHubError::Unprocessable`].
     pub async fn post_review(
         &self,
@@ -465,24 +470,30 @@ impl GitHub {
         self.retrying(&operation, |_| async move {
             let existing: Vec<RawReviewComment> = self.get_pages(list, &[]).await?;
             let mut posted: HashMap<String, usize> = HashMap::new();
-            for (_, fingerprint) in fingerprints(&existing) {
-                *posted.entry(fingerprint).or_default() += 1;
+            for (_, fingerprints) in fingerprints(&existing) {
+                for fingerprint in fingerprints {
+                    *posted.entry(fingerprint).or_default() += 1;
+                }
             }
             let fresh: Vec<Value> = comments
                 .iter()
-                .filter(|c| match posted.get_mut(&c.fingerprint) {
-                    Some(n) if *n > 0 => {
-                        *n -= 1;
-                        false
+                .filter(|c| {
+                    let all_posted = c.fingerprints.iter().all(|f| posted.get(f).is_some_and(|n| *n > 0));
+                    if all_posted {
+                        for f in &c.fingerprints {
+                            if let Some(n) = posted.get_mut(f) {
+                                *n -= 1;
+                            }
+                        }
                     }
-                    _ => true,
+                    !all_posted
                 })
                 .map(|c| {
                     json!({
                         "path": c.path,
                         "line": c.line,
                         "side": c.side,
-                        "body": fit_keeping_fingerprint(&c.body, &c.fingerprint),
+                        "body": fit_keeping_fingerprint(&c.body, &c.fingerprints),
                     })
                 })
                 .collect();
@@ -666,20 +677,14 @@ fn is_bot(user: &Option<RawUser>) -> bool {
     user.as_ref().is_some_and(|u| u.kind == "Bot")
 }
 
-/// (id, fingerprint) of the comments that are kpath's.
-fn fingerprints(comments: &[RawReviewComment]) -> Vec<(u64, String)> {
-    comments.iter().filter(|c| is_bot(&c.user)).filter_map(|c| Some((c.id, fingerprint_in(&c.body)?))).collect()
-}
-
-/// The fingerprint of the last `<!-- kpath:fingerprint=… -->` marker in a comment body.
-fn fingerprint_in(body: &str) -> Option<String> {
-    let start = body.rfind(FINGERPRINT_MARKER)? + FINGERPRINT_MARKER.len();
-    let rest = &body[start..];
-    let end = rest.find(" -->")?;
-    let fingerprint = &rest[..end];
-    let valid =
-        !fingerprint.is_empty() && fingerprint.len() <= 64 && fingerprint.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then(|| fingerprint.to_string())
+/// (id, fingerprints) of the comments that are kpath's.
+fn fingerprints(comments: &[RawReviewComment]) -> Vec<(u64, Vec<String>)> {
+    comments
+        .iter()
+        .filter(|c| is_bot(&c.user))
+        .map(|c| (c.id, fingerprints_in(&c.body)))
+        .filter(|(_, f)| !f.is_empty())
+        .collect()
 }
 /// An annotation as the check-run API takes it, its text fitted.
 fn annotation_json(annotation: &Annotation) -> Value {

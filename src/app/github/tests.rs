@@ -68,8 +68,8 @@ fn inline(path: &str, line: u32, fingerprint: &str) -> InlineComment {
         line,
         side: "RIGHT",
         body: format!("**error** `some-rule`: something\n\n<!-- kpath:fingerprint={fingerprint} -->"),
-        rule: "some-rule",
-        fingerprint: fingerprint.to_string(),
+        rules: vec!["some-rule"],
+        fingerprints: vec![fingerprint.to_string()],
     }
 }
 
@@ -299,9 +299,12 @@ async fn review_is_posted_with_line_and_side_and_its_fingerprints_read_back() {
         world.review_comments.iter().filter(|c| c.review_id.is_some()).map(|c| c.id).collect()
     };
 
-    let fingerprints: Vec<(u64, String)> =
-        s.github.kpath_comments(TEST_REPO, PR).await.unwrap().into_iter().map(|c| (c.id, c.fingerprint)).collect();
-    assert_eq!(fingerprints, [(ids[0], "0123456789abcdef".to_string()), (ids[1], "fedcba9876543210".to_string())]);
+    let fingerprints: Vec<(u64, Vec<String>)> =
+        s.github.kpath_comments(TEST_REPO, PR).await.unwrap().into_iter().map(|c| (c.id, c.fingerprints)).collect();
+    assert_eq!(
+        fingerprints,
+        [(ids[0], vec!["0123456789abcdef".to_string()]), (ids[1], vec!["fedcba9876543210".to_string()])]
+    );
     // Posting the same findings again (the next push) adds nothing; a new one is posted alone.
     s.github.post_review(TEST_REPO, PR, HEAD, &comments).await.unwrap();
     assert_eq!(s.fake.world().reviews.len(), 1);
@@ -525,17 +528,18 @@ fn futures_are_send(github: &GitHub, comments: &[InlineComment], annotations: &[
 
 #[test]
 fn fingerprints_are_read_from_the_marker_only() {
-    assert_eq!(fingerprint_in("x\n<!-- kpath:fingerprint=0123456789abcdef -->").as_deref(), Some("0123456789abcdef"));
+    assert_eq!(fingerprints_in("x\n<!-- kpath:fingerprint=0123456789abcdef -->"), ["0123456789abcdef"]);
+    // Findings sharing a line share a comment: its marker lists them all.
+    assert_eq!(fingerprints_in("x\n<!-- kpath:fingerprint=aaaa,bbbb -->"), ["aaaa", "bbbb"]);
     // The last marker counts (the plan puts it at the end).
-    assert_eq!(
-        fingerprint_in("<!-- kpath:fingerprint=aaaa --> y <!-- kpath:fingerprint=bbbb -->").as_deref(),
-        Some("bbbb")
-    );
+    assert_eq!(fingerprints_in("<!-- kpath:fingerprint=aaaa --> y <!-- kpath:fingerprint=bbbb -->"), ["bbbb"]);
     // Escaped by the plan when it came from the repository: not a marker.
-    assert_eq!(fingerprint_in("&lt;!-- kpath:fingerprint=ffff --&gt;"), None);
-    assert_eq!(fingerprint_in("<!-- kpath:fingerprint= -->"), None);
-    assert_eq!(fingerprint_in("<!-- kpath:fingerprint=a b -->"), None);
-    assert_eq!(fingerprint_in("<!-- kpath:fingerprint=abc"), None);
+    let none: [&str; 0] = [];
+    assert_eq!(fingerprints_in("&lt;!-- kpath:fingerprint=ffff --&gt;"), none);
+    assert_eq!(fingerprints_in("<!-- kpath:fingerprint= -->"), none);
+    assert_eq!(fingerprints_in("<!-- kpath:fingerprint=a b -->"), none);
+    assert_eq!(fingerprints_in("<!-- kpath:fingerprint=a,,b -->"), none);
+    assert_eq!(fingerprints_in("<!-- kpath:fingerprint=abc"), none);
 }
 
 /// Oversized findings and comments go through the client to the fake GitHub (which answers 422 above
@@ -574,7 +578,7 @@ async fn oversized_findings_and_comments_are_stored_within_githubs_limits() {
     assert!(run.annotations[0]["message"].as_str().unwrap().ends_with(&format!("\n{TRUNCATED}")));
     let review_comment = world.review_comments.iter().find(|c| c.review_id.is_some()).unwrap();
     assert!(review_comment.body.len() <= MAX_COMMENT);
-    assert_eq!(fingerprint_in(&review_comment.body).as_deref(), Some("0123456789abcdef"));
+    assert_eq!(fingerprints_in(&review_comment.body), ["0123456789abcdef"]);
     for c in &world.issue_comments {
         assert!(c.body.len() <= MAX_COMMENT && c.body.ends_with(TRUNCATED_NOTE), "{}", c.body.len());
     }

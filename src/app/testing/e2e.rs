@@ -111,14 +111,16 @@ async fn the_demo_pull_request_gets_a_failing_check_inline_comments_and_one_summ
     assert_eq!(world.review_comments.iter().filter(on_values).map(|c| c.line).collect::<Vec<_>>(), [Some(6)]);
     let summaries: Vec<_> = world.issue_comments.iter().filter(|c| c.body.starts_with(SUMMARY_MARKER)).collect();
     assert_eq!(summaries.len(), 1);
-    // The chart's replicas now render under its autoscaler, but the line to change (the values key) is
-    // not in the diff: the summary lists it instead of commenting on a wrong line.
+    // The chart's replicas now render under its autoscaler because the change removed the template's guard:
+    // the values key is untouched, so the comment goes on the template line, which the diff's hunk shows.
+    assert!(at("charts/storefront/templates/deployment.yaml", 9, "hpa-replicas-conflict"), "the chart finding inline");
     let summary = &summaries[0].body;
-    assert!(summary.contains("New findings not on a changed line"), "{summary}");
-    assert!(summary.contains("charts/storefront/values.yaml:1"), "{summary}");
     // Traceable: the summary names the commit it reviewed, and each place links to its line at that commit.
     assert!(summary.contains(&format!("/octo/gitops/commit/{head})")), "{summary}");
-    assert!(summary.contains(&format!("/octo/gitops/blob/{head}/charts/storefront/values.yaml#L1)")), "{summary}");
+    assert!(
+        summary.contains(&format!("/octo/gitops/blob/{head}/charts/storefront/templates/deployment.yaml#L9)")),
+        "{summary}"
+    );
     drop(world);
     assert!(!app.everything_posted().contains(DEMO_PASSWORD), "a secret was posted");
     app.assert_clean();
@@ -173,6 +175,60 @@ async fn a_push_that_fixes_the_findings_resolves_their_threads_once_and_passes()
     // Another push: the fixed threads are not told again.
     app.synchronize(8, &[(CHECKOUT, Some(&fixed.replace("768Mi", "800Mi")))]).await;
     assert_eq!(app.fake.world().review_comments.len(), 4);
+    app.assert_clean();
+}
+
+/// A new app whose one container breaks four rules: they are all about its `- name:` line.
+const CART: &str = "apps/cart/deployment.yaml";
+
+fn cart(container_extra: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart\n  namespace: shop\nspec:\n  selector:\n    \
+         matchLabels: {{app: cart}}\n  template:\n    metadata:\n      labels: {{app: cart}}\n    spec:\n      \
+         containers:\n        - name: cart\n          image: ghcr.io/octo/cart:1.2.3\n{container_extra}"
+    )
+}
+
+const CART_PROBES: &str = "          readinessProbe:\n            httpGet: {path: /ready, port: 8080}\n          \
+                           livenessProbe:\n            httpGet: {path: /live, port: 8080}\n";
+const CART_RESOURCES: &str =
+    "          resources:\n            requests: {cpu: 100m, memory: 128Mi}\n            limits: {memory: 128Mi}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_on_one_line_are_one_comment_whose_thread_is_fixed_when_all_are() {
+    let app = start().await;
+    app.open(21, &[(CART, Some(&cart("")))]).await;
+    let first = {
+        let world = app.fake.world();
+        let comments: Vec<_> = world.review_comments.iter().filter(|c| c.path == CART).collect();
+        assert_eq!(comments.len(), 1, "one comment for the line: {comments:#?}");
+        let body = &comments[0].body;
+        assert_eq!(comments[0].line, Some(14));
+        for rule in ["probe-liveness-missing", "probe-readiness-missing", "resources-requests-missing"] {
+            assert!(body.contains(&format!("`{rule}`")), "{rule} in {body}");
+        }
+        // Errors before the warning.
+        let error = body.find("**error**").expect("an error");
+        let warning = body.find("**warning**").expect("a warning");
+        assert!(error < warning, "{body}");
+        comments[0].id
+    };
+    // Probes added: two of its findings are left, so the thread is not fixed and nothing is posted again.
+    app.synchronize(21, &[(CART, Some(&cart(CART_PROBES)))]).await;
+    {
+        let world = app.fake.world();
+        assert_eq!(world.review_comments.len(), 1, "{:#?}", world.review_comments);
+        assert!(!world.review_comments[0].resolved);
+    }
+    // Everything fixed: the thread is told once and resolved.
+    let head = app.synchronize(21, &[(CART, Some(&cart(&format!("{CART_PROBES}{CART_RESOURCES}"))))]).await;
+    {
+        let world = app.fake.world();
+        let replies: Vec<_> = world.review_comments.iter().filter(|c| c.in_reply_to_id == Some(first)).collect();
+        assert_eq!(replies.len(), 1, "{:#?}", world.review_comments);
+        assert!(replies[0].body.contains(&format!("Fixed in {}", &head[..7])));
+        assert!(world.review_comments.iter().find(|c| c.id == first).is_some_and(|c| c.resolved));
+    }
     app.assert_clean();
 }
 
