@@ -180,6 +180,16 @@ fn the_demo_review_from_directories() {
         "{placed:?}"
     );
     let summary = plan["summary"].as_str().expect("summary");
+    // Each unit and environment with its mark: blocking, warnings only, clean.
+    for row in [
+        "| ❌ | `charts/storefront` | `storefront-prod` | 1 changed | 1 error, 1 warning |",
+        "| ⚠️ | `charts/storefront` | `edge/storefront` | 1 changed | 1 warning |",
+        "| ⚠️ | `apps/checkout/Dockerfile` | — | — | 5 warnings |",
+        "| ✅ | `apps/payments/secret.yaml` | — | 1 changed | none |",
+    ] {
+        assert!(summary.contains(row), "{row} in\n{summary}");
+    }
+    assert!(summary.contains("❌ **`charts/storefront`** · environment `storefront-prod`"), "{summary}");
     // What the change costs: the checkout HPA's floor moves from 1 to 2 replicas of 250m / 512Mi pods.
     assert!(
         summary.contains(

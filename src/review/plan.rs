@@ -195,6 +195,18 @@ impl Links {
         }
     }
 
+    /// A file or directory of the repository as a code span, linked to it at the head commit when known.
+    fn place_file(&self, file: &str) -> String {
+        let text = code_span(if file.is_empty() { "." } else { file });
+        match (&self.web, &self.head) {
+            (Some(web), Some(head)) if !file.contains("://") => {
+                let path: String = file.split('/').map(url_segment).collect::<Vec<_>>().join("/");
+                format!("[{text}]({web}/tree/{head}/{path})")
+            }
+            _ => text,
+        }
+    }
+
     /// The head commit as the summary names it.
     fn commit(&self) -> Option<String> {
         let head = self.head.as_deref()?;
@@ -556,6 +568,9 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
             "\nExisting findings were there before this change and do not block it; `kpath check` lists them.\n",
         );
     }
+    // Each render unit and environment the change affects, with its mark: the reviewer's map of the change.
+    let units = unit_statuses(&changes, &new, fail_on);
+    top.push_str(&secrets.redact(&units_table(&units, &links)));
     // What the change costs, per environment: small (a row per environment whose requests move, capped).
     top.push_str(&secrets.redact(&super::cost::table(&costs, MAX_COST_ROWS)));
 
@@ -612,7 +627,7 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     let mut sections = vec![config_section, off_section, inline_section, suppressed_section, fixed_section];
     let trim_order = [2, 4, 3, 1, 0];
 
-    let groups = object_groups(&changes);
+    let groups = object_groups(&changes, &units);
     let summary = assemble(&top, &mut sections, &trim_order, groups, nothing_relevant);
 
     ReviewPlan { conclusion, title, summary, comments, annotations, findings, changes, counts, secrets }
@@ -840,7 +855,122 @@ struct Group {
 }
 
 /// Changed, added and removed objects per render unit and environment, each a collapsible diff.
-fn object_groups(changes: &[ObjectChange]) -> Vec<Group> {
+/// What one render unit and environment (or a file checked on its own) comes to in this change.
+#[derive(Debug, Default)]
+struct UnitStatus {
+    /// Its objects are rendered and diffed (a Dockerfile's findings have no objects).
+    has_objects: bool,
+    added: usize,
+    removed: usize,
+    changed: usize,
+    new: BySeverity,
+    blocking: bool,
+}
+
+impl UnitStatus {
+    /// ❌ new findings that fail the review, ⚠️ new findings that do not, ✅ none.
+    fn mark(&self) -> &'static str {
+        if self.blocking {
+            "❌"
+        } else if self.new.errors + self.new.warnings + self.new.notices > 0 {
+            "⚠️"
+        } else {
+            "✅"
+        }
+    }
+}
+
+/// A unit's key: its root (a chart, a Kustomize root, a manifest's path) and environment.
+type UnitKey = (String, Option<String>);
+
+/// Every unit and environment of the change's objects, and the files of new findings outside any, with what
+/// changed and the new findings of each. A finding of an environment belongs to that environment of the unit
+/// its places lie in (or, when its places are elsewhere — Flux values inline in a HelmRelease —, to every unit
+/// with that environment); a finding without environments to its file.
+fn unit_statuses(changes: &[ObjectChange], new: &[&ReviewFinding], fail_on: Severity) -> BTreeMap<UnitKey, UnitStatus> {
+    let mut units: BTreeMap<UnitKey, UnitStatus> = BTreeMap::new();
+    for c in changes {
+        let status = units.entry((c.unit.clone(), c.environment.clone())).or_default();
+        status.has_objects = true;
+        match c.kind {
+            ChangeKind::Added => status.added += 1,
+            ChangeKind::Removed => status.removed += 1,
+            ChangeKind::Changed => status.changed += 1,
+            ChangeKind::Unchanged => {}
+        }
+    }
+    let within = |file: &str, unit: &str| file == unit || file.strip_prefix(unit).is_some_and(|r| r.starts_with('/'));
+    for f in new {
+        let finding = &f.finding;
+        let mut keys: Vec<UnitKey> = Vec::new();
+        for env in &finding.environments {
+            let of_env: Vec<&UnitKey> = units.keys().filter(|(_, e)| e.as_deref() == Some(env.as_str())).collect();
+            let placed: Vec<&UnitKey> = of_env
+                .iter()
+                .copied()
+                .filter(|(unit, e)| {
+                    e.as_deref() == Some(unit.as_str())
+                        || finding.locations.iter().any(|l| within(&l.file, unit))
+                        || within(&finding.file, unit)
+                })
+                .collect();
+            keys.extend(if placed.is_empty() { of_env } else { placed }.into_iter().cloned());
+        }
+        if keys.is_empty() {
+            keys.push((shown_at(finding).0, None));
+        }
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let status = units.entry(key).or_default();
+            status.new.add(finding.severity);
+            status.blocking |= finding.severity >= fail_on;
+        }
+    }
+    units
+}
+
+/// Most rows of the units table; the rest are counted.
+const MAX_UNIT_ROWS: usize = 30;
+
+/// The units table: a mark, the unit and environment, what changed, the new findings. Blocking units first.
+fn units_table(units: &BTreeMap<UnitKey, UnitStatus>, links: &Links) -> String {
+    if units.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<(&UnitKey, &UnitStatus)> = units.iter().collect();
+    rows.sort_by_key(|(_, s)| match s.mark() {
+        "❌" => 0,
+        "⚠️" => 1,
+        _ => 2,
+    });
+    let mut out = String::from(
+        "\n#### Units and environments\n\n| | Unit | Environment | Objects | New findings |\n|---|---|---|---|---|\n",
+    );
+    for ((unit, env), status) in rows.iter().take(MAX_UNIT_ROWS) {
+        let env = env.as_deref().filter(|e| e != unit).map(code_span).unwrap_or_else(|| "—".to_string());
+        let mut objects: Vec<String> = Vec::new();
+        for (n, word) in [(status.added, "added"), (status.changed, "changed"), (status.removed, "removed")] {
+            if n > 0 {
+                objects.push(format!("{n} {word}"));
+            }
+        }
+        let objects = match (status.has_objects, objects.is_empty()) {
+            (false, _) => "—".to_string(),
+            (true, true) => "no change".to_string(),
+            (true, false) => objects.join(", "),
+        };
+        let findings = status.new.list(Severity::Notice, "").unwrap_or_else(|| "none".to_string());
+        let unit = links.place_file(unit).replace('|', "\\|");
+        let _ = writeln!(out, "| {} | {unit} | {} | {objects} | {findings} |", status.mark(), env.replace('|', "\\|"));
+    }
+    if rows.len() > MAX_UNIT_ROWS {
+        let _ = writeln!(out, "\n…and {} more units.", rows.len() - MAX_UNIT_ROWS);
+    }
+    out
+}
+
+fn object_groups(changes: &[ObjectChange], units: &BTreeMap<UnitKey, UnitStatus>) -> Vec<Group> {
     let mut by_unit: BTreeMap<(&str, Option<&str>), Vec<&ObjectChange>> = BTreeMap::new();
     for c in changes.iter().filter(|c| c.kind != ChangeKind::Unchanged) {
         by_unit.entry((c.unit.as_str(), c.environment.as_deref())).or_default().push(c);
@@ -849,10 +979,14 @@ fn object_groups(changes: &[ObjectChange]) -> Vec<Group> {
         .into_iter()
         .map(|((unit, env), mut list)| {
             list.sort_by(|a, b| a.object.cmp(&b.object));
+            let mark = units
+                .get(&(unit.to_string(), env.map(str::to_string)))
+                .map(|s| format!("{} ", s.mark()))
+                .unwrap_or_default();
             // A Kustomize root is its own environment: named once.
             let header = match env.filter(|e| *e != unit) {
-                Some(env) => format!("**{}** · environment {}\n\n", code_span(unit), code_span(env)),
-                None => format!("**{}**\n\n", code_span(unit)),
+                Some(env) => format!("{mark}**{}** · environment {}\n\n", code_span(unit), code_span(env)),
+                None => format!("{mark}**{}**\n\n", code_span(unit)),
             };
             let entries = list
                 .iter()
