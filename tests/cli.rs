@@ -101,14 +101,34 @@ fn fail_on_tightens_the_exit_code() {
 }
 
 #[test]
-fn text_output_is_rustc_style() {
+fn text_output_is_rustc_style_grouped_by_object() {
     let dir = repo(&[("deploy/app.yaml", IN_DEFAULT)]);
     let run = kpath(&["check", "deploy"], dir.path());
-    let expected = "error[namespace-default]: Deployment `checkout` is in the `default` namespace\n --> deploy/app.yaml:5:3\n  |\n5 |   namespace: default\n  |   ^^^^^^^^^^^^^^^^^^\n  = at: metadata.namespace\n";
+    let expected = "==> Deployment default/checkout\n\nerror[namespace-default]: Deployment `checkout` is in the `default` namespace\n --> deploy/app.yaml:5:3\n  |\n5 |   namespace: default\n  |   ^^^^^^^^^^^^^^^^^^\n  = at: metadata.namespace\n";
     assert!(run.stdout.starts_with(expected), "{}", run.stdout);
     assert!(run.stdout.contains("= help: Set `metadata.namespace`"), "{}", run.stdout);
     assert!(run.stdout.ends_with("kpath: 1 error in 1 file\n"), "{}", run.stdout);
     assert!(!run.stdout.contains('\x1b'), "no colour when not a terminal");
+}
+
+#[test]
+fn text_output_groups_findings_under_their_object_or_file() {
+    let two = format!("{IN_DEFAULT}\n---\n{}", IN_DEFAULT.replace("name: checkout", "name: cart"));
+    let dir =
+        repo(&[("deploy/app.yaml", two.as_str()), ("deploy/Dockerfile", "FROM python:3.12-slim\nCMD python app.py\n")]);
+    let run = kpath(&["check", "deploy"], dir.path());
+    let headings: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("==> ")).collect();
+    assert_eq!(
+        headings,
+        ["==> deploy/Dockerfile", "==> Deployment default/checkout", "==> Deployment default/cart"],
+        "{}",
+        run.stdout
+    );
+    // Each group holds its own findings only.
+    let cart = run.stdout.split("==> Deployment default/cart").nth(1).unwrap_or("");
+    assert!(cart.contains("Deployment `cart` is in the `default` namespace") && !cart.contains("`checkout`"), "{cart}");
+    let docker = run.stdout.split("==> Deployment").next().unwrap_or("");
+    assert!(docker.contains("[dockerfile-shell-form-cmd]") && !docker.contains("namespace-default"), "{docker}");
 }
 
 #[test]

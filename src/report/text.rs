@@ -1,4 +1,4 @@
-//! Human output in the style of rustc and ruff: `error[rule-id]: message`, `--> file:line:col`, the
+//! Human output, grouped by object, in the style of rustc and ruff: `error[rule-id]: message`, `--> file:line:col`, the
 //! source line with a caret, `= help:`. Colour only when writing to a terminal.
 //!
 //! A source line is shown with its values masked when a secret rule points at it (whatever the rule of
@@ -87,16 +87,35 @@ pub fn render(report: &Report, colour: bool, show_suppressed: bool) -> String {
         })
         .collect();
     let cx = Context { secret_lines: &secret_lines, secrets: &report.secrets, palette: p };
-    for f in &report.findings {
-        if !f.counts() && !show_suppressed {
-            continue;
-        }
-        let lines = sources.entry(f.file.as_str()).or_insert_with(|| {
-            // A file too large to check is named, not quoted: it is never read whole.
-            let bytes = crate::loader::read_bounded(Path::new(&f.file), crate::engine::MAX_FILE_BYTES).ok()?;
-            Some(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect())
+    // Grouped by object (by file for findings about no object), groups in the order of their first finding:
+    // a reader fixes one object at a time.
+    let mut groups: Vec<(String, Vec<&Finding>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for f in report.findings.iter().filter(|f| f.counts() || show_suppressed) {
+        let heading = match &f.object {
+            Some(object) => {
+                let envs =
+                    if f.environments.is_empty() { String::new() } else { format!(" [{}]", f.environments.join(", ")) };
+                format!("{object}{envs}")
+            }
+            None => f.file.clone(),
+        };
+        let i = *index.entry(heading.clone()).or_insert_with(|| {
+            groups.push((heading, Vec::new()));
+            groups.len() - 1
         });
-        write_finding(&mut out, f, lines.as_deref(), &cx);
+        groups[i].1.push(f);
+    }
+    for (heading, findings) in &groups {
+        let _ = writeln!(out, "{} {}\n", p.paint("1;34", "==>"), p.paint("1", &cx.secrets.redact(heading)));
+        for f in findings {
+            let lines = sources.entry(f.file.as_str()).or_insert_with(|| {
+                // A file too large to check is named, not quoted: it is never read whole.
+                let bytes = crate::loader::read_bounded(Path::new(&f.file), crate::engine::MAX_FILE_BYTES).ok()?;
+                Some(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect())
+            });
+            write_finding(&mut out, f, lines.as_deref(), &cx);
+        }
     }
     let s = Summary::of(report);
     let mut counts = Vec::new();
