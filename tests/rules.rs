@@ -54,6 +54,27 @@ fn every_rule_is_documented() {
     assert_eq!(ids.len(), RULES.len(), "rule ids are unique");
 }
 
+/// An explanation shows what differs between the bad and the good example, not two whole manifests that differ
+/// in one line; and a file the examples share is printed once.
+#[test]
+fn explanations_show_what_differs() {
+    let rule = RULES.iter().find(|r| r.id == "hpa-replicas-conflict").expect("the rule");
+    let md = rule.explanation_markdown();
+    assert!(md.contains("### Bad → good\n\n`deployment.yaml`\n\n```diff\n"), "{md}");
+    assert!(md.contains("\n-  replicas: 3"), "{md}");
+    assert!(!md.contains("apiVersion: apps/v1\nkind: Deployment"), "the deployment is not printed whole: {md}");
+    assert_eq!(md.matches("kind: HorizontalPodAutoscaler").count(), 1, "{md}");
+    assert!(md.contains("`hpa.yaml`: as in the bad example."), "{md}");
+    for rule in RULES {
+        let md = rule.explanation_markdown();
+        // Every example file appears: whole, as a diff, or named as unchanged.
+        for (name, _) in rule.bad.files.iter().chain(rule.good.files).filter(|(n, _)| !n.starts_with(".kpath")) {
+            assert!(md.contains(&format!("`{name}`")), "{}: {name} missing from\n{md}", rule.id);
+        }
+        assert_eq!(md.matches("```").count() % 2, 0, "{}: balanced fences", rule.id);
+    }
+}
+
 #[test]
 fn examples_are_the_fixture_files() {
     for rule in RULES {

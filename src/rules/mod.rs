@@ -441,10 +441,47 @@ impl Rule {
         let _ = writeln!(md, "Guideline section: *{}*\n", self.section);
         let _ = writeln!(md, "### Why this matters\n\n{}\n", self.why.trim());
         let _ = writeln!(md, "### How to fix it\n\n{}\n", self.fix.trim());
+        let shown = |name: &str| !name.starts_with(".kpath");
+        let good_of = |name: &str| self.good.files.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
+        // A file the good example changes only a little is shown once, as the change from bad to good: a reader
+        // sees what differs instead of comparing two whole manifests.
+        let small_change = |bad: &str, good: &str| {
+            let diff = similar::TextDiff::from_lines(bad, good);
+            let changed = diff.iter_all_changes().filter(|c| c.tag() != similar::ChangeTag::Equal).count();
+            changed > 0 && changed * 2 <= bad.lines().count().max(good.lines().count())
+        };
+        let mut as_diff: Vec<&str> = Vec::new();
+        for (name, bad) in self.bad.files.iter().filter(|(n, _)| shown(n)) {
+            if let Some(good) = good_of(name)
+                && small_change(bad, good)
+            {
+                as_diff.push(name);
+            }
+        }
+        if !as_diff.is_empty() {
+            let _ = writeln!(md, "### Bad → good\n");
+            for name in &as_diff {
+                let (Some(bad), Some(good)) =
+                    (self.bad.files.iter().find(|(n, _)| n == name).map(|(_, t)| *t), good_of(name))
+                else {
+                    continue;
+                };
+                let diff = similar::TextDiff::from_lines(bad, good);
+                let text = diff.unified_diff().context_radius(3).to_string();
+                let _ = writeln!(md, "`{name}`\n\n```diff\n{}\n```\n", text.trim_end());
+            }
+        }
         for (title, example) in [("Bad", &self.bad), ("Good", &self.good)] {
+            let files: Vec<&(&str, &str)> =
+                example.files.iter().filter(|(n, _)| shown(n) && !as_diff.contains(n)).collect();
+            if files.is_empty() {
+                continue;
+            }
             let _ = writeln!(md, "### {title}\n");
-            for (name, text) in example.files {
-                if name.starts_with(".kpath") {
+            for (name, text) in files {
+                let same_in_bad = title == "Good" && self.bad.files.iter().any(|(n, t)| n == name && t == text);
+                if same_in_bad {
+                    let _ = writeln!(md, "`{name}`: as in the bad example.\n");
                     continue;
                 }
                 let lang = if name.ends_with(".json") {
