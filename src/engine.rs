@@ -105,9 +105,67 @@ enum Work<'a> {
     Unit { tree: &'a Arc<TreeRoot>, unit: &'a Unit, renderer: &'a dyn Renderer },
 }
 
+/// What a file that is not checked brings to the cross-object rules of a check: its objects' facts and its
+/// `kpath:ignore` comments. A review reads it for the unchanged manifests beside a change, so a relation
+/// between a changed object and an unchanged one (an autoscaler and its target, apps sharing a namespace) is
+/// judged as `kpath check` judges it, without checking the unchanged file again.
+#[derive(Debug, Default)]
+pub struct ContextFile {
+    /// The path findings name it by.
+    pub file: Arc<str>,
+    pub facts: Vec<ObjectFacts>,
+    pub comments: Vec<IgnoreComment>,
+}
+
+impl ContextFile {
+    /// Reads a manifest's context: the facts of every Kubernetes object in it (no rule runs). Documents that
+    /// do not parse or are not objects bring nothing.
+    pub fn read(file: &str, text: &str) -> ContextFile {
+        let file: Arc<str> = Arc::from(file);
+        let mut facts = Vec::new();
+        let (docs, _) = yaml::parse_stream(text);
+        for doc in &docs {
+            let Some(root) = doc.root.as_ref().filter(|r| looks_like_kubernetes(r) && !is_tool_config(r)) else {
+                continue;
+            };
+            let items = match root.get("items") {
+                Some(items) if root.get("kind").and_then(Node::as_text).is_some_and(|k| k.ends_with("List")) => {
+                    items.items()
+                }
+                _ => std::slice::from_ref(root),
+            };
+            for item in items {
+                if let Some(object) = Object::from_root(item) {
+                    facts.push(facts::extract(&object, &file, doc.index));
+                }
+            }
+        }
+        ContextFile { comments: suppress::scan_comments(text), file, facts }
+    }
+}
+
+/// The context of a check: files it does not check whose objects take part in its cross-object rules.
+#[derive(Debug, Default, Clone)]
+pub struct Context {
+    pub files: Vec<Arc<ContextFile>>,
+    /// Render units were left out of the check and of the context (a review renders only the units a change
+    /// affects): a plain file's relation to an object one of them renders cannot be ruled out.
+    pub partial: bool,
+}
+
 /// Checks files and directories; directories are given to `renderers` to find units in (charts, Kustomize
 /// roots), and files a unit reads are checked only as rendered.
 pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Renderer>]) -> Report {
+    check_paths_with(paths, config, renderers, &Context::default())
+}
+
+/// [`check_paths`], with `context` taking part in the cross-object rules.
+pub fn check_paths_with(
+    paths: &[PathBuf],
+    config: &Config,
+    renderers: &[Box<dyn Renderer>],
+    context: &Context,
+) -> Report {
     let found = loader::discover(paths, config);
     let trees: Vec<Arc<TreeRoot>> = found.trees.into_iter().map(Arc::new).collect();
     let mut report = Report::default();
@@ -196,7 +254,7 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
             order.push(env.clone());
         }
     }
-    let mut checked = check_work(&work, config, &order);
+    let mut checked = check_work(&work, config, &order, context);
     checked.findings.extend(problems);
     checked.tool_missing = report.tool_missing;
     checked.skipped = found.skipped;
@@ -207,12 +265,12 @@ pub fn check_paths(paths: &[PathBuf], config: &Config, renderers: &[Box<dyn Rend
 /// Checks files given one by one (no directory, so no units).
 pub fn check_inputs(inputs: &[Input], config: &Config) -> Report {
     let work: Vec<Work<'_>> = inputs.iter().map(Work::File).collect();
-    let mut report = check_work(&work, config, &[]);
+    let mut report = check_work(&work, config, &[], &Context::default());
     finish(&mut report, config);
     report
 }
 
-fn check_work(work: &[Work<'_>], config: &Config, order: &[String]) -> Report {
+fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Context) -> Report {
     let active: Vec<(&'static Rule, crate::finding::Severity)> = rules::RULES
         .iter()
         .filter_map(|r| match config.level(r) {
@@ -264,7 +322,19 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String]) -> Report {
         }
         all_facts.extend(outcome.facts);
     }
-    let all_facts = Facts::new(all_facts);
+    for file in &context.files {
+        if !file.comments.is_empty() {
+            index.comments.entry(file.file.to_string()).or_default().extend(file.comments.iter().cloned());
+        }
+        for f in &file.facts {
+            if !f.ignored_rules.is_empty() {
+                index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
+            }
+        }
+        all_facts.extend(file.facts.iter().cloned());
+    }
+    let mut all_facts = Facts::new(all_facts);
+    all_facts.partial = context.partial;
 
     for (rule, severity) in &active {
         if let Some(check) = rule.check.global() {

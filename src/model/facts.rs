@@ -363,6 +363,9 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
 pub struct Facts {
     pub objects: Vec<ObjectFacts>,
     by_name: HashMap<(String, String), Vec<usize>>,
+    /// Objects of render units that were not rendered may exist (a review renders only the affected units):
+    /// a plain file's object missing its counterpart may have it there, so rules do not conclude it is absent.
+    pub partial: bool,
 }
 
 impl ObjectFacts {
@@ -381,7 +384,7 @@ impl Facts {
         for (i, o) in objects.iter().enumerate() {
             by_name.entry((o.id.kind.clone(), o.id.name.clone())).or_default().push(i);
         }
-        Facts { objects, by_name }
+        Facts { objects, by_name, partial: false }
     }
 
     /// Objects of this kind and name, in any namespace.

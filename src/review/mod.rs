@@ -1,6 +1,7 @@
 //! `kpath review`: check base and head, diff the rendered objects, keep only what the pull request
 //! introduces, and plan what a GitHub App would post.
 
+pub mod context;
 pub mod cost;
 pub mod git;
 pub mod model;

@@ -208,6 +208,28 @@ fn side_paths(layout: &Layout, affected: &Affected) -> (Vec<String>, Vec<String>
     (files, dirs)
 }
 
+/// The manifests of a side that the change does not affect and no unit reads: the context its cross-object rules
+/// see beside the affected ones. None when nothing is affected.
+fn context_paths<'l>(layout: &'l Layout, affected: &Affected) -> BTreeSet<&'l str> {
+    if affected.is_empty() {
+        return BTreeSet::new();
+    }
+    layout
+        .files
+        .iter()
+        .filter(|f| !affected.files.contains(*f) && super::context::is_manifest(f))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Does the side have render units the change does not affect (not rendered, so not in the context)?
+fn is_partial(layout: &Layout, affected: &Affected) -> bool {
+    layout.units.iter().any(|u| !affected.units.contains(&unit_key(u)))
+}
+
+/// Every file of a commit with its blob id (`None`: a symlink).
+type Blobs = Vec<(String, Option<git2::Oid>)>;
+
 /// One side of a review read from git, as a tree the renderers find units in.
 struct GitTree<'r> {
     repo: &'r git2::Repository,
@@ -294,6 +316,8 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         std::fs::create_dir_all(root).map_err(|e| ReviewError::Io(e.to_string()))?;
     }
     let mut head_commit: Option<String> = None;
+    // The unchanged manifests of each side (base, head), for the cross-object rules.
+    let mut contexts: [engine::Context; 2] = Default::default();
     let (diff, affected) = match resolved {
         Ok((repository, pair)) => {
             head_commit = Some(pair.head.to_string());
@@ -307,14 +331,16 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             // The head side is discovered on a second thread, with its own handle on the repository (a
             // handle is not shared between threads): the two sides cost the time of one.
             let git_dir = repository.path().to_path_buf();
-            let (base_layout, head_layout) = std::thread::scope(|scope| {
-                let head = scope.spawn(|| -> Result<Layout, ReviewError> {
+            let (base_layout, (head_layout, head_blobs)) = std::thread::scope(|scope| {
+                let head = scope.spawn(|| -> Result<(Layout, Blobs), ReviewError> {
                     let repository = git2::Repository::open_bare(&git_dir)
                         .map_err(|source| git::GitError::Open { path: git_dir.clone(), source })?;
-                    let (files, ids) = git::list_blobs(&repository, pair.head)?.into_iter().unzip();
+                    let (files, ids): (Vec<String>, Vec<Option<git2::Oid>>) =
+                        git::list_blobs(&repository, pair.head)?.into_iter().unzip();
                     let head_tree =
                         GitTree { repo: &repository, commit: pair.head, files, ids, read: Default::default() };
-                    Ok(Layout::discover(&head_tree, &renderers, &gitops))
+                    let layout = Layout::discover(&head_tree, &renderers, &gitops);
+                    Ok((layout, head_tree.files.into_iter().zip(head_tree.ids).collect()))
                 });
                 let base = Layout::discover(&base_tree, &renderers, &gitops);
                 let head =
@@ -328,6 +354,19 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                 let (files, dirs) = side_paths(layout, &affected);
                 git::materialize(&repository, commit, &files, &dirs, root)?;
             }
+            let base_blobs: Blobs = base_tree.files.iter().cloned().zip(base_tree.ids.iter().copied()).collect();
+            for (side, layout, blobs) in [(0, &base_layout, &base_blobs), (1, &head_layout, &head_blobs)] {
+                let wanted = context_paths(layout, &affected);
+                let files: Vec<(&str, git2::Oid)> = blobs
+                    .iter()
+                    .filter_map(|(path, id)| Some((path.as_str(), (*id)?)))
+                    .filter(|(path, _)| wanted.contains(path))
+                    .collect();
+                contexts[side] = engine::Context {
+                    files: super::context::from_git(&repository, &files),
+                    partial: is_partial(layout, &affected),
+                };
+            }
             (diff, affected)
         }
         Err((base, head)) => {
@@ -338,10 +377,18 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let base_layout = Layout::discover(&base_tree, &renderers, &gitops);
             let head_layout = Layout::discover(&DirTree::new(head, walk(head), ""), &renderers, &gitops);
             let affected = affected(&base_layout, &head_layout, &changed, head_governs);
-            for (layout, from, root) in [(&base_layout, base, &base_root), (&head_layout, head, &head_root)] {
+            for (side, (layout, from, root)) in
+                [(&base_layout, base, &base_root), (&head_layout, head, &head_root)].into_iter().enumerate()
+            {
                 let (files, dirs) = side_paths(layout, &affected);
                 copy_selected(from, &files, &dirs, root)
                     .map_err(|e| ReviewError::Io(format!("cannot copy `{}`: {e}", from.display())))?;
+                let wanted = context_paths(layout, &affected);
+                let files: Vec<&str> = wanted.iter().copied().collect();
+                contexts[side] = engine::Context {
+                    files: super::context::from_dir(from, &files),
+                    partial: is_partial(layout, &affected),
+                };
             }
             (diff, affected)
         }
@@ -385,15 +432,20 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
     let fail_on = options.fail_on.unwrap_or(config.review.fail_on);
 
     let renderers = crate::renderers::builtin(&config);
-    let check_side = |root: &Path| -> Report {
+    let check_side = |root: &Path, context: &engine::Context| -> Report {
         let mut side_config = config.clone();
         side_config.base_dir = Some(root.to_path_buf());
-        let mut report = engine::check_paths(&[root.to_path_buf()], &side_config, &renderers);
+        // What `.kpath.yml` leaves out of checks is left out of the context too.
+        let context = engine::Context {
+            files: context.files.iter().filter(|f| !loader::ignored_at(&config, &f.file)).cloned().collect(),
+            partial: context.partial,
+        };
+        let mut report = engine::check_paths_with(&[root.to_path_buf()], &side_config, &renderers, &context);
         relativise(&mut report, root);
         report
     };
-    let base_report = check_side(&base_root);
-    let head_report = check_side(&head_root);
+    let base_report = check_side(&base_root, &contexts[0]);
+    let head_report = check_side(&head_root, &contexts[1]);
     if let Some(reason) = head_report.tool_missing.clone().or(base_report.tool_missing.clone()) {
         return Err(ReviewError::Io(format!("this change touches what kpath renders, but {reason}")));
     }

@@ -44,6 +44,11 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
         if !cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()).is_empty() {
             continue;
         }
+        // A plain file's autoscaler may target what a unit renders; when some units were not rendered, its
+        // target may be there.
+        if cx.facts.partial && scaler_obj.scope.is_none() {
+            continue;
+        }
         let namespace = scaler_obj
             .id
             .namespace
