@@ -1126,6 +1126,7 @@ mod tests {
             environments: Vec::new(),
             document: Some(0),
             origin: None,
+            part: None,
         }
     }
 
