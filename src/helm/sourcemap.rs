@@ -13,9 +13,11 @@
 //!    copy of the text, so that YAML keys are only ever matched in literal template text. `{{/* */}}`
 //!    comments are blanked too, and every line of a `{{ define }} … {{ end }}` block is ignored. The
 //!    control actions (`if`, `with`, `range`, `else`, `end`, …) are replayed in order so that, at any
-//!    action, the meaning of `.` is known: `.Values.x` inside `{{ with .Values.x }}`, unknown inside a
-//!    `range` or a `define`, the chart's root context elsewhere. Simple variables
-//!    (`{{ $svc := .Values.service }}`) are remembered as well (their scoping is ignored).
+//!    action, the meaning of `.` is known: `.Values.x` inside `{{ with .Values.x }}`, "an element of
+//!    `.Values.list`" inside `{{ range .Values.list }}` (which element is decided by the walk, step 3),
+//!    unknown inside a `define` or a `range` over anything computed, the chart's root context elsewhere.
+//!    Simple variables (`{{ $svc := .Values.service }}`, and `range $k, $v := …`'s key and element) are
+//!    remembered as well (their scoping is ignored).
 //! 2. **Document.** The text is split at `---` lines; pieces without any literal YAML content are not
 //!    documents (Helm drops empty documents). `document` is clamped to the last piece, which is what a
 //!    `range` loop that emits several objects from one piece needs.
@@ -26,8 +28,15 @@
 //!    An index is resolved by counting literal `- ` items under the list key, but only while no template
 //!    action between the items could have added or removed some; past such an action, an item written
 //!    inside a `range` loop is taken (the loop produced the rendered item), otherwise matching stops.
-//!    The deepest key matched is the template location. Keys produced by helpers (`include`,
-//!    `template`) cannot be traced: the location is then the deepest literal key above them.
+//!    When the loop renders exactly one item per element (one item directly in its body, no other action
+//!    between items there), the items before it are all literal and certain, and the loop ranges over a
+//!    values collection, the rendered index minus those items is the element: the `n`th item of the list
+//!    (the highest-precedence file's: Helm replaces lists whole), or the `n`th key in sorted order of the
+//!    mapping merged over every file (Go templates visit map keys sorted). That element is what `.` (and
+//!    the loop's variables) stand for in the item; when it cannot be told, references below the loop's
+//!    element are dropped (no values line rather than a wrong one). The deepest key matched is the
+//!    template location. Keys produced by helpers (`include`, `template`) cannot be traced: the location
+//!    is then the deepest literal key above them.
 //! 4. **Values reference.** On the matched line, after the key — or, when the key's value is written on
 //!    the following lines, on those following lines that hold only template actions — the output actions
 //!    are searched for references into `.Values`: `.Values.a.b`, `$.Values.a.b`, `index .Values "a" "b"`,
@@ -38,20 +47,31 @@
 //! 5. **Values line.** Each values file is parsed as YAML, the file's prefix (the subchart name, seen from
 //!    a parent chart) is prepended, and the deepest key of the path found is taken, never shallower than
 //!    the first key below the prefix. The highest-precedence file that has the whole path wins; when no
-//!    file has it, the highest-precedence file with the longest prefix of it. When a line has several
-//!    references (`{{ .Values.a | default .Values.b }}`), the first one found in full wins, else the one
-//!    found deepest.
+//!    file has it, the highest-precedence file with the longest prefix of it. A list index or map key of
+//!    a loop element (step 3) is part of the path, so an item's `value:` key (or the item, or the map
+//!    key) is found. `--set` overrides (`.kpath.yml`'s `set`, Argo CD `parameters`, Flux `targetPath`)
+//!    come as the last, highest-precedence files: one key set to its value on the line that writes it.
+//! 6. **Several references.** When a line has several references (`"{{ .Values.image.repository }}:{{
+//!    .Values.image.tag }}"`) and the finding names the part of the scalar at fault
+//!    ([`crate::finding::Finding::part`]: the tag `latest`), the references whose value Helm prints as
+//!    that part are kept, else those whose value contains it. Helm reads values as JSON, so numbers print
+//!    as Go prints a float64 (`1.0` → `1`), and YAML 1.1 scalars resolve as Kubernetes reads them. When no
+//!    reference produces the part and the template writes it itself (`…:latest`), there is no values
+//!    line: the template line is the one to change. Of the references left, one found in full wins (of
+//!    several, the one set by the highest-precedence file, then the first), else the one found deepest.
 //!
 //! # Limitations
 //!
 //! Conditions are not evaluated (`if` branches are all considered present), helpers are opaque, keys
 //! written by templates (`{{ $k }}: v`) and flow collections (`{a: 1}`) cannot be matched, variables
-//! ignore scoping, `.` inside `range` is unknown, and a values key set to `null` in a later file (which
-//! deletes it in Helm) is not treated specially. As in Go templates, `.Values.x` inside a `with` block is
-//! read relative to `.` (charts write `$.Values.x` there), so it usually finds no values key. When the
-//! values files lack the full path, the location is the deepest ancestor key that exists (e.g.
-//! `nodeSelector: {}`), which is where the setting would be added. Each call re-reads the template and
-//! re-parses the values files; they are small, and no state is kept between calls.
+//! ignore scoping, a `range` element is known only for an item of a list the walk counted (not for a loop
+//! that renders documents or mapping keys, nor a list with several loops or conditions before the
+//! loop), `--set` keys with list indices are not placed, and a values key set to `null` in a later file
+//! (which deletes it in Helm) is only noticed in a mapping a loop ranges over. As in Go templates,
+//! `.Values.x` inside a `with` block is read relative to `.` (charts write `$.Values.x` there), so it
+//! usually finds no values key. When the values files lack the full path, the location is the deepest
+//! ancestor key that exists (e.g. `nodeSelector: {}`), which is where the setting would be added. Each
+//! call re-reads the template; the values files are parsed once per caller's `OnceLock`.
 
 use std::collections::HashMap;
 
