@@ -161,6 +161,9 @@ pub struct HelmRelease {
     /// Values files relative to the chart, applied after its `values.yaml`.
     pub values: Vec<String>,
     pub set: Vec<(String, String)>,
+    /// The line of this file that writes each `set` entry, in the same order: findings on a value it sets
+    /// are placed there.
+    pub set_lines: Vec<u32>,
     pub kubernetes_version: Option<(u32, u32)>,
     pub environments: Vec<HelmEnvironment>,
 }
@@ -170,6 +173,8 @@ pub struct HelmEnvironment {
     pub name: String,
     pub values: Vec<String>,
     pub set: Vec<(String, String)>,
+    /// See [`HelmRelease::set_lines`].
+    pub set_lines: Vec<u32>,
     pub namespace: Option<String>,
 }
 
@@ -927,7 +932,10 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
             }
             "namespace" => release.namespace = Some(namespace_of(value, err)?),
             "values" => release.values = values_of(value, err)?,
-            "set" => release.set = set_of(value, err)?,
+            "set" => {
+                release.set = set_of(value, err)?;
+                release.set_lines = value.entries().iter().map(|e| e.key.pos.line).collect();
+            }
             "kubernetesVersion" => {
                 let t = text_of(value, "kubernetesVersion", err)?;
                 release.kubernetes_version = Some(
@@ -948,7 +956,10 @@ fn parse_release(node: &Node, err: ErrFn<'_>) -> Result<HelmRelease, ConfigError
                     for field in env.value.entries() {
                         match field.key.as_key().unwrap_or("") {
                             "values" => environment.values = values_of(&field.value, err)?,
-                            "set" => environment.set = set_of(&field.value, err)?,
+                            "set" => {
+                                environment.set = set_of(&field.value, err)?;
+                                environment.set_lines = field.value.entries().iter().map(|e| e.key.pos.line).collect();
+                            }
                             "namespace" => environment.namespace = Some(namespace_of(&field.value, err)?),
                             other => {
                                 return Err(err(

@@ -371,7 +371,8 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
 fn place(finding: &mut Finding, source: &Rendered) {
     let rendered =
         Location { file: finding.file.clone(), line: finding.line, column: finding.column, kind: "rendered" };
-    let mut locations = source.source.locations(finding.document.unwrap_or(0), finding.route.as_ref());
+    let mut locations =
+        source.source.locations(finding.document.unwrap_or(0), finding.route.as_ref(), finding.part.as_deref());
     for l in &mut locations {
         l.file = source.tree.show(&l.file);
     }
@@ -482,6 +483,7 @@ fn loader_finding(
         environments: Vec::new(),
         document: None,
         origin: None,
+        part: None,
     }
 }
 

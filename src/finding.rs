@@ -116,6 +116,12 @@ pub struct Finding {
     /// annotation suppression and facts are keyed by it.
     #[serde(skip)]
     pub origin: Option<String>,
+    /// The text of the scalar at `route` that the finding is about, when the rule judges one part of a
+    /// composite value (the `latest` tag of `app:latest`). A rendered scalar may be built from several
+    /// template references (`{{ .Values.image.repository }}:{{ .Values.image.tag }}`): source maps place the
+    /// finding on the one whose value produced this part. `None`: the whole value.
+    #[serde(skip)]
+    pub part: Option<String>,
 }
 
 impl Finding {

@@ -417,7 +417,8 @@ pub fn credential_kind(value: &str) -> Option<&'static str> {
 }
 
 /// The credentials inside a value (the token itself, a URL's password, a whole PEM block), for
-/// redaction only (`crate::redact`): never for a message.
+/// redaction (`crate::redact`) and for placing a finding on the value that holds them
+/// ([`crate::finding::Finding::part`], never shown): never for a message.
 pub fn credential_values(value: &str) -> Vec<&str> {
     CREDENTIAL_KINDS.iter().flat_map(|(find, _)| find(value)).filter_map(|r| value.get(r)).collect()
 }

@@ -74,7 +74,7 @@ fn doc<'a>(output: &'a Output, name: &str) -> &'a Doc {
 /// Where a finding at `route` lands: (file, line, kind), most direct first.
 fn places(doc: &Doc, route: &str) -> Vec<(String, u32, &'static str)> {
     let route = Route::parse(route);
-    doc.source.locations(doc.index, Some(&route)).into_iter().map(|l| (l.file, l.line, l.kind)).collect()
+    doc.source.locations(doc.index, Some(&route), None).into_iter().map(|l| (l.file, l.line, l.kind)).collect()
 }
 
 fn place(file: &str, line: u32, kind: &'static str) -> (String, u32, &'static str) {
@@ -288,7 +288,7 @@ fn findings_are_placed_on_the_line_to_change() {
     let cm = doc(output, "kustomize://deploy/overlays/prod/v1_configmap_prod-cfg-dd987bf2b9.yaml");
     assert_eq!(places(cm, "data.DB_PASSWORD"), vec![place(prod, 32, "kustomization")]);
     assert_eq!(
-        cm.source.locations(0, None),
+        cm.source.locations(0, None, None),
         vec![kpath::finding::Location { file: prod.into(), line: 29, column: 3, kind: "kustomization" }]
     );
     let secret = doc(output, "kustomize://deploy/overlays/prod/v1_secret_prod-creds-49fkfbgm42.yaml");

@@ -212,8 +212,8 @@ struct Relocated {
 }
 
 impl SourceMap for Relocated {
-    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
-        let mut out = self.inner.locations(index, route);
+    fn locations(&self, index: usize, route: Option<&Route>, part: Option<&str>) -> Vec<Location> {
+        let mut out = self.inner.locations(index, route, part);
         for location in &mut out {
             if let Some(at) = self.moves.get(&(location.file.clone(), location.line)) {
                 location.file = at.file.clone();
@@ -364,9 +364,13 @@ struct Declaring {
 }
 
 impl SourceMap for Declaring {
-    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
-        let mut out: Vec<Location> =
-            self.inner.locations(index, route).into_iter().filter(|l| !l.file.starts_with(&self.outside)).collect();
+    fn locations(&self, index: usize, route: Option<&Route>, part: Option<&str>) -> Vec<Location> {
+        let mut out: Vec<Location> = self
+            .inner
+            .locations(index, route, part)
+            .into_iter()
+            .filter(|l| !l.file.starts_with(&self.outside))
+            .collect();
         out.push(Location {
             file: self.at.file.clone(),
             line: self.at.pos.line,
@@ -472,7 +476,7 @@ struct PlainFile {
 }
 
 impl SourceMap for PlainFile {
-    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+    fn locations(&self, index: usize, route: Option<&Route>, _part: Option<&str>) -> Vec<Location> {
         let docs = self.parsed.get_or_init(|| yaml::parse_stream(&self.text).0.into_iter().map(|d| d.root).collect());
         let Some(Some(doc)) = docs.get(index) else {
             return vec![Location { file: self.file.clone(), line: 1, column: 1, kind: "resource" }];

@@ -977,6 +977,9 @@ impl<'t> Reader<'t> {
             )));
         };
         if let Some(path) = target {
+            // The value is written on the ConfigMap's (Secret's) key: a finding on it is placed there, where it
+            // is changed, not on the `valuesFrom` entry that points at it.
+            let at = entry.at.clone();
             return Ok(Some(ValuesInput::Set(SetValue { key: path, value: entry.value.clone(), string: literal, at })));
         }
         Ok(Some(ValuesInput::Values(match &entry.aligned {

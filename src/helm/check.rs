@@ -42,6 +42,8 @@ struct Release {
     namespace: Option<String>,
     values: Vec<String>,
     set: Vec<(String, String)>,
+    /// Where each `set` entry is written: (key, `.kpath.yml` relative to the tree, line).
+    set_at: Vec<(String, String, u32)>,
     kubernetes_version: (u32, u32),
 }
 
@@ -91,11 +93,17 @@ impl Renderer for HelmRenderer {
                     inputs.insert(format!("{dir}/"));
                 }
             }
+            let config_file = config_in_tree(tree, config);
+            let set_at = |set: &[(String, String)], lines: &[u32]| -> Vec<(String, String, u32)> {
+                let Some(file) = &config_file else { return Vec::new() };
+                set.iter().zip(lines).map(|((key, _), line)| (key.clone(), file.clone(), *line)).collect()
+            };
             let base = |r: Option<&HelmRelease>| Release {
                 release: r.and_then(|r| r.name.clone()).unwrap_or_else(|| chart_name.clone()),
                 namespace: r.and_then(|r| r.namespace.clone()).or_else(|| config.namespace.clone()),
                 values: r.map(|r| r.values.clone()).unwrap_or_default(),
                 set: r.map(|r| r.set.clone()).unwrap_or_default(),
+                set_at: r.map(|r| set_at(&r.set, &r.set_lines)).unwrap_or_default(),
                 kubernetes_version: r.and_then(|r| r.kubernetes_version).unwrap_or(config.kubernetes_version),
             };
             let unit = |release: Release, environment: Option<String>| Unit {
@@ -120,6 +128,7 @@ impl Renderer for HelmRenderer {
                     let mut release = base(Some(r));
                     release.values.extend(env.values.iter().cloned());
                     release.set.extend(env.set.iter().cloned());
+                    release.set_at.extend(set_at(&env.set, &env.set_lines));
                     if let Some(ns) = &env.namespace {
                         release.namespace = Some(ns.clone());
                     }
@@ -149,7 +158,7 @@ impl Renderer for HelmRenderer {
             set: release.set.clone(),
             extra_values: Vec::new(),
             set_string: Vec::new(),
-            set_at: Vec::new(),
+            set_at: release.set_at.clone(),
             kubernetes_version: release.kubernetes_version,
             // `file://` dependencies are read inside the repository (the configuration's directory, else the git
             // work tree), not only inside the checked directory.
@@ -225,6 +234,17 @@ impl HelmRenderer {
         }
         Ok(output)
     }
+}
+
+/// `.kpath.yml` as a path relative to the tree (`../.kpath.yml` when the checked directory is below it), to
+/// place findings on its `set` lines; `None` without a configuration file.
+fn config_in_tree(tree: &dyn Tree, config: &Config) -> Option<String> {
+    let name = Path::new(config.source.as_deref()?).file_name()?.to_str()?;
+    let prefix: Vec<&str> = tree.prefix().split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if prefix.contains(&"..") {
+        return None;
+    }
+    Some(format!("{}{name}", "../".repeat(prefix.len())))
 }
 
 /// Templates of a chart (and its unpacked subcharts) that call `lookup`: (path relative to the chart, the
@@ -360,21 +380,24 @@ pub fn values_for(unit: &RenderUnit, template: &str, deps: &[(String, String)]) 
     }
     // Overrides last: they win over every file, and a finding on a value one sets is placed on its line.
     for (key, file, line) in &unit.set_at {
-        if let Some(text) = set_placement(key, *line) {
+        // The value Helm takes for the key: `--set-string` is applied after `--set`, and the last one wins.
+        let value = unit.set_string.iter().rev().chain(unit.set.iter().rev()).find(|(k, _)| k == key);
+        if let Some(text) = set_placement(key, value.map_or("", |(_, v)| v.as_str()), *line) {
             out.push((file.clone(), text, full.clone()));
         }
     }
     out
 }
 
-/// A values text that has `key` (`image.tag`) on line `line` and nothing else, to place findings on the line
-/// that sets it with `--set`/`parameters`: only for placement, never given to Helm. `None` for keys with
-/// list indices or escapes, which are not placed.
-fn set_placement(key: &str, line: u32) -> Option<String> {
+/// A values text that has `key` (`image.tag`) set to `value` on line `line` and nothing else, to place
+/// findings on the line that sets it with `--set`/`parameters`: only for placement, never given to Helm (the
+/// value is kept as text, as Helm prints it, so a finding about part of a value can tell it). `None` for keys
+/// with list indices or escapes, which are not placed.
+fn set_placement(key: &str, value: &str, line: u32) -> Option<String> {
     if key.is_empty() || key.contains(['[', ']', '\\']) || line == 0 {
         return None;
     }
-    let mut flow = "0".to_string();
+    let mut flow = serde_json::Value::String(value.to_string()).to_string();
     for part in key.rsplit('.') {
         if part.is_empty() {
             return None;
@@ -386,7 +409,7 @@ fn set_placement(key: &str, line: u32) -> Option<String> {
 
 impl render::SourceMap for RenderedSource {
     /// The values line, then the template line; the template file itself when no key matched.
-    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location> {
+    fn locations(&self, index: usize, route: Option<&Route>, part: Option<&str>) -> Vec<Location> {
         let mut locations: Vec<Location> = Vec::new();
         if let Some(route) = route {
             let values: Vec<ValuesFile<'_>> = self
@@ -396,7 +419,7 @@ impl render::SourceMap for RenderedSource {
                 .collect();
             let template = Template { path: &self.template_display, text: &self.template_text };
             for SourceLocation { file, line, column, kind } in
-                sourcemap::map_route_parsed(&template, &values, &self.parsed_values, index, route)
+                sourcemap::map_route_parsed(&template, &values, &self.parsed_values, index, route, part)
             {
                 let kind = match kind {
                     LocationKind::Values => "values",

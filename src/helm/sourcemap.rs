@@ -13,9 +13,11 @@
 //!    copy of the text, so that YAML keys are only ever matched in literal template text. `{{/* */}}`
 //!    comments are blanked too, and every line of a `{{ define }} … {{ end }}` block is ignored. The
 //!    control actions (`if`, `with`, `range`, `else`, `end`, …) are replayed in order so that, at any
-//!    action, the meaning of `.` is known: `.Values.x` inside `{{ with .Values.x }}`, unknown inside a
-//!    `range` or a `define`, the chart's root context elsewhere. Simple variables
-//!    (`{{ $svc := .Values.service }}`) are remembered as well (their scoping is ignored).
+//!    action, the meaning of `.` is known: `.Values.x` inside `{{ with .Values.x }}`, "an element of
+//!    `.Values.list`" inside `{{ range .Values.list }}` (which element is decided by the walk, step 3),
+//!    unknown inside a `define` or a `range` over anything computed, the chart's root context elsewhere.
+//!    Simple variables (`{{ $svc := .Values.service }}`, and `range $k, $v := …`'s key and element) are
+//!    remembered as well (their scoping is ignored).
 //! 2. **Document.** The text is split at `---` lines; pieces without any literal YAML content are not
 //!    documents (Helm drops empty documents). `document` is clamped to the last piece, which is what a
 //!    `range` loop that emits several objects from one piece needs.
@@ -26,8 +28,15 @@
 //!    An index is resolved by counting literal `- ` items under the list key, but only while no template
 //!    action between the items could have added or removed some; past such an action, an item written
 //!    inside a `range` loop is taken (the loop produced the rendered item), otherwise matching stops.
-//!    The deepest key matched is the template location. Keys produced by helpers (`include`,
-//!    `template`) cannot be traced: the location is then the deepest literal key above them.
+//!    When the loop renders exactly one item per element (one item directly in its body, no other action
+//!    between items there), the items before it are all literal and certain, and the loop ranges over a
+//!    values collection, the rendered index minus those items is the element: the `n`th item of the list
+//!    (the highest-precedence file's: Helm replaces lists whole), or the `n`th key in sorted order of the
+//!    mapping merged over every file (Go templates visit map keys sorted). That element is what `.` (and
+//!    the loop's variables) stand for in the item; when it cannot be told, references below the loop's
+//!    element are dropped (no values line rather than a wrong one). The deepest key matched is the
+//!    template location. Keys produced by helpers (`include`, `template`) cannot be traced: the location
+//!    is then the deepest literal key above them.
 //! 4. **Values reference.** On the matched line, after the key — or, when the key's value is written on
 //!    the following lines, on those following lines that hold only template actions — the output actions
 //!    are searched for references into `.Values`: `.Values.a.b`, `$.Values.a.b`, `index .Values "a" "b"`,
@@ -38,20 +47,31 @@
 //! 5. **Values line.** Each values file is parsed as YAML, the file's prefix (the subchart name, seen from
 //!    a parent chart) is prepended, and the deepest key of the path found is taken, never shallower than
 //!    the first key below the prefix. The highest-precedence file that has the whole path wins; when no
-//!    file has it, the highest-precedence file with the longest prefix of it. When a line has several
-//!    references (`{{ .Values.a | default .Values.b }}`), the first one found in full wins, else the one
-//!    found deepest.
+//!    file has it, the highest-precedence file with the longest prefix of it. A list index or map key of
+//!    a loop element (step 3) is part of the path, so an item's `value:` key (or the item, or the map
+//!    key) is found. `--set` overrides (`.kpath.yml`'s `set`, Argo CD `parameters`, Flux `targetPath`)
+//!    come as the last, highest-precedence files: one key set to its value on the line that writes it.
+//! 6. **Several references.** When a line has several references (`"{{ .Values.image.repository }}:{{
+//!    .Values.image.tag }}"`) and the finding names the part of the scalar at fault
+//!    ([`crate::finding::Finding::part`]: the tag `latest`), the references whose value Helm prints as
+//!    that part are kept, else those whose value contains it. Helm reads values as JSON, so numbers print
+//!    as Go prints a float64 (`1.0` → `1`), and YAML 1.1 scalars resolve as Kubernetes reads them. When no
+//!    reference produces the part and the template writes it itself (`…:latest`), there is no values
+//!    line: the template line is the one to change. Of the references left, one found in full wins (of
+//!    several, the one set by the highest-precedence file, then the first), else the one found deepest.
 //!
 //! # Limitations
 //!
 //! Conditions are not evaluated (`if` branches are all considered present), helpers are opaque, keys
 //! written by templates (`{{ $k }}: v`) and flow collections (`{a: 1}`) cannot be matched, variables
-//! ignore scoping, `.` inside `range` is unknown, and a values key set to `null` in a later file (which
-//! deletes it in Helm) is not treated specially. As in Go templates, `.Values.x` inside a `with` block is
-//! read relative to `.` (charts write `$.Values.x` there), so it usually finds no values key. When the
-//! values files lack the full path, the location is the deepest ancestor key that exists (e.g.
-//! `nodeSelector: {}`), which is where the setting would be added. Each call re-reads the template and
-//! re-parses the values files; they are small, and no state is kept between calls.
+//! ignore scoping, a `range` element is known only for an item of a list the walk counted (not for a loop
+//! that renders documents or mapping keys, nor a list with several loops or conditions before the
+//! loop), `--set` keys with list indices are not placed, and a values key set to `null` in a later file
+//! (which deletes it in Helm) is only noticed in a mapping a loop ranges over. As in Go templates,
+//! `.Values.x` inside a `with` block is read relative to `.` (charts write `$.Values.x` there), so it
+//! usually finds no values key. When the values files lack the full path, the location is the deepest
+//! ancestor key that exists (e.g. `nodeSelector: {}`), which is where the setting would be added. Each
+//! call re-reads the template; the values files are parsed once per caller's `OnceLock`.
 
 use std::collections::HashMap;
 
@@ -102,7 +122,7 @@ pub fn map_route(
     document: usize,
     route: &Route,
 ) -> Vec<SourceLocation> {
-    map_route_parsed(template, values, &std::sync::OnceLock::new(), document, route)
+    map_route_parsed(template, values, &std::sync::OnceLock::new(), document, route, None)
 }
 
 /// Each values file's tree (`None` when it does not parse), in the order of `values`.
@@ -112,19 +132,23 @@ pub fn parse_values(values: &[ValuesFile<'_>]) -> Vec<Option<Node>> {
 
 /// Like [`map_route`], with a place to keep the values files' trees (parsed the first time they are
 /// needed): a caller placing many findings parses each values file once instead of once per finding,
-/// and a values file may be megabytes.
+/// and a values file may be megabytes. `part` is the part of the rendered scalar the finding is about
+/// ([`crate::finding::Finding::part`]): among several references that build the value, the one whose value
+/// produced it is chosen.
 pub fn map_route_parsed(
     template: &Template<'_>,
     values: &[ValuesFile<'_>],
     parsed_values: &std::sync::OnceLock<Vec<Option<Node>>>,
     document: usize,
     route: &Route,
+    part: Option<&str>,
 ) -> Vec<SourceLocation> {
     let analysis = Analysis::new(template.text);
     let Some((start, end)) = analysis.document(document) else {
         return Vec::new();
     };
-    let Some(found) = analysis.walk(start, end, route) else {
+    let view = ValuesView { files: values, parsed: parsed_values };
+    let Some((found, iterations)) = analysis.walk(start, end, route, &view) else {
         return Vec::new();
     };
     let template_location = SourceLocation {
@@ -135,15 +159,15 @@ pub fn map_route_parsed(
     };
 
     let mut out = Vec::new();
-    let references = analysis.references(&found, end);
+    let references: Vec<Vec<Segment>> = analysis
+        .references(&found, end)
+        .iter()
+        .filter_map(|reference| analysis.concrete(reference, &iterations))
+        .collect();
     if !references.is_empty() {
         let rest = route.0.get(found.segment + 1..).unwrap_or(&[]);
-        let parsed = parsed_values.get_or_init(|| parse_values(values));
-        // Of several references on the line (`{{ .Values.image.repository }}:{{ .Values.image.tag }}`),
-        // prefer one found in full; among those, the one set by the highest-precedence file (the
-        // environment's file, or a parent chart overriding a subchart): that is the value someone
-        // chose for this release. Otherwise the deepest partial match.
-        let mut chosen: Option<(ValuesHit, bool)> = None;
+        let parsed = view.trees();
+        let mut hits: Vec<(ValuesHit, bool, Option<String>)> = Vec::new();
         for reference in references {
             let mut path = reference;
             path.extend(rest.iter().cloned());
@@ -151,9 +175,40 @@ pub fn map_route_parsed(
                 continue;
             };
             let full = hit.matched == path.len();
+            let printed = if full { view.node(&path).and_then(printed) } else { None };
+            hits.push((hit, full, printed));
+        }
+        // The part at fault (the `latest` of `repo:latest`) picks, of several references, those whose value
+        // Helm prints as that part, else those whose value contains it. When none does and the template
+        // writes the part itself (`{{ .Values.image.repository }}:latest`), the template line is the place.
+        let wanted = part.filter(|p| !p.is_empty());
+        let mut candidates: Vec<usize> = (0..hits.len()).collect();
+        if let Some(part) = wanted {
+            let equal: Vec<usize> =
+                candidates.iter().copied().filter(|&i| hits[i].2.as_deref() == Some(part)).collect();
+            let within: Vec<usize> = candidates
+                .iter()
+                .copied()
+                .filter(|&i| hits[i].2.as_deref().is_some_and(|v| v.contains(part)))
+                .collect();
+            if !equal.is_empty() {
+                candidates = equal;
+            } else if !within.is_empty() {
+                candidates = within;
+            } else if analysis.writes_literally(&found, part) {
+                candidates.clear();
+            }
+        }
+        // Of several references on the line (`{{ .Values.a | default .Values.b }}`), prefer one found in
+        // full; among those, the one set by the highest-precedence file (the environment's file, or a parent
+        // chart overriding a subchart): that is the value someone chose for this release. Otherwise the
+        // deepest partial match.
+        let mut chosen: Option<(&ValuesHit, bool)> = None;
+        for i in candidates {
+            let (hit, full, _) = &hits[i];
             let better = match &chosen {
                 None => true,
-                Some((c, c_full)) => match (full, *c_full) {
+                Some((c, c_full)) => match (*full, *c_full) {
                     (true, false) => true,
                     (false, true) => false,
                     (true, true) => hit.file > c.file,
@@ -161,7 +216,7 @@ pub fn map_route_parsed(
                 },
             };
             if better {
-                chosen = Some((hit, full));
+                chosen = Some((hit, *full));
             }
         }
         if let Some((hit, _)) = chosen
@@ -190,6 +245,117 @@ fn key_segment(name: &str) -> Segment {
 // ---------------------------------------------------------------------------------------------------
 // Values files
 // ---------------------------------------------------------------------------------------------------
+
+/// The values files as Helm merges them, read lazily: what a `range` loop iterates and what a reference
+/// prints.
+struct ValuesView<'v> {
+    files: &'v [ValuesFile<'v>],
+    parsed: &'v std::sync::OnceLock<Vec<Option<Node>>>,
+}
+
+/// The element each `range` loop (by frame index) was at for the rendered item the walk went through:
+/// `Index(n)` of a list, `Key(k)` of a map.
+type Iterations = HashMap<usize, Segment>;
+
+impl ValuesView<'_> {
+    fn trees(&self) -> &[Option<Node>] {
+        self.parsed.get_or_init(|| parse_values(self.files))
+    }
+
+    /// Each file's node at `path` (below its prefix), highest precedence first.
+    fn nodes(&self, path: &[Segment]) -> Vec<&Node> {
+        self.files
+            .iter()
+            .zip(self.trees())
+            .rev()
+            .filter_map(|(file, root)| {
+                let mut node = root.as_ref()?;
+                for key in &file.prefix {
+                    node = &node.entry(key)?.value;
+                }
+                for segment in path {
+                    node = match segment {
+                        Segment::Key(k) => &node.entry(k)?.value,
+                        Segment::Index(i) => node.items().get(*i)?,
+                    };
+                }
+                Some(node)
+            })
+            .collect()
+    }
+
+    /// The merged value's node at `path` when it is not a mapping: the highest-precedence file's (Helm
+    /// merges mappings key by key; anything else is replaced whole by a later file).
+    fn node(&self, path: &[Segment]) -> Option<&Node> {
+        self.nodes(path).into_iter().next()
+    }
+
+    /// The `n`th element `range` visits in the merged value at `path`: the `n`th item of a list, or the
+    /// `n`th key of a mapping in sorted order (Go templates visit map keys sorted:
+    /// <https://pkg.go.dev/text/template#hdr-Actions>). `None` when that cannot be told for certain: no such
+    /// element, a scalar, or a key some file sets to null (Helm deletes it).
+    fn element(&self, path: &[Segment], n: usize) -> Option<Segment> {
+        let nodes = self.nodes(path);
+        let top = nodes.first()?;
+        if top.is_seq() {
+            return top.items().get(n).map(|_| Segment::Index(n));
+        }
+        if !top.is_map() {
+            return None;
+        }
+        let mut keys: Vec<&str> = Vec::new();
+        // Mappings merge down to the first file that sets something else there (it and the ones below are
+        // replaced).
+        for node in nodes.iter().take_while(|n| n.is_map()) {
+            for entry in node.entries() {
+                if entry.value.is_null() {
+                    return None;
+                }
+                keys.push(entry.key.as_key()?);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys.get(n).map(|k| key_segment(k))
+    }
+}
+
+/// How Helm prints a scalar of the values with `{{ … }}`: Helm reads values as JSON numbers, so every number
+/// is a float64 printed by Go's `%v` (`1.0` → `1`, `1234567` → `1.234567e+06`); YAML 1.1 booleans print as
+/// `true`/`false`. `None` for collections and null.
+fn printed(node: &Node) -> Option<String> {
+    use crate::yaml::Value;
+    Some(match node.scalar()?.value() {
+        Value::Null => return None,
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => go_float(i as f64),
+        Value::Float(f) => go_float(f),
+        Value::Str(s) => s.to_string(),
+    })
+}
+
+/// A float64 as Go's `%v` prints it, which is `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest digits
+/// that read back, in exponent form when the decimal exponent is below -4 or at least 6
+/// (<https://pkg.go.dev/strconv#FormatFloat>).
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let scientific = format!("{f:e}");
+    let Some((mantissa, exponent)) = scientific.split_once('e') else { return scientific };
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..6).contains(&exponent) {
+        return f.to_string();
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+}
 
 struct ValuesHit {
     /// How many segments of the path (below the file's prefix) were found.
@@ -250,7 +416,12 @@ enum Dot {
     Root,
     /// A node of the merged values (`[]` is `.Values` itself).
     Values(Vec<Segment>),
-    /// Anything else: a `range` element, a helper's argument, a computed value.
+    /// Below the element of the collection the `range` block at this frame iterates: which element is
+    /// known only once the walk has chosen a rendered item of the loop ([`Iterations`]).
+    Element { range: usize, path: Vec<Segment> },
+    /// The index (list) or key (map) of that element: `$k` in `range $k, $v := …`.
+    ElementKey { range: usize },
+    /// Anything else: a helper's argument, a computed value.
     Unknown,
 }
 
@@ -260,7 +431,7 @@ const MAX_VALUES_PATH: usize = 64;
 impl Dot {
     fn len(&self) -> usize {
         match self {
-            Dot::Values(path) => path.len(),
+            Dot::Values(path) | Dot::Element { path, .. } => path.len(),
             _ => 0,
         }
     }
@@ -271,13 +442,22 @@ impl Dot {
                 Segment::Key(k) if k == "Values" => Dot::Values(Vec::new()),
                 _ => Dot::Unknown,
             },
-            Dot::Values(_) if self.len() >= MAX_VALUES_PATH => Dot::Unknown,
+            Dot::Values(_) | Dot::Element { .. } if self.len() >= MAX_VALUES_PATH => Dot::Unknown,
             Dot::Values(mut path) => {
                 path.push(segment);
                 Dot::Values(path)
             }
-            Dot::Unknown => Dot::Unknown,
+            Dot::Element { range, mut path } => {
+                path.push(segment);
+                Dot::Element { range, path }
+            }
+            Dot::ElementKey { .. } | Dot::Unknown => Dot::Unknown,
         }
+    }
+
+    /// Whether the value may be a node of the values (a reference worth following).
+    fn is_values(&self) -> bool {
+        matches!(self, Dot::Values(_) | Dot::Element { .. } | Dot::ElementKey { .. })
     }
 }
 
@@ -339,13 +519,15 @@ enum DotSource {
     Unknown,
     /// The value of the `with` frame at this index.
     With(usize),
+    /// The element of the `range` frame at this index.
+    Element(usize),
 }
 
 #[derive(Debug, Clone)]
 struct Frame {
     parent: Option<usize>,
     kind: FrameKind,
-    /// For `with`: the value `.` takes inside.
+    /// For `with`: the value `.` takes inside; for `range`: the collection iterated.
     value: Dot,
     /// What `.` is inside this branch of the block, and outside the block (for its `else` branch).
     inner: DotSource,
@@ -356,6 +538,8 @@ struct Frame {
     define_line: Option<usize>,
     /// Line of the innermost `range` body this block is in (itself included; not its `else`).
     range_line: Option<usize>,
+    /// Line of the action that closes this branch of the block (`end`, or an `else` that follows it).
+    closed: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -801,20 +985,36 @@ impl Analysis {
                     top = self.push(top, FrameKind::With, value, start_line);
                 }
                 ActionKind::Range => {
-                    let (names, _) = split_declaration(args);
+                    let (names, expr) = split_declaration(args);
+                    let collection = self.pipeline_value(expr, &dot, idx);
+                    let range = self.frames.len();
+                    let resolvable = collection.is_values();
                     if !in_define {
-                        for name in names {
-                            self.bind(name, idx, Dot::Unknown);
+                        // `range $e := …` binds the element; `range $k, $e := …` the index or key, then the element.
+                        let element = |path| if resolvable { Dot::Element { range, path } } else { Dot::Unknown };
+                        let values: Vec<Dot> = match names.len() {
+                            1 => vec![element(Vec::new())],
+                            2 if resolvable => vec![Dot::ElementKey { range }, element(Vec::new())],
+                            _ => vec![Dot::Unknown; names.len()],
+                        };
+                        for (name, value) in names.into_iter().zip(values) {
+                            self.bind(name, idx, value);
                         }
                     }
-                    top = self.push(top, FrameKind::Range, Dot::Unknown, start_line);
+                    top = self.push(top, FrameKind::Range, collection, start_line);
                 }
                 ActionKind::Define => top = self.push(top, FrameKind::Define, Dot::Unknown, start_line),
                 ActionKind::Block => top = self.push(top, FrameKind::Block, Dot::Unknown, start_line),
                 ActionKind::Else => {
+                    if let Some(t) = top
+                        && let Some(closing) = self.frames.get_mut(t)
+                    {
+                        closing.closed = Some(start_line);
+                    }
                     if let Some(current) = self.frame(top).cloned() {
                         let new_index = self.frames.len();
                         let mut frame = current;
+                        frame.closed = None;
                         frame.inner = frame.outer;
                         frame.range_line = self.frame(frame.parent).and_then(|p| p.range_line);
                         if let [Tok::Word(w), rest @ ..] = args
@@ -830,6 +1030,11 @@ impl Analysis {
                     }
                 }
                 ActionKind::End => {
+                    if let Some(t) = top
+                        && let Some(closing) = self.frames.get_mut(t)
+                    {
+                        closing.closed = Some(start_line);
+                    }
                     if let Some(frame) = self.frame(top) {
                         let (kind, parent, opened) = (frame.kind, frame.parent, frame.line);
                         top = parent;
@@ -879,11 +1084,12 @@ impl Analysis {
         let inner = match kind {
             FrameKind::If => outer,
             FrameKind::With => DotSource::With(index),
+            FrameKind::Range if value.is_values() => DotSource::Element(index),
             FrameKind::Range | FrameKind::Define | FrameKind::Block => DotSource::Unknown,
         };
         let define_line = define_line.or((kind == FrameKind::Define).then_some(line));
         let range_line = if kind == FrameKind::Range { Some(line) } else { range_line };
-        self.frames.push(Frame { parent, kind, value, inner, outer, line, define_line, range_line });
+        self.frames.push(Frame { parent, kind, value, inner, outer, line, define_line, range_line, closed: None });
         Some(index)
     }
 
@@ -897,6 +1103,7 @@ impl Analysis {
             DotSource::Root => Dot::Root,
             DotSource::Unknown => Dot::Unknown,
             DotSource::With(i) => self.frames.get(i).map_or(Dot::Unknown, |w| w.value.clone()),
+            DotSource::Element(range) => Dot::Element { range, path: Vec::new() },
         }
     }
 
@@ -958,14 +1165,14 @@ impl Analysis {
                 self.refs(toks, dot, before).into_iter().next().unwrap_or(Dot::Unknown)
             }
             Some(Tok::Word(w)) if w == "default" || w == "required" => {
-                self.refs(toks, dot, before).into_iter().find(|d| matches!(d, Dot::Values(_))).unwrap_or(Dot::Unknown)
+                self.refs(toks, dot, before).into_iter().find(Dot::is_values).unwrap_or(Dot::Unknown)
             }
             _ => Dot::Unknown,
         }
     }
 
-    /// Values paths referenced by an output action.
-    fn output_refs(&self, idx: usize) -> Vec<Vec<Segment>> {
+    /// Values references of an output action (paths, or paths below a `range` element).
+    fn output_refs(&self, idx: usize) -> Vec<Dot> {
         let Some(action) = self.actions.get(idx) else { return Vec::new() };
         if action.kind != ActionKind::Output
             || action.toks.iter().any(|t| matches!(t, Tok::Word(w) if w == "include" || w == "template"))
@@ -973,13 +1180,7 @@ impl Analysis {
             return Vec::new();
         }
         let dot = self.dot_of(action.frame);
-        self.refs(&action.toks, &dot, idx)
-            .into_iter()
-            .filter_map(|d| match d {
-                Dot::Values(path) => Some(path),
-                _ => None,
-            })
-            .collect()
+        self.refs(&action.toks, &dot, idx).into_iter().filter(Dot::is_values).collect()
     }
 
     fn kind(&self, line: usize) -> LineKind {
@@ -1004,10 +1205,12 @@ impl Analysis {
         pieces.get(document.min(last)).copied()
     }
 
-    /// Matches the route's keys in the lines `start..end`; the deepest key matched.
-    fn walk(&self, start: usize, end: usize, route: &Route) -> Option<KeyMatch> {
+    /// Matches the route's keys in the lines `start..end`; the deepest key matched, and the element each
+    /// `range` loop the walk went through was at.
+    fn walk(&self, start: usize, end: usize, route: &Route, values: &ValuesView<'_>) -> Option<(KeyMatch, Iterations)> {
         let mut cursor = Cursor::Top;
         let mut deepest = None;
+        let mut iterations = Iterations::new();
         for (segment, part) in route.0.iter().enumerate() {
             match part {
                 Segment::Key(key) => match self.find_key(cursor, key, start, end) {
@@ -1017,13 +1220,13 @@ impl Analysis {
                     }
                     None => break,
                 },
-                Segment::Index(i) => match self.find_item(cursor, *i, end) {
+                Segment::Index(i) => match self.find_item(cursor, *i, end, &mut iterations, values) {
                     Some(item) => cursor = item,
                     None => break,
                 },
             }
         }
-        deepest
+        deepest.map(|d| (d, iterations))
     }
 
     /// The line of `key` as a direct child of `cursor`: (line, structural column, column of the key text).
@@ -1051,11 +1254,22 @@ impl Analysis {
         None
     }
 
-    /// The `index`-th item of the sequence under the list key at `cursor`, when it can be told.
-    fn find_item(&self, cursor: Cursor, index: usize, end: usize) -> Option<Cursor> {
+    /// The `index`-th item of the sequence under the list key at `cursor`, when it can be told. An item
+    /// written in a `range` loop stands for every item the loop renders; when which element of the
+    /// collection rendered this one can be told, it is recorded in `iterations`.
+    fn find_item(
+        &self,
+        cursor: Cursor,
+        index: usize,
+        end: usize,
+        iterations: &mut Iterations,
+        values: &ValuesView<'_>,
+    ) -> Option<Cursor> {
         let Cursor::Key { line: list_line, key_col } = cursor else { return None };
         let mut item_indent: Option<usize> = None;
         let mut uncertain = false;
+        // The first line whose action may have added or dropped items.
+        let mut first_uncertain: Option<usize> = None;
         // (line, certain, inside a range loop opened under the list key)
         let mut items: Vec<(usize, bool, bool)> = Vec::new();
         for idx in list_line + 1..end {
@@ -1082,6 +1296,7 @@ impl Analysis {
                     let between = item_indent.is_none_or(|ii| line.indent <= ii);
                     if between && self.actions_on(idx).any(|a| a.kind != ActionKind::Assign) {
                         uncertain = true;
+                        first_uncertain.get_or_insert(idx);
                     }
                 }
                 LineKind::Blank | LineKind::Masked => {}
@@ -1089,10 +1304,89 @@ impl Analysis {
         }
         let chosen = match items.get(index) {
             Some(&(line, true, _)) => line,
-            _ => items.iter().find(|it| it.2).map(|it| it.0)?,
+            _ => {
+                let looped = items.iter().find(|it| it.2).map(|it| it.0)?;
+                if let Some((range, element)) =
+                    self.iteration(looped, index, &items, first_uncertain, iterations, values)
+                {
+                    iterations.insert(range, element);
+                }
+                looped
+            }
         };
         let line = self.lines.get(chosen)?;
         Some(Cursor::Item { line: chosen, dash_col: line.indent, content_col: line.content_col })
+    }
+
+    /// Which element of its collection the `range` loop holding the item line `looped` rendered as item
+    /// `index` of the list: only when the loop renders exactly one item per element (its body holds one
+    /// item, directly, and no other action between items), every item before the loop is literal and
+    /// certain, and the collection in the values files has that element. (`items`: every item line of the
+    /// list; `first_uncertain`: the first line whose action may add or drop items.)
+    fn iteration(
+        &self,
+        looped: usize,
+        index: usize,
+        items: &[(usize, bool, bool)],
+        first_uncertain: Option<usize>,
+        iterations: &Iterations,
+        values: &ValuesView<'_>,
+    ) -> Option<(usize, Segment)> {
+        let range = self.line_frame.get(looped).copied().flatten()?;
+        let frame = self.frames.get(range)?;
+        if frame.kind != FrameKind::Range || frame.range_line != Some(frame.line) || frame.define_line.is_some() {
+            return None;
+        }
+        let (opened, closed) = (frame.line, frame.closed?);
+        // Items before the loop: literal ones only, none of them in doubt.
+        if first_uncertain.is_some_and(|u| u < opened) {
+            return None;
+        }
+        let before = items.iter().filter(|it| it.0 < opened).count();
+        let mut in_body = items.iter().filter(|it| it.0 > opened && it.0 < closed);
+        if in_body.next().map(|it| it.0) != Some(looped) || in_body.next().is_some() {
+            return None;
+        }
+        let item_indent = self.lines.get(looped)?.indent;
+        for idx in opened + 1..closed {
+            let line = self.lines.get(idx)?;
+            if line.kind == LineKind::TemplateOnly
+                && line.indent <= item_indent
+                && self.actions_on(idx).any(|a| a.kind != ActionKind::Assign)
+            {
+                return None;
+            }
+        }
+        let collection = self.concrete(&frame.value, iterations)?;
+        let element = values.element(&collection, index.checked_sub(before)?)?;
+        Some((range, element))
+    }
+
+    /// The values path a reference stands for, once the elements of the loops it is in are known.
+    fn concrete(&self, dot: &Dot, iterations: &Iterations) -> Option<Vec<Segment>> {
+        match dot {
+            Dot::Values(path) => Some(path.clone()),
+            Dot::Element { range, path } => {
+                let mut out = self.element_path(*range, iterations)?;
+                out.extend(path.iter().cloned());
+                Some(out)
+            }
+            Dot::ElementKey { range } => self.element_path(*range, iterations),
+            Dot::Root | Dot::Unknown => None,
+        }
+    }
+
+    /// The path of the element the `range` frame `range` was at.
+    fn element_path(&self, range: usize, iterations: &Iterations) -> Option<Vec<Segment>> {
+        let element = iterations.get(&range)?;
+        let frame = self.frames.get(range)?;
+        // A loop's collection is read before the loop opens: it only refers to frames opened earlier.
+        if matches!(&frame.value, Dot::Element { range: r, .. } | Dot::ElementKey { range: r } if *r >= range) {
+            return None;
+        }
+        let mut out = self.concrete(&frame.value, iterations)?;
+        out.push(element.clone());
+        Some(out)
     }
 
     /// Whether `line` lies in the body of a `range` opened after the line `since`.
@@ -1114,7 +1408,7 @@ impl Analysis {
 
     /// The values paths referenced for the value of the key at `found`: output actions after the key
     /// on its line, or, when its value is written below it, on the following template-only lines.
-    fn references(&self, found: &KeyMatch, end: usize) -> Vec<Vec<Segment>> {
+    fn references(&self, found: &KeyMatch, end: usize) -> Vec<Dot> {
         let mut out = Vec::new();
         // Actions inside a trailing YAML comment (`replicas: 3 # {{ .Values.x }}`) do not make the value.
         let comment_col = self
@@ -1147,6 +1441,15 @@ impl Analysis {
             }
         }
         out
+    }
+
+    /// Whether the template writes `part` itself in the value of the key at `found` (outside its actions).
+    fn writes_literally(&self, found: &KeyMatch, part: &str) -> bool {
+        self.lines
+            .get(found.line)
+            .and_then(|l| l.blank.get(found.key_col..))
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(_, value)| value.contains(part))
     }
 
     /// Whether nothing literal follows the key's colon (or only a block scalar indicator / comment).
@@ -1584,6 +1887,230 @@ spec:
         assert_eq!(
             map(text, &files, 0, "spec.initContainers[1].image"),
             vec![t_at(text, "initContainers:", "initContainers")]
+        );
+    }
+
+    fn map_part(text: &str, values: &[ValuesFile<'_>], route: &str, part: &str) -> Vec<SourceLocation> {
+        map_route_parsed(&tpl(text), values, &std::sync::OnceLock::new(), 0, &Route::parse(route), Some(part))
+    }
+
+    fn v_at(text: &str, needle: &str, key: &str) -> SourceLocation {
+        at("values.yaml", text, needle, key, LocationKind::Values)
+    }
+
+    #[test]
+    fn the_reference_that_produced_the_part_at_fault_is_chosen() {
+        let text = "spec:\n  image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n";
+        let values = "image:\n  repository: shop\n  tag: latest\n";
+        let files = [vf("values.yaml", values)];
+        let image = t_at(text, "image:", "image");
+        assert_eq!(map_part(text, &files, "spec.image", "latest"), vec![v_at(values, "tag:", "tag"), image.clone()]);
+        // Without a part: the first reference found in full, as before.
+        assert_eq!(map(text, &files, 0, "spec.image"), vec![v_at(values, "repository:", "repository"), image.clone()]);
+        // The part may be contained in the value (`library/nginx` for the name `nginx`).
+        let values = "image:\n  repository: library/nginx\n  tag: \"\"\n";
+        assert_eq!(
+            map_part(text, &[vf("values.yaml", values)], "spec.image", "nginx"),
+            vec![v_at(values, "repository:", "repository"), image.clone()]
+        );
+        // `default` and numbers as Helm prints them (float64 `%v`): `tag: 1.0` prints `1`.
+        let text = "spec:\n  image: \"{{ .Values.repo }}:{{ .Values.tag | default .Chart.AppVersion }}\"\n";
+        let values = "repo: \"1\"\ntag: 1.0\n";
+        assert_eq!(
+            map_part(text, &[vf("values.yaml", values)], "spec.image", "1"),
+            vec![v_at(values, "repo:", "repo"), t_at(text, "image:", "image")]
+        );
+        // The template writes the part itself: the template line is the place, not a values line.
+        let text = "spec:\n  image: \"{{ .Values.image.repository }}:latest\"\n";
+        let values = "image:\n  repository: shop\n";
+        assert_eq!(
+            map_part(text, &[vf("values.yaml", values)], "spec.image", "latest"),
+            vec![t_at(text, "image:", "image")]
+        );
+        // No reference produces it and the template does not write it: as without a part.
+        assert_eq!(
+            map_part(text, &[vf("values.yaml", values)], "spec.image", "other"),
+            vec![v_at(values, "repository:", "repository"), t_at(text, "image:", "image")]
+        );
+    }
+
+    #[test]
+    fn numbers_print_as_go_prints_a_float64() {
+        for (value, shown) in [
+            (1.0, "1"),
+            (1.5, "1.5"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1e6, "1e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5e-7, "-2.5e-07"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(go_float(value), shown, "{value}");
+        }
+        let tree = crate::yaml::parse_single("[yes, 0x10, 010, \"010\", 1.10, ~, {a: 1}]").ok().flatten();
+        let items: Vec<Option<String>> = tree.iter().flat_map(|t| t.items().iter().map(printed)).collect();
+        assert_eq!(
+            items,
+            vec![
+                Some("true".into()),
+                Some("16".into()),
+                Some("8".into()),
+                Some("010".into()),
+                Some("1.1".into()),
+                None,
+                None
+            ]
+        );
+    }
+
+    const ENV_LOOP: &str = "\
+spec:
+  containers:
+    - name: app
+      env:
+        - name: FIRST
+          value: literal
+      {{- range .Values.env }}
+        - name: {{ .name }}
+          value: {{ .value | quote }}
+      {{- end }}
+";
+
+    #[test]
+    fn a_range_item_maps_to_the_values_item_it_renders() {
+        let values = "env:\n  - name: DB_USER\n    value: app\n  - name: DB_PASSWORD\n    value: hunter2\n";
+        let files = [vf("values.yaml", values)];
+        let value = t_at(ENV_LOOP, "value: {{", "value");
+        // Item 2 of the rendered list is the values' second item (one literal item comes first).
+        assert_eq!(
+            map(ENV_LOOP, &files, 0, "spec.containers[0].env[2].value"),
+            vec![at_nth("values.yaml", values, "value:", 1, "value", LocationKind::Values), value.clone()]
+        );
+        assert_eq!(
+            map(ENV_LOOP, &files, 0, "spec.containers[0].env[1].value"),
+            vec![at_nth("values.yaml", values, "value:", 0, "value", LocationKind::Values), value.clone()]
+        );
+        // The literal item before the loop is the template's.
+        assert_eq!(
+            map(ENV_LOOP, &files, 0, "spec.containers[0].env[0].value"),
+            vec![t_at(ENV_LOOP, "value: literal", "value")]
+        );
+        // Past the values' items: no element, no values line (as before).
+        assert_eq!(map(ENV_LOOP, &files, 0, "spec.containers[0].env[3].value"), vec![value.clone()]);
+        // The item without a `value:` key in the values: the item's line.
+        let values = "env:\n  - name: A\n  - name: B\n";
+        assert_eq!(
+            map(ENV_LOOP, &[vf("values.yaml", values)], 0, "spec.containers[0].env[2].value"),
+            vec![v_at(values, "- name: B", "name"), value.clone()]
+        );
+        // A later file replaces the list whole.
+        let prod = "env:\n  - name: ONLY\n    value: x\n";
+        assert_eq!(
+            map(ENV_LOOP, &[vf("values.yaml", values), vf("prod.yaml", prod)], 0, "spec.containers[0].env[1].value"),
+            vec![at("prod.yaml", prod, "value:", "value", LocationKind::Values), value.clone()]
+        );
+    }
+
+    #[test]
+    fn range_variables_and_maps_in_key_order() {
+        let text = "\
+env:
+{{- range $i, $e := .Values.list }}
+  - name: {{ $e.name }}
+    value: {{ $e.value }}
+{{- end }}
+{{- range $k, $v := .Values.map }}
+  - name: {{ $k }}
+    value: {{ $v | quote }}
+{{- end }}
+";
+        // The second loop is not the only one of the list: its items cannot be counted (the first loop's
+        // length is only known from the values), so only the first loop is mapped.
+        let values = "list:\n  - name: A\n    value: a\nmap:\n  ZED: z\n  ALPHA: a\n";
+        let files = [vf("values.yaml", values)];
+        assert_eq!(
+            map(text, &files, 0, "env[0].value"),
+            vec![v_at(values, "value: a", "value"), t_at(text, "value: {{ $e", "value")]
+        );
+        let text = "\
+env:
+{{- range $k, $v := .Values.map }}
+  - name: {{ $k }}
+    value: {{ $v | quote }}
+{{- end }}
+";
+        let values = "map:\n  ZED: z\n  ALPHA: a\n";
+        let prod = "map:\n  BETA: b\n";
+        let files = [vf("values.yaml", values), vf("prod.yaml", prod)];
+        // Keys are visited sorted, across the merged files: ALPHA, BETA, ZED.
+        assert_eq!(
+            map(text, &files, 0, "env[0].value"),
+            vec![v_at(values, "ALPHA", "ALPHA"), t_at(text, "value:", "value")]
+        );
+        assert_eq!(
+            map(text, &files, 0, "env[1].name"),
+            vec![at("prod.yaml", prod, "BETA", "BETA", LocationKind::Values), t_at(text, "name:", "name")]
+        );
+        assert_eq!(
+            map(text, &files, 0, "env[2].value"),
+            vec![v_at(values, "ZED", "ZED"), t_at(text, "value:", "value")]
+        );
+        // A key some file deletes with null: not certain, no values line.
+        let prod = "map:\n  ZED: null\n";
+        assert_eq!(
+            map(text, &[vf("values.yaml", values), vf("prod.yaml", prod)], 0, "env[0].value"),
+            vec![t_at(text, "value:", "value")]
+        );
+    }
+
+    #[test]
+    fn a_range_that_may_skip_or_add_items_is_not_mapped() {
+        let values = "env:\n  - name: A\n    value: a\n    enabled: false\n  - name: B\n    value: b\n";
+        let files = [vf("values.yaml", values)];
+        for text in [
+            // A condition around the item: rendered items no longer match elements.
+            "env:\n{{- range .Values.env }}\n{{- if .enabled }}\n  - name: {{ .name }}\n    value: {{ .value }}\n{{- end }}\n{{- end }}\n",
+            // Two items per element.
+            "env:\n{{- range .Values.env }}\n  - name: {{ .name }}\n    value: {{ .value }}\n  - name: X\n    value: {{ .value }}\n{{- end }}\n",
+            // Items before the loop in doubt.
+            "env:\n{{- if .Values.x }}\n  - name: X\n    value: x\n{{- end }}\n{{- range .Values.env }}\n  - name: {{ .name }}\n    value: {{ .value }}\n{{- end }}\n",
+            // A helper between items may write some.
+            "env:\n{{- range .Values.env }}\n{{ include \"x\" . }}\n  - name: {{ .name }}\n    value: {{ .value }}\n{{- end }}\n",
+            // Not a values collection.
+            "env:\n{{- range list 1 2 }}\n  - name: {{ .name }}\n    value: {{ .value }}\n{{- end }}\n",
+        ] {
+            let got = map(text, &files, 0, "env[1].value");
+            assert!(got.iter().all(|l| l.kind == LocationKind::Template), "{text}\n{got:?}");
+        }
+    }
+
+    #[test]
+    fn nested_ranges_and_with_inside_a_range() {
+        let text = "\
+containers:
+{{- range .Values.containers }}
+  - name: {{ .name }}
+    {{- with .resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    ports:
+    {{- range .ports }}
+      - containerPort: {{ .port }}
+    {{- end }}
+{{- end }}
+";
+        let values = "containers:\n  - name: a\n    ports:\n      - port: 1\n  - name: b\n    resources:\n      limits:\n        memory: 1Gi\n    ports:\n      - port: 2\n      - port: 3\n";
+        let files = [vf("values.yaml", values)];
+        assert_eq!(
+            map(text, &files, 0, "containers[1].ports[1].containerPort"),
+            vec![v_at(values, "port: 3", "port"), t_at(text, "containerPort:", "containerPort")]
+        );
+        assert_eq!(
+            map(text, &files, 0, "containers[1].resources.limits.memory"),
+            vec![v_at(values, "memory: 1Gi", "memory"), t_at(text, "resources:", "resources")]
         );
     }
 

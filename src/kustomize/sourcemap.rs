@@ -319,7 +319,7 @@ impl ObjectSource {
 }
 
 impl SourceMap for ObjectSource {
-    fn locations(&self, _index: usize, route: Option<&Route>) -> Vec<Location> {
+    fn locations(&self, _index: usize, route: Option<&Route>, _part: Option<&str>) -> Vec<Location> {
         let mut out: Vec<Location> = Vec::new();
         let resource = self.resource();
         let original = resource.as_ref().and_then(|(_, d)| d.get_path(&["metadata", "name"])).and_then(Node::as_text);

@@ -281,8 +281,9 @@ pub struct Output {
 pub trait SourceMap: Send + Sync {
     /// The places a finding at `route` of document `index` can be fixed, most direct first, paths relative
     /// to the tree (the `rendered` place is added by the engine). Empty when nothing was found: a location
-    /// is only reported when the key was really found in the source.
-    fn locations(&self, index: usize, route: Option<&Route>) -> Vec<Location>;
+    /// is only reported when the key was really found in the source. `part` is the part of the scalar the
+    /// finding is about ([`crate::finding::Finding::part`]), for values built from several sources.
+    fn locations(&self, index: usize, route: Option<&Route>, part: Option<&str>) -> Vec<Location>;
 }
 
 /// A renderer: Helm, Kustomize, and (next) Argo CD and Flux objects.

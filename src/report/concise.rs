@@ -48,6 +48,7 @@ mod tests {
             environments: vec!["prod".into(), "staging".into()],
             document: None,
             origin: None,
+            part: None,
         });
         let text = render(&report);
         let first = text.lines().next().unwrap_or_default();

@@ -1336,6 +1336,7 @@ mod tests {
             environments: Vec::new(),
             document: Some(0),
             origin: None,
+            part: None,
         }
     }
 

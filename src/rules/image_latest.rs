@@ -40,6 +40,18 @@ enum Unpinned {
     Latest,
 }
 
+/// The part of an unpinned image reference to change ([`crate::finding::Finding::part`]): the `latest` tag,
+/// or, with no tag, the image's name (where a tag is added). A chart that builds the reference from several
+/// values (`{{ .Values.image.repository }}:{{ .Values.image.tag }}`) then has the finding on the value that
+/// produced it.
+fn culprit(image: &str, unpinned: &Unpinned) -> String {
+    let last = image.trim().rsplit('/').next().unwrap_or(image);
+    match unpinned {
+        Unpinned::Latest => last.rsplit_once(':').map_or(last, |(_, tag)| tag).to_string(),
+        Unpinned::NoTag => last.to_string(),
+    }
+}
+
 /// Reads an image reference as a container runtime does: a digest (`@sha256:…`) pins it; otherwise the
 /// tag is what follows the last `:` of the last path component (a `:` before a `/` is a registry port).
 fn unpinned(image: &str) -> Option<Unpinned> {
@@ -60,24 +72,24 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     let Some(pod) = cx.pod_spec() else { return };
     for c in pod.containers() {
         let Some(image) = c.get("image").and_then(Node::as_text) else { continue };
-        let message = match unpinned(image) {
-            None => continue,
-            Some(Unpinned::NoTag) => format!(
+        let Some(unpinned) = unpinned(image) else { continue };
+        let message = match unpinned {
+            Unpinned::NoTag => format!(
                 "{} uses image `{image}` with no tag and no digest, so it runs whatever `latest` points to when pulled",
                 container_label(c)
             ),
-            Some(Unpinned::Latest) => format!(
+            Unpinned::Latest => format!(
                 "{} uses image `{image}`: the `latest` tag moves with every push, so the running version is unknown",
                 container_label(c)
             ),
         };
-        out.at(c.route.key("image"), message);
+        out.at_part(c.route.key("image"), &culprit(image, &unpinned), message);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{RULE, Unpinned, unpinned};
+    use super::{RULE, Unpinned, culprit, unpinned};
     use crate::rules::testing::{messages, object_findings, routes, workload};
 
     #[test]
@@ -95,6 +107,17 @@ mod tests {
         assert_eq!(unpinned("{{ .Values.image }}"), None);
         assert_eq!(unpinned("${IMAGE}"), None);
         assert_eq!(unpinned(""), None);
+    }
+
+    #[test]
+    fn the_part_at_fault_is_the_tag_or_the_name_without_one() {
+        assert_eq!(culprit("nginx:latest", &Unpinned::Latest), "latest");
+        assert_eq!(culprit("registry:5000/team/app:latest", &Unpinned::Latest), "latest");
+        assert_eq!(culprit("registry:5000/team/app", &Unpinned::NoTag), "app");
+        assert_eq!(culprit("nginx", &Unpinned::NoTag), "nginx");
+        let yaml = workload("Pod", "containers:\n  - name: web\n    image: shop:latest\n");
+        let found = object_findings(&RULE, &yaml);
+        assert_eq!(found[0].part.as_deref(), Some("latest"));
     }
 
     #[test]

@@ -353,6 +353,21 @@ impl Emitter<'_> {
         self.push(pos, Some(route), message.into(), None);
     }
 
+    /// Like [`Emitter::at`] for a finding about one part of the scalar at `route` ([`Finding::part`]: the
+    /// tag of an image, one credential in a URL), so a rendered value built from several references is
+    /// placed on the one that produced that part.
+    pub fn at_part(&mut self, route: Route, part: &str, message: impl Into<String>) {
+        let pos = self.root.map(|root| route.locate(root).0).unwrap_or(Pos { line: 1, col: 1 });
+        self.push(pos, Some(route), message.into(), None);
+        // Past the cap the last finding is the "more than …" one (or none was added).
+        if !part.is_empty()
+            && self.emitted <= MAX_FINDINGS_PER_DOCUMENT
+            && let Some(last) = self.out.last_mut()
+        {
+            last.part = Some(part.to_string());
+        }
+    }
+
     /// Like [`Emitter::at`] with a help text specific to this finding.
     pub fn at_with_help(&mut self, route: Route, message: impl Into<String>, help: impl Into<String>) {
         let pos = self.root.map(|root| route.locate(root).0).unwrap_or(Pos { line: 1, col: 1 });
@@ -381,6 +396,7 @@ impl Emitter<'_> {
             environments: Vec::new(),
             document: Some(place.document),
             origin: None,
+            part: None,
         });
     }
 
@@ -420,6 +436,7 @@ impl Emitter<'_> {
             environments: Vec::new(),
             document: self.document,
             origin: None,
+            part: None,
         });
     }
 }

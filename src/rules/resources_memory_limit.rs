@@ -116,6 +116,7 @@ mod tests {
                 environments: Vec::new(),
                 document: None,
                 origin: None,
+                part: None,
             };
             let cx = crate::rules::fix::FixCx {
                 finding: &finding,

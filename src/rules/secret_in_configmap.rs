@@ -93,7 +93,8 @@ fn check_data(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
         if !config_file && (secrets::is_sensitive_assignment(key, value) || secrets::is_aws_credential_name(key)) {
             out.at(route, format!("ConfigMap `{name}` has key `{key}`, whose name says it holds a secret"));
         } else if let Some(kind) = secrets::credential_kind(value) {
-            out.at(route, format!("ConfigMap `{name}` key `{key}` holds what looks like {kind}"));
+            let credential = secrets::credential_values(value).first().copied().unwrap_or("");
+            out.at_part(route, credential, format!("ConfigMap `{name}` key `{key}` holds what looks like {kind}"));
         } else if config_file || value.contains('\n') {
             let found = secrets::embedded_secrets(value, code);
             if let Some(first) = found.first() {

@@ -49,8 +49,12 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
                 ),
             );
         } else if let Some(kind) = secrets::credential_kind(value) {
-            out.at(
+            // The credential itself is the part at fault: in `postgres://{{ .Values.user }}:{{ .Values.password }}@…`
+            // the finding belongs on the password's value.
+            let credential = secrets::credential_values(value).first().copied().unwrap_or("");
+            out.at_part(
                 var.value_route(),
+                credential,
                 format!("env var `{name}` of container `{container}` has a literal value that looks like {kind}"),
             );
         }
