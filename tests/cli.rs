@@ -181,9 +181,8 @@ fn rules_and_explain() {
     let explain = kpath(&["explain", "namespace-default"], dir.path());
     assert_eq!(explain.code, 0);
     assert!(explain.stdout.starts_with("## `namespace-default` (error)"), "{}", explain.stdout);
-    assert!(
-        explain.stdout.contains("### Bad") && explain.stdout.contains("### Good") && explain.stdout.contains("```yaml")
-    );
+    // The good example changes one line of the bad one: shown as that change.
+    assert!(explain.stdout.contains("### Bad → good") && explain.stdout.contains("```diff"), "{}", explain.stdout);
     let unknown = kpath(&["explain", "namespace-defualt"], dir.path());
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("did you mean `namespace-default`?"), "{}", unknown.stderr);
