@@ -336,9 +336,18 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
     let mut all_facts = Facts::new(all_facts);
     all_facts.partial = context.partial;
 
+    // A place as a person finds it: a rendered object's source line (its template, its Kustomize patch), else
+    // the file's own line.
+    let show = |place: &facts::Place| -> String {
+        let source = rendered.get(&*place.file).and_then(|r| {
+            let first = r.source.locations(place.document, Some(&place.route), None).into_iter().next()?;
+            Some(format!("{}:{}", r.tree.show(&first.file), first.line))
+        });
+        source.unwrap_or_else(|| format!("{}:{}", place.file, place.pos.line))
+    };
     for (rule, severity) in &active {
         if let Some(check) = rule.check.global() {
-            let cx = GlobalCx { facts: &all_facts, config, options: config.options(rule.id) };
+            let cx = GlobalCx { facts: &all_facts, config, options: config.options(rule.id), show: &show };
             let mut emitter = Emitter {
                 rule,
                 severity: *severity,

@@ -129,6 +129,15 @@ fn a_new_autoscaler_conflicts_with_the_unchanged_replicas_beside_it() {
             "{found:?}"
         );
         assert_eq!(plan["conclusion"], "failure");
+        // The message names where the other object is, as the repository has it.
+        let message = plan["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["rule"] == "hpa-replicas-conflict")
+            .and_then(|f| f["message"].as_str())
+            .unwrap_or("");
+        assert!(message.contains("HorizontalPodAutoscaler `checkout` (`apps/checkout/hpa.yaml:2`)"), "{message}");
         let summary = plan["summary"].as_str().unwrap_or("");
         let off = summary.split("#### New findings not on a changed line").nth(1).unwrap_or("");
         assert!(off.contains("`hpa-replicas-conflict` at `apps/checkout/deployment.yaml:9`"), "{summary}");

@@ -580,6 +580,10 @@ fn relativise(report: &mut Report, root: &Path) {
     };
     for f in &mut report.findings {
         strip(&mut f.file);
+        // Cross-object messages name the other object's place: as the repository has it, never the checkout's.
+        if f.message.contains(&prefix) {
+            f.message = f.message.replace(&prefix, "");
+        }
         if let Some(o) = &mut f.origin {
             strip(o);
         }

@@ -119,12 +119,13 @@ pub(crate) fn envfrom_credentials(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
                 &reference.place,
                 &workload.id,
                 format!(
-                    "{} `{}` gets static AWS credentials: {} from {} `{}` through `envFrom`",
+                    "{} `{}` gets static AWS credentials: {} from {} `{}`{} through `envFrom`",
                     workload.id.kind,
                     workload.id.name,
                     keys.join(", "),
                     reference.kind,
-                    reference.name
+                    reference.name,
+                    cx.at(source)
                 ),
             );
         }
@@ -190,7 +191,9 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
         assert!(
-            f.message.contains("`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` from Secret `aws` through `envFrom`"),
+            f.message.contains(
+                "`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` from Secret `aws` (`t.yaml:2`) through `envFrom`"
+            ),
             "{}",
             f.message
         );

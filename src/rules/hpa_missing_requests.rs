@@ -48,12 +48,13 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
         let Some(workload) = &target.workload else { continue };
         for metric in &scaler.utilization_targets {
-            check_metric(scaler_obj, scaler, metric, target, workload, out);
+            check_metric(cx, scaler_obj, scaler, metric, target, workload, out);
         }
     }
 }
 
 fn check_metric(
+    cx: &GlobalCx<'_>,
     scaler_obj: &ObjectFacts,
     scaler: &ScalerFacts,
     metric: &UtilizationTarget,
@@ -70,8 +71,8 @@ fn check_metric(
     };
     // The HPA counts main containers and native sidecars; init containers have finished by then.
     let counted = workload.containers.iter().filter(|c| c.role != ContainerRole::Init);
-    let scaler_label = format!("{} `{}`", scaler.kind.label(), scaler_obj.id.name);
-    let target_label = format!("{} `{}`", target.id.kind, target.id.name);
+    let scaler_label = format!("{} `{}`{}", scaler.kind.label(), scaler_obj.id.name, cx.at(scaler_obj));
+    let target_label = format!("{} `{}`{}", target.id.kind, target.id.name, cx.at(target));
     let missing: Vec<&ContainerFacts> = match &metric.container {
         Some(name) => {
             let Some(container) = counted.clone().find(|c| &c.name == name) else {
@@ -132,7 +133,10 @@ resource:\n        name: cpu\n        target:\n          type: Utilization\n    
             &format!("{}---\n{HPA_CPU}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")),
         );
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].message.starts_with("sidecar container `proxy` of Deployment `web` requests no cpu"), "{v:?}");
+        assert!(
+            v[0].message.starts_with("sidecar container `proxy` of Deployment `web` (`t.yaml:2`) requests no cpu"),
+            "{v:?}"
+        );
         assert_eq!(v[0].object.as_ref().map(|o| o.name.as_str()), Some("web"));
         // A limit sets the request.
         assert!(
@@ -152,7 +156,10 @@ resource:\n        name: cpu\n        target:\n          type: Utilization\n    
             &format!("{}---\n{hpa}", deploy("{requests: {cpu: 1}}", "{requests: {memory: 1Gi}}", "")),
         );
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].message.starts_with("container `web` of Deployment `web` requests no memory"), "{v:?}");
+        assert!(
+            v[0].message.starts_with("container `web` of Deployment `web` (`t.yaml:2`) requests no memory"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -176,7 +183,7 @@ type: Utilization\n          averageUtilization: 70\n";
         let missing = hpa.replace("container: web", "container: api");
         let v = global_findings(&RULE, &format!("{}---\n{missing}", deploy("{requests: {cpu: 1}}", "{}", "")));
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].message.contains("container `api`, which Deployment `web` does not have"), "{v:?}");
+        assert!(v[0].message.contains("container `api`, which Deployment `web` (`t.yaml:2`) does not have"), "{v:?}");
         assert_eq!(v[0].object.as_ref().map(|o| o.kind.as_str()), Some("HorizontalPodAutoscaler"));
     }
 

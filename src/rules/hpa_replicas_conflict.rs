@@ -48,12 +48,13 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
             replicas,
             &target.id,
             format!(
-                "{} `{}` sets `spec.replicas` but is scaled by {} `{}`: every apply resets the replica count \
+                "{} `{}` sets `spec.replicas` but is scaled by {} `{}`{}: every apply resets the replica count \
                  the autoscaler chose; remove it and let `{floor}` set the floor",
                 target.id.kind,
                 target.id.name,
                 scaler.kind.label(),
-                scaler_obj.id.name
+                scaler_obj.id.name,
+                cx.at(scaler_obj)
             ),
         );
     }

@@ -325,6 +325,15 @@ pub struct GlobalCx<'a> {
     pub facts: &'a Facts,
     pub config: &'a Config,
     pub options: &'a RuleOptions,
+    /// Where a person finds a place (`file:line`): for a rendered object, the source line that produced it.
+    pub show: &'a (dyn Fn(&crate::model::facts::Place) -> String + Sync),
+}
+
+impl GlobalCx<'_> {
+    /// The other object of a cross-object finding, as its message names it: `` (`apps/web/hpa.yaml:1`)``.
+    pub fn at(&self, object: &crate::model::facts::ObjectFacts) -> String {
+        format!(" (`{}`)", (self.show)(&object.place))
+    }
 }
 
 /// Collects a rule's findings, resolving routes to positions while the tree is at hand.

@@ -101,7 +101,13 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     for ns in &mut namespaces {
         let apps = ns.apps();
         let Some((_, second)) = apps.get(1) else { continue };
-        let mut names: Vec<String> = apps.iter().take(SHOWN_APPS).map(|(a, _)| format!("`{a}`")).collect();
+        // The first app named with where its first object is: the finding is on the second, which joined it.
+        let mut names: Vec<String> = apps
+            .iter()
+            .take(SHOWN_APPS)
+            .enumerate()
+            .map(|(i, (a, first))| if i == 0 { format!("`{a}`{}", cx.at(first)) } else { format!("`{a}`") })
+            .collect();
         if apps.len() > SHOWN_APPS {
             names.push(format!("and {} more", apps.len() - SHOWN_APPS));
         }
@@ -139,7 +145,7 @@ mod tests {
         let f = &found[0];
         assert_eq!(f.document, Some(2));
         assert_eq!(f.object.as_ref().map(|o| o.name.as_str()), Some("b"));
-        assert_eq!(f.message, "namespace `shop` holds objects of 3 apps: `cart`, `payments`, `search`");
+        assert_eq!(f.message, "namespace `shop` holds objects of 3 apps: `cart` (`t.yaml:2`), `payments`, `search`");
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub(crate) fn global_findings_with(rule: &'static Rule, yaml: &str, config: &Con
         .collect();
     let facts = Facts::new(objects);
     let mut found = Vec::new();
-    let cx = GlobalCx { facts: &facts, config, options: config.options(rule.id) };
+    let show = |place: &crate::model::facts::Place| format!("{}:{}", place.file, place.pos.line);
+    let cx = GlobalCx { facts: &facts, config, options: config.options(rule.id), show: &show };
     check(&cx, &mut emitter(rule, config, "", None, None, None, &mut found));
     found
 }
