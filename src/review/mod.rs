@@ -2,6 +2,8 @@
 //! introduces, and plan what a GitHub App would post.
 
 pub mod cost;
+#[cfg(test)]
+mod gfm_tests;
 pub mod git;
 pub mod model;
 pub mod objdiff;
