@@ -438,6 +438,60 @@ fn a_generated_pull_request_of_5000_hostile_findings_renders_whole() {
     assert!(posted.text.is_some_and(|t| t.contains("more diffs, left out")), "the text counts what it left out");
 }
 
+/// A summary the object diffs fill to GitHub's limit, with findings past the inline cap: whole diffs give way for
+/// them, the cut between two `<details>`, and nothing is left open.
+#[test]
+fn a_summary_full_of_diffs_gives_way_between_whole_diffs() {
+    let mut diff = DiffLines::default();
+    let findings: Vec<ReviewFinding> = (0..40)
+        .map(|i| {
+            let mut finding = generated_finding(i * 4);
+            finding.file = format!("apps/a{i}.yaml");
+            finding.locations[0].file = finding.file.clone();
+            diff.added.entry(finding.file.clone()).or_default().insert(finding.line);
+            ReviewFinding { finding, status: Status::New, fingerprint: format!("{i:016x}") }
+        })
+        .collect();
+    let changes: Vec<ObjectChange> = (0..120)
+        .map(|i| ObjectChange {
+            object: ObjectId {
+                api_version: "v1".to_string(),
+                kind: "ConfigMap".to_string(),
+                namespace: None,
+                name: format!("cm-{i}"),
+            },
+            unit: format!("charts/c{}", i / 20),
+            environment: None,
+            kind: ChangeKind::Changed,
+            diff: generated_diff(10 + i % 7),
+        })
+        .collect();
+    let plan = plan::build(PlanInput {
+        findings,
+        changes,
+        diff: &diff,
+        fail_on: crate::finding::Severity::Error,
+        head_line: &|_: &str, _: u32| None,
+        nothing_relevant: false,
+        config_notes: Vec::new(),
+        secrets: Default::default(),
+        costs: Vec::new(),
+        links: Links::default(),
+    });
+    assert!(plan.summary.len() > 60_000, "the diffs fill the plan's summary: {}", plan.summary.len());
+    let posted = worker::posted(&plan);
+    for body in posted_bodies(&plan) {
+        check(&body);
+    }
+    let summary = check(&posted_bodies(&plan)[0]);
+    for section in ["Rendered changes", "Findings not commented inline"] {
+        assert!(summary.iter().any(|h| h == section), "{section} in {summary:?}");
+    }
+    let rendered = posted.summary.split("#### Rendered changes").nth(1).unwrap_or("");
+    let kept = rendered.split("#### Findings not commented inline").next().unwrap_or("");
+    assert!(kept.contains("</details>") && kept.contains("Shortened to stay within GitHub's size limit"), "{kept}");
+}
+
 #[test]
 fn check_run_failures_and_replies_render_whole() {
     let head = "0123456789abcdef0123456789abcdef01234567";
