@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use comrak::nodes::{NodeHtmlBlock, NodeValue};
 use comrak::{Arena, Options, format_html, parse_document};
 use kpath::app::worker::{self, Posted};
-use kpath::review::plan::InlineComment;
+use kpath::review::plan::{InlineComment, ReviewPlan};
 use kpath::review::run::{self, Source};
 
 fn main() -> ExitCode {
@@ -53,7 +53,7 @@ fn write_preview(out: &Path, css: Option<&Path>) -> Result<PathBuf, String> {
     write(&out.join("github-markdown.css"), &stylesheet)?;
     write(&out.join("preview.css"), PAGE_CSS)?;
     write(&out.join("check-run.html"), &check_run_page(&posted))?;
-    write(&out.join("review.html"), &review_page(&posted, &head))?;
+    write(&out.join("review.html"), &review_page(&posted, &head, &plan))?;
     write(&out.join("summary-comment.html"), &summary_page(&posted))?;
     let index = out.join("index.html");
     write(&index, &index_page(&posted))?;
@@ -110,7 +110,7 @@ fn summary_page(posted: &Posted) -> String {
     page("kpath — summary comment", &boxed(header, &markdown(&posted.comment, None)))
 }
 
-fn review_page(posted: &Posted, head: &Path) -> String {
+fn review_page(posted: &Posted, head: &Path, plan: &ReviewPlan) -> String {
     let mut body = format!(
         "<h1 class=\"page-title\">Review: {} inline comment(s)</h1>\n<p class=\"lead\">kpath: {} new finding(s) on \
          changed lines. The kpath check run has the full summary.</p>\n",
@@ -118,7 +118,7 @@ fn review_page(posted: &Posted, head: &Path) -> String {
         posted.inline.len()
     );
     for comment in &posted.inline {
-        body.push_str(&inline_comment(comment, head));
+        body.push_str(&inline_comment(comment, head, plan));
     }
     page("kpath — review", &body)
 }
@@ -127,10 +127,10 @@ fn review_page(posted: &Posted, head: &Path) -> String {
 const CONTEXT_LINES: u32 = 3;
 
 /// One inline comment as GitHub shows it in "Files changed": the file, the lines up to the commented one, the
-/// comment below them.
-fn inline_comment(comment: &InlineComment, head: &Path) -> String {
+/// comment below them. Like every output of kpath, the source lines lose the review's secret values.
+fn inline_comment(comment: &InlineComment, head: &Path, plan: &ReviewPlan) -> String {
     let lines: Vec<String> = std::fs::read_to_string(head.join(&comment.path))
-        .map(|text| text.lines().map(str::to_string).collect())
+        .map(|text| text.lines().map(|line| plan.redact(line).into_owned()).collect())
         .unwrap_or_default();
     let commented = lines.get(comment.line as usize - 1).map(String::as_str);
     let mut out = format!(
