@@ -262,11 +262,7 @@ impl Worker {
             let done = Completion::without_annotations(
                 RunConclusion::Failure,
                 "kpath could not finish reviewing this commit".to_string(),
-                format!(
-                    "kpath was stopped {} times while reviewing {head} (a replica was killed or ran out of \
-                     memory), so it gave up. Press **Re-run** or comment `/kpath recheck` to try again.",
-                    held.attempt - 1
-                ),
+                gave_up_summary(head, held.attempt - 1),
             );
             self.complete(github, repo, run, &done).await;
             return;
@@ -281,7 +277,7 @@ impl Worker {
             Err(Stop::Superseded(newer)) => Completion::without_annotations(
                 RunConclusion::Cancelled,
                 "Superseded by a newer push".to_string(),
-                format!("kpath stopped reviewing {head} because the pull request moved on to {newer}."),
+                superseded_summary(head, &newer),
             ),
             Err(Stop::Failed { public, detail }) => {
                 let correlation = correlation_id();
@@ -289,13 +285,7 @@ impl Worker {
                 Completion::without_annotations(
                     RunConclusion::Failure,
                     "kpath could not review this commit".to_string(),
-                    format!(
-                        "### ⚠️ kpath could not review this commit\n\n{}\n\nNothing was checked, so the check \
-                         fails rather than let an unreviewed change through. Press **Re-run** or comment \
-                         `/kpath recheck` to try again.\n\nReference for kpath's operators: `{correlation}` (the \
-                         log line with `correlation={correlation}` has the details).",
-                        quote(&public)
-                    ),
+                    failed_summary(&public, &correlation),
                 )
             }
         };
@@ -452,8 +442,7 @@ impl Worker {
         // Threads whose finding is gone: say so once, and resolve them.
         let present: HashSet<&str> =
             plan.findings.iter().filter(|f| f.status != Status::Fixed).map(|f| f.fingerprint.as_str()).collect();
-        let short: String = head.chars().take(7).collect();
-        let reply = format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}");
+        let reply = fixed_reply(head);
         let mut told = Vec::new();
         // A thread is fixed when none of the findings it is about is left.
         let fixed = |c: &&KpathComment| !c.fingerprints.iter().any(|f| present.contains(f.as_str()));
@@ -471,9 +460,7 @@ impl Worker {
             tracing::warn!(repo, number, "cannot resolve the fixed threads: {error}");
         }
 
-        let summary = summary_with(plan, &demoted, note.as_deref());
-        // The marker goes first, so cutting a long summary to GitHub's limit never drops it.
-        let comment = format!("{}\n{summary}", rules_marker(plan));
+        let (summary, comment) = summaries(plan, &demoted, note.as_deref());
         if plan.conclusion == Conclusion::Neutral && demoted.is_empty() {
             // Nothing kpath checks was touched: keep an existing summary true, but start no conversation.
             github.update_summary(repo, number, &comment).await?;
@@ -562,7 +549,7 @@ impl Worker {
     async fn explain_all(&self, github: &GitHub, repo: &str, pull: u64) -> String {
         let body = match github.summary_body(repo, pull).await {
             Ok(body) => body,
-            Err(error) => return format!("kpath could not read its summary to find the rules: {error}"),
+            Err(error) => return summary_unreadable(&error),
         };
         let rules: Vec<(&'static crate::rules::Rule, usize)> = body
             .as_deref()
@@ -571,27 +558,33 @@ impl Worker {
             .into_iter()
             .filter_map(|(id, count)| Some((crate::rules::find(&id)?, count)))
             .collect();
-        if rules.is_empty() {
-            return "kpath has no new findings on this pull request, so there is nothing to explain. \
-                    `/kpath explain RULE-ID` explains any rule."
-                .to_string();
-        }
-        let mut out = String::from(
-            "The rules with new findings on this pull request:\n\n| Rule | New | What it checks |\n|---|---|---|\n",
-        );
-        for (rule, count) in rules {
-            out.push_str(&format!(
-                "| `{}` ({}) | {count} | {} |\n",
-                rule.id,
-                rule.severity,
-                rule.summary.replace('|', "\\|")
-            ));
-        }
-        out.push_str(
-            "\nReply `/kpath explain RULE-ID` for why a rule matters, how to fix it, and a bad and a good example.",
-        );
-        out
+        rules_reply(&rules)
     }
+}
+
+/// `/kpath explain` without a rule: the rules with new findings (and their counts), one line each.
+pub(crate) fn rules_reply(rules: &[(&'static crate::rules::Rule, usize)]) -> String {
+    if rules.is_empty() {
+        return "kpath has no new findings on this pull request, so there is nothing to explain. \
+                    `/kpath explain RULE-ID` explains any rule."
+            .to_string();
+    }
+    let mut out = String::from(
+        "The rules with new findings on this pull request:\n\n| Rule | New | What it checks |\n|---|---|---|\n",
+    );
+    for (rule, count) in rules {
+        let count = *count;
+        out.push_str(&format!(
+            "| `{}` ({}) | {count} | {} |\n",
+            rule.id,
+            rule.severity,
+            rule.summary.replace('|', "\\|")
+        ));
+    }
+    out.push_str(
+        "\nReply `/kpath explain RULE-ID` for why a rule matters, how to fix it, and a bad and a good example.",
+    );
+    out
 }
 
 /// A review job as its holder sees it.
@@ -643,9 +636,7 @@ impl Processor for Worker {
             },
         };
         let title = "kpath was restarted before reviewing this commit".to_string();
-        let summary = "kpath stopped (a deployment or a restart) before it could review this commit. Press \
-                       **Re-run** or comment `/kpath recheck` to review it."
-            .to_string();
+        let summary = INTERRUPTED_SUMMARY.to_string();
         let done = Completion::without_annotations(RunConclusion::Cancelled, title, summary);
         let (text, annotations) = (done.text.as_deref(), &done.annotations);
         if let Err(error) =
@@ -685,10 +676,26 @@ pub fn choose_inline(
     (inline, demoted)
 }
 
-/// Everything the App would post for `plan`, as one Markdown text (`kpath review --format github`):
-/// the check run, each inline comment under its `file:line`, and the summary comment. Anchors are the
-/// lines the change added, as the local diff has them; the cap is the App's.
-pub fn render_posted(plan: &ReviewPlan) -> String {
+/// What the App posts for a plan on a first review, as data: the check run's fields, the inline comments and
+/// the summary comment. Anchors are the lines the change added, as the local diff has them; the cap is the App's.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// `success`, `failure` or `neutral`.
+    pub conclusion: &'static str,
+    pub title: String,
+    /// The check run's `output.summary`.
+    pub summary: String,
+    /// The check run's `output.text` (every rendered change), when anything changed.
+    pub text: Option<String>,
+    /// The review's inline comments (bodies end with the fingerprint marker).
+    pub inline: Vec<InlineComment>,
+    /// The summary comment's body as the worker hands it to the client (rules marker first; the client puts
+    /// [`super::github::SUMMARY_MARKER`] before it).
+    pub comment: String,
+}
+
+/// [`Posted`] for `plan`, as [`Worker`] would post it on a pull request with no kpath comment yet.
+pub fn posted(plan: &ReviewPlan) -> Posted {
     let mut commentable: HashMap<String, BTreeSet<u32>> = HashMap::new();
     for c in &plan.comments {
         commentable.entry(c.path.clone()).or_default().insert(c.line);
@@ -699,29 +706,92 @@ pub fn render_posted(plan: &ReviewPlan) -> String {
         Conclusion::Failure => "failure",
         Conclusion::Neutral => "neutral",
     };
-    let mut out = format!("# Check run `kpath`: {conclusion} ({})\n\n", plan.title);
-    out.push_str(&format!("# Review: {} inline comment(s)\n", inline.len()));
-    for comment in &inline {
+    let (summary, comment) = summaries(plan, &demoted, None);
+    let text = crate::review::plan::rendered_changes(plan, super::github::Field::CheckRunText.limit());
+    Posted { conclusion, title: plan.title.clone(), summary, text: (!text.is_empty()).then_some(text), inline, comment }
+}
+
+/// Everything the App would post for `plan`, as one Markdown text (`kpath review --format github`):
+/// the check run, each inline comment under its `file:line`, and the summary comment.
+pub fn render_posted(plan: &ReviewPlan) -> String {
+    let posted = posted(plan);
+    let mut out = format!("# Check run `kpath`: {} ({})\n\n", posted.conclusion, posted.title);
+    out.push_str(&format!("# Review: {} inline comment(s)\n", posted.inline.len()));
+    for comment in &posted.inline {
         let body = comment.visible_body();
         out.push_str(&format!("\n## `{}:{}`\n\n{body}\n", comment.path, comment.line));
     }
     out.push_str("\n# Summary comment\n\n");
-    out.push_str(&summary_with(plan, &demoted, None));
+    out.push_str(&posted.summary);
     out.push('\n');
     out
 }
 
+/// The check run's summary and the summary comment (the same text, the rules marker first: cutting a long
+/// comment to GitHub's limit never drops it).
+pub(crate) fn summaries(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>) -> (String, String) {
+    let summary = summary_with(plan, demoted, note);
+    let comment = format!("{}\n{summary}", rules_marker(plan));
+    (summary, comment)
+}
+
+/// The check run's summary when kpath was stopped `stops` times while reviewing `head` and gave up.
+pub(crate) fn gave_up_summary(head: &str, stops: u32) -> String {
+    format!(
+        "kpath was stopped {stops} times while reviewing {head} (a replica was killed or ran out of memory), so it \
+         gave up. Press **Re-run** or comment `/kpath recheck` to try again."
+    )
+}
+
+/// The check run's summary when the pull request moved on from `head` to `newer` during the review.
+pub(crate) fn superseded_summary(head: &str, newer: &str) -> String {
+    format!("kpath stopped reviewing {head} because the pull request moved on to {newer}.")
+}
+
+/// The check run's summary when kpath could not review: `public` says why in the user's terms (it may quote the
+/// repository: a broken `.kpath.yml`), `correlation` finds the details in the log.
+pub(crate) fn failed_summary(public: &str, correlation: &str) -> String {
+    format!(
+        "### ⚠️ kpath could not review this commit\n\n{}\n\nNothing was checked, so the check fails rather than \
+         let an unreviewed change through. Press **Re-run** or comment `/kpath recheck` to try again.\n\n\
+         Reference for kpath's operators: `{correlation}` (the log line with `correlation={correlation}` has the \
+         details).",
+        quote(public)
+    )
+}
+
+/// The check run's summary when kpath stopped (a deployment, a restart) before reviewing.
+pub(crate) const INTERRUPTED_SUMMARY: &str = "kpath stopped (a deployment or a restart) before it could review \
+                                              this commit. Press **Re-run** or comment `/kpath recheck` to review it.";
+
+/// The reply in a thread whose finding is gone at `head`.
+pub(crate) fn fixed_reply(head: &str) -> String {
+    let short: String = head.chars().take(7).collect();
+    format!("✅ Fixed in {short}: kpath no longer finds this.\n\n{FIXED_MARKER}")
+}
+
+/// The `/kpath explain` reply when kpath cannot read its own summary comment.
+pub(crate) fn summary_unreadable(error: &dyn std::fmt::Display) -> String {
+    format!(
+        "kpath could not read its summary to find the rules: {}",
+        crate::review::plan::md_inline(&error.to_string())
+    )
+}
+
 /// The plan's summary, with the findings that could not be commented inline added in full.
 fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>) -> String {
+    // Whole findings only, within GitHub's limit (a check run's summary; with room for the markers of the
+    // summary comment and the closing line): a summary is never cut in the middle of a finding, a fence or a
+    // `<details>`.
+    let budget = super::github::Field::CheckRunSummary.limit().saturating_sub(SUMMARY_RESERVE);
     if demoted.is_empty() {
-        return plan.summary.clone();
+        return fit_summary(&plan.summary, budget);
     }
-    // Whole findings only, within GitHub's limit (with room for the rules marker and the closing line): a
-    // summary is never cut in the middle of a finding, a fence or a `<details>`.
-    let budget = crate::review::plan::MAX_SUMMARY.saturating_sub(SUMMARY_RESERVE);
-    let mut out = plan.summary.trim_end().to_string();
+    let note = note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on.");
+    // The plan's summary may fill GitHub's limit on its own: it gives way for the section's heading and note.
+    let mut out = fit_summary(plan.summary.trim_end(), budget.saturating_sub(DEMOTED_HEAD + note.len()));
     out.push_str("\n\n#### Findings not commented inline\n\n");
-    out.push_str(note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on."));
+    out.push_str(note);
     out.push('\n');
     let mut shown = 0;
     for comment in demoted {
@@ -743,9 +813,37 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     out
 }
 
-/// Room [`summary_with`] leaves below [`crate::review::plan::MAX_SUMMARY`]: the rules marker and the line
-/// saying how many findings were left out.
+/// Room [`summary_with`] leaves below GitHub's limit: the rules marker and the line saying how many findings
+/// were left out.
 const SUMMARY_RESERVE: usize = 4_096;
+/// Room for the heading of the findings not commented inline (its note apart).
+const DEMOTED_HEAD: usize = 100;
+
+/// Ends a summary [`fit_summary`] had to shorten.
+const SUMMARY_CUT: &str = "\n_Shortened to stay within GitHub's size limit: the check run's details have every rendered \
+                           change, and `kpath review` run locally shows everything._\n";
+
+/// `summary` within `max` bytes, cut only between whole blocks: above "Rendered changes" every line is a block of
+/// its own (headings, list items, table rows, paragraphs); below it, a cut goes before an object's `<details>` or
+/// a unit's line, so every fence and `<details>` kept is closed. The object diffs give way first.
+fn fit_summary(summary: &str, max: usize) -> String {
+    if summary.len() <= max {
+        return summary.to_string();
+    }
+    let room = max.saturating_sub(SUMMARY_CUT.len());
+    let rendered = summary.find("\n#### Rendered changes\n").unwrap_or(summary.len());
+    let cut = summary
+        .rmatch_indices('\n')
+        .map(|(at, _)| at)
+        .find(|&at| {
+            at <= room
+                && (at <= rendered
+                    || summary[at..].starts_with("\n<details><summary>")
+                    || summary[at..].starts_with("\n**"))
+        })
+        .unwrap_or(0);
+    format!("{}\n{SUMMARY_CUT}", &summary[..cut])
+}
 
 /// The hidden list of the rules of the plan's new findings, with their counts (`id:count,…`).
 fn rules_marker(plan: &ReviewPlan) -> String {
@@ -772,9 +870,10 @@ fn rules_in(body: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// A reason shown as a quoted block (it may hold paths and git's words, never a credential).
+/// A reason shown as a quoted block (it may hold paths and git's words, never a credential; text from the
+/// repository, such as a broken `.kpath.yml`'s keys, is escaped like every other).
 fn quote(text: &str) -> String {
-    text.lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
+    text.lines().map(|l| format!("> {}", crate::review::plan::md_inline(l))).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 pub mod context;
 pub mod cost;
+#[cfg(test)]
+mod gfm_tests;
 pub mod git;
 pub mod model;
 pub mod objdiff;

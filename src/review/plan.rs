@@ -664,9 +664,9 @@ pub fn rendered_changes(plan: &ReviewPlan, max: usize) -> String {
         };
         let _ = write!(
             piece,
-            "\n{} `{}` ({kind})\n\n{fence}diff\n{}\n{fence}\n",
+            "\n{} {} ({kind})\n\n{fence}diff\n{}\n{fence}\n",
             md_inline(&c.object.kind),
-            md_inline(&c.object.name),
+            code_span(&c.object.name),
             diff.trim_end()
         );
         if out.len() + piece.len() > budget {
@@ -1128,7 +1128,7 @@ fn truncate(text: &mut String, max: usize) {
 /// Text from the repository, made safe for one line of Markdown: newlines become spaces, and `<`, `>`
 /// and `&` outside code spans become entities (no HTML, no hidden comments, no forged markers).
 /// Code spans (matching backtick runs, as CommonMark pairs them) are kept: their content is literal.
-fn md_inline(text: &str) -> String {
+pub(crate) fn md_inline(text: &str) -> String {
     let text: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
