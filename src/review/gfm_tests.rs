@@ -21,7 +21,7 @@ use comrak::nodes::{AstNode, NodeValue};
 use comrak::{Arena, Options, format_html, parse_document};
 
 use super::model::{ChangeKind, DiffLines, ObjectChange, ReviewFinding, Status};
-use super::plan::{self, FINGERPRINT_MARKER, Links, PlanInput, ReviewPlan};
+use super::plan::{self, Links, PlanInput, ReviewPlan};
 use crate::app::commands::{self, CommandError};
 use crate::app::github::{Field, SUMMARY_MARKER};
 use crate::app::worker;
@@ -272,7 +272,7 @@ fn posted_bodies(plan: &ReviewPlan) -> Vec<Body> {
             Body::new(format!("the comment on {}:{}", comment.path, comment.line), comment.body.clone(), {
                 Field::ReviewCommentBody.limit()
             })
-            .marker(&format!("{FINGERPRINT_MARKER}{} -->", comment.fingerprint)),
+            .marker(&crate::review::plan::fingerprint_marker(&comment.fingerprints)),
         );
     }
     bodies
@@ -340,6 +340,7 @@ fn generated_finding(i: usize) -> Finding {
         suppressed: (i % 50 == 3)
             .then(|| Suppression { kind: "comment", reason: format!("because {}", hostile(i + 13)) }),
         locations: vec![Location { file, line, column: 1, kind: "manifest" }],
+        part: None,
         environments: if i.is_multiple_of(3) {
             vec![hostile(i + 2).to_string(), "prod".to_string()]
         } else {
@@ -507,7 +508,8 @@ fn check_run_failures_and_replies_render_whole() {
     let all: Vec<(&'static rules::Rule, usize)> = rules::RULES.iter().enumerate().map(|(i, r)| (*r, i + 1)).collect();
     bodies.push(Body::new("explain without a rule id", worker::rules_reply(&all), Field::CommentBody.limit()));
     for rule in rules::RULES {
-        let mut headings = vec![rule.id, "Why this matters", "How to fix it", "Bad", "Good"];
+        // "Bad" is the bad example, or "Bad → good" when the good one is shown as its change.
+        let mut headings = vec![rule.id, "Why this matters", "How to fix it", "Bad"];
         if !rule.options.is_empty() {
             headings.push("Options");
         }
@@ -579,7 +581,7 @@ fn the_demo_review_renders_whole() {
     }
     let summary = check(&bodies[0]);
     assert!(summary.first().is_some_and(|h| h.starts_with("❌ kpath:")), "{summary:?}");
-    for section in ["New findings not on a changed line", "New findings commented inline", "Rendered changes"] {
+    for section in ["Units and environments", "New findings commented inline", "Rendered changes"] {
         assert!(summary.iter().any(|h| h == section), "{section} in {summary:?}");
     }
 }
