@@ -144,13 +144,43 @@ impl ContextFile {
     }
 }
 
-/// The context of a check: files it does not check whose objects take part in its cross-object rules.
+/// Which context a check needs: the namespaces of the objects it checked (an object relates only to objects of
+/// its own namespace, and to cluster-scoped definitions).
 #[derive(Debug, Default, Clone)]
+pub struct Relevant {
+    pub namespaces: std::collections::BTreeSet<String>,
+    /// Some checked object's namespace is unknown (none written, none configured): it may relate to any.
+    pub any: bool,
+}
+
+impl Relevant {
+    /// Could a manifest with this text hold an object that relates to the checked ones? A cheap test on the
+    /// text, before it is parsed: a superset (a namespace's name anywhere in it, or objects without any
+    /// namespace, or a CustomResourceDefinition, which is cluster-wide).
+    pub fn may_relate(&self, text: &str) -> bool {
+        self.any
+            || !text.contains("namespace")
+            || text.contains("CustomResourceDefinition")
+            || self.namespaces.iter().any(|ns| text.contains(ns.as_str()))
+    }
+}
+
+/// Gives the context files that may relate to a check's objects, once they are known.
+pub type ContextSource = Arc<dyn Fn(&Relevant) -> Vec<Arc<ContextFile>> + Send + Sync>;
+
+/// The context of a check: files it does not check whose objects take part in its cross-object rules.
+#[derive(Default, Clone)]
 pub struct Context {
-    pub files: Vec<Arc<ContextFile>>,
+    pub source: Option<ContextSource>,
     /// Render units were left out of the check and of the context (a review renders only the units a change
     /// affects): a plain file's relation to an object one of them renders cannot be ruled out.
     pub partial: bool,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("source", &self.source.is_some()).field("partial", &self.partial).finish()
+    }
 }
 
 /// Checks files and directories; directories are given to `renderers` to find units in (charts, Kustomize
@@ -322,7 +352,20 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
         }
         all_facts.extend(outcome.facts);
     }
-    for file in &context.files {
+    let relevant = || {
+        let mut relevant = Relevant::default();
+        for f in &all_facts {
+            match f.id.namespace.as_deref().or(config.namespace.as_deref()) {
+                Some(ns) => {
+                    relevant.namespaces.insert(ns.to_string());
+                }
+                None => relevant.any = true,
+            }
+        }
+        relevant
+    };
+    let context_files = context.source.as_ref().map(|source| source(&relevant())).unwrap_or_default();
+    for file in &context_files {
         if !file.comments.is_empty() {
             index.comments.entry(file.file.to_string()).or_default().extend(file.comments.iter().cloned());
         }
@@ -331,7 +374,10 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
                 index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
             }
         }
-        all_facts.extend(file.facts.iter().cloned());
+        all_facts.extend(file.facts.iter().cloned().map(|mut f| {
+            f.context = true;
+            f
+        }));
     }
     let mut all_facts = Facts::new(all_facts);
     all_facts.partial = context.partial;

@@ -179,3 +179,25 @@ fn relations_among_unchanged_objects_are_existing_and_unrelated_files_bring_noth
     assert!(!found.iter().any(|(_, file, ..)| file.starts_with("apps/broken")), "{found:?}");
     assert_eq!(plan["conclusion"], "success", "{found:?}");
 }
+
+#[test]
+fn a_new_app_in_a_namespace_an_unchanged_app_uses_is_told_so() {
+    let checkout = deployment("", "");
+    let cart = checkout.replace("checkout", "cart");
+    let base = [("apps/checkout/deployment.yaml", checkout.as_str())];
+    let change = [("teams/cart/deployment.yaml", cart.as_str())];
+    let dir = repository(&base, &change);
+    let check_rules = rules_of(&check(dir.path()));
+    let plan = review(dir.path());
+    let found = findings(&plan);
+    let shared: Vec<_> = found.iter().filter(|(rule, ..)| rule == "namespace-shared").collect();
+    assert_eq!(
+        shared.len(),
+        check_rules.iter().filter(|r| *r == "namespace-shared").count(),
+        "review and check agree: {found:?}"
+    );
+    assert!(
+        shared.iter().any(|(_, file, _, status)| file == "teams/cart/deployment.yaml" && status == "new"),
+        "{found:?}"
+    );
+}

@@ -39,6 +39,9 @@ pub struct ObjectFacts {
     pub data_keys: Vec<String>,
     /// What a CustomResourceDefinition defines (boxed: few objects are definitions).
     pub crd: Option<Box<CrdFacts>>,
+    /// Context only: an unchanged object a review reads beside the checked ones. A finding about a relation
+    /// goes on a checked object when the rule can choose.
+    pub context: bool,
 }
 
 /// The kind a CustomResourceDefinition adds, and whether it is cluster-scoped (`spec.scope: Cluster`).
@@ -247,6 +250,7 @@ pub fn extract_with_pod(
         scaler: scaler_facts(object, &place).map(Box::new),
         data_keys,
         crd: crd_facts(object).map(Box::new),
+        context: false,
     }
 }
 

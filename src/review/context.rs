@@ -6,10 +6,10 @@
 //! therefore read as [`ContextFile`]s: parsed once per blob (and path), then served from a process-wide cache,
 //! so the App reviewing push after push of a repository parses an untouched file once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use crate::engine::{ContextFile, MAX_FILE_BYTES};
+use crate::engine::{ContextFile, ContextSource, MAX_FILE_BYTES, Relevant};
 use crate::loader::{self, InputKind};
 
 /// Most weight the cache holds: roughly the bytes of the facts kept.
@@ -36,38 +36,48 @@ pub fn is_manifest(path: &str) -> bool {
     matches!(loader::classify(Path::new(path)), Some(InputKind::Yaml | InputKind::Json))
 }
 
-/// The context of `files` (repository paths, with their blob ids) at one commit; files over the size limit, or
-/// that cannot be read, bring nothing.
-pub fn from_git(repo: &git2::Repository, files: &[(&str, git2::Oid)]) -> Vec<Arc<ContextFile>> {
-    files
-        .iter()
-        .filter_map(|(path, id)| {
-            let key = (*id, path.to_string());
-            if let Some(hit) = CACHE.get(&key) {
-                return Some(hit);
-            }
-            let text = super::git::read_blob(repo, *id, MAX_FILE_BYTES)?;
-            let context = Arc::new(ContextFile::read(path, &text));
-            CACHE.insert(key, context.clone());
-            Some(context)
-        })
-        .collect()
+/// The context of `files` (repository paths, with their blob ids) at one commit, read from the repository at
+/// `git_dir` when the check asks: a file is parsed only when its text may relate to the checked objects
+/// ([`Relevant::may_relate`]), and kept by blob; files over the size limit, or that cannot be read, bring nothing.
+pub fn from_git(git_dir: PathBuf, files: Vec<(String, git2::Oid)>) -> ContextSource {
+    Arc::new(move |relevant: &Relevant| {
+        let Ok(repo) = git2::Repository::open_bare(&git_dir) else { return Vec::new() };
+        files
+            .iter()
+            .filter_map(|(path, id)| {
+                let key = (*id, path.clone());
+                if let Some(hit) = CACHE.get(&key) {
+                    return Some(hit);
+                }
+                let text = super::git::read_blob(&repo, *id, MAX_FILE_BYTES)?;
+                if !relevant.may_relate(&text) {
+                    return None;
+                }
+                let context = Arc::new(ContextFile::read(path, &text));
+                CACHE.insert(key, context.clone());
+                Some(context)
+            })
+            .collect()
+    })
 }
 
-/// The context of `files` (paths under `root`), read from disk (`--base-dir`/`--head-dir`); links are not
-/// followed out of `root`.
-pub fn from_dir(root: &Path, files: &[&str]) -> Vec<Arc<ContextFile>> {
-    let Ok(inside) = std::fs::canonicalize(root) else { return Vec::new() };
-    files
-        .iter()
-        .filter_map(|path| {
-            let real = std::fs::canonicalize(root.join(path)).ok()?;
-            if !real.starts_with(&inside) {
-                return None;
-            }
-            let bytes =
-                loader::read_bounded(&real, MAX_FILE_BYTES).ok().filter(|b| b.len() as u64 <= MAX_FILE_BYTES)?;
-            Some(Arc::new(ContextFile::read(path, &String::from_utf8_lossy(&bytes))))
-        })
-        .collect()
+/// The context of `files` (paths under `root`), read from disk (`--base-dir`/`--head-dir`) when the check asks;
+/// links are not followed out of `root`.
+pub fn from_dir(root: PathBuf, files: Vec<String>) -> ContextSource {
+    Arc::new(move |relevant: &Relevant| {
+        let Ok(inside) = std::fs::canonicalize(&root) else { return Vec::new() };
+        files
+            .iter()
+            .filter_map(|path| {
+                let real = std::fs::canonicalize(root.join(path)).ok()?;
+                if !real.starts_with(&inside) {
+                    return None;
+                }
+                let bytes =
+                    loader::read_bounded(&real, MAX_FILE_BYTES).ok().filter(|b| b.len() as u64 <= MAX_FILE_BYTES)?;
+                let text = String::from_utf8_lossy(&bytes);
+                relevant.may_relate(&text).then(|| Arc::new(ContextFile::read(path, &text)))
+            })
+            .collect()
+    })
 }

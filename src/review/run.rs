@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::plan::{self, PlanInput, ReviewPlan, Side};
 use super::{git, objdiff};
@@ -357,13 +358,13 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let base_blobs: Blobs = base_tree.files.iter().cloned().zip(base_tree.ids.iter().copied()).collect();
             for (side, layout, blobs) in [(0, &base_layout, &base_blobs), (1, &head_layout, &head_blobs)] {
                 let wanted = context_paths(layout, &affected);
-                let files: Vec<(&str, git2::Oid)> = blobs
+                let files: Vec<(String, git2::Oid)> = blobs
                     .iter()
-                    .filter_map(|(path, id)| Some((path.as_str(), (*id)?)))
-                    .filter(|(path, _)| wanted.contains(path))
+                    .filter(|(path, _)| wanted.contains(path.as_str()))
+                    .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
                     .collect();
                 contexts[side] = engine::Context {
-                    files: super::context::from_git(&repository, &files),
+                    source: (!files.is_empty()).then(|| super::context::from_git(git_dir.clone(), files)),
                     partial: is_partial(layout, &affected),
                 };
             }
@@ -383,10 +384,9 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                 let (files, dirs) = side_paths(layout, &affected);
                 copy_selected(from, &files, &dirs, root)
                     .map_err(|e| ReviewError::Io(format!("cannot copy `{}`: {e}", from.display())))?;
-                let wanted = context_paths(layout, &affected);
-                let files: Vec<&str> = wanted.iter().copied().collect();
+                let files: Vec<String> = context_paths(layout, &affected).into_iter().map(str::to_string).collect();
                 contexts[side] = engine::Context {
-                    files: super::context::from_dir(from, &files),
+                    source: (!files.is_empty()).then(|| super::context::from_dir(from.clone(), files)),
                     partial: is_partial(layout, &affected),
                 };
             }
@@ -436,8 +436,13 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         let mut side_config = config.clone();
         side_config.base_dir = Some(root.to_path_buf());
         // What `.kpath.yml` leaves out of checks is left out of the context too.
+        let ignore = config.clone();
         let context = engine::Context {
-            files: context.files.iter().filter(|f| !loader::ignored_at(&config, &f.file)).cloned().collect(),
+            source: context.source.clone().map(|source| -> engine::ContextSource {
+                Arc::new(move |relevant: &engine::Relevant| {
+                    source(relevant).into_iter().filter(|f| !loader::ignored_at(&ignore, &f.file)).collect()
+                })
+            }),
             partial: context.partial,
         };
         let mut report = engine::check_paths_with(&[root.to_path_buf()], &side_config, &renderers, &context);

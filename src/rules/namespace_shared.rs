@@ -100,13 +100,21 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     }
     for ns in &mut namespaces {
         let apps = ns.apps();
-        let Some((_, second)) = apps.get(1) else { continue };
-        // The first app named with where its first object is: the finding is on the second, which joined it.
+        if apps.len() < 2 {
+            continue;
+        }
+        // On the second app, which joined the first. In a review, on an app the change touches: an unchanged
+        // app read beside it is context, and the one to tell is the one joining.
+        let checked = |i: &usize| !apps[*i].1.context;
+        let at = (1..apps.len()).find(checked).or((0..1).find(checked)).unwrap_or(1);
+        let (_, second) = apps[at];
+        // The app it joined named with where its first object is.
+        let other = if at == 0 { 1 } else { 0 };
         let mut names: Vec<String> = apps
             .iter()
             .take(SHOWN_APPS)
             .enumerate()
-            .map(|(i, (a, first))| if i == 0 { format!("`{a}`{}", cx.at(first)) } else { format!("`{a}`") })
+            .map(|(i, (a, first))| if i == other { format!("`{a}`{}", cx.at(first)) } else { format!("`{a}`") })
             .collect();
         if apps.len() > SHOWN_APPS {
             names.push(format!("and {} more", apps.len() - SHOWN_APPS));
