@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
+use super::run::BlobTexts;
 use crate::engine::{ContextFile, ContextSource, MAX_FILE_BYTES, Relevant};
 use crate::loader::{self, InputKind};
 
@@ -37,9 +38,9 @@ pub fn is_manifest(path: &str) -> bool {
 }
 
 /// The context of `files` (repository paths, with their blob ids) at one commit, read from the repository at
-/// `git_dir` when the check asks: a file is parsed only when its text may relate to the checked objects
+/// `git_dir` when the check asks (texts the review's discovery read are not read again: `texts`): a file is parsed only when its text may relate to the checked objects
 /// ([`Relevant::may_relate`]), and kept by blob; files over the size limit, or that cannot be read, bring nothing.
-pub fn from_git(git_dir: PathBuf, files: Vec<(String, git2::Oid)>) -> ContextSource {
+pub fn from_git(git_dir: PathBuf, files: Vec<(String, git2::Oid)>, texts: Arc<BlobTexts>) -> ContextSource {
     Arc::new(move |relevant: &Relevant| {
         let Ok(repo) = git2::Repository::open_bare(&git_dir) else { return Vec::new() };
         files
@@ -49,7 +50,7 @@ pub fn from_git(git_dir: PathBuf, files: Vec<(String, git2::Oid)>) -> ContextSou
                 if let Some(hit) = CACHE.get(&key) {
                     return Some(hit);
                 }
-                let text = super::git::read_blob(&repo, *id, MAX_FILE_BYTES)?;
+                let text = texts.read(&repo, *id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES)?;
                 if !relevant.may_relate(&text) {
                     return None;
                 }

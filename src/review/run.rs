@@ -238,12 +238,41 @@ struct GitTree<'r> {
     files: Vec<String>,
     /// Each regular file's blob id, in the order of `files` (`None`: a symlink, read by path).
     ids: Vec<Option<git2::Oid>>,
-    /// Texts already read (several renderers look at the same files), up to [`READ_CACHE_BYTES`] in all.
-    read: std::cell::RefCell<(HashMap<usize, Option<String>>, usize)>,
+    /// Texts already read, shared with the other side and the context.
+    texts: &'r BlobTexts,
 }
 
-/// How much of one side's file text [`GitTree`] keeps for the renderers that read a file again.
+/// The texts of the blobs a review read, by blob id, shared by both sides' discovery and the context: several
+/// renderers look at the same files, and a file the change leaves alone is the same blob on both sides, so it is
+/// inflated once. Up to [`READ_CACHE_BYTES`] in all; past that, blobs are read again when asked for.
+#[derive(Default)]
+pub struct BlobTexts {
+    /// Each blob read (`None`: too large or unreadable), and the bytes kept.
+    known: std::sync::Mutex<(Known, usize)>,
+}
+
+type Known = HashMap<git2::Oid, Option<Arc<str>>>;
+
+/// How much file text [`BlobTexts`] keeps.
 const READ_CACHE_BYTES: usize = 64 << 20;
+
+impl BlobTexts {
+    /// The blob's text (`None` when it is over [`git::MAX_BLOB_BYTES`] or cannot be read).
+    pub fn read(&self, repo: &git2::Repository, id: git2::Oid) -> Option<Arc<str>> {
+        let lock = || self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = lock().0.get(&id) {
+            return known.clone();
+        }
+        let text: Option<Arc<str>> = git::read_blob(repo, id, git::MAX_BLOB_BYTES).map(Arc::from);
+        let mut known = lock();
+        let size = text.as_ref().map_or(0, |t| t.len());
+        if known.1 + size <= READ_CACHE_BYTES {
+            known.1 += size;
+            known.0.insert(id, text.clone());
+        }
+        text
+    }
+}
 
 impl Tree for GitTree<'_> {
     fn files(&self) -> &[String] {
@@ -252,20 +281,10 @@ impl Tree for GitTree<'_> {
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
         let index = self.files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
-        if let Some(known) = self.read.borrow().0.get(&index) {
-            return known.clone().filter(|t| t.len() as u64 <= cap);
-        }
-        // Read up to the largest cap any renderer uses, so one read serves them all.
         let text = match self.ids[index] {
-            Some(id) => git::read_blob(self.repo, id, git::MAX_BLOB_BYTES),
+            Some(id) => self.texts.read(self.repo, id).map(|t| t.to_string()),
             None => git::read_file(self.repo, self.commit, path).ok().flatten(),
         };
-        let mut read = self.read.borrow_mut();
-        let size = text.as_ref().map_or(0, String::len);
-        if read.1 + size <= READ_CACHE_BYTES {
-            read.1 += size;
-            read.0.insert(index, text.clone());
-        }
         text.filter(|t| t.len() as u64 <= cap)
     }
 }
@@ -323,9 +342,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Ok((repository, pair)) => {
             head_commit = Some(pair.head.to_string());
             let (changed, diff) = git::changes(&repository, &pair)?;
+            let texts: Arc<BlobTexts> = Arc::default();
             let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
                 let (files, ids) = git::list_blobs(&repository, commit)?.into_iter().unzip();
-                Ok(GitTree { repo: &repository, commit, files, ids, read: Default::default() })
+                Ok(GitTree { repo: &repository, commit, files, ids, texts: &texts })
             };
             let base_tree = tree(pair.merge_base)?;
             let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
@@ -338,8 +358,7 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                         .map_err(|source| git::GitError::Open { path: git_dir.clone(), source })?;
                     let (files, ids): (Vec<String>, Vec<Option<git2::Oid>>) =
                         git::list_blobs(&repository, pair.head)?.into_iter().unzip();
-                    let head_tree =
-                        GitTree { repo: &repository, commit: pair.head, files, ids, read: Default::default() };
+                    let head_tree = GitTree { repo: &repository, commit: pair.head, files, ids, texts: &texts };
                     let layout = Layout::discover(&head_tree, &renderers, &gitops);
                     Ok((layout, head_tree.files.into_iter().zip(head_tree.ids).collect()))
                 });
@@ -364,7 +383,8 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                     .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
                     .collect();
                 contexts[side] = engine::Context {
-                    source: (!files.is_empty()).then(|| super::context::from_git(git_dir.clone(), files)),
+                    source: (!files.is_empty())
+                        .then(|| super::context::from_git(git_dir.clone(), files, texts.clone())),
                     partial: is_partial(layout, &affected),
                 };
             }
