@@ -18,7 +18,7 @@ use crate::redact::{self, SecretSet};
 use crate::render::{self, DirTree, Namespace, Renderer, Unit};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
 use crate::suppress::{self, IgnoreComment, SuppressionIndex};
-use crate::yaml::{self, Node, Pos};
+use crate::yaml::{self, Node, Pos, Route};
 
 /// Files larger than this are reported, not parsed: real manifests are far smaller, and it bounds
 /// memory per file.
@@ -41,13 +41,27 @@ pub struct Report {
     pub tool_missing: Option<String>,
     /// Every checked object, when `Config::collect_objects` is set.
     #[serde(skip)]
-    pub objects: Vec<crate::review::model::ReviewedObject>,
+    pub objects: Vec<CheckedObject>,
     /// Every secret value the checked files hold: reports redact them from their output.
     #[serde(skip)]
     pub secrets: SecretSet,
     /// `kpath:ignore` comments and annotations, applied by `finish`.
     #[serde(skip)]
     suppression: SuppressionIndex,
+}
+
+/// A Kubernetes object as the engine checked it (a plain manifest's document, or a rendered object), with its
+/// unit and environment: what a review diffs between its two sides. Kept when `Config::collect_objects` is set.
+#[derive(Debug, Clone)]
+pub struct CheckedObject {
+    pub id: ObjectId,
+    /// The render unit it came from: a manifest's path, or a chart directory.
+    pub unit: String,
+    pub environment: Option<String>,
+    /// The object's document.
+    pub node: Node,
+    /// Routes whose values a secret rule flagged: shown redacted in diffs, like Secret data.
+    pub secret_routes: Vec<Route>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -65,7 +79,7 @@ struct FileOutcome {
     comments: Vec<(String, Vec<IgnoreComment>)>,
     /// Where rendered documents came from, by the name they were checked under (`helm://…`, `kustomize://…`).
     rendered: Vec<(String, Rendered)>,
-    objects: Vec<crate::review::model::ReviewedObject>,
+    objects: Vec<CheckedObject>,
     /// Secret values found in the file (or the chart's values files and renders).
     secrets: SecretSet,
     documents: usize,
@@ -936,7 +950,7 @@ fn check_object_root(
                 }
             })
             .collect();
-        out.objects.push(crate::review::model::ReviewedObject {
+        out.objects.push(CheckedObject {
             id: id.clone(),
             unit: file.to_string(),
             environment: None,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::model::ReviewedObject;
+use crate::engine::CheckedObject;
 use crate::model::{ContainerRole, Object};
 use crate::quantity::parse_quantity;
 use crate::yaml::Node;
@@ -30,7 +30,7 @@ pub struct EnvironmentCost {
 }
 
 /// The environments whose requested resources differ between the sides, in order.
-pub fn costs(base: &[ReviewedObject], head: &[ReviewedObject]) -> Vec<EnvironmentCost> {
+pub fn costs(base: &[CheckedObject], head: &[CheckedObject]) -> Vec<EnvironmentCost> {
     let base = by_environment(base);
     let head = by_environment(head);
     let mut keys: Vec<&(String, Option<String>)> = base.keys().chain(head.keys()).collect();
@@ -47,7 +47,7 @@ pub fn costs(base: &[ReviewedObject], head: &[ReviewedObject]) -> Vec<Environmen
 /// What an autoscaler scales: (unit, environment, `namespace/kind`, name).
 type Target = (String, Option<String>, String, String);
 
-fn by_environment(objects: &[ReviewedObject]) -> BTreeMap<(String, Option<String>), Requests> {
+fn by_environment(objects: &[CheckedObject]) -> BTreeMap<(String, Option<String>), Requests> {
     // Autoscalers first: (unit, environment, namespace, kind, name) → (min, max) replicas.
     let mut scaled: BTreeMap<Target, (i128, i128)> = BTreeMap::new();
     for o in objects {
@@ -190,11 +190,11 @@ mod tests {
     use super::*;
     use crate::finding::ObjectId;
 
-    fn object(unit: &str, env: &str, yaml: &str) -> ReviewedObject {
+    fn object(unit: &str, env: &str, yaml: &str) -> CheckedObject {
         let node = crate::yaml::parse_single(yaml).expect("yaml").expect("a document");
         let o = Object::from_root(&node).expect("an object");
         let id: ObjectId = o.id();
-        ReviewedObject { id, unit: unit.into(), environment: Some(env.into()), node, secret_routes: Vec::new() }
+        CheckedObject { id, unit: unit.into(), environment: Some(env.into()), node, secret_routes: Vec::new() }
     }
 
     fn deployment(name: &str, replicas: u32, cpu: &str, memory: &str) -> String {

@@ -4,21 +4,6 @@
 use serde::Serialize;
 
 use crate::finding::{Finding, ObjectId};
-use crate::yaml::{Node, Route};
-
-/// A Kubernetes object as checked on one side of the review (a plain manifest's document, or a
-/// rendered Helm object), with what the diff needs.
-#[derive(Debug, Clone)]
-pub struct ReviewedObject {
-    pub id: ObjectId,
-    /// The render unit it came from: a manifest's path, or a chart directory.
-    pub unit: String,
-    pub environment: Option<String>,
-    /// The object's document.
-    pub node: Node,
-    /// Routes whose values a secret rule flagged: shown redacted in diffs, like Secret data.
-    pub secret_routes: Vec<Route>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

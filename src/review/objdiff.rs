@@ -15,9 +15,10 @@ use std::fmt::Write as _;
 use compact_str::CompactString;
 use similar::TextDiff;
 
+use crate::engine::CheckedObject;
 use crate::finding::ObjectId;
 use crate::redact::{CHANGED_MARKER, MARKER, SecretSet};
-use crate::review::model::{ChangeKind, ObjectChange, ReviewedObject};
+use crate::review::model::{ChangeKind, ObjectChange};
 use crate::yaml::scalar::resolve_plain;
 use crate::yaml::{Node, NodeKind, Route, Scalar, Segment, Value};
 
@@ -41,7 +42,7 @@ const MAX_IMPLICIT_KEY: usize = 1024;
 /// `secret_routes` (every scalar below, when the route is a collection), and every value under
 /// `data`/`stringData` of a core `v1` `Secret`, are replaced by [`MARKER`]; so is every occurrence of a
 /// value of `secrets` inside any scalar. Routes in `ignore` are left out entirely (see [`noise_routes`]).
-pub fn to_yaml(obj: &ReviewedObject, ignore: &[Route], secrets: &SecretSet) -> String {
+pub fn to_yaml(obj: &CheckedObject, ignore: &[Route], secrets: &SecretSet) -> String {
     render(&obj.node, ignore, &Redactor::new(&[obj], secrets), None)
 }
 
@@ -50,7 +51,7 @@ pub fn to_yaml(obj: &ReviewedObject, ignore: &[Route], secrets: &SecretSet) -> S
 /// metadata.annotations and spec.template.metadata.annotations; CronJobs' `spec.jobTemplate.metadata` and
 /// `spec.jobTemplate.spec.template.metadata` too). Returns the routes to drop for this object (its own
 /// concrete routes), plus the configured `extra` ignore routes (a `*` segment matches any key or index).
-pub fn noise_routes(obj: &ReviewedObject, extra: &[Route]) -> Vec<Route> {
+pub fn noise_routes(obj: &CheckedObject, extra: &[Route]) -> Vec<Route> {
     const METADATA: [&[&str]; 4] = [
         &["metadata"],
         &["spec", "template", "metadata"],
@@ -88,8 +89,8 @@ pub fn noise_routes(obj: &ReviewedObject, extra: &[Route]) -> Vec<Route> {
 /// order). An apiVersion change alone (apps/v1beta2 → apps/v1, and the moves out of `extensions`) is a
 /// Changed object, not removed+added. Objects repeated with one identity are paired in order.
 pub fn diff_objects(
-    base: &[ReviewedObject],
-    head: &[ReviewedObject],
+    base: &[CheckedObject],
+    head: &[CheckedObject],
     extra_ignore: &[Route],
     secrets: &SecretSet,
 ) -> Vec<ObjectChange> {
@@ -129,7 +130,7 @@ struct Identity<'a> {
 }
 
 impl<'a> Identity<'a> {
-    fn of(obj: &'a ReviewedObject) -> Identity<'a> {
+    fn of(obj: &'a CheckedObject) -> Identity<'a> {
         Identity {
             unit: &obj.unit,
             environment: obj.environment.as_deref(),
@@ -153,7 +154,7 @@ fn identity_group(id: &ObjectId) -> &str {
 }
 
 fn added_or_removed(
-    obj: &ReviewedObject,
+    obj: &CheckedObject,
     kind: ChangeKind,
     extra_ignore: &[Route],
     secrets: &SecretSet,
@@ -166,7 +167,7 @@ fn added_or_removed(
     ObjectChange { object: obj.id.clone(), unit: obj.unit.clone(), environment: obj.environment.clone(), kind, diff }
 }
 
-fn changed(old: &ReviewedObject, new: &ReviewedObject, extra_ignore: &[Route], secrets: &SecretSet) -> ObjectChange {
+fn changed(old: &CheckedObject, new: &CheckedObject, extra_ignore: &[Route], secrets: &SecretSet) -> ObjectChange {
     // Both sides redact what either side flagged, so a reviewer sees that a secret changed, not what it was;
     // the head side's markers say where the value differs from the base's.
     let redactor = Redactor::new(&[old, new], secrets);
@@ -205,7 +206,7 @@ struct Redactor<'a> {
 }
 
 impl<'a> Redactor<'a> {
-    fn new(objects: &[&'a ReviewedObject], secrets: &'a SecretSet) -> Redactor<'a> {
+    fn new(objects: &[&'a CheckedObject], secrets: &'a SecretSet) -> Redactor<'a> {
         let mut routes: Vec<&'a Route> = Vec::new();
         for route in objects.iter().flat_map(|obj| &obj.secret_routes) {
             if !routes.contains(&route) {
@@ -662,10 +663,10 @@ mod tests {
         docs.into_iter().next().and_then(|d| d.root).expect("a document")
     }
 
-    fn object_in(text: &str, unit: &str, environment: Option<&str>) -> ReviewedObject {
+    fn object_in(text: &str, unit: &str, environment: Option<&str>) -> CheckedObject {
         let node = node(text);
         let id = Object::from_root(&node).expect("an object").id();
-        ReviewedObject {
+        CheckedObject {
             id,
             unit: unit.to_string(),
             environment: environment.map(str::to_string),
@@ -674,7 +675,7 @@ mod tests {
         }
     }
 
-    fn object(text: &str) -> ReviewedObject {
+    fn object(text: &str) -> CheckedObject {
         object_in(text, "app.yaml", None)
     }
 
@@ -864,7 +865,7 @@ mod tests {
     const SECRET_PLAIN: &str = "hunter2-correct-horse";
     const SECRET_B64: &str = "aHVudGVyMi1jb3JyZWN0LWhvcnNl";
 
-    fn secret(value_b64: &str, plain: &str) -> ReviewedObject {
+    fn secret(value_b64: &str, plain: &str) -> CheckedObject {
         object(&format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\n  annotations:\n    \
              kubectl.kubernetes.io/last-applied-configuration: '{{\"data\":{{\"password\":\"{value_b64}\"}}}}'\n\
