@@ -132,20 +132,24 @@ fn inline_comment(comment: &InlineComment, head: &Path, plan: &ReviewPlan) -> St
     let lines: Vec<String> = std::fs::read_to_string(head.join(&comment.path))
         .map(|text| text.lines().map(|line| plan.redact(line).into_owned()).collect())
         .unwrap_or_default();
-    let commented = lines.get(comment.line as usize - 1).map(String::as_str);
+    // A multi-line comment spans `start_line..=line`: the lines its suggestion replaces.
+    let first = comment.start_line.unwrap_or(comment.line);
+    let spanned: Vec<&str> =
+        (first..=comment.line).filter_map(|n| lines.get(n as usize - 1).map(String::as_str)).collect();
+    let commented = (!spanned.is_empty()).then(|| spanned.join("\n"));
+    let place = if first < comment.line { format!("{first}-{}", comment.line) } else { comment.line.to_string() };
     let mut out = format!(
-        "<div class=\"box file\">\n<div class=\"box-header file-name\">{}:{}</div>\n<table class=\"source\">\n",
+        "<div class=\"box file\">\n<div class=\"box-header file-name\">{}:{place}</div>\n<table class=\"source\">\n",
         escape(&comment.path),
-        comment.line
     );
-    for n in comment.line.saturating_sub(CONTEXT_LINES - 1).max(1)..=comment.line {
+    for n in first.min(comment.line.saturating_sub(CONTEXT_LINES - 1)).max(1)..=comment.line {
         let text = lines.get(n as usize - 1).map_or("", String::as_str);
-        let class = if n == comment.line { " class=\"commented\"" } else { "" };
+        let class = if n >= first { " class=\"commented\"" } else { "" };
         let _ = writeln!(out, "<tr{class}><td class=\"num\">{n}</td><td class=\"code\">{}</td></tr>", escape(text));
     }
     out.push_str("</table>\n<div class=\"thread\">\n");
     let header = "<strong>kpath</strong> <span class=\"bot\">bot</span> commented";
-    out.push_str(&boxed(header, &markdown(&comment.body, commented)));
+    out.push_str(&boxed(header, &markdown(&comment.body, commented.as_deref())));
     out.push_str("</div>\n</div>\n");
     out
 }

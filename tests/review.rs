@@ -447,7 +447,8 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn suggestions_applied_make_their_findings_go_away() {
     let plan = json(&review_demo("json"));
-    let mut applied: Vec<(String, u64, String, String)> = Vec::new();
+    // (path, first line, last line, rule, replacement): a suggestion replaces the lines its comment spans.
+    let mut applied: Vec<(String, u64, u64, String, String)> = Vec::new();
     for c in plan["comments"].as_array().expect("comments") {
         let body = c["body"].as_str().unwrap_or("");
         let Some(start) = body.find("```suggestion\n").map(|i| i + "```suggestion\n".len()) else { continue };
@@ -464,34 +465,40 @@ fn suggestions_applied_make_their_findings_go_away() {
             .max()
             .map(|(_, r)| r.to_string())
             .unwrap_or_default();
-        applied.push((path, c["line"].as_u64().unwrap_or(0), rule, replacement));
+        let line = c["line"].as_u64().unwrap_or(0);
+        applied.push((path, c["start_line"].as_u64().unwrap_or(line), line, rule, replacement));
     }
-    let rules: BTreeSet<&str> = applied.iter().map(|(_, _, r, _)| r.as_str()).collect();
-    // (Swapped probe paths are two lines to change: no one-line suggestion fixes them, so none is offered.)
-    for expected in ["hpa-replicas-conflict", "dockerfile-shell-form-cmd", "resources-memory-limit"] {
+    let rules: BTreeSet<&str> = applied.iter().map(|(_, _, _, r, _)| r.as_str()).collect();
+    // Swapped probe paths are fixed by one suggestion over the lines from one path to the other.
+    for expected in
+        ["hpa-replicas-conflict", "dockerfile-shell-form-cmd", "resources-memory-limit", "probe-liveness-checks-dependencies"]
+    {
         assert!(rules.contains(expected), "a suggestion for {expected}: {applied:#?}");
     }
+    assert!(
+        applied.iter().any(|(_, first, last, rule, _)| rule == "probe-liveness-checks-dependencies" && first < last),
+        "{applied:#?}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/head"), dir.path());
     // Bottom-up per file, so a deleted line does not move the next one.
     let mut ordered = applied.clone();
     ordered.sort_by(|a, b| (&a.0, std::cmp::Reverse(a.1)).cmp(&(&b.0, std::cmp::Reverse(b.1))));
-    for (path, line, _, replacement) in &ordered {
+    for (path, first, last, _, replacement) in &ordered {
         let file = dir.path().join(path);
         let text = std::fs::read_to_string(&file).expect("the commented file");
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let index = usize::try_from(*line).expect("a line") - 1;
-        if replacement.is_empty() {
-            lines.remove(index);
-        } else {
-            lines[index] = replacement.clone();
-        }
+        let first = usize::try_from(*first).expect("a line") - 1;
+        let last = usize::try_from(*last).expect("a line");
+        let new: Vec<String> =
+            if replacement.is_empty() { Vec::new() } else { replacement.lines().map(str::to_string).collect() };
+        lines.splice(first..last, new);
         std::fs::write(&file, lines.join("\n") + "\n").expect("write");
     }
     let run = kpath(&["check", ".", "--format", "json", "--no-cache"], dir.path());
     let report = json(&run);
     let findings = report["findings"].as_array().expect("findings");
-    for (path, _, rule, _) in &applied {
+    for (path, _, _, rule, _) in &applied {
         assert!(
             !findings.iter().any(|f| f["rule"] == rule.as_str() && f["file"] == path.as_str()),
             "{rule} is still found in {path} after its suggestion"

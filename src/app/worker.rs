@@ -661,7 +661,10 @@ pub fn choose_inline(
     let mut demoted = Vec::new();
     let mut fresh = 0;
     for comment in comments {
-        let anchored = commentable.get(&comment.path).is_some_and(|lines| lines.contains(&comment.line));
+        // Every line a comment spans must be in the diff GitHub shows.
+        let first = comment.start_line.unwrap_or(comment.line);
+        let anchored =
+            commentable.get(&comment.path).is_some_and(|lines| (first..=comment.line).all(|l| lines.contains(&l)));
         if !anchored {
             demoted.push(comment.clone());
         } else if comment.fingerprints.iter().all(|f| posted.contains(f.as_str())) {
@@ -698,7 +701,7 @@ pub struct Posted {
 pub fn posted(plan: &ReviewPlan) -> Posted {
     let mut commentable: HashMap<String, BTreeSet<u32>> = HashMap::new();
     for c in &plan.comments {
-        commentable.entry(c.path.clone()).or_default().insert(c.line);
+        commentable.entry(c.path.clone()).or_default().extend(c.start_line.unwrap_or(c.line)..=c.line);
     }
     let (inline, demoted) = choose_inline(&plan.comments, &[], &commentable);
     let conclusion = match plan.conclusion {
@@ -719,7 +722,7 @@ pub fn render_posted(plan: &ReviewPlan) -> String {
     out.push_str(&format!("# Review: {} inline comment(s)\n", posted.inline.len()));
     for comment in &posted.inline {
         let body = comment.visible_body();
-        out.push_str(&format!("\n## `{}:{}`\n\n{body}\n", comment.path, comment.line));
+        out.push_str(&format!("\n## `{}:{}`\n\n{body}\n", comment.path, lines_of(comment)));
     }
     out.push_str("\n# Summary comment\n\n");
     out.push_str(&posted.summary);
@@ -778,6 +781,14 @@ pub(crate) fn summary_unreadable(error: &dyn std::fmt::Display) -> String {
     )
 }
 
+/// The lines a comment is on: `40`, or `36-40` for a multi-line comment.
+fn lines_of(comment: &InlineComment) -> String {
+    match comment.start_line {
+        Some(first) => format!("{first}-{}", comment.line),
+        None => comment.line.to_string(),
+    }
+}
+
 /// `summary` without the items of its "commented inline" section that are about `demoted` comments (each item
 /// is a finding: ``**error** `rule` at `path:line` ``, the place possibly a link); the section goes when it is
 /// left empty.
@@ -788,7 +799,7 @@ fn without_inline_items(summary: &str, demoted: &[InlineComment]) -> String {
     let end = summary[body_start..].find("\n#### ").map_or(summary.len(), |i| body_start + i + 1);
     let is_demoted = |item: &str| {
         demoted.iter().any(|c| {
-            item.contains(&format!("`{}:{}`", c.path, c.line))
+            (c.start_line.unwrap_or(c.line)..=c.line).any(|l| item.contains(&format!("`{}:{l}`", c.path)))
                 && c.rules.iter().any(|r| item.contains(&format!("`{r}` at ")))
         })
     };
@@ -820,7 +831,7 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     let mut shown = 0;
     for comment in demoted {
         let body = comment.visible_body();
-        let item = format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, comment.line);
+        let item = format!("\n---\n\n**`{}:{}`**\n\n{body}\n", comment.path, lines_of(comment));
         if out.len() + item.len() > budget {
             break;
         }
@@ -908,6 +919,7 @@ mod tests {
         InlineComment {
             path: path.to_string(),
             line,
+            start_line: None,
             side: "RIGHT",
             body: format!("finding\n\n<!-- kpath:fingerprint={fingerprint} -->"),
             rules: vec!["image-latest"],
@@ -975,6 +987,7 @@ mod tests {
             .map(|i| InlineComment {
                 path: format!("f{i}.yaml"),
                 line: 1,
+                start_line: None,
                 side: "RIGHT",
                 body: format!("{long}\n\n<!-- kpath:fingerprint=f{i} -->"),
                 rules: vec!["image-latest"],

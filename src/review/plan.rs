@@ -54,7 +54,11 @@ pub const FINGERPRINT_MARKER: &str = "<!-- kpath:fingerprint=";
 #[derive(Debug, Clone, Serialize)]
 pub struct InlineComment {
     pub path: String,
+    /// The line it is on: the last of its lines when it spans several.
     pub line: u32,
+    /// The first of its lines when it spans several (a multi-line suggestion), as GitHub's `start_line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_line: Option<u32>,
     /// Always `RIGHT`: comments go on the head side of the diff.
     pub side: &'static str,
     pub body: String,
@@ -83,6 +87,9 @@ pub fn fingerprints_in(body: &str) -> Vec<String> {
     }
     list.into_iter().map(str::to_string).collect()
 }
+
+/// Most lines a suggestion replaces.
+const MAX_SUGGESTION_LINES: u32 = 20;
 
 /// Most findings one inline comment holds; the rest of a crowded line's findings go to the summary.
 pub const MAX_PER_LINE: usize = 8;
@@ -503,8 +510,12 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
         });
         match slot {
             Some((i, p)) => {
-                // A suggestion quotes a source line: none when that line holds a secret.
-                let suggestion = suggestion(&f.finding, p, head_line).filter(|s| !secrets.occurs_in(s));
+                // A suggestion quotes source lines: none when they hold a secret. One that spans several lines
+                // is a multi-line comment, which GitHub takes only inside the diff's hunks.
+                let suggestion = suggestion(&f.finding, p, head_line)
+                    .filter(|s| !secrets.occurs_in(&s.text))
+                    .filter(|s| s.first <= p.line && p.line <= s.last && s.last - s.first < MAX_SUGGESTION_LINES)
+                    .filter(|s| s.first == s.last || (s.first..=s.last).all(|l| diff.in_hunk(p.file, l)));
                 lines[i].1.push((f, suggestion));
                 inline.push((f, p.file.to_string(), p.line));
             }
@@ -527,13 +538,18 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     }
     let comments: Vec<InlineComment> = lines
         .into_iter()
-        .map(|((path, line), findings)| InlineComment {
-            path: path.to_string(),
-            line,
-            side: "RIGHT",
-            body: comment_body(&findings),
-            rules: findings.iter().map(|(f, _)| f.finding.rule).collect(),
-            fingerprints: findings.iter().map(|(f, _)| f.fingerprint.clone()).collect(),
+        .map(|((path, line), findings)| {
+            // The suggestion shown (the first) decides the lines the comment spans.
+            let range = findings.iter().find_map(|(_, s)| s.as_ref()).map_or((line, line), |s| (s.first, s.last));
+            InlineComment {
+                path: path.to_string(),
+                line: range.1,
+                start_line: (range.0 < range.1).then_some(range.0),
+                side: "RIGHT",
+                body: comment_body(&findings),
+                rules: findings.iter().map(|(f, _)| f.finding.rule).collect(),
+                fingerprints: findings.iter().map(|(f, _)| f.fingerprint.clone()).collect(),
+            }
         })
         .collect();
 
@@ -714,7 +730,7 @@ fn first_sentence(text: &str) -> &str {
 }
 
 /// A finding commented on a line, with its suggestion.
-type OnLine<'f> = (&'f ReviewFinding, Option<String>);
+type OnLine<'f> = (&'f ReviewFinding, Option<rules::fix::Suggestion>);
 
 /// An inline comment: for each finding on the line, the one-line message, the fix and its suggestion visible
 /// (one suggestion per comment: two would edit the same line); environments; why it matters and how to learn
@@ -731,7 +747,7 @@ fn comment_body(findings: &[OnLine<'_>]) -> String {
         truncate(&mut message, MAX_ITEM);
         let _ = writeln!(b, "**{}** `{}`: {message}\n", finding.severity, finding.rule);
         let _ = writeln!(b, "**Fix:** {}\n", md_inline(&finding.help));
-        if let Some(s) = suggestion.as_deref().filter(|_| !suggested) {
+        if let Some(s) = suggestion.as_ref().map(|s| s.text.as_str()).filter(|_| !suggested) {
             suggested = true;
             let fence = fence_for(s);
             if s.is_empty() {
@@ -771,7 +787,11 @@ fn comment_body(findings: &[OnLine<'_>]) -> String {
 
 /// A GitHub suggestion (the replacement text of the commented line; empty deletes it), from the rule's own
 /// fix. Never for secret rules: a suggestion quotes the source line.
-fn suggestion(f: &Finding, at: Place<'_>, head_line: &dyn Fn(&str, u32) -> Option<String>) -> Option<String> {
+fn suggestion(
+    f: &Finding,
+    at: Place<'_>,
+    head_line: &dyn Fn(&str, u32) -> Option<String>,
+) -> Option<rules::fix::Suggestion> {
     if is_secret(f.rule) {
         return None;
     }

@@ -135,7 +135,7 @@ fn check(cx: &DockerfileCx<'_>, out: &mut Emitter<'_>) {
 }
 
 /// The fix: a one-line shell-form `CMD`/`ENTRYPOINT` of one plain command, written in exec form.
-fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<super::fix::Suggestion> {
     let line = cx.text()?;
     let indent = &line[..line.len() - line.trim_start().len()];
     let (keyword, args) = line.trim().split_once(char::is_whitespace)?;
@@ -145,7 +145,7 @@ fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
         return None;
     }
     let commands = shell::parse(args);
-    Some(format!("{indent}{}", exec_form_rewrite(&keyword, args, &commands)?))
+    Some(cx.replace_line(format!("{indent}{}", exec_form_rewrite(&keyword, args, &commands)?)))
 }
 
 #[cfg(test)]

@@ -22,6 +22,20 @@ impl FixCx<'_> {
     pub fn text(&self) -> Option<String> {
         (self.head_line)(self.file, self.line)
     }
+
+    /// The commented line replaced by `text` (empty deletes it).
+    pub fn replace_line(&self, text: String) -> Suggestion {
+        Suggestion { first: self.line, last: self.line, text }
+    }
+}
+
+/// A suggested edit of the head side: lines `first..=last` (1-based; they include the commented line) replaced by
+/// `text` (its lines; empty deletes them). GitHub shows a range as a multi-line comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub first: u32,
+    pub last: u32,
+    pub text: String,
 }
 
 /// `key: value` of a block-mapping line (key unquoted, not a list item), value without its comment.
@@ -120,11 +134,11 @@ pub fn is_dns_label(s: &str) -> bool {
 /// How far [`same_key_under_sibling`] reads around the commented line.
 const SIBLING_SCAN: u32 = 40;
 
-fn indent_of(line: &str) -> usize {
+pub fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
 
-fn is_blank_or_comment(line: &str) -> bool {
+pub fn is_blank_or_comment(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
 }

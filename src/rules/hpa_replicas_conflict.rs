@@ -62,11 +62,11 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
 
 /// The fix: delete the `replicas:` line (in a manifest), or the values key a template's `replicas:` reads,
 /// when the value is wholly on that line.
-fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<super::fix::Suggestion> {
     let line = cx.text()?;
     let (key, value) = super::fix::key_value(&line)?;
     let deletable = super::fix::deletable_value(value) && (key == "replicas" || cx.kind == "values");
-    deletable.then(String::new)
+    deletable.then(|| cx.replace_line(String::new()))
 }
 
 #[cfg(test)]

@@ -127,9 +127,9 @@ pub struct Rule {
     /// True when findings of this rule are about secret material: reports never quote the source line.
     pub secret: bool,
     pub options: &'static [RuleOption],
-    /// The fix as a GitHub suggestion, when it is a mechanical edit of the commented line: the line's
-    /// replacement (empty deletes it). Each is tested by applying it and checking again.
-    pub suggest: Option<fn(&fix::FixCx<'_>) -> Option<String>>,
+    /// The fix as a GitHub suggestion, when it is a mechanical edit of the commented line (or of a few lines
+    /// around it): their replacement (empty deletes them). Each is tested by applying it and checking again.
+    pub suggest: Option<fn(&fix::FixCx<'_>) -> Option<fix::Suggestion>>,
     pub bad: Example,
     pub good: Example,
     pub check: Check,

@@ -39,7 +39,7 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 }
 
 /// The fix: `namespace: default` → the app's own namespace (its name label nearby, else the object's name).
-fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<super::fix::Suggestion> {
     let line = cx.text()?;
     let object = cx.finding.object.as_ref()?;
     let app = if matches!(cx.kind, "manifest" | "template") {
@@ -48,5 +48,5 @@ fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
         None
     };
     let name = app.or_else(|| super::fix::is_dns_label(&object.name).then(|| object.name.clone()))?;
-    super::fix::replace_default_namespace(&line, &name)
+    super::fix::replace_default_namespace(&line, &name).map(|text| cx.replace_line(text))
 }

@@ -2,6 +2,7 @@
 //! the readiness probe, so an outage of a dependency restarts healthy pods.
 
 use super::resources_requests_missing::container_label;
+use super::fix::{self, FixCx, Suggestion};
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
 use crate::model::Container;
@@ -25,7 +26,7 @@ Spring Boot, use `/actuator/health/liveness` and `/actuator/health/readiness` ra
 `/actuator/health`.",
     secret: false,
     options: &[],
-    suggest: None,
+    suggest: Some(suggest),
     bad: Example {
         dir: "probe-liveness-checks-dependencies/bad",
         files: &[(
@@ -157,6 +158,90 @@ fn exec_paths(command: &[String]) -> Vec<String> {
             rest.find('/').map(|i| rest[i..].to_string())
         })
         .collect()
+}
+
+/// Lines a swapped pair of probes is looked for around the commented line.
+const PROBE_SCAN: u32 = 30;
+
+/// Swapped probe paths — the liveness probe calls the readiness endpoint while the readiness probe calls a
+/// liveness-style one (`/healthz`) — are fixed by swapping the two `path:` values: one suggestion over the
+/// lines from one to the other, made only when both are literal and found in the same container's block.
+fn suggest(cx: &FixCx<'_>) -> Option<Suggestion> {
+    let route = cx.finding.route.as_ref()?;
+    let tail: Vec<&str> = route
+        .0
+        .iter()
+        .rev()
+        .take(3)
+        .map(|s| match s {
+            crate::yaml::Segment::Key(k) => k.as_str(),
+            crate::yaml::Segment::Index(_) => "",
+        })
+        .collect();
+    if tail != ["path", "httpGet", "livenessProbe"] {
+        return None;
+    }
+    let line_at = |l: u32| (cx.head_line)(cx.file, l);
+    let here = cx.text()?;
+    let (key, live_path) = fix::key_value(&here)?;
+    if key != "path" || live_path.contains("{{") || !is_readiness_path(live_path) {
+        return None;
+    }
+    // `livenessProbe:` above the commented line, less indented.
+    let probe_indent = (1..=8).find_map(|up| {
+        let text = line_at(cx.line.checked_sub(up).filter(|l| *l >= 1)?)?;
+        (fix::key_value(&text) == Some(("livenessProbe", "")) && fix::indent_of(&text) < fix::indent_of(&here))
+            .then(|| fix::indent_of(&text))
+    })?;
+    // `readinessProbe:` at the same indentation, in the same block (never past a less indented line or `---`).
+    let mut readiness = None;
+    for direction in [-1i64, 1] {
+        let mut l = i64::from(cx.line);
+        for _ in 0..PROBE_SCAN {
+            l += direction;
+            let Some(text) = u32::try_from(l).ok().filter(|l| *l >= 1).and_then(line_at) else { break };
+            if text.trim_start().starts_with("---")
+                || (!fix::is_blank_or_comment(&text) && fix::indent_of(&text) < probe_indent)
+            {
+                break;
+            }
+            if fix::indent_of(&text) == probe_indent && fix::key_value(&text) == Some(("readinessProbe", "")) {
+                readiness = u32::try_from(l).ok();
+                break;
+            }
+        }
+        if readiness.is_some() {
+            break;
+        }
+    }
+    // Its `path:`, literal and liveness-style.
+    let (ready_line, ready_path) = (readiness? + 1..=readiness? + 8).find_map(|l| {
+        let text = line_at(l)?;
+        if fix::is_blank_or_comment(&text) {
+            return None;
+        }
+        let (k, v) = fix::key_value(&text)?;
+        (k == "path").then(|| (l, v.to_string()))
+    })?;
+    if ready_path.is_empty()
+        || ready_path.contains("{{")
+        || is_readiness_path(&ready_path)
+        || is_aggregate_health(&ready_path)
+        || fix::indent_of(&line_at(ready_line)?) <= probe_indent
+    {
+        return None;
+    }
+    let (first, last) = (cx.line.min(ready_line), cx.line.max(ready_line));
+    let mut lines = Vec::new();
+    for l in first..=last {
+        let text = line_at(l)?;
+        lines.push(match l {
+            l if l == cx.line => fix::replace_value(&text, &ready_path)?,
+            l if l == ready_line => fix::replace_value(&text, live_path)?,
+            _ => text,
+        });
+    }
+    Some(Suggestion { first, last, text: lines.join("\n") })
 }
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {

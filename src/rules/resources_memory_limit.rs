@@ -75,13 +75,13 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
 }
 
 /// The fix, on a `memory:` line under `limits:`: the value of `memory:` under the sibling `requests:`.
-fn suggest(cx: &super::fix::FixCx<'_>) -> Option<String> {
+fn suggest(cx: &super::fix::FixCx<'_>) -> Option<super::fix::Suggestion> {
     let line = cx.text()?;
     let request = super::fix::same_key_under_sibling(cx.head_line, cx.file, cx.line, "limits", "requests")?;
     if super::fix::key_value(&line)?.0 != "memory" {
         return None;
     }
-    super::fix::replace_value(&line, &request)
+    super::fix::replace_value(&line, &request).map(|text| cx.replace_line(text))
 }
 
 #[cfg(test)]
@@ -129,9 +129,9 @@ mod tests {
         };
         let after =
             "resources:\n  requests:\n    cpu: 250m\n    memory: 512Mi\n  limits:\n    memory: 1Gi  # too much\n";
-        assert_eq!(suggest(after, 6).as_deref(), Some("    memory: 512Mi  # too much"));
+        assert_eq!(suggest(after, 6).map(|s| s.text).as_deref(), Some("    memory: 512Mi  # too much"));
         let before = "resources:\n  limits:\n    memory: 384Mi\n  requests:\n    memory: \"512Mi\"\n";
-        assert_eq!(suggest(before, 3).as_deref(), Some("    memory: \"512Mi\""));
+        assert_eq!(suggest(before, 3).map(|s| s.text).as_deref(), Some("    memory: \"512Mi\""));
         let templated = "resources:\n  requests:\n    memory: {{ .Values.mem }}\n  limits:\n    memory: 1Gi\n";
         assert_eq!(suggest(templated, 5), None);
         let elsewhere = "resources:\n  limits:\n    memory: 1Gi\n---\nrequests:\n  memory: 1Mi\n";

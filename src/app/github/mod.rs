@@ -489,12 +489,18 @@ impl GitHub {
                     !all_posted
                 })
                 .map(|c| {
-                    json!({
+                    let mut comment = json!({
                         "path": c.path,
                         "line": c.line,
                         "side": c.side,
                         "body": fit_keeping_fingerprint(&c.body, &c.fingerprints),
-                    })
+                    });
+                    // A multi-line comment (a suggestion over several lines) starts on the same side.
+                    if let Some(start) = c.start_line {
+                        comment["start_line"] = json!(start);
+                        comment["start_side"] = json!(c.side);
+                    }
+                    comment
                 })
                 .collect();
             if fresh.is_empty() {

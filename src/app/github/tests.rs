@@ -66,6 +66,7 @@ fn inline(path: &str, line: u32, fingerprint: &str) -> InlineComment {
     InlineComment {
         path: path.to_string(),
         line,
+        start_line: None,
         side: "RIGHT",
         body: format!("**error** `some-rule`: something\n\n<!-- kpath:fingerprint={fingerprint} -->"),
         rules: vec!["some-rule"],

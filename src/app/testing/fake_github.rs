@@ -337,6 +337,8 @@ pub struct ReviewComment {
     pub in_reply_to_id: Option<u64>,
     pub path: String,
     pub line: Option<u64>,
+    /// The first line of a multi-line comment.
+    pub start_line: Option<u64>,
     pub side: String,
     pub body: String,
     pub commit_id: String,
@@ -543,6 +545,7 @@ impl FakeGitHub {
             in_reply_to_id: None,
             path: path.to_string(),
             line: Some(line),
+            start_line: None,
             side: "RIGHT".to_string(),
             body: body.to_string(),
             commit_id: String::new(),
@@ -1291,6 +1294,22 @@ impl World {
                     "Unprocessable Entity: Pull request review thread line must be part of the diff",
                 );
             }
+            // A multi-line comment: `start_line` before `line`, on the same side, in the diff too (GitHub
+            // also wants both in one hunk; every line between them being commentable stands for that here).
+            if let Some(start) = c.get("start_line").and_then(Value::as_u64) {
+                let same_side = c["start_side"].as_str().unwrap_or("RIGHT") == c["side"].as_str().unwrap_or("RIGHT");
+                let in_diff = pull
+                    .commentable
+                    .as_ref()
+                    .is_none_or(|all| all.get(path).is_some_and(|lines| (start..=line).all(|l| lines.contains(&l))));
+                if start >= line || !same_side || !in_diff {
+                    return Answer::error(
+                        422,
+                        "Unprocessable Entity: Pull request review thread start line must be part of the same hunk \
+                         as the line, and precede it",
+                    );
+                }
+            }
             if c["body"].as_str().is_none_or(|b| b.len() > MAX_COMMENT_BODY) {
                 return Answer::error(422, "Unprocessable Entity: body is too long (maximum is 65536 characters)");
             }
@@ -1307,6 +1326,7 @@ impl World {
                 in_reply_to_id: None,
                 path: c["path"].as_str().unwrap_or_default().to_string(),
                 line: c["line"].as_u64(),
+                start_line: c.get("start_line").and_then(Value::as_u64),
                 side: c["side"].as_str().unwrap_or("RIGHT").to_string(),
                 body: c["body"].as_str().unwrap_or_default().to_string(),
                 commit_id: commit_id.clone(),
@@ -1543,6 +1563,7 @@ fn review_comment_json(comment: &ReviewComment) -> Value {
         "in_reply_to_id": comment.in_reply_to_id,
         "path": comment.path,
         "line": comment.line,
+        "start_line": comment.start_line,
         "side": comment.side,
         "body": comment.body,
         "commit_id": comment.commit_id,
