@@ -182,6 +182,18 @@ impl Relevant {
 /// Gives the context files that may relate to a check's objects, once they are known.
 pub type ContextSource = Arc<dyn Fn(&Relevant) -> Vec<Arc<ContextFile>> + Send + Sync>;
 
+impl ContextFile {
+    /// The same file named `name` (a review names its files under its checkout, as its checked files are).
+    pub fn renamed(&self, name: &str) -> ContextFile {
+        let file: Arc<str> = Arc::from(name);
+        let mut facts = self.facts.clone();
+        for f in &mut facts {
+            f.move_to(&file);
+        }
+        ContextFile { file, facts, comments: self.comments.clone() }
+    }
+}
+
 /// The context of a check: files it does not check whose objects take part in its cross-object rules.
 #[derive(Default, Clone)]
 pub struct Context {

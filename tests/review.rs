@@ -470,9 +470,12 @@ fn suggestions_applied_make_their_findings_go_away() {
     }
     let rules: BTreeSet<&str> = applied.iter().map(|(_, _, _, r, _)| r.as_str()).collect();
     // Swapped probe paths are fixed by one suggestion over the lines from one path to the other.
-    for expected in
-        ["hpa-replicas-conflict", "dockerfile-shell-form-cmd", "resources-memory-limit", "probe-liveness-checks-dependencies"]
-    {
+    for expected in [
+        "hpa-replicas-conflict",
+        "dockerfile-shell-form-cmd",
+        "resources-memory-limit",
+        "probe-liveness-checks-dependencies",
+    ] {
         assert!(rules.contains(expected), "a suggestion for {expected}: {applied:#?}");
     }
     assert!(

@@ -201,3 +201,35 @@ fn a_new_app_in_a_namespace_an_unchanged_app_uses_is_told_so() {
         "{found:?}"
     );
 }
+
+/// Without namespaces, objects relate when they are applied together, which is all a directory says: an
+/// autoscaler pairs with the Deployment beside it, never with a same-named one of another app elsewhere.
+#[test]
+fn without_namespaces_an_autoscaler_pairs_with_the_deployment_beside_it_only() {
+    let here = deployment("  replicas: 3\n", "").replace("  namespace: shop\n", "");
+    let elsewhere = here.clone();
+    let hpa = HPA.replace("  namespace: shop\n", "");
+    let base =
+        [("apps/checkout/deployment.yaml", here.as_str()), ("examples/checkout/deployment.yaml", elsewhere.as_str())];
+    let change = [("apps/checkout/hpa.yaml", hpa.as_str())];
+    let dir = repository(&base, &change);
+    let plan = review(dir.path());
+    let found = findings(&plan);
+    let conflicts: Vec<&str> =
+        found.iter().filter(|(rule, ..)| rule == "hpa-replicas-conflict").map(|(_, file, ..)| file.as_str()).collect();
+    assert_eq!(conflicts, ["apps/checkout/deployment.yaml"], "{found:?}");
+    let checked = check(dir.path());
+    let in_check: Vec<&str> = checked["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["rule"] == "hpa-replicas-conflict")
+        .filter_map(|f| f["file"].as_str())
+        .collect();
+    assert_eq!(in_check.len(), 1, "{in_check:?}");
+    assert!(in_check[0].ends_with("apps/checkout/deployment.yaml"), "{in_check:?}");
+    // An autoscaler whose target lives in another directory is not reported missing: it may be applied there.
+    let lone = [("autoscalers/checkout.yaml", hpa.as_str())];
+    let dir = repository(&[("apps/checkout/deployment.yaml", here.as_str())], &lone);
+    assert!(!findings(&review(dir.path())).iter().any(|(rule, ..)| rule == "hpa-target-missing"));
+}

@@ -361,6 +361,11 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
     })
 }
 
+/// The directory of a file path (`` for a file at the top).
+fn dir_of(file: &str) -> &str {
+    file.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
 /// The facts of every object checked together, for rules that span objects, indexed by kind and
 /// name so that cross-object lookups stay linear in the number of objects.
 #[derive(Debug, Default)]
@@ -373,6 +378,24 @@ pub struct Facts {
 }
 
 impl ObjectFacts {
+    /// The same facts for the same object in another file (every place of it moves).
+    pub fn move_to(&mut self, file: &Arc<str>) {
+        let mut places: Vec<&mut Place> = vec![&mut self.place];
+        if let Some(w) = self.workload.as_deref_mut() {
+            places.extend(w.replicas.as_mut());
+            places.extend(w.containers.iter_mut().map(|c| &mut c.place));
+            places.extend(w.env_from.iter_mut().map(|e| &mut e.place));
+        }
+        if let Some(s) = self.scaler.as_deref_mut() {
+            places.push(&mut s.target_place);
+            places.extend(s.utilization.iter_mut().map(|(_, p)| p));
+            places.extend(s.utilization_targets.iter_mut().map(|u| &mut u.place));
+        }
+        for place in places {
+            place.file = file.clone();
+        }
+    }
+
     /// Can these two objects relate? Only within one environment's render, or with plain files.
     pub fn same_scope(&self, other: &ObjectFacts) -> bool {
         match (&self.scope, &other.scope) {
@@ -415,6 +438,23 @@ impl Facts {
         })
     }
 
+    /// Does any object of the autoscaler's target kind and name exist that it could target, in any directory?
+    /// (For "the target is missing": where deployment together is unknown, any candidate is enough.)
+    pub fn any_scale_target(
+        &self,
+        scaler_obj: &ObjectFacts,
+        scaler: &ScalerFacts,
+        default_namespace: Option<&str>,
+    ) -> bool {
+        let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
+        self.named(&scaler.target_kind, &scaler.target_name).filter(|o| o.same_scope(scaler_obj)).any(|o| {
+            match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+        })
+    }
+
     /// Every object an autoscaler may target: same kind and name, in a namespace that can be the
     /// autoscaler's. An unset namespace is taken to be `default_namespace` (the deploy tool's
     /// destination) and, when that is unknown too, could be any namespace, so it matches.
@@ -430,6 +470,12 @@ impl Facts {
             .filter(|o| o.same_scope(scaler_obj))
             .filter(|o| match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
                 (Some(a), Some(b)) => a == b,
+                // Two plain files whose namespace is decided when they are applied: deployed together only as far
+                // as anything says so, which is their being in one directory (`kubectl apply -f DIR`). A
+                // same-named workload of another app elsewhere in the repository is not the target.
+                _ if o.scope.is_none() && scaler_obj.scope.is_none() => {
+                    dir_of(&o.place.file) == dir_of(&scaler_obj.place.file)
+                }
                 _ => true,
             })
             .collect();

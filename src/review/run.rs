@@ -456,11 +456,18 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         let mut side_config = config.clone();
         side_config.base_dir = Some(root.to_path_buf());
         // What `.kpath.yml` leaves out of checks is left out of the context too.
+        // Named under the side's checkout like its checked files, so places compare alike (and reports show them
+        // as the repository has them, once `relativise` is done).
         let ignore = config.clone();
+        let prefix = format!("{}/", root.to_string_lossy().replace('\\', "/").trim_end_matches('/'));
         let context = engine::Context {
             source: context.source.clone().map(|source| -> engine::ContextSource {
                 Arc::new(move |relevant: &engine::Relevant| {
-                    source(relevant).into_iter().filter(|f| !loader::ignored_at(&ignore, &f.file)).collect()
+                    source(relevant)
+                        .into_iter()
+                        .filter(|f| !loader::ignored_at(&ignore, &f.file))
+                        .map(|f| Arc::new(f.renamed(&format!("{prefix}{}", f.file))))
+                        .collect()
                 })
             }),
             partial: context.partial,

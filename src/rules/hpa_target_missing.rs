@@ -41,7 +41,7 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     for (scaler_obj, scaler) in cx.facts.scalers() {
         // Any object of that kind and name will do: custom resources with a scale subresource have no
         // pod template kpath knows about, but they are still valid targets.
-        if !cx.facts.scale_targets(scaler_obj, scaler, cx.config.namespace.as_deref()).is_empty() {
+        if cx.facts.any_scale_target(scaler_obj, scaler, cx.config.namespace.as_deref()) {
             continue;
         }
         // A plain file's autoscaler may target what a unit renders; when some units were not rendered, its

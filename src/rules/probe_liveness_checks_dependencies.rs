@@ -1,8 +1,8 @@
 //! `probe-liveness-checks-dependencies`: a liveness probe that hits a readiness-style endpoint or repeats
 //! the readiness probe, so an outage of a dependency restarts healthy pods.
 
-use super::resources_requests_missing::container_label;
 use super::fix::{self, FixCx, Suggestion};
+use super::resources_requests_missing::container_label;
 use super::{Check, Emitter, Example, ObjectCx, Rule};
 use crate::finding::Severity;
 use crate::model::Container;
