@@ -2,7 +2,7 @@
 
 use super::{Check, Emitter, Example, GlobalCx, Rule};
 use crate::finding::Severity;
-use crate::model::facts::ScalerKind;
+use crate::model::facts::{ObjectFacts, ScalerKind};
 
 pub static RULE: Rule = Rule {
     id: "hpa-replicas-conflict",
@@ -38,8 +38,13 @@ apply, tell the tool to ignore differences in `/spec/replicas` instead.",
 };
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
+    // One finding per workload, naming the first autoscaler found: its `replicas:` is the one line to change.
+    let mut told: std::collections::HashSet<*const ObjectFacts> = std::collections::HashSet::new();
     for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
         let Some(replicas) = target.workload.as_ref().and_then(|w| w.replicas.as_ref()) else { continue };
+        if !told.insert(std::ptr::from_ref(target)) {
+            continue;
+        }
         let floor = match scaler.kind {
             ScalerKind::Hpa => "minReplicas",
             ScalerKind::Keda => "minReplicaCount",
