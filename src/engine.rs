@@ -382,9 +382,10 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
         let mut relevant = Relevant::default();
         for f in &all_facts {
             match f.id.namespace.as_deref().or(config.namespace.as_deref()) {
-                Some(ns) => {
+                Some(ns) if !relevant.namespaces.contains(ns) => {
                     relevant.namespaces.insert(ns.to_string());
                 }
+                Some(_) => {}
                 None => relevant.any = true,
             }
         }

@@ -8,7 +8,7 @@ mod bin;
 
 use std::path::Path;
 
-use bin::{git, kpath, write};
+use bin::{Run, git, kpath, write};
 use serde_json::Value;
 
 fn deployment(replicas: &str, extra: &str) -> String {
@@ -46,10 +46,12 @@ fn repository(base: &[(&str, &str)], change: &[(&str, &str)]) -> tempfile::TempD
     dir
 }
 
-fn review(dir: &Path) -> Value {
-    let run =
-        kpath(&["review", "--repo", ".", "--base", "main", "--head", "pr", "--format", "json", "--no-cache"], dir);
+fn json(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+}
+
+fn review(dir: &Path) -> Value {
+    json(&kpath(&["review", "--repo", ".", "--base", "main", "--head", "pr", "--format", "json", "--no-cache"], dir))
 }
 
 /// The same review from two directories (`--base-dir`/`--head-dir`).
@@ -68,8 +70,7 @@ fn review_dirs(base: &[(&str, &str)], change: &[(&str, &str)]) -> Value {
 }
 
 fn check(dir: &Path) -> Value {
-    let run = kpath(&["check", ".", "--format", "json", "--no-cache"], dir);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+    json(&kpath(&["check", ".", "--format", "json", "--no-cache"], dir))
 }
 
 /// (rule, file, line, status) of the plan's findings that count.
@@ -154,6 +155,14 @@ fn a_suppression_on_an_unchanged_line_still_holds() {
     let dir = repository(&base, &change);
     let plan = review(dir.path());
     assert!(!findings(&plan).iter().any(|(rule, ..)| rule == "hpa-replicas-conflict"), "{:?}", findings(&plan));
+    // Found (the unchanged Deployment was seen), and suppressed by the comment on its line.
+    let suppressed = plan["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["rule"] == "hpa-replicas-conflict")
+        .map(|f| f["suppressed"].clone());
+    assert!(suppressed.is_some_and(|s| s["kind"].is_string()), "{:#}", plan["findings"]);
     assert_eq!(plan["conclusion"], "success");
 }
 

@@ -361,6 +361,15 @@ fn scaler_facts(object: &Object<'_>, place: &dyn Fn(Route) -> Place) -> Option<S
     })
 }
 
+/// Can these objects be in one namespace? Yes when both are known and equal, or when either is unknown (none
+/// written, none configured: it is decided when the file is applied).
+fn may_share_namespace(a: &ObjectFacts, b: &ObjectFacts, default_namespace: Option<&str>) -> bool {
+    match (a.id.namespace.as_deref().or(default_namespace), b.id.namespace.as_deref().or(default_namespace)) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
 /// The directory of a file path (`` for a file at the top).
 fn dir_of(file: &str) -> &str {
     file.rsplit_once('/').map_or("", |(dir, _)| dir)
@@ -446,13 +455,8 @@ impl Facts {
         scaler: &ScalerFacts,
         default_namespace: Option<&str>,
     ) -> bool {
-        let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
-        self.named(&scaler.target_kind, &scaler.target_name).filter(|o| o.same_scope(scaler_obj)).any(|o| {
-            match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
-        })
+        self.named(&scaler.target_kind, &scaler.target_name)
+            .any(|o| o.same_scope(scaler_obj) && may_share_namespace(o, scaler_obj, default_namespace))
     }
 
     /// Every object an autoscaler may target: same kind and name, in a namespace that can be the
@@ -464,19 +468,21 @@ impl Facts {
         scaler: &ScalerFacts,
         default_namespace: Option<&str>,
     ) -> Vec<&ObjectFacts> {
-        let scaler_ns = scaler_obj.id.namespace.as_deref().or(default_namespace);
+        let both_known = |o: &ObjectFacts| {
+            o.id.namespace.as_deref().or(default_namespace).is_some()
+                && scaler_obj.id.namespace.as_deref().or(default_namespace).is_some()
+        };
         let candidates: Vec<&ObjectFacts> = self
             .named(&scaler.target_kind, &scaler.target_name)
-            .filter(|o| o.same_scope(scaler_obj))
-            .filter(|o| match (o.id.namespace.as_deref().or(default_namespace), scaler_ns) {
-                (Some(a), Some(b)) => a == b,
-                // Two plain files whose namespace is decided when they are applied: deployed together only as far
-                // as anything says so, which is their being in one directory (`kubectl apply -f DIR`). A
-                // same-named workload of another app elsewhere in the repository is not the target.
-                _ if o.scope.is_none() && scaler_obj.scope.is_none() => {
-                    dir_of(&o.place.file) == dir_of(&scaler_obj.place.file)
-                }
-                _ => true,
+            .filter(|o| o.same_scope(scaler_obj) && may_share_namespace(o, scaler_obj, default_namespace))
+            // Two plain files whose namespace is decided when they are applied: deployed together only as far as
+            // anything says so, which is their being in one directory (`kubectl apply -f DIR`). A same-named
+            // workload of another app elsewhere in the repository is not the target.
+            .filter(|o| {
+                both_known(o)
+                    || o.scope.is_some()
+                    || scaler_obj.scope.is_some()
+                    || dir_of(&o.place.file) == dir_of(&scaler_obj.place.file)
             })
             .collect();
         // The target deployed with the autoscaler (same render, or both plain files) when there is one: a

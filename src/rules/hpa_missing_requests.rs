@@ -71,8 +71,9 @@ fn check_metric(
     };
     // The HPA counts main containers and native sidecars; init containers have finished by then.
     let counted = workload.containers.iter().filter(|c| c.role != ContainerRole::Init);
-    let scaler_label = format!("{} `{}`{}", scaler.kind.label(), scaler_obj.id.name, cx.at(scaler_obj));
-    let target_label = format!("{} `{}`{}", target.id.kind, target.id.name, cx.at(target));
+    // Built only for a finding: naming a rendered object's place walks its source map.
+    let scaler_label = || format!("{} `{}`{}", scaler.kind.label(), scaler_obj.id.name, cx.at(scaler_obj));
+    let target_label = || format!("{} `{}`{}", target.id.kind, target.id.name, cx.at(target));
     let missing: Vec<&ContainerFacts> = match &metric.container {
         Some(name) => {
             let Some(container) = counted.clone().find(|c| &c.name == name) else {
@@ -80,8 +81,10 @@ fn check_metric(
                     &metric.place,
                     &scaler_obj.id,
                     format!(
-                        "{scaler_label} scales on {resource} utilization of container `{name}`, which \
-                         {target_label} does not have: the autoscaler cannot compute it"
+                        "{} scales on {resource} utilization of container `{name}`, which {} does not have: the \
+                         autoscaler cannot compute it",
+                        scaler_label(),
+                        target_label()
                     ),
                 );
                 return;
@@ -100,8 +103,10 @@ fn check_metric(
             &container.place,
             &target.id,
             format!(
-                "{who} of {target_label} requests no {resource}, but {scaler_label} scales on {resource} \
-                 utilization: without a request the autoscaler cannot compute it and stops scaling"
+                "{who} of {} requests no {resource}, but {} scales on {resource} utilization: without a request the \
+                 autoscaler cannot compute it and stops scaling",
+                target_label(),
+                scaler_label()
             ),
         );
     }
