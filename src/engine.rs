@@ -13,7 +13,7 @@ use crate::config::{Config, RuleLevel};
 use crate::finding::{Finding, Location, ObjectId};
 use crate::loader::{self, Input, InputKind, Skipped, TreeRoot};
 use crate::model::Object;
-use crate::model::facts::{self, Facts, ObjectFacts};
+use crate::model::facts::{self, FactKind, FactSet, Facts};
 use crate::redact::{self, SecretSet};
 use crate::render::{self, DirTree, Namespace, Renderer, Unit};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
@@ -74,7 +74,11 @@ pub struct Stats {
 
 struct FileOutcome {
     findings: Vec<Finding>,
-    facts: Vec<ObjectFacts>,
+    facts: FactSet,
+    /// The fact kinds the active rules read.
+    kinds: Vec<&'static FactKind>,
+    /// Rules ignored through objects' `kpath/ignore` annotation: (file, document, rules).
+    annotations: Vec<(String, usize, Vec<String>)>,
     /// `kpath:ignore` comments, per file (a chart contributes its templates and values files).
     comments: Vec<(String, Vec<IgnoreComment>)>,
     /// Where rendered documents came from, by the name they were checked under (`helm://…`, `kustomize://…`).
@@ -89,10 +93,12 @@ struct FileOutcome {
 }
 
 impl FileOutcome {
-    fn empty() -> FileOutcome {
+    fn new(active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
         FileOutcome {
             findings: Vec::new(),
-            facts: Vec::new(),
+            facts: FactSet::default(),
+            kinds: rules::fact_kinds(active.iter().map(|(rule, _)| *rule)),
+            annotations: Vec::new(),
             comments: Vec::new(),
             rendered: Vec::new(),
             objects: Vec::new(),
@@ -127,8 +133,10 @@ enum Work<'a> {
 pub struct ContextFile {
     /// The path findings name it by.
     pub file: Arc<str>,
-    pub facts: Vec<ObjectFacts>,
+    pub facts: FactSet,
     pub comments: Vec<IgnoreComment>,
+    /// Rules ignored through objects' `kpath/ignore` annotation, by document.
+    pub annotations: Vec<(usize, Vec<String>)>,
 }
 
 impl ContextFile {
@@ -136,7 +144,10 @@ impl ContextFile {
     /// do not parse or are not objects bring nothing.
     pub fn read(file: &str, text: &str) -> ContextFile {
         let file: Arc<str> = Arc::from(file);
-        let mut facts = Vec::new();
+        let mut facts = FactSet::default();
+        let mut annotations = Vec::new();
+        // Read once for every check that asks, whatever rules it runs.
+        let kinds = rules::all_fact_kinds();
         let (docs, _) = yaml::parse_stream(text);
         for doc in &docs {
             let Some(root) = doc.root.as_ref().filter(|r| looks_like_kubernetes(r) && !is_tool_config(r)) else {
@@ -150,11 +161,14 @@ impl ContextFile {
             };
             for item in items {
                 if let Some(object) = Object::from_root(item) {
-                    facts.push(facts::extract(&object, &file, doc.index));
+                    facts.read(&kinds, &object, object.pod_spec().as_ref(), &file, doc.index);
+                    if let Some(ignored) = ignored_rules(&object) {
+                        annotations.push((doc.index, ignored));
+                    }
                 }
             }
         }
-        ContextFile { comments: suppress::scan_comments(text), file, facts }
+        ContextFile { comments: suppress::scan_comments(text), file, facts, annotations }
     }
 }
 
@@ -187,10 +201,8 @@ impl ContextFile {
     pub fn renamed(&self, name: &str) -> ContextFile {
         let file: Arc<str> = Arc::from(name);
         let mut facts = self.facts.clone();
-        for f in &mut facts {
-            f.move_to(&file);
-        }
-        ContextFile { file, facts, comments: self.comments.clone() }
+        facts.move_to(&file);
+        ContextFile { file, facts, comments: self.comments.clone(), annotations: self.annotations.clone() }
     }
 }
 
@@ -349,7 +361,8 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
     // findings and facts.
     let with_parts =
         |o: &FileOutcome, count: fn(&FileOutcome) -> usize| count(o) + o.parts.iter().map(count).sum::<usize>();
-    let mut all_facts = Vec::with_capacity(outcomes.iter().map(|o| with_parts(o, |p| p.facts.len())).sum());
+    let mut all_facts = FactSet::default();
+    all_facts.objects.reserve_exact(outcomes.iter().map(|o| with_parts(o, |p| p.facts.len())).sum());
     report.findings.reserve_exact(outcomes.iter().map(|o| with_parts(o, |p| p.findings.len())).sum());
     // A file checked in parallel groups brings its groups' outcomes as parts: they are taken here one by
     // one rather than first gathered into one outcome, which would hold every finding twice.
@@ -371,17 +384,15 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
         rendered.extend(outcome.rendered);
         report.objects.extend(outcome.objects);
         report.secrets.extend(&outcome.secrets);
-        for f in &outcome.facts {
-            if !f.ignored_rules.is_empty() {
-                index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
-            }
+        for (file, document, ignored) in outcome.annotations {
+            index.annotations.insert((file, document), ignored);
         }
         all_facts.extend(outcome.facts);
     }
     let relevant = || {
         let mut relevant = Relevant::default();
-        for f in &all_facts {
-            match f.id.namespace.as_deref().or(config.namespace.as_deref()) {
+        for f in &all_facts.objects {
+            match f.namespace.as_deref().or(config.namespace.as_deref()) {
                 Some(ns) if !relevant.namespaces.contains(ns) => {
                     relevant.namespaces.insert(ns.to_string());
                 }
@@ -396,15 +407,10 @@ fn check_work(work: &[Work<'_>], config: &Config, order: &[String], context: &Co
         if !file.comments.is_empty() {
             index.comments.entry(file.file.to_string()).or_default().extend(file.comments.iter().cloned());
         }
-        for f in &file.facts {
-            if !f.ignored_rules.is_empty() {
-                index.annotations.insert((f.place.file.to_string(), f.place.document), f.ignored_rules.clone());
-            }
+        for (document, ignored) in &file.annotations {
+            index.annotations.insert((file.file.to_string(), *document), ignored.clone());
         }
-        all_facts.extend(file.facts.iter().cloned().map(|mut f| {
-            f.context = true;
-            f
-        }));
+        all_facts.extend_from(&file.facts, |f| f.context = true);
     }
     let mut all_facts = Facts::new(all_facts);
     all_facts.partial = context.partial;
@@ -570,7 +576,7 @@ fn loader_finding(
 }
 
 fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
-    let mut out = FileOutcome::empty();
+    let mut out = FileOutcome::new(active);
     let invalid = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id).copied();
     let report_invalid = |out: &mut FileOutcome, pos: Pos, message: String| {
         if let Some((rule, sev)) = invalid {
@@ -681,7 +687,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
                 .par_chunks(DOCUMENTS_PER_TASK)
                 .enumerate()
                 .map(|(group_index, group)| {
-                    let mut part = FileOutcome::empty();
+                    let mut part = FileOutcome::new(active);
                     let (mut kubernetes, mut broken) = (false, false);
                     for (offset, chunk) in group.iter().enumerate() {
                         part.documents += 1;
@@ -714,7 +720,7 @@ fn check_file(input: &Input, config: &Config, active: &[(&'static Rule, crate::f
             // A file none of whose documents look like Kubernetes (CI workflows, compose files,
             // Helm values) is not ours to judge: what was found in it is dropped.
             if !kubernetes && !broken {
-                return FileOutcome { bytes: out.bytes, ..FileOutcome::empty() };
+                return FileOutcome { bytes: out.bytes, ..FileOutcome::new(active) };
             }
             out.comments.push((input.display.clone(), suppress::scan_comments(text)));
             if broken {
@@ -740,7 +746,7 @@ fn check_unit(
     config: &Config,
     active: &[(&'static Rule, crate::finding::Severity)],
 ) -> FileOutcome {
-    let mut out = FileOutcome::empty();
+    let mut out = FileOutcome::new(active);
     let failed = active.iter().find(|(r, _)| r.id == rules::render_failed::RULE.id).copied();
     let report_failure = |out: &mut FileOutcome, problem: render::Problem| {
         if let Some((rule, sev)) = failed {
@@ -813,7 +819,7 @@ fn check_unit(
                 report_duplicate_keys(&parsed_doc.duplicates, root, doc.index, &file, active, &mut out);
             }
         }
-        for fact in &mut out.facts[first_fact..] {
+        for fact in &mut out.facts.objects[first_fact..] {
             fact.scope = Some(scope.clone());
         }
         for object in &mut out.objects[first_object..] {
@@ -939,7 +945,10 @@ fn check_object_root(
             check(&cx, &mut emitter);
         }
     }
-    out.facts.push(facts::extract_with_pod(&object, cx.pod_spec(), file, document));
+    out.facts.read(&out.kinds, &object, cx.pod_spec(), file, document);
+    if let Some(ignored) = ignored_rules(&object) {
+        out.annotations.push((file.to_string(), document, ignored));
+    }
     // What the secret rules flagged is a secret wherever it appears, whatever made the rule judge so.
     for finding in &out.findings[findings_before..] {
         if let Some(route) = finding.route.as_ref().filter(|_| rules::find(finding.rule).is_some_and(|r| r.secret)) {
@@ -971,6 +980,13 @@ fn check_object_root(
             secret_routes,
         });
     }
+}
+
+/// Rules ignored through the object's `kpath/ignore` annotation.
+fn ignored_rules(object: &Object<'_>) -> Option<Vec<String>> {
+    let ignored: Vec<String> =
+        object.annotation("kpath/ignore")?.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    (!ignored.is_empty()).then_some(ignored)
 }
 
 fn emitter<'a>(

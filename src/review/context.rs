@@ -24,7 +24,7 @@ struct Weight;
 
 impl quick_cache::Weighter<(git2::Oid, String), Arc<ContextFile>> for Weight {
     fn weight(&self, key: &(git2::Oid, String), value: &Arc<ContextFile>) -> u64 {
-        (key.1.len() + 64 + value.facts.len() * 1024 + value.comments.len() * 64) as u64
+        (key.1.len() + 64 + value.facts.len() * 512 + value.comments.len() * 64) as u64
     }
 }
 

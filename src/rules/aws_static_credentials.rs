@@ -5,8 +5,12 @@
 //! [`envfrom_credentials`] looks across objects for `envFrom` of a Secret or ConfigMap whose keys are
 //! AWS credential variables.
 
-use super::{Check, Emitter, Example, GlobalCx, ObjectCx, Rule};
+use compact_str::CompactString;
+
+use super::{Check, Emitter, Example, Global, GlobalCx, ObjectCx, Rule};
 use crate::finding::Severity;
+use crate::model::facts::{Fact, FactKind, Spot};
+use crate::model::{Object, PodSpec};
 use crate::secrets;
 use crate::yaml::Node;
 
@@ -43,7 +47,7 @@ audience, then deactivate the IAM user's access keys.",
             ),
         ],
     },
-    check: Check::ObjectAndGlobal(check, envfrom_credentials),
+    check: Check::ObjectAndGlobal(check, Global { run: envfrom_credentials, reads: &[&ENV_FROM, &CREDENTIAL_KEYS] }),
 };
 
 /// Where an env var's value comes from, for the message (never the value itself).
@@ -92,36 +96,81 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     }
 }
 
+static ENV_FROM: FactKind = FactKind::of::<EnvFrom>("env-from");
+static CREDENTIAL_KEYS: FactKind = FactKind::of::<CredentialKeys>("aws-credential-keys");
+
+/// The Secrets and ConfigMaps a pod's containers load whole through `envFrom`.
+#[derive(Debug, Clone)]
+struct EnvFrom(Vec<EnvFromRef>);
+
+#[derive(Debug, Clone)]
+struct EnvFromRef {
+    /// `Secret` or `ConfigMap`.
+    kind: &'static str,
+    name: CompactString,
+    at: Spot,
+}
+
+impl Fact for EnvFrom {
+    fn read(object: &Object<'_>, pod: Option<&PodSpec<'_>>) -> Option<EnvFrom> {
+        let mut refs = Vec::new();
+        for c in pod?.containers() {
+            for (i, source) in c.node.get("envFrom").map(Node::items).unwrap_or_default().iter().enumerate() {
+                for (field, kind) in [("secretRef", "Secret"), ("configMapRef", "ConfigMap")] {
+                    if let Some(name) = source.get_path(&[field, "name"]).and_then(Node::as_text) {
+                        let at = Spot::of(object, c.route.key("envFrom").index(i));
+                        refs.push(EnvFromRef { kind, name: name.into(), at });
+                    }
+                }
+            }
+        }
+        (!refs.is_empty()).then_some(EnvFrom(refs))
+    }
+}
+
+/// The keys of a Secret's `data`/`stringData` or a ConfigMap's `data` that are AWS credential variables.
+#[derive(Debug, Clone)]
+struct CredentialKeys(Vec<CompactString>);
+
+impl Fact for CredentialKeys {
+    fn read(object: &Object<'_>, _: Option<&PodSpec<'_>>) -> Option<CredentialKeys> {
+        let fields: &[&str] = match (object.group(), object.kind) {
+            ("", "Secret") => &["data", "stringData"],
+            ("", "ConfigMap") => &["data"],
+            _ => return None,
+        };
+        let keys: Vec<CompactString> = fields
+            .iter()
+            .flat_map(|f| object.root.get(f).map(Node::entries).unwrap_or_default())
+            .filter_map(|e| e.key.as_key())
+            .filter(|k| secrets::is_aws_credential_name(k))
+            .map(CompactString::from)
+            .collect();
+        (!keys.is_empty()).then_some(CredentialKeys(keys))
+    }
+}
+
 /// The `envFrom` half of the rule: a workload loading a Secret or ConfigMap (same namespace) whose keys
 /// are AWS credential variables. Runs over the facts of all objects, after the per-object checks.
 pub(crate) fn envfrom_credentials(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for workload in &cx.facts.objects {
-        let Some(facts) = &workload.workload else { continue };
-        for reference in &facts.env_from {
-            let Some(source) = cx.facts.named(reference.kind, &reference.name).find(|o| {
-                o.id.group().is_empty()
-                    && o.id.name == reference.name
-                    && o.id.namespace == workload.id.namespace
-                    && o.same_scope(workload)
-            }) else {
+    for (workload, EnvFrom(refs)) in cx.facts.with::<EnvFrom>() {
+        for reference in refs {
+            let Some((source, CredentialKeys(keys))) = cx
+                .facts
+                .named(reference.kind, &reference.name)
+                .filter(|o| o.group().is_empty() && o.namespace == workload.namespace && o.same_scope(workload))
+                .find_map(|o| Some((o, cx.facts.get::<CredentialKeys>(o)?)))
+            else {
                 continue;
             };
-            let keys: Vec<String> = source
-                .data_keys
-                .iter()
-                .filter(|k| secrets::is_aws_credential_name(k))
-                .map(|k| format!("`{k}`"))
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            out.at_place(
-                &reference.place,
-                &workload.id,
+            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            out.at_fact(
+                workload,
+                &reference.at,
                 format!(
                     "{} `{}` gets static AWS credentials: {} from {} `{}`{} through `envFrom`",
-                    workload.id.kind,
-                    workload.id.name,
+                    workload.kind,
+                    workload.name,
                     keys.join(", "),
                     reference.kind,
                     reference.name,

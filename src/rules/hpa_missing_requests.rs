@@ -1,10 +1,14 @@
 //! `hpa-missing-requests`: an autoscaler scales on CPU or memory utilization that the target's containers
 //! do not request, so the utilization cannot be computed.
 
-use super::{Check, Emitter, Example, GlobalCx, Rule};
+use compact_str::CompactString;
+
+use super::scale::{self, SCALER, Scaler, Utilization};
+use super::{Check, Emitter, Example, Global, GlobalCx, Rule};
 use crate::finding::Severity;
-use crate::model::ContainerRole;
-use crate::model::facts::{ContainerFacts, ObjectFacts, ScalerFacts, UtilizationTarget, WorkloadFacts};
+use crate::model::facts::{Fact, FactKind, ObjectFacts, Spot};
+use crate::model::{ContainerRole, Object, PodSpec};
+use crate::yaml::Node;
 
 pub static RULE: Rule = Rule {
     id: "hpa-missing-requests",
@@ -41,14 +45,71 @@ if the namespace relies on one, suppress the finding and say so.",
             ("hpa.yaml", include_str!("../../fixtures/rules/hpa-missing-requests/good/hpa.yaml")),
         ],
     },
-    check: Check::Global(check),
+    check: Check::Global(Global { run: check, reads: &[&SCALER, &REQUESTS] }),
 };
 
+static REQUESTS: FactKind = FactKind::of::<Requests>("requests");
+
+/// What a workload's pod requests, as an autoscaler's utilization needs it.
+#[derive(Debug, Clone)]
+struct Requests {
+    containers: Vec<ContainerRequests>,
+    /// Resources (`cpu`, `memory`, …) requested at pod level (`spec.resources`, a request or a limit). The HPA
+    /// uses a pod-level request in place of the containers' when one is set.
+    pod: Vec<CompactString>,
+}
+
+#[derive(Debug, Clone)]
+struct ContainerRequests {
+    name: CompactString,
+    role: ContainerRole,
+    at: Spot,
+    /// Effective requests: an explicit request, or a limit (which sets the request when it is absent).
+    cpu: bool,
+    memory: bool,
+}
+
+impl Fact for Requests {
+    fn read(object: &Object<'_>, pod: Option<&PodSpec<'_>>) -> Option<Requests> {
+        let pod = pod?;
+        let containers = pod
+            .containers()
+            .iter()
+            .map(|c| {
+                let has = |res: &str| {
+                    ["requests", "limits"]
+                        .iter()
+                        .any(|k| c.node.get_path(&["resources", k, res]).is_some_and(|n| !n.is_null()))
+                };
+                ContainerRequests {
+                    name: c.name.into(),
+                    role: c.role,
+                    at: Spot::of(object, c.route.clone()),
+                    cpu: has("cpu"),
+                    memory: has("memory"),
+                }
+            })
+            .collect();
+        let requested = pod
+            .get("resources")
+            .map(|r| {
+                ["requests", "limits"]
+                    .iter()
+                    .flat_map(|k| r.get(k).map(Node::entries).unwrap_or_default())
+                    .filter(|e| !e.value.is_null())
+                    .filter_map(|e| e.key.as_key().map(CompactString::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Requests { containers, pod: requested })
+    }
+}
+
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
-        let Some(workload) = &target.workload else { continue };
-        for metric in &scaler.utilization_targets {
-            check_metric(cx, scaler_obj, scaler, metric, target, workload, out);
+    for (scaler_obj, scaler, target) in scale::scaled_targets(cx.facts, cx.config.namespace.as_deref()) {
+        let Some(requests) = cx.facts.get::<Requests>(target) else { continue };
+        for metric in &scaler.utilization {
+            check_metric(cx, scaler_obj, scaler, metric, target, requests, out);
         }
     }
 }
@@ -56,30 +117,30 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
 fn check_metric(
     cx: &GlobalCx<'_>,
     scaler_obj: &ObjectFacts,
-    scaler: &ScalerFacts,
-    metric: &UtilizationTarget,
+    scaler: &Scaler,
+    metric: &Utilization,
     target: &ObjectFacts,
-    workload: &WorkloadFacts,
+    workload: &Requests,
     out: &mut Emitter<'_>,
 ) {
     let resource = metric.resource.as_str();
     // Only CPU and memory requests are known to the facts (and only those have utilization metrics).
-    let requests = |c: &ContainerFacts| match resource {
-        "cpu" => Some(c.requests_cpu),
-        "memory" => Some(c.requests_memory),
+    let requests = |c: &ContainerRequests| match resource {
+        "cpu" => Some(c.cpu),
+        "memory" => Some(c.memory),
         _ => None,
     };
     // The HPA counts main containers and native sidecars; init containers have finished by then.
     let counted = workload.containers.iter().filter(|c| c.role != ContainerRole::Init);
     // Built only for a finding: naming a rendered object's place walks its source map.
-    let scaler_label = || format!("{} `{}`{}", scaler.kind.label(), scaler_obj.id.name, cx.at(scaler_obj));
-    let target_label = || format!("{} `{}`{}", target.id.kind, target.id.name, cx.at(target));
-    let missing: Vec<&ContainerFacts> = match &metric.container {
+    let scaler_label = || format!("{} `{}`{}", scaler.kind.label(), scaler_obj.name, cx.at(scaler_obj));
+    let target_label = || format!("{} `{}`{}", target.kind, target.name, cx.at(target));
+    let missing: Vec<&ContainerRequests> = match &metric.container {
         Some(name) => {
-            let Some(container) = counted.clone().find(|c| &c.name == name) else {
-                out.at_place(
-                    &metric.place,
-                    &scaler_obj.id,
+            let Some(container) = counted.clone().find(|c| c.name == name) else {
+                out.at_fact(
+                    scaler_obj,
+                    &metric.at,
                     format!(
                         "{} scales on {resource} utilization of container `{name}`, which {} does not have: the \
                          autoscaler cannot compute it",
@@ -92,16 +153,16 @@ fn check_metric(
             vec![container].into_iter().filter(|c| requests(c) == Some(false)).collect()
         }
         // A pod-level request stands in for the containers' when the metric is pod-wide.
-        None if workload.pod_requests.iter().any(|r| r == resource) => Vec::new(),
+        None if workload.pod.iter().any(|r| r == resource) => Vec::new(),
         None => counted.filter(|c| requests(c) == Some(false)).collect(),
     };
     for container in missing {
         let role = if container.role == ContainerRole::Sidecar { "sidecar container" } else { "container" };
         let who =
             if container.name.is_empty() { format!("unnamed {role}") } else { format!("{role} `{}`", container.name) };
-        out.at_place(
-            &container.place,
-            &target.id,
+        out.at_fact(
+            target,
+            &container.at,
             format!(
                 "{who} of {} requests no {resource}, but {} scales on {resource} utilization: without a request the \
                  autoscaler cannot compute it and stops scaling",

@@ -1,8 +1,11 @@
 //! `hpa-replicas-conflict`: a workload that an HPA or a KEDA ScaledObject scales also sets `spec.replicas`.
 
-use super::{Check, Emitter, Example, GlobalCx, Rule};
+use super::scale::{self, SCALER, ScalerKind};
+use super::{Check, Emitter, Example, Global, GlobalCx, Rule};
 use crate::finding::Severity;
-use crate::model::facts::{ObjectFacts, ScalerKind};
+use crate::model::facts::{Fact, FactKind, ObjectFacts, Spot};
+use crate::model::{Object, PodSpec};
+use crate::yaml::Route;
 
 pub static RULE: Rule = Rule {
     id: "hpa-replicas-conflict",
@@ -34,14 +37,28 @@ apply, tell the tool to ignore differences in `/spec/replicas` instead.",
             ("hpa.yaml", include_str!("../../fixtures/rules/hpa-replicas-conflict/good/hpa.yaml")),
         ],
     },
-    check: Check::Global(check),
+    check: Check::Global(Global { run: check, reads: &[&SCALER, &REPLICAS] }),
 };
+
+static REPLICAS: FactKind = FactKind::of::<Replicas>("replicas");
+
+/// A workload's written `spec.replicas` (its key's place).
+#[derive(Debug, Clone)]
+struct Replicas(Spot);
+
+impl Fact for Replicas {
+    fn read(object: &Object<'_>, pod: Option<&PodSpec<'_>>) -> Option<Replicas> {
+        pod?;
+        object.root.get_path(&["spec", "replicas"])?;
+        Some(Replicas(Spot::of(object, Route::root().key("spec").key("replicas"))))
+    }
+}
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     // One finding per workload, naming the first autoscaler found: its `replicas:` is the one line to change.
     let mut told: std::collections::HashSet<*const ObjectFacts> = std::collections::HashSet::new();
-    for (scaler_obj, scaler, target) in cx.facts.scaled_targets(cx.config.namespace.as_deref()) {
-        let Some(replicas) = target.workload.as_ref().and_then(|w| w.replicas.as_ref()) else { continue };
+    for (scaler_obj, scaler, target) in scale::scaled_targets(cx.facts, cx.config.namespace.as_deref()) {
+        let Some(Replicas(replicas)) = cx.facts.get::<Replicas>(target) else { continue };
         if !told.insert(std::ptr::from_ref(target)) {
             continue;
         }
@@ -49,16 +66,16 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
             ScalerKind::Hpa => "minReplicas",
             ScalerKind::Keda => "minReplicaCount",
         };
-        out.at_place(
+        out.at_fact(
+            target,
             replicas,
-            &target.id,
             format!(
                 "{} `{}` sets `spec.replicas` but is scaled by {} `{}`{}: every apply resets the replica count \
                  the autoscaler chose; remove it and let `{floor}` set the floor",
-                target.id.kind,
-                target.id.name,
+                target.kind,
+                target.name,
                 scaler.kind.label(),
-                scaler_obj.id.name,
+                scaler_obj.name,
                 cx.at(scaler_obj)
             ),
         );

@@ -1,6 +1,7 @@
 //! `hpa-target-missing`: an HPA or KEDA ScaledObject whose `scaleTargetRef` names no object kpath checked.
 
-use super::{Check, Emitter, Example, GlobalCx, Rule};
+use super::scale::{self, SCALER};
+use super::{Check, Emitter, Example, Global, GlobalCx, Rule};
 use crate::finding::Severity;
 
 pub static RULE: Rule = Rule {
@@ -34,14 +35,14 @@ elsewhere, check both together or suppress this finding with the reason.",
             ("hpa.yaml", include_str!("../../fixtures/rules/hpa-target-missing/good/hpa.yaml")),
         ],
     },
-    check: Check::Global(check),
+    check: Check::Global(Global { run: check, reads: &[&SCALER] }),
 };
 
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    for (scaler_obj, scaler) in cx.facts.scalers() {
+    for (scaler_obj, scaler) in scale::scalers(cx.facts) {
         // Any object of that kind and name will do: custom resources with a scale subresource have no
         // pod template kpath knows about, but they are still valid targets.
-        if cx.facts.any_scale_target(scaler_obj, scaler, cx.config.namespace.as_deref()) {
+        if scale::any_target(cx.facts, scaler_obj, scaler, cx.config.namespace.as_deref()) {
             continue;
         }
         // A plain file's autoscaler may target what a unit renders; when some units were not rendered, its
@@ -50,19 +51,18 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
             continue;
         }
         let namespace = scaler_obj
-            .id
             .namespace
             .as_deref()
             .or(cx.config.namespace.as_deref())
             .map(|ns| format!(" in namespace `{ns}`"))
             .unwrap_or_default();
-        out.at_place(
-            &scaler.target_place,
-            &scaler_obj.id,
+        out.at_fact(
+            scaler_obj,
+            &scaler.target,
             format!(
                 "{} `{}` scales {} `{}`, but no such object{namespace} is among the checked manifests",
                 scaler.kind.label(),
-                scaler_obj.id.name,
+                scaler_obj.name,
                 scaler.target_kind,
                 scaler.target_name
             ),

@@ -10,7 +10,7 @@ use crate::config::{Config, RuleOptions};
 use crate::dockerfile::Dockerfile;
 use crate::finding::{Finding, ObjectId, Severity};
 use crate::model::Object;
-use crate::model::facts::{Facts, Place};
+use crate::model::facts::{FactKind, Facts, ObjectFacts, Place, Spot};
 use crate::yaml::{Node, Pos, Route};
 
 mod api_deprecated;
@@ -45,6 +45,7 @@ mod resources_cpu_limit;
 mod resources_memory_limit;
 mod resources_request_above_limit;
 mod resources_requests_missing;
+pub mod scale;
 mod secret_committed;
 mod secret_in_configmap;
 mod secret_in_env;
@@ -231,11 +232,11 @@ pub enum Check {
     /// Once per IAM policy document (JSON).
     Iam(fn(&IamCx<'_>, &mut Emitter<'_>)),
     /// Once over the facts of all objects checked together.
-    Global(fn(&GlobalCx<'_>, &mut Emitter<'_>)),
+    Global(Global),
     /// Once per Kubernetes object and once per Dockerfile (e.g. logging to a file from either).
     ObjectAndDockerfile(fn(&ObjectCx<'_>, &mut Emitter<'_>), fn(&DockerfileCx<'_>, &mut Emitter<'_>)),
     /// Once per object, and once over all facts (e.g. env set directly, or through `envFrom`).
-    ObjectAndGlobal(fn(&ObjectCx<'_>, &mut Emitter<'_>), fn(&GlobalCx<'_>, &mut Emitter<'_>)),
+    ObjectAndGlobal(fn(&ObjectCx<'_>, &mut Emitter<'_>), Global),
     /// Raised by the loader, not by a check of its own (e.g. a chart that was not rendered).
     Loader,
 }
@@ -244,6 +245,14 @@ type ObjectFn = fn(&ObjectCx<'_>, &mut Emitter<'_>);
 type DockerfileFn = fn(&DockerfileCx<'_>, &mut Emitter<'_>);
 type IamFn = fn(&IamCx<'_>, &mut Emitter<'_>);
 type GlobalFn = fn(&GlobalCx<'_>, &mut Emitter<'_>);
+
+/// A check over all objects checked together, and the facts it reads of each object (read only while a rule
+/// that reads them is on).
+#[derive(Clone, Copy)]
+pub struct Global {
+    pub run: GlobalFn,
+    pub reads: &'static [&'static FactKind],
+}
 
 impl Check {
     pub fn object(self) -> Option<ObjectFn> {
@@ -269,10 +278,34 @@ impl Check {
 
     pub fn global(self) -> Option<GlobalFn> {
         match self {
-            Check::Global(f) | Check::ObjectAndGlobal(_, f) => Some(f),
+            Check::Global(g) | Check::ObjectAndGlobal(_, g) => Some(g.run),
             _ => None,
         }
     }
+
+    /// The fact kinds the rule's global check reads.
+    pub fn reads(self) -> &'static [&'static FactKind] {
+        match self {
+            Check::Global(g) | Check::ObjectAndGlobal(_, g) => g.reads,
+            _ => &[],
+        }
+    }
+}
+
+/// The fact kinds these rules read, each once.
+pub fn fact_kinds<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<&'static FactKind> {
+    let mut kinds: Vec<&'static FactKind> = Vec::new();
+    for kind in rules.into_iter().flat_map(|r| r.check.reads()) {
+        if !kinds.iter().any(|k| k.name == kind.name) {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+/// The fact kinds any rule reads (a context file read once for every check, whatever its rules).
+pub fn all_fact_kinds() -> Vec<&'static FactKind> {
+    fact_kinds(RULES.iter().copied())
 }
 
 pub struct ObjectCx<'a> {
@@ -326,13 +359,13 @@ pub struct GlobalCx<'a> {
     pub config: &'a Config,
     pub options: &'a RuleOptions,
     /// Where a person finds a place (`file:line`): for a rendered object, the source line that produced it.
-    pub show: &'a (dyn Fn(&crate::model::facts::Place) -> String + Sync),
+    pub show: &'a (dyn Fn(&Place) -> String + Sync),
 }
 
 impl GlobalCx<'_> {
     /// The other object of a cross-object finding, as its message names it: `` (`apps/web/hpa.yaml:1`)``.
-    pub fn at(&self, object: &crate::model::facts::ObjectFacts) -> String {
-        format!(" (`{}`)", (self.show)(&object.place))
+    pub fn at(&self, object: &ObjectFacts) -> String {
+        format!(" (`{}`)", (self.show)(&object.place()))
     }
 }
 
@@ -389,6 +422,11 @@ impl Emitter<'_> {
     }
 
     /// A finding at an already-resolved place (global rules).
+    /// A finding at a place of `object`'s document, about that object.
+    pub fn at_fact(&mut self, object: &ObjectFacts, spot: &Spot, message: impl Into<String>) {
+        self.at_place(&object.at(spot), &object.id(), message);
+    }
+
     pub fn at_place(&mut self, place: &Place, object: &ObjectId, message: impl Into<String>) {
         self.out.push(Finding {
             rule: self.rule.id,

@@ -2,10 +2,13 @@
 
 use std::collections::HashSet;
 
-use super::{Check, Emitter, Example, GlobalCx, ObjectCx, Rule};
+use compact_str::CompactString;
+
+use super::{Check, Emitter, Example, Global, GlobalCx, ObjectCx, Rule};
 use crate::finding::Severity;
-use crate::model::kinds;
-use crate::yaml::Route;
+use crate::model::facts::{Fact, FactKind};
+use crate::model::{Object, PodSpec, kinds};
+use crate::yaml::{Node, Route};
 
 pub static RULE: Rule = Rule {
     id: "namespace-missing",
@@ -34,7 +37,7 @@ compositions, …), and any kind whose CustomResourceDefinition among the checke
         dir: "namespace-missing/good",
         files: &[("deployment.yaml", include_str!("../../fixtures/rules/namespace-missing/good/deployment.yaml"))],
     },
-    check: Check::ObjectAndGlobal(check, withdraw_cluster_scoped),
+    check: Check::ObjectAndGlobal(check, Global { run: withdraw_cluster_scoped, reads: &[&CLUSTER_KIND] }),
 };
 
 fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
@@ -52,18 +55,35 @@ fn check(cx: &ObjectCx<'_>, out: &mut Emitter<'_>) {
     );
 }
 
+static CLUSTER_KIND: FactKind = FactKind::of::<ClusterKind>("cluster-scoped-kind");
+
+/// The group and kind a CustomResourceDefinition defines as cluster-scoped (`spec.scope: Cluster`).
+#[derive(Debug, Clone)]
+struct ClusterKind {
+    group: CompactString,
+    kind: CompactString,
+}
+
+impl Fact for ClusterKind {
+    fn read(object: &Object<'_>, _: Option<&PodSpec<'_>>) -> Option<ClusterKind> {
+        if (object.group(), object.kind) != ("apiextensions.k8s.io", "CustomResourceDefinition") {
+            return None;
+        }
+        let spec = object.root.get("spec")?;
+        (spec.get("scope").and_then(Node::as_text) == Some("Cluster")).then_some(())?;
+        Some(ClusterKind {
+            group: spec.get("group").and_then(Node::as_text)?.into(),
+            kind: spec.get_path(&["names", "kind"]).and_then(Node::as_text)?.into(),
+        })
+    }
+}
+
 /// A custom resource kpath does not know is assumed namespaced while its object is checked; when a
 /// CustomResourceDefinition among the checked files says the kind is cluster-scoped, the finding is
 /// taken back.
 fn withdraw_cluster_scoped(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
-    let cluster: HashSet<(&str, &str)> = cx
-        .facts
-        .objects
-        .iter()
-        .filter_map(|o| o.crd.as_deref())
-        .filter(|crd| crd.cluster_scoped)
-        .map(|crd| (crd.group.as_str(), crd.kind.as_str()))
-        .collect();
+    let cluster: HashSet<(&str, &str)> =
+        cx.facts.with::<ClusterKind>().map(|(_, crd)| (crd.group.as_str(), crd.kind.as_str())).collect();
     if cluster.is_empty() {
         return;
     }

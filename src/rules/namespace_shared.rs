@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 
-use super::{Check, Emitter, Example, GlobalCx, Rule};
+use compact_str::CompactString;
+
+use super::{Check, Emitter, Example, Global, GlobalCx, Rule};
 use crate::finding::Severity;
-use crate::model::facts::ObjectFacts;
+use crate::model::facts::{Fact, FactKind, ObjectFacts, Spot};
+use crate::model::{Object, PodSpec};
 
 pub static RULE: Rule = Rule {
     id: "namespace-shared",
@@ -29,8 +32,24 @@ keeps each boundary as small as the thing it protects.",
         dir: "namespace-shared/good",
         files: &[("deployments.yaml", include_str!("../../fixtures/rules/namespace-shared/good/deployments.yaml"))],
     },
-    check: Check::Global(check),
+    check: Check::Global(Global { run: check, reads: &[&APP] }),
 };
+
+static APP: FactKind = FactKind::of::<App>("app");
+
+/// Every name tying an object of a namespace other than `default` to an app (see [`Object::app_keys`]), the
+/// display name first.
+#[derive(Debug, Clone)]
+struct App(Vec<CompactString>);
+
+impl Fact for App {
+    fn read(object: &Object<'_>, _: Option<&PodSpec<'_>>) -> Option<App> {
+        // `namespace-default` already reports everything in `default`.
+        object.namespace.filter(|ns| *ns != "default")?;
+        let keys = object.app_keys();
+        (!keys.is_empty()).then(|| App(keys.into_iter().map(CompactString::from).collect()))
+    }
+}
 
 /// How many app names a message lists before "and N more".
 const SHOWN_APPS: usize = 5;
@@ -54,22 +73,22 @@ impl<'a> Namespace<'a> {
         g
     }
 
-    fn add(&mut self, object: &'a ObjectFacts) {
-        let roots: Vec<usize> = object.app_keys.iter().filter_map(|k| self.group_of.get(k.as_str()).copied()).collect();
+    fn add(&mut self, object: &'a ObjectFacts, App(keys): &'a App) {
+        let roots: Vec<usize> = keys.iter().filter_map(|k| self.group_of.get(k.as_str()).copied()).collect();
         let roots: Vec<usize> = roots.into_iter().map(|g| self.root(g)).collect();
         // Join into the earliest group so reports keep first-appearance order.
         let target = match roots.iter().min() {
             Some(&g) => g,
             None => {
                 self.parent.push(self.parent.len());
-                self.first.push((object.app.as_deref().unwrap_or(object.id.name.as_str()), object));
+                self.first.push((keys.first().map_or(object.name.as_str(), CompactString::as_str), object));
                 self.parent.len() - 1
             }
         };
         for g in roots {
             self.parent[g] = target;
         }
-        for key in &object.app_keys {
+        for key in keys {
             self.group_of.insert(key.as_str(), target);
         }
     }
@@ -84,19 +103,15 @@ impl<'a> Namespace<'a> {
 fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
     let mut namespaces: Vec<Namespace<'_>> = Vec::new();
     let mut index_of: HashMap<(&str, Option<&str>), usize> = HashMap::new();
-    for object in &cx.facts.objects {
-        let Some(ns) = object.id.namespace.as_deref() else { continue };
-        // `namespace-default` already reports everything in `default`.
-        if ns == "default" || object.app_keys.is_empty() {
-            continue;
-        }
+    for (object, app) in cx.facts.with::<App>() {
+        let Some(ns) = object.namespace.as_deref() else { continue };
         // Each environment's render is its own cluster view.
         let key = (ns, object.scope.as_deref());
         let index = *index_of.entry(key).or_insert_with(|| {
             namespaces.push(Namespace { name: ns, parent: Vec::new(), first: Vec::new(), group_of: HashMap::new() });
             namespaces.len() - 1
         });
-        namespaces[index].add(object);
+        namespaces[index].add(object, app);
     }
     for ns in &mut namespaces {
         let apps = ns.apps();
@@ -119,9 +134,9 @@ fn check(cx: &GlobalCx<'_>, out: &mut Emitter<'_>) {
         if apps.len() > SHOWN_APPS {
             names.push(format!("and {} more", apps.len() - SHOWN_APPS));
         }
-        out.at_place(
-            &second.place,
-            &second.id,
+        out.at_fact(
+            second,
+            &Spot { pos: second.pos, route: crate::yaml::Route::root().key("kind") },
             format!("namespace `{}` holds objects of {} apps: {}", ns.name, apps.len(), names.join(", ")),
         );
     }

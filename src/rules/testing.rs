@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::config::{Config, RuleLevel};
 use crate::finding::{Finding, ObjectId};
 use crate::model::Object;
-use crate::model::facts::{self, Facts};
+use crate::model::facts::{FactSet, Facts};
 use crate::rules::{DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule, manifest_invalid};
 use crate::yaml::Node;
 
@@ -50,15 +50,14 @@ pub(crate) fn global_findings(rule: &'static Rule, yaml: &str) -> Vec<Finding> {
 pub(crate) fn global_findings_with(rule: &'static Rule, yaml: &str, config: &Config) -> Vec<Finding> {
     let Some(check) = rule.check.global() else { panic!("{} is not a global rule", rule.id) };
     let file: Arc<str> = Arc::from("t.yaml");
-    let objects = documents(yaml)
-        .iter()
-        .map(|(document, root)| {
-            let object = Object::from_root(root)
-                .unwrap_or_else(|| panic!("test document {document} has no apiVersion, kind and name"));
-            facts::extract(&object, &file, *document)
-        })
-        .collect();
-    let facts = Facts::new(objects);
+    let kinds = crate::rules::fact_kinds([rule]);
+    let mut set = FactSet::default();
+    for (document, root) in &documents(yaml) {
+        let object = Object::from_root(root)
+            .unwrap_or_else(|| panic!("test document {document} has no apiVersion, kind and name"));
+        set.read(&kinds, &object, object.pod_spec().as_ref(), &file, *document);
+    }
+    let facts = Facts::new(set);
     let mut found = Vec::new();
     let show = |place: &crate::model::facts::Place| format!("{}:{}", place.file, place.pos.line);
     let cx = GlobalCx { facts: &facts, config, options: config.options(rule.id), show: &show };
