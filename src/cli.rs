@@ -360,7 +360,12 @@ fn check(args: CheckArgs) -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    print(&report::render(&report, args.format, colour, args.show_suppressed));
+    {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`kpath check … | head`) is not an error worth a panic.
+        let _ = report::write(&report, args.format, colour, args.show_suppressed, &mut stdout);
+        let _ = stdout.flush();
+    }
     let threshold = severity_of(args.fail_on);
     if report::fails(&report.findings, threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

@@ -3,7 +3,8 @@
 //! `--set`, Dockerfile `ENV`/`ARG` literals, credentials anywhere), and [`SecretSet::redact`] removes every
 //! occurrence of every one of them from an output, in one pass (Aho-Corasick).
 //!
-//! Each output has one exit point that calls it: `report::render` (`kpath check`, every format),
+//! Each output has one exit point that calls it: `report::write` (`kpath check`, every format; JSON through
+//! [`SecretSet::line_writer`]),
 //! `ReviewPlan::redact` (`kpath review`, every format), the GitHub client's request bodies and the log
 //! writer of `kpath serve` ([`register`], [`RedactingWriter`]). Texts that are cut to a length (summary
 //! items, windows of long source lines) are redacted before they are cut, so a cut never leaves half a
@@ -155,6 +156,12 @@ impl SecretSet {
             true
         });
         Cow::Owned(out)
+    }
+
+    /// A writer passing whole lines to `out`, each redacted: for an output streamed in lines whose every
+    /// secret form is whole on one line (JSON, whose strings never span lines).
+    pub fn line_writer<'a>(&'a self, out: &'a mut dyn Write) -> LineRedactor<'a> {
+        LineRedactor { out, pending: Vec::new(), secrets: self }
     }
 
     /// Redacts a `String` in place.
@@ -415,6 +422,36 @@ pub fn redact_registered_json(value: &serde_json::Value) -> Cow<'_, serde_json::
     Cow::Owned(clean)
 }
 
+/// See [`SecretSet::line_writer`].
+pub struct LineRedactor<'a> {
+    out: &'a mut dyn Write,
+    pending: Vec<u8>,
+    secrets: &'a SecretSet,
+}
+
+impl LineRedactor<'_> {
+    fn pass(&mut self, upto: usize) -> std::io::Result<()> {
+        let line: Vec<u8> = self.pending.drain(..upto).collect();
+        let text = String::from_utf8_lossy(&line);
+        self.out.write_all(self.secrets.redact(&text).as_bytes())
+    }
+}
+
+impl Write for LineRedactor<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') {
+            self.pass(last + 1)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.pass(self.pending.len())?;
+        self.out.flush()
+    }
+}
+
 /// A `tracing` writer that redacts each log line with [`redact_registered`] before it is written: the
 /// formatter writes one event at a time, and the line is written when the writer is dropped.
 pub struct RedactingWriter<M> {
@@ -473,6 +510,25 @@ mod tests {
         let mut set = SecretSet::default();
         values.iter().for_each(|v| set.insert(v));
         set
+    }
+
+    #[test]
+    fn a_streamed_text_is_redacted_as_the_whole_text_is_whatever_the_writes() {
+        let set = set_of(&["hunter2-password", "multi\nline-secret"]);
+        let text = "{\n  \"a\": \"x hunter2-password y\",\n  \"b\": \"multi\\nline-secret\"\n}\nlast hunter2-password";
+        for chunk in [1, 3, 7, 64] {
+            let mut out = Vec::new();
+            {
+                let mut lines = set.line_writer(&mut out);
+                for piece in text.as_bytes().chunks(chunk) {
+                    lines.write_all(piece).expect("write");
+                }
+                lines.flush().expect("flush");
+            }
+            let out = String::from_utf8(out).expect("utf-8");
+            assert_eq!(out, set.redact(text), "chunks of {chunk}");
+            assert!(!out.contains("hunter2") && !out.contains("line-secret"), "{out}");
+        }
     }
 
     #[test]

@@ -144,6 +144,7 @@ trait Table: Send + Sync + std::fmt::Debug {
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
     fn clone_box(&self) -> Box<dyn Table>;
+    fn shrink_to_fit(&mut self);
     /// An empty table of the same kind.
     fn empty(&self) -> Box<dyn Table>;
 }
@@ -203,6 +204,10 @@ impl<T: Fact> Table for Rows<T> {
 
     fn empty(&self) -> Box<dyn Table> {
         Rows::<T>::boxed(self.name)
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
     }
 }
 
@@ -283,6 +288,14 @@ impl FactSet {
         &mut self.tables[at]
     }
 
+    /// Gives back what growing the tables left unused (kept for the whole check: up to half of each).
+    pub fn shrink_to_fit(&mut self) {
+        self.objects.shrink_to_fit();
+        for table in &mut self.tables {
+            table.shrink_to_fit();
+        }
+    }
+
     /// Every object's file becomes `file` (the same objects, named under another path).
     pub fn move_to(&mut self, file: &Arc<str>) {
         for object in &mut self.objects {
@@ -305,7 +318,8 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn new(set: FactSet) -> Facts {
+    pub fn new(mut set: FactSet) -> Facts {
+        set.shrink_to_fit();
         let FactSet { objects, tables } = set;
         let mut by_name: Vec<u32> = (0..u32::try_from(objects.len()).unwrap_or(u32::MAX)).collect();
         by_name.sort_by(|&a, &b| {
@@ -350,5 +364,76 @@ impl Facts {
         let offset = at.checked_sub(start)?;
         let index = offset / size;
         (offset % size == 0 && index < self.objects.len()).then(|| u32::try_from(index).ok()).flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test fact: the `spec.size` of objects that have one.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Size(String);
+
+    impl Fact for Size {
+        fn read(object: &Object<'_>, _: Option<&PodSpec<'_>>) -> Option<Size> {
+            object.root.get_path(&["spec", "size"]).and_then(crate::yaml::Node::as_text).map(|s| Size(s.to_string()))
+        }
+    }
+
+    static SIZE: FactKind = FactKind::of::<Size>("test-size");
+
+    fn set(file: &str, yaml: &str, kinds: &[&'static FactKind]) -> FactSet {
+        let file: Arc<str> = Arc::from(file);
+        let mut set = FactSet::default();
+        let (docs, _) = crate::yaml::parse_stream(yaml);
+        for doc in &docs {
+            let root = doc.root.as_ref().expect("document");
+            let object = Object::from_root(root).expect("object");
+            set.read(kinds, &object, object.pod_spec().as_ref(), &file, doc.index);
+        }
+        set
+    }
+
+    const TWO: &str = "apiVersion: v1\nkind: Thing\nmetadata: {name: a, namespace: x}\nspec: {size: big}\n---\n\
+apiVersion: v1\nkind: Thing\nmetadata: {name: b}\n";
+
+    #[test]
+    fn only_objects_with_a_fact_have_a_row_and_each_finds_its_own_after_joining() {
+        let mut all = set("one.yaml", TWO, &[&SIZE]);
+        all.extend(set("two.yaml", &TWO.replace("big", "small"), &[&SIZE]));
+        let mut context =
+            set("three.yaml", "apiVersion: v1\nkind: Thing\nmetadata: {name: a}\nspec: {size: huge}\n", &[&SIZE]);
+        context.move_to(&Arc::from("renamed.yaml"));
+        all.extend_from(&context, |o| o.context = true);
+        let facts = Facts::new(all);
+        assert_eq!(facts.objects.len(), 5);
+        let sized: Vec<(&str, bool, &str)> =
+            facts.with::<Size>().map(|(o, s)| (&*o.file, o.context, s.0.as_str())).collect();
+        assert_eq!(sized, [("one.yaml", false, "big"), ("two.yaml", false, "small"), ("renamed.yaml", true, "huge")]);
+        let named: Vec<Option<&Size>> = facts.named("Thing", "a").map(|o| facts.get::<Size>(o)).collect();
+        assert_eq!(named.len(), 3);
+        assert!(named.iter().all(Option::is_some));
+        assert!(facts.named("Thing", "b").all(|o| facts.get::<Size>(o).is_none()));
+        assert_eq!(facts.named("Thing", "c").count(), 0);
+        assert_eq!(facts.named("Other", "a").count(), 0);
+        let first = facts.named("Thing", "a").next().expect("a");
+        assert_eq!((first.place().pos.line, first.id().namespace.as_deref()), (2, Some("x")));
+    }
+
+    #[test]
+    fn a_kind_no_rule_asks_for_is_not_read() {
+        let facts = Facts::new(set("one.yaml", TWO, &[]));
+        assert_eq!(facts.objects.len(), 2);
+        assert_eq!(facts.with::<Size>().count(), 0);
+    }
+
+    #[test]
+    fn an_object_of_another_set_has_no_fact_here() {
+        let facts = Facts::new(set("one.yaml", TWO, &[&SIZE]));
+        let other = Facts::new(set("one.yaml", TWO, &[&SIZE]));
+        let stranger = &other.objects[0];
+        assert!(facts.get::<Size>(stranger).is_none());
+        assert!(other.get::<Size>(stranger).is_some());
     }
 }

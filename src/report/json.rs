@@ -13,6 +13,15 @@ struct JsonReport<'a> {
     summary: Summary,
 }
 
+/// Writes the report as pretty JSON, one string per line, with a final newline.
+pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let doc = JsonReport { version: 1, findings: &report.findings, summary: Summary::of(report) };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    std::io::Write::write_all(&mut out, b"\n")?;
+    std::io::Write::flush(&mut out)
+}
+
 pub fn render(report: &Report) -> String {
     let out = JsonReport { version: 1, findings: &report.findings, summary: Summary::of(report) };
     serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")) + "\n"

@@ -2,8 +2,9 @@
 //! (documented in README),
 //! `sarif` (2.1.0, for GitHub code scanning) and `github` (workflow annotation commands).
 //!
-//! Reporters turn positions into text; they never change what was found. [`render`] is the one way out
-//! for every format: it removes every secret value the run found from the finished text.
+//! Reporters turn positions into text; they never change what was found. [`write`] is the one way out for
+//! every format (and [`render`] its in-memory form): it removes every secret value the run found from the
+//! finished text.
 
 pub mod concise;
 pub mod github;
@@ -39,7 +40,28 @@ pub fn render(report: &Report, format: Format, colour: bool, show_suppressed: bo
         Format::Sarif => sarif::render(report),
         Format::Github => github::render(report),
     };
-    report.secrets.redact(&text).into_owned()
+    match report.secrets.redact(&text) {
+        std::borrow::Cow::Owned(clean) => clean,
+        std::borrow::Cow::Borrowed(_) => text,
+    }
+}
+
+/// Writes the report in `format` to `out`, as [`render`] gives it. JSON is streamed, redacted line by line (a
+/// JSON string never spans lines, so each of its secret forms is whole on one line): a report of hundreds of
+/// thousands of findings is not held as text too.
+pub fn write(
+    report: &Report,
+    format: Format,
+    colour: bool,
+    show_suppressed: bool,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if format != Format::Json {
+        return out.write_all(render(report, format, colour, show_suppressed).as_bytes());
+    }
+    let mut lines = report.secrets.line_writer(out);
+    json::write(report, &mut lines)?;
+    std::io::Write::flush(&mut lines)
 }
 
 /// Counts shown at the end of every report.

@@ -577,3 +577,25 @@ impl Rule {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables of one fact kind read in different places (a check's files, a review's context) join by the
+    /// kind's name: two kinds must never share one.
+    #[test]
+    fn fact_kinds_are_named_uniquely() {
+        let mut seen: Vec<(&str, *const FactKind)> = Vec::new();
+        for rule in RULES {
+            for kind in rule.check.reads() {
+                match seen.iter().find(|(name, _)| *name == kind.name) {
+                    Some((_, at)) => assert!(std::ptr::eq(*at, *kind), "two fact kinds are named `{}`", kind.name),
+                    None => seen.push((kind.name, *kind)),
+                }
+            }
+        }
+        assert_eq!(all_fact_kinds().len(), seen.len());
+        assert!(seen.len() >= 6, "{seen:?}");
+    }
+}
