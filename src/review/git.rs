@@ -122,6 +122,9 @@ fn resolve_with(
     // Opened as bare: kpath reads commits and trees only, so neither the work tree nor the index is
     // consulted (the index of a large repository is slow to load, and the work tree is not ours).
     let open_error = |source| GitError::Open { path: repo.to_path_buf(), source };
+    // Objects are not hashed again on every read, as git itself does not: a fetch verifies what it stores
+    // (index-pack checks every object's id), and a review reads every file of both trees once.
+    git2::opts::strict_hash_verification(false);
     let git_dir = Repository::open(repo).map_err(open_error)?.path().to_path_buf();
     let repository = Repository::open_bare(&git_dir).map_err(open_error)?;
     // An empty in-memory index: libgit2 would otherwise load the repository's index file (slow on
