@@ -4,6 +4,9 @@
 //! kind any rule reads), joins them into the index the cross-object rules query, and prints the live heap
 //! that remains, counted by a global allocator: what the facts cost, apart from parsing and findings.
 
+#[path = "support/yaml_files.rs"]
+mod yaml_files;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -44,14 +47,7 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: facts_memory DIR");
         return std::process::ExitCode::from(2);
     };
-    let mut files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(&dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
+    let files = yaml_files::under(&dir);
     let before = LIVE.load(Ordering::Relaxed);
     let mut all = FactSet::default();
     for path in &files {

@@ -4,6 +4,9 @@
 //! `parse_only events DIR`: saphyr-parser's event stream, counted (the floor: no tree at all).
 //! `parse_only tree DIR`: saphyr's own loader into `MarkedYaml` (a tree with spans, as any consumer needs).
 
+#[path = "support/yaml_files.rs"]
+mod yaml_files;
+
 use rayon::prelude::*;
 use saphyr::{LoadableYamlNode, MarkedYaml};
 
@@ -13,13 +16,7 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: parse_only events|tree DIR");
         return std::process::ExitCode::from(2);
     };
-    let files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(&dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
+    let files = yaml_files::under(&dir);
     let count: usize = files
         .par_iter()
         .map(|p| {
