@@ -565,7 +565,7 @@ fn loader_finding(
         column: pos.col,
         route: None,
         object: None,
-        help: rule.help().to_string(),
+        help: rule.help().into(),
         suppressed: None,
         locations: Vec::new(),
         environments: Vec::new(),
@@ -856,7 +856,7 @@ fn report_duplicate_keys(
     let Some((rule, severity)) = active.iter().find(|(r, _)| r.id == rules::manifest_invalid::RULE.id) else {
         return;
     };
-    let object = Object::from_root(root).map(|o| o.id());
+    let object = Object::from_root(root).map(|o| Arc::new(o.id()));
     for dup in duplicates {
         let place = if dup.mapping.0.is_empty() { "the top level".to_string() } else { format!("`{}`", dup.mapping) };
         let key: String = dup.key.chars().take(80).collect();
@@ -932,7 +932,7 @@ fn check_object_root(
         }
         return;
     };
-    let id = object.id();
+    let id = Arc::new(object.id());
     let findings_before = out.findings.len();
     let mut cx = ObjectCx::new(file, document, object, config, config.options(""));
     // Values the renderer produced at render time (a chart's random passwords) are not committed values.
@@ -973,7 +973,7 @@ fn check_object_root(
             })
             .collect();
         out.objects.push(CheckedObject {
-            id: id.clone(),
+            id: ObjectId::clone(&id),
             unit: file.to_string(),
             environment: None,
             node: root.clone(),
@@ -995,7 +995,7 @@ fn emitter<'a>(
     file: &Arc<str>,
     root: Option<&'a Node>,
     document: Option<usize>,
-    object: Option<ObjectId>,
+    object: Option<Arc<ObjectId>>,
     out: &'a mut Vec<Finding>,
 ) -> Emitter<'a> {
     Emitter { rule, severity, file: file.clone(), root, document, object, out, emitted: 0 }

@@ -100,8 +100,8 @@ pub struct Finding {
     pub column: u32,
     /// Route inside the YAML document, when the finding is about a manifest field.
     pub route: Option<Route>,
-    pub object: Option<ObjectId>,
-    pub help: String,
+    pub object: Option<std::sync::Arc<ObjectId>>,
+    pub help: std::borrow::Cow<'static, str>,
     pub suppressed: Option<Suppression>,
     /// Every place the finding can be fixed, most direct first; the first is `file:line:column`.
     /// Plain files have one (`manifest`); findings on rendered objects list their source places, then the

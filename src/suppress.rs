@@ -82,12 +82,12 @@ impl SuppressionIndex {
             return;
         }
         for waiver in &config.waivers {
-            if !waiver.matches(finding.rule, &finding.file, finding.object.as_ref()) {
+            if !waiver.matches(finding.rule, &finding.file, finding.object.as_deref()) {
                 continue;
             }
             if waiver.expired(today) {
                 let (y, m, d) = waiver.expires.unwrap_or_default();
-                finding.help.push_str(&format!(
+                finding.help.to_mut().push_str(&format!(
                     " (a waiver at {}:{} matched but expired on {y:04}-{m:02}-{d:02})",
                     config.source.as_deref().unwrap_or(crate::config::FILE_NAME),
                     waiver.line

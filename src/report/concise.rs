@@ -42,7 +42,7 @@ mod tests {
             column: 7,
             route: None,
             object: None,
-            help: String::new(),
+            help: "".into(),
             suppressed: None,
             locations: Vec::new(),
             environments: vec!["prod".into(), "staging".into()],

@@ -330,13 +330,15 @@ fn generated_finding(i: usize) -> Finding {
         line,
         column: 1,
         route: None,
-        object: (!i.is_multiple_of(5)).then(|| ObjectId {
-            api_version: "apps/v1".to_string(),
-            kind: if i.is_multiple_of(11) { hostile(i).to_string() } else { "Deployment".to_string() },
-            namespace: Some(hostile(i + 3).to_string()),
-            name: format!("web-{i}-{}", hostile(i + 5)),
+        object: (!i.is_multiple_of(5)).then(|| {
+            std::sync::Arc::new(ObjectId {
+                api_version: "apps/v1".to_string(),
+                kind: if i.is_multiple_of(11) { hostile(i).to_string() } else { "Deployment".to_string() },
+                namespace: Some(hostile(i + 3).to_string()),
+                name: format!("web-{i}-{}", hostile(i + 5)),
+            })
         }),
-        help: format!("{} {}", rule.help(), hostile(i + 11)),
+        help: format!("{} {}", rule.help(), hostile(i + 11)).into(),
         suppressed: (i % 50 == 3)
             .then(|| Suppression { kind: "comment", reason: format!("because {}", hostile(i + 13)) }),
         locations: vec![Location { file, line, column: 1, kind: "manifest" }],

@@ -445,7 +445,9 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     // Texts from the repository lose their secrets before anything is built (and cut) from them.
     for f in &mut findings {
         secrets.redact_in_place(&mut f.finding.message);
-        secrets.redact_in_place(&mut f.finding.help);
+        if let std::borrow::Cow::Owned(clean) = secrets.redact(&f.finding.help) {
+            f.finding.help = clean.into();
+        }
         if let Some(s) = &mut f.finding.suppressed {
             secrets.redact_in_place(&mut s.reason);
         }
@@ -1349,8 +1351,8 @@ mod tests {
             line,
             column: 1,
             route: route.map(Route::parse),
-            object,
-            help: r.help().to_string(),
+            object: object.map(std::sync::Arc::new),
+            help: r.help().into(),
             suppressed: None,
             locations: vec![Location { file: file.to_string(), line, column: 1, kind: "manifest" }],
             environments: Vec::new(),
@@ -1432,7 +1434,7 @@ mod tests {
         b.column = 5;
         b.locations[0].line = 19;
         b.message = "completely reworded".to_string();
-        b.help = "other help".to_string();
+        b.help = "other help".into();
         assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
         assert_eq!(fingerprint(&a, None).len(), 16);
         assert!(fingerprint(&a, None).bytes().all(|c| c.is_ascii_hexdigit()));
@@ -1606,7 +1608,7 @@ mod tests {
         assert_eq!((p.annotations[0].path.as_str(), p.annotations[0].start_line), ("charts/shop/values.yaml", 1));
         assert_eq!(p.annotations[0].annotation_level, "failure");
         assert_eq!(p.annotations[0].title, "hpa-replicas-conflict");
-        assert!(p.annotations[0].message.contains(&f.help));
+        assert!(p.annotations[0].message.contains(f.help.as_ref()));
 
         // Both changed: the values key wins.
         let diff = diff_of(&[("charts/shop/templates/deployment.yaml", 9), ("charts/shop/values.yaml", 1)]);

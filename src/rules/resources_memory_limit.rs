@@ -110,7 +110,7 @@ mod tests {
                 column: 1,
                 route: None,
                 object: None,
-                help: String::new(),
+                help: "".into(),
                 suppressed: None,
                 locations: Vec::new(),
                 environments: Vec::new(),

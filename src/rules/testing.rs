@@ -123,7 +123,7 @@ fn emitter<'a>(
         RuleLevel::On(severity) => severity,
         RuleLevel::Off => rule.severity,
     };
-    Emitter { rule, severity, file: Arc::from(file), root, document, object, out, emitted: 0 }
+    Emitter { rule, severity, file: Arc::from(file), root, document, object: object.map(Arc::new), out, emitted: 0 }
 }
 
 /// The findings' messages, in order.
