@@ -13,7 +13,7 @@ use crate::config::{Config, RuleLevel};
 use crate::finding::{Finding, Location, ObjectId};
 use crate::loader::{self, Input, InputKind, Skipped, TreeRoot};
 use crate::model::Object;
-use crate::model::facts::{self, FactKind, FactSet, Facts};
+use crate::model::facts::{self, FactSet, Facts};
 use crate::redact::{self, SecretSet};
 use crate::render::{self, DirTree, Namespace, Renderer, Unit};
 use crate::rules::{self, DockerfileCx, Emitter, GlobalCx, IamCx, ObjectCx, Rule};
@@ -74,9 +74,8 @@ pub struct Stats {
 
 struct FileOutcome {
     findings: Vec<Finding>,
+    /// Of the fact kinds the active rules read.
     facts: FactSet,
-    /// The fact kinds the active rules read.
-    kinds: Vec<&'static FactKind>,
     /// Rules ignored through objects' `kpath/ignore` annotation: (file, document, rules).
     annotations: Vec<(String, usize, Vec<String>)>,
     /// `kpath:ignore` comments, per file (a chart contributes its templates and values files).
@@ -96,8 +95,7 @@ impl FileOutcome {
     fn new(active: &[(&'static Rule, crate::finding::Severity)]) -> FileOutcome {
         FileOutcome {
             findings: Vec::new(),
-            facts: FactSet::default(),
-            kinds: rules::fact_kinds(active.iter().map(|(rule, _)| *rule)),
+            facts: FactSet::new(&rules::fact_kinds(active.iter().map(|(rule, _)| *rule))),
             annotations: Vec::new(),
             comments: Vec::new(),
             rendered: Vec::new(),
@@ -144,10 +142,9 @@ impl ContextFile {
     /// do not parse or are not objects bring nothing.
     pub fn read(file: &str, text: &str) -> ContextFile {
         let file: Arc<str> = Arc::from(file);
-        let mut facts = FactSet::default();
-        let mut annotations = Vec::new();
         // Read once for every check that asks, whatever rules it runs.
-        let kinds = rules::all_fact_kinds();
+        let mut facts = FactSet::new(&rules::all_fact_kinds());
+        let mut annotations = Vec::new();
         let (docs, _) = yaml::parse_stream(text);
         for doc in &docs {
             let Some(root) = doc.root.as_ref().filter(|r| looks_like_kubernetes(r) && !is_tool_config(r)) else {
@@ -161,8 +158,8 @@ impl ContextFile {
             };
             for item in items {
                 if let Some(object) = Object::from_root(item) {
-                    facts.read(&kinds, &object, object.pod_spec().as_ref(), &file, doc.index);
-                    if let Some(ignored) = ignored_rules(&object) {
+                    facts.read(&object, object.pod_spec().as_ref(), &file, doc.index);
+                    if let Some(ignored) = suppress::annotated(&object) {
                         annotations.push((doc.index, ignored));
                     }
                 }
@@ -948,8 +945,8 @@ fn check_object_root(
             check(&cx, &mut emitter);
         }
     }
-    out.facts.read(&out.kinds, &object, cx.pod_spec(), file, document);
-    if let Some(ignored) = ignored_rules(&object) {
+    out.facts.read(&object, cx.pod_spec(), file, document);
+    if let Some(ignored) = suppress::annotated(&object) {
         out.annotations.push((file.to_string(), document, ignored));
     }
     // What the secret rules flagged is a secret wherever it appears, whatever made the rule judge so.
@@ -983,13 +980,6 @@ fn check_object_root(
             secret_routes,
         });
     }
-}
-
-/// Rules ignored through the object's `kpath/ignore` annotation.
-fn ignored_rules(object: &Object<'_>) -> Option<Vec<String>> {
-    let ignored: Vec<String> =
-        object.annotation("kpath/ignore")?.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
-    (!ignored.is_empty()).then_some(ignored)
 }
 
 fn emitter<'a>(

@@ -7,6 +7,13 @@ use std::collections::HashMap;
 use crate::config::Config;
 use crate::finding::{Finding, Suppression};
 
+/// The rules an object's `kpath/ignore` annotation lists (comma-separated), if any.
+pub fn annotated(object: &crate::model::Object<'_>) -> Option<Vec<String>> {
+    let rules: Vec<String> =
+        object.annotation("kpath/ignore")?.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    (!rules.is_empty()).then_some(rules)
+}
+
 /// One `# kpath:ignore` comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnoreComment {

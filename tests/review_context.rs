@@ -167,6 +167,29 @@ fn a_suppression_on_an_unchanged_line_still_holds() {
 }
 
 #[test]
+fn an_ignore_annotation_on_an_unchanged_object_still_holds() {
+    let deployment = deployment("  replicas: 3\n", "").replacen(
+        "  labels:\n",
+        "  annotations:\n    kpath/ignore: hpa-replicas-conflict\n  labels:\n",
+        1,
+    );
+    let base = [("apps/checkout/deployment.yaml", deployment.as_str())];
+    let change = [("apps/checkout/hpa.yaml", HPA)];
+    let dir = repository(&base, &change);
+    for plan in [review(dir.path()), review_dirs(&base, &change)] {
+        // Found (the unchanged Deployment was seen), and suppressed by its annotation.
+        let conflict = plan["findings"].as_array().into_iter().flatten().find(|f| f["rule"] == "hpa-replicas-conflict");
+        assert_eq!(
+            conflict.map(|f| f["suppressed"]["kind"].clone()),
+            Some("annotation".into()),
+            "{:#}",
+            plan["findings"]
+        );
+        assert_eq!(plan["conclusion"], "success", "{:?}", findings(&plan));
+    }
+}
+
+#[test]
 fn relations_among_unchanged_objects_are_existing_and_unrelated_files_bring_nothing() {
     let deployment = deployment("  replicas: 3\n", "");
     let base = [

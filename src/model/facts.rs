@@ -139,7 +139,6 @@ trait Table: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     fn read(&mut self, index: u32, object: &Object<'_>, pod: Option<&PodSpec<'_>>);
     /// Appends another table of the same kind whose objects follow this one's after `offset`.
-    fn append(&mut self, other: &dyn Table, offset: u32);
     fn take(&mut self, other: Box<dyn Table>, offset: u32);
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
@@ -178,12 +177,6 @@ impl<T: Fact> Table for Rows<T> {
         }
     }
 
-    fn append(&mut self, other: &dyn Table, offset: u32) {
-        if let Some(other) = other.as_any().downcast_ref::<Rows<T>>() {
-            self.rows.extend(other.rows.iter().map(|(i, fact)| (i + offset, fact.clone())));
-        }
-    }
-
     fn take(&mut self, other: Box<dyn Table>, offset: u32) {
         if let Ok(other) = other.into_any().downcast::<Rows<T>>() {
             self.rows.extend(other.rows.into_iter().map(|(i, fact)| (i + offset, fact)));
@@ -212,7 +205,7 @@ impl<T: Fact> Table for Rows<T> {
 }
 
 /// The facts read from some objects (one file's, one render's): every object's [`ObjectFacts`], and one
-/// table per fact kind asked for.
+/// table per fact kind asked for. `FactSet::default()` reads no kind: it is a set others are joined into.
 #[derive(Debug, Default)]
 pub struct FactSet {
     pub objects: Vec<ObjectFacts>,
@@ -226,19 +219,13 @@ impl Clone for FactSet {
 }
 
 impl FactSet {
-    /// Reads one object: its identity and place, and each kind's fact. `kinds` is the same for every object of
-    /// a set.
-    pub fn read(
-        &mut self,
-        kinds: &[&'static FactKind],
-        object: &Object<'_>,
-        pod: Option<&PodSpec<'_>>,
-        file: &Arc<str>,
-        document: usize,
-    ) {
-        if self.tables.len() != kinds.len() {
-            self.tables = kinds.iter().map(|kind| (kind.new)(kind.name)).collect();
-        }
+    /// A set that reads these kinds of each object.
+    pub fn new(kinds: &[&'static FactKind]) -> FactSet {
+        FactSet { objects: Vec::new(), tables: kinds.iter().map(|kind| (kind.new)(kind.name)).collect() }
+    }
+
+    /// Reads one object: its identity and place, and the fact of each kind the set reads.
+    pub fn read(&mut self, object: &Object<'_>, pod: Option<&PodSpec<'_>>, file: &Arc<str>, document: usize) {
         let index = u32::try_from(self.objects.len()).unwrap_or(u32::MAX);
         self.objects.push(ObjectFacts::read(object, file, document));
         for table in &mut self.tables {
@@ -272,7 +259,7 @@ impl FactSet {
             o
         }));
         for table in &other.tables {
-            self.table_like(table.as_ref()).append(table.as_ref(), offset);
+            self.table_like(table.as_ref()).take(table.clone_box(), offset);
         }
     }
 
@@ -385,12 +372,12 @@ mod tests {
 
     fn set(file: &str, yaml: &str, kinds: &[&'static FactKind]) -> FactSet {
         let file: Arc<str> = Arc::from(file);
-        let mut set = FactSet::default();
+        let mut set = FactSet::new(kinds);
         let (docs, _) = crate::yaml::parse_stream(yaml);
         for doc in &docs {
             let root = doc.root.as_ref().expect("document");
             let object = Object::from_root(root).expect("object");
-            set.read(kinds, &object, object.pod_spec().as_ref(), &file, doc.index);
+            set.read(&object, object.pod_spec().as_ref(), &file, doc.index);
         }
         set
     }

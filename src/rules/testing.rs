@@ -51,11 +51,11 @@ pub(crate) fn global_findings_with(rule: &'static Rule, yaml: &str, config: &Con
     let Some(check) = rule.check.global() else { panic!("{} is not a global rule", rule.id) };
     let file: Arc<str> = Arc::from("t.yaml");
     let kinds = crate::rules::fact_kinds([rule]);
-    let mut set = FactSet::default();
+    let mut set = FactSet::new(&kinds);
     for (document, root) in &documents(yaml) {
         let object = Object::from_root(root)
             .unwrap_or_else(|| panic!("test document {document} has no apiVersion, kind and name"));
-        set.read(&kinds, &object, object.pod_spec().as_ref(), &file, *document);
+        set.read(&object, object.pod_spec().as_ref(), &file, *document);
     }
     let facts = Facts::new(set);
     let mut found = Vec::new();
