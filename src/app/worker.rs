@@ -789,28 +789,6 @@ fn lines_of(comment: &InlineComment) -> String {
     }
 }
 
-/// `summary` without the items of its "commented inline" section that are about `demoted` comments (each item
-/// is a finding: ``**error** `rule` at `path:line` ``, the place possibly a link); the section goes when it is
-/// left empty.
-fn without_inline_items(summary: &str, demoted: &[InlineComment]) -> String {
-    const HEADING: &str = "#### New findings commented inline";
-    let Some(start) = summary.find(HEADING) else { return summary.to_string() };
-    let body_start = start + HEADING.len();
-    let end = summary[body_start..].find("\n#### ").map_or(summary.len(), |i| body_start + i + 1);
-    let is_demoted = |item: &str| {
-        demoted.iter().any(|c| {
-            (c.start_line.unwrap_or(c.line)..=c.line).any(|l| item.contains(&format!("`{}:{l}`", c.path)))
-                && c.rules.iter().any(|r| item.contains(&format!("`{r}` at ")))
-        })
-    };
-    let kept: Vec<&str> =
-        summary[body_start..end].lines().filter(|l| !(l.starts_with("- ") && is_demoted(l))).collect();
-    if !kept.iter().any(|l| l.starts_with("- ")) {
-        return format!("{}{}", &summary[..start], &summary[end..]);
-    }
-    format!("{}{HEADING}{}\n{}", &summary[..start], kept.join("\n"), &summary[end..])
-}
-
 /// The plan's summary, with the findings that could not be commented inline added in full.
 fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>) -> String {
     // Whole findings only, within GitHub's limit (a check run's summary; with room for the markers of the
@@ -822,7 +800,7 @@ fn summary_with(plan: &ReviewPlan, demoted: &[InlineComment], note: Option<&str>
     }
     let note = note.unwrap_or("These could not go on a line of the diff, or there were too many to comment on.");
     // The plan's list of what it commented inline names only what really was.
-    let summary = without_inline_items(&plan.summary, demoted);
+    let summary = plan.summary_without(demoted);
     // The plan's summary may fill GitHub's limit on its own: it gives way for the section's heading and note.
     let mut out = fit_summary(summary.trim_end(), budget.saturating_sub(DEMOTED_HEAD + note.len()));
     out.push_str("\n\n#### Findings not commented inline\n\n");
@@ -948,25 +926,6 @@ mod tests {
     }
 
     #[test]
-    fn the_commented_inline_list_names_only_what_was_commented() {
-        let summary = "### ❌ kpath\n\n#### New findings commented inline\n\n- **error** `image-latest` at \
-                       [`a.yaml:3`](https://x/blob/h/a.yaml#L3)\n- **error** `hpa-replicas-conflict` at `b.yaml:9`\n\
-                       \n#### Fixed\n\n- **error** `x` at `c.yaml:1` (base): y\n";
-        let kept = without_inline_items(summary, &[comment("a.yaml", 3, "f1")]);
-        assert!(!kept.contains("`a.yaml:3`"), "{kept}");
-        assert!(kept.contains("- **error** `hpa-replicas-conflict` at `b.yaml:9`\n\n#### Fixed"), "{kept}");
-        let none = without_inline_items(
-            summary,
-            &[comment("a.yaml", 3, "f1"), {
-                let mut c = comment("b.yaml", 9, "f2");
-                c.rules = vec!["hpa-replicas-conflict"];
-                c
-            }],
-        );
-        assert!(!none.contains("commented inline") && none.contains("#### Fixed"), "{none}");
-    }
-
-    #[test]
     fn a_summary_with_many_findings_not_inline_stays_whole_within_the_limit() {
         let plan = ReviewPlan {
             conclusion: Conclusion::Failure,
@@ -978,6 +937,7 @@ mod tests {
             changes: Vec::new(),
             counts: Default::default(),
             secrets: Default::default(),
+            parts: None,
         };
         let long = format!(
             "**error** `image-latest`: {}\n\n<details><summary>Why</summary>\n\nwhy\n\n</details>",

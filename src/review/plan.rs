@@ -145,9 +145,44 @@ pub struct ReviewPlan {
     /// Every secret value of both sides: never serialised, removed from every rendering.
     #[serde(skip)]
     pub secrets: Arc<SecretSet>,
+    /// What [`ReviewPlan::summary`] was assembled from, to assemble it again (`None` for a plan made by hand).
+    #[serde(skip)]
+    pub(crate) parts: Option<Arc<SummaryParts>>,
+}
+
+/// The pieces of a summary, kept so the App can assemble it again once it knows which comments it posted.
+#[derive(Debug, Clone)]
+pub(crate) struct SummaryParts {
+    top: String,
+    sections: Vec<Section>,
+    trim_order: [usize; 5],
+    /// Where the inline section is in `sections`, and the fingerprint of each of its items.
+    inline: (usize, Vec<String>),
+    groups: Vec<Group>,
+    nothing_relevant: bool,
 }
 
 impl ReviewPlan {
+    /// The summary, its list of findings commented inline without those of `held_back` (comments the App did not
+    /// post: past its cap, or on lines GitHub does not show).
+    pub fn summary_without(&self, held_back: &[InlineComment]) -> String {
+        let Some(parts) = &self.parts else { return self.summary.clone() };
+        let gone: std::collections::HashSet<&str> =
+            held_back.iter().flat_map(|c| c.fingerprints.iter().map(String::as_str)).collect();
+        let mut sections = parts.sections.clone();
+        let (at, fingerprints) = &parts.inline;
+        if let Some(section) = sections.get_mut(*at) {
+            let items = std::mem::take(&mut section.items);
+            section.items = items
+                .into_iter()
+                .zip(fingerprints)
+                .filter(|(_, f)| !gone.contains(f.as_str()))
+                .map(|(i, _)| i)
+                .collect();
+        }
+        assemble(&parts.top, &mut sections, &parts.trim_order, &parts.groups, parts.nothing_relevant)
+    }
+
     /// A rendering of the plan without any secret value of the review: the last step of every output.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.secrets.redact(text)
@@ -602,7 +637,8 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     );
     off_section.items = off_diff.iter().map(|f| finding_item(f, true, &links)).collect();
     let mut inline_section =
-        Section::new("New findings commented inline", None, "see the review comments, or run `kpath review` locally");
+        Section::new(INLINE_SECTION, None, "see the review comments, or run `kpath review` locally");
+    let inline_fingerprints: Vec<String> = inline.iter().map(|(f, ..)| f.fingerprint.clone()).collect();
     inline_section.items = inline
         .iter()
         .map(|(f, file, line)| {
@@ -646,9 +682,28 @@ pub fn build(input: PlanInput<'_>) -> ReviewPlan {
     let trim_order = [2, 4, 3, 1, 0];
 
     let groups = object_groups(&changes, &units);
-    let summary = assemble(&top, &mut sections, &trim_order, groups, nothing_relevant);
+    let parts = SummaryParts {
+        top,
+        sections: sections.clone(),
+        trim_order,
+        inline: (sections.iter().position(|s| s.title == INLINE_SECTION).unwrap_or(usize::MAX), inline_fingerprints),
+        groups,
+        nothing_relevant,
+    };
+    let summary = assemble(&parts.top, &mut sections, &trim_order, &parts.groups, nothing_relevant);
 
-    ReviewPlan { conclusion, title, summary, comments, annotations, findings, changes, counts, secrets }
+    ReviewPlan {
+        conclusion,
+        title,
+        summary,
+        comments,
+        annotations,
+        findings,
+        changes,
+        counts,
+        secrets,
+        parts: Some(Arc::new(parts)),
+    }
 }
 
 /// Every rendered change of the plan as a full diff, per unit and environment, for the check run's details
@@ -805,6 +860,8 @@ fn suggestion(
 // The summary
 // ---------------------------------------------------------------------------------------------
 
+/// The summary's list of the findings commented inline.
+const INLINE_SECTION: &str = "New findings commented inline";
 /// Longest list item, so one absurd message cannot take the whole summary.
 const MAX_ITEM: usize = 2_000;
 /// Room kept for the "… and N more" line of a trimmed section.
@@ -812,6 +869,7 @@ const MORE_LINE: usize = 200;
 /// Room kept for the line saying how many object diffs were left out.
 const LEFT_OUT_NOTE: usize = 300;
 
+#[derive(Debug, Clone)]
 struct Section {
     title: &'static str,
     intro: Option<&'static str>,
@@ -871,6 +929,7 @@ fn finding_item(f: &ReviewFinding, with_environments: bool, links: &Links) -> St
     item
 }
 
+#[derive(Debug, Clone)]
 struct Group {
     header: String,
     entries: Vec<String>,
@@ -1044,7 +1103,7 @@ fn assemble(
     top: &str,
     sections: &mut [Section],
     trim_order: &[usize],
-    groups: Vec<Group>,
+    groups: &[Group],
     nothing_relevant: bool,
 ) -> String {
     let show_rendered = !nothing_relevant || !groups.is_empty();
@@ -1072,7 +1131,7 @@ fn assemble(
             out.push_str("No rendered object changed.\n");
         } else {
             let budget = MAX_SUMMARY.saturating_sub(out.len() + LEFT_OUT_NOTE);
-            let (kept, left_out) = keep_diffs(&groups, budget);
+            let (kept, left_out) = keep_diffs(groups, budget);
             for (g, group) in groups.iter().enumerate() {
                 let chosen: Vec<&String> =
                     group.entries.iter().enumerate().filter(|(e, _)| kept[g][*e]).map(|(_, s)| s).collect();
@@ -1672,6 +1731,41 @@ mod tests {
         let inline = p.summary.split("#### New findings commented inline").nth(1).unwrap_or("");
         let inline = inline.split("\n#### ").next().unwrap_or("");
         assert_eq!(inline.lines().filter(|l| l.starts_with("- ")).count(), 3, "{}", p.summary);
+    }
+
+    #[test]
+    fn the_summary_again_without_held_back_comments_lists_only_what_was_commented() {
+        let diff = diff_of(&[("charts/shop/values.yaml", 1), ("charts/shop/values.yaml", 2)]);
+        let files = [("charts/shop/values.yaml", "replicaCount: 3\nimage: x\n")];
+        let p = plan(
+            vec![
+                review(helm_finding("hpa-replicas-conflict", 1, 9), Status::New, "fp1"),
+                review(helm_finding("namespace-default", 2, 4), Status::New, "fp2"),
+            ],
+            &diff,
+            &lines_of(&files),
+        );
+        let inline_items = |summary: &str| -> Vec<String> {
+            let Some(section) = summary.split("#### New findings commented inline").nth(1) else { return Vec::new() };
+            let section = section.split("\n#### ").next().unwrap_or("");
+            section.lines().filter(|l| l.starts_with("- ")).map(str::to_string).collect()
+        };
+        assert_eq!(inline_items(&p.summary).len(), 2, "{}", p.summary);
+        assert_eq!(p.summary_without(&[]), p.summary);
+        let held = |fp: &str| {
+            p.comments.iter().filter(|c| c.fingerprints.iter().any(|f| f == fp)).cloned().collect::<Vec<_>>()
+        };
+        let one = p.summary_without(&held("fp1"));
+        let kept = inline_items(&one);
+        assert_eq!(kept.len(), 1, "{one}");
+        assert!(kept[0].contains("`namespace-default`"), "{one}");
+        let none = p.summary_without(&[held("fp1"), held("fp2")].concat());
+        assert!(!none.contains("commented inline"), "{none}");
+        // Everything else is as it was.
+        let (before, inline_and_after) =
+            p.summary.split_once("\n#### New findings commented inline").expect("the inline section");
+        let after = inline_and_after.find("\n#### ").map_or("", |at| &inline_and_after[at..]);
+        assert_eq!(none, format!("{before}{after}"));
     }
 
     #[test]
