@@ -14,11 +14,8 @@ fn findings(files: &[(&str, &str)]) -> Vec<(String, String, u64)> {
     let run = kpath(&["check", "--no-cache", "--format", "json", "."], dir.path());
     assert!(run.code == 0 || run.code == 1, "exit {}: {}", run.code, run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout));
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["suppressed"].is_null())
+    bin::counted(&report)
+        .into_iter()
         .map(|f| {
             (
                 f["rule"].as_str().unwrap_or("").to_string(),

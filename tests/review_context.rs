@@ -75,11 +75,8 @@ fn check(dir: &Path) -> Value {
 
 /// (rule, file, line, status) of the plan's findings that count.
 fn findings(plan: &Value) -> Vec<(String, String, u64, String)> {
-    plan["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["suppressed"].is_null())
+    bin::counted(plan)
+        .into_iter()
         .map(|f| {
             (
                 f["rule"].as_str().unwrap_or("").to_string(),

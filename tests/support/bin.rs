@@ -82,3 +82,8 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The findings of a JSON report (`kpath check` or `kpath review`) that count: those not suppressed.
+pub fn counted(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["findings"].as_array().expect("findings").iter().filter(|f| f["suppressed"].is_null()).collect()
+}
