@@ -925,7 +925,10 @@ mod tests {
         let running = started(&args(fake.url(), out.path())).await;
         let code = fake.manifest_code();
         let state = running.shared.state.clone();
-        let wrong = format!("{}0", &state[..63]);
+        // The real state with its last digit changed (never the same digit: one state in sixteen ends in `0`).
+        let last = if state.ends_with('0') { '1' } else { '0' };
+        let wrong = format!("{}{last}", &state[..63]);
+        assert_ne!(wrong, state);
         for query in [format!("code={code}&state={wrong}"), format!("code={code}"), format!("code={code}&state=")] {
             let (status, page) = get(running.addr, &format!("/setup/callback?{query}"), None).await;
             assert_eq!(status, 400, "{query}: {page}");
