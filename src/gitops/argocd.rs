@@ -35,10 +35,7 @@ pub fn find(
     let candidates: Vec<&String> =
         tree.files().iter().filter(|f| f.ends_with(".yaml") || f.ends_with(".yml") || f.ends_with(".json")).collect();
     for file in candidates {
-        let Some(text) = tree.read(file, MAX_OBJECT_FILE_BYTES) else { continue };
-        if !text.contains("argoproj.io") {
-            continue;
-        }
+        let Some(text) = tree.read_mentioning(file, MAX_OBJECT_FILE_BYTES, "argoproj.io") else { continue };
         let (docs, _) = crate::yaml::parse_stream(&text);
         for doc in docs {
             let Some(root) = &doc.root else { continue };

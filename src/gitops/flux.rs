@@ -152,10 +152,8 @@ impl<'t> Reader<'t> {
         let files: Vec<String> =
             self.tree.files().iter().filter(|f| is_yaml(f) && !patches.contains(f.as_str())).cloned().collect();
         for file in files {
-            let Some(text) = self.read(&file, MAX_MANIFEST) else { continue };
-            if !text.contains("fluxcd.io") {
-                continue;
-            }
+            let Some(text) = self.tree.read_mentioning(&file, MAX_MANIFEST, "fluxcd.io") else { continue };
+            self.texts.insert(file.clone(), Some(text.clone()));
             let (docs, _broken) = crate::yaml::parse_stream(&text);
             for doc in docs {
                 let Some(root) = doc.root else { continue };

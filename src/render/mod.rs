@@ -53,6 +53,12 @@ pub trait Tree {
     fn files(&self) -> &[String];
     /// A file's text (lossy UTF-8), or `None` when it is missing or larger than `cap` bytes.
     fn read(&self, path: &str, cap: u64) -> Option<String>;
+    /// A file's text when it mentions `needle` (`None` when it does not, or as [`Tree::read`]): for scans that
+    /// look for one kind of object in every file. A tree that keeps its texts need not copy the others, and a
+    /// review learns that the scan depended on no more than whether the file mentions `needle`.
+    fn read_mentioning(&self, path: &str, cap: u64, needle: &'static str) -> Option<String> {
+        self.read(path, cap).filter(|t| t.contains(needle))
+    }
     /// The tree's root relative to the repository (the directory of `.kpath.yml`); `""` when it is the root.
     /// Paths in `.kpath.yml` are relative to the repository.
     fn prefix(&self) -> &str {

@@ -6,10 +6,11 @@
 //! therefore read as [`ContextFile`]s: parsed once per blob (and path), then served from a process-wide cache,
 //! so the App reviewing push after push of a repository parses an untouched file once.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use super::run::BlobTexts;
+use super::discovery::Side;
 use crate::engine::{ContextFile, ContextSource, MAX_FILE_BYTES, Relevant};
 use crate::loader::{self, InputKind};
 
@@ -37,28 +38,109 @@ pub fn is_manifest(path: &str) -> bool {
     matches!(loader::classify(Path::new(path)), Some(InputKind::Yaml | InputKind::Json))
 }
 
-/// The context of `files` (repository paths, with their blob ids) at one commit, read from the repository at
-/// `git_dir` when the check asks (texts the review's discovery read are not read again: `texts`): a file is parsed only when its text may relate to the checked objects
-/// ([`Relevant::may_relate`]), and kept by blob; files over the size limit, or that cannot be read, bring nothing.
-pub fn from_git(git_dir: PathBuf, files: Vec<(String, git2::Oid)>, texts: Arc<BlobTexts>) -> ContextSource {
+/// The manifests of one side of a review that may be context, with the words of their texts indexed, so that a
+/// check's context is found from its namespaces without reading every file of the repository again.
+pub struct Manifests {
+    /// Repository path and blob id, sorted by path.
+    files: Vec<(String, git2::Oid)>,
+    /// Files any check may relate to: no `namespace` in their text (an object whose namespace is set where it
+    /// is applied), or a CustomResourceDefinition (cluster-wide).
+    unscoped: Vec<u32>,
+    /// Each word of the texts that could be a namespace's name (a run of `a-z`, `0-9` and `-`), with the files
+    /// whose text has it.
+    words: HashMap<Box<str>, Vec<u32>>,
+}
+
+/// Words of a text that could be a namespace's name (the characters of a DNS label).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        .filter(|w| !w.is_empty() && w.len() <= 63)
+}
+
+impl Manifests {
+    /// Indexes `files` (path and blob id, sorted) of the repository `repo`: their texts are read once; a file
+    /// over the size limit, or that cannot be read, is never context.
+    pub fn index(repo: &git2::Repository, files: Vec<(String, git2::Oid)>) -> Manifests {
+        let mut unscoped = Vec::new();
+        let mut index: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        for (i, (_, id)) in files.iter().enumerate() {
+            let Some(text) = super::known::blob(repo, *id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES) else {
+                continue;
+            };
+            let i = i as u32;
+            if Relevant::default().may_relate(&text) {
+                unscoped.push(i);
+                continue;
+            }
+            let mut seen: HashSet<&str> = HashSet::new();
+            for word in words(&text).filter(|w| seen.insert(w)) {
+                match index.get_mut(word) {
+                    Some(files) => files.push(i),
+                    None => {
+                        index.insert(Box::from(word), vec![i]);
+                    }
+                }
+            }
+        }
+        Manifests { files, unscoped, words: index }
+    }
+
+    /// The files that may relate to a check's objects, by index: those that name no namespace or define a
+    /// resource, and those with one of the check's namespaces as a word of their text (a namespace written
+    /// only inside a longer name is another namespace). Every file, when some checked object's namespace is
+    /// unknown or is not a name the index has words for.
+    fn candidates(&self, relevant: &Relevant) -> Vec<u32> {
+        let is_word = |ns: &str| words(ns).next() == Some(ns);
+        if relevant.any || !relevant.namespaces.iter().all(|ns| is_word(ns)) {
+            return (0..self.files.len() as u32).collect();
+        }
+        let mut out = self.unscoped.clone();
+        for ns in &relevant.namespaces {
+            out.extend(self.words.get(ns.as_str()).into_iter().flatten());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// One file's context, parsed once per blob and path and then kept.
+fn parsed(path: &str, id: git2::Oid, text: impl FnOnce() -> Option<Arc<str>>) -> Option<Arc<ContextFile>> {
+    let key = (id, path.to_string());
+    if let Some(hit) = CACHE.get(&key) {
+        return Some(hit);
+    }
+    let context = Arc::new(ContextFile::read(path, &text()?));
+    CACHE.insert(key, context.clone());
+    Some(context)
+}
+
+/// The context of one side of a review, read from the repository at `git_dir` when the check asks: the side's
+/// manifests no unit reads, except `exclude` (the files the check itself reads). A file is parsed only when its
+/// text may relate to the checked objects ([`Relevant::may_relate`]), and kept by blob; files over the size
+/// limit, or that cannot be read, bring nothing.
+pub fn from_git(git_dir: PathBuf, side: Arc<Side>, exclude: BTreeSet<String>) -> ContextSource {
     Arc::new(move |relevant: &Relevant| {
         let Ok(repo) = git2::Repository::open_bare(&git_dir) else { return Vec::new() };
-        files
-            .iter()
-            .filter_map(|(path, id)| {
-                let key = (*id, path.clone());
-                if let Some(hit) = CACHE.get(&key) {
-                    return Some(hit);
-                }
-                let text = texts.read(&repo, *id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES)?;
-                if !relevant.may_relate(&text) {
-                    return None;
-                }
-                let context = Arc::new(ContextFile::read(path, &text));
-                CACHE.insert(key, context.clone());
-                Some(context)
-            })
-            .collect()
+        let (manifests, changed) = side.context(&repo);
+        let read = |id: git2::Oid| {
+            super::known::blob(&repo, id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES && relevant.may_relate(t))
+        };
+        let mut out: Vec<Arc<ContextFile>> = manifests
+            .candidates(relevant)
+            .into_iter()
+            .filter_map(|i| manifests.files.get(i as usize))
+            .filter(|(path, _)| !exclude.contains(path) && !changed.contains_key(path))
+            .filter_map(|(path, id)| parsed(path, *id, || read(*id)))
+            .collect();
+        // Files changed since the indexed tree, as they are on this side.
+        for (path, id) in changed.iter() {
+            let indexed = manifests.files.binary_search_by(|(f, _)| f.cmp(path)).is_ok();
+            if indexed && !exclude.contains(path) {
+                out.extend(parsed(path, *id, || read(*id)));
+            }
+        }
+        out
     })
 }
 

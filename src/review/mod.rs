@@ -3,9 +3,11 @@
 
 pub mod context;
 pub mod cost;
+pub mod discovery;
 #[cfg(test)]
 mod gfm_tests;
 pub mod git;
+pub mod known;
 pub mod model;
 pub mod objdiff;
 pub mod plan;

@@ -2,7 +2,7 @@
 //! (materialising them from git into temporary directories, never the user's work tree), diff the
 //! objects, classify findings, and build the plan.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -228,67 +228,6 @@ fn is_partial(layout: &Layout, affected: &Affected) -> bool {
     layout.units.iter().any(|u| !affected.units.contains(&unit_key(u)))
 }
 
-/// Every file of a commit with its blob id (`None`: a symlink).
-type Blobs = Vec<(String, Option<git2::Oid>)>;
-
-/// One side of a review read from git, as a tree the renderers find units in.
-struct GitTree<'r> {
-    repo: &'r git2::Repository,
-    commit: git2::Oid,
-    files: Vec<String>,
-    /// Each regular file's blob id, in the order of `files` (`None`: a symlink, read by path).
-    ids: Vec<Option<git2::Oid>>,
-    /// Texts already read, shared with the other side and the context.
-    texts: &'r BlobTexts,
-}
-
-/// The texts of the blobs a review read, by blob id, shared by both sides' discovery and the context: several
-/// renderers look at the same files, and a file the change leaves alone is the same blob on both sides, so it is
-/// inflated once. Up to [`READ_CACHE_BYTES`] in all; past that, blobs are read again when asked for.
-#[derive(Default)]
-pub struct BlobTexts {
-    /// Each blob read (`None`: too large or unreadable), and the bytes kept.
-    known: std::sync::Mutex<(Known, usize)>,
-}
-
-type Known = HashMap<git2::Oid, Option<Arc<str>>>;
-
-/// How much file text [`BlobTexts`] keeps.
-const READ_CACHE_BYTES: usize = 64 << 20;
-
-impl BlobTexts {
-    /// The blob's text (`None` when it is over [`git::MAX_BLOB_BYTES`] or cannot be read).
-    pub fn read(&self, repo: &git2::Repository, id: git2::Oid) -> Option<Arc<str>> {
-        let lock = || self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(known) = lock().0.get(&id) {
-            return known.clone();
-        }
-        let text: Option<Arc<str>> = git::read_blob(repo, id, git::MAX_BLOB_BYTES).map(Arc::from);
-        let mut known = lock();
-        let size = text.as_ref().map_or(0, |t| t.len());
-        if known.1 + size <= READ_CACHE_BYTES {
-            known.1 += size;
-            known.0.insert(id, text.clone());
-        }
-        text
-    }
-}
-
-impl Tree for GitTree<'_> {
-    fn files(&self) -> &[String] {
-        &self.files
-    }
-
-    fn read(&self, path: &str, cap: u64) -> Option<String> {
-        let index = self.files.binary_search_by(|f| f.as_str().cmp(path)).ok()?;
-        let text = match self.ids[index] {
-            Some(id) => self.texts.read(self.repo, id).map(|t| t.to_string()),
-            None => git::read_file(self.repo, self.commit, path).ok().flatten(),
-        };
-        text.filter(|t| t.len() as u64 <= cap)
-    }
-}
-
 /// Copies the selected files and directories of `from` into `to` (for `--base-dir/--head-dir`, so both kinds
 /// of source are checked alike). Links are not followed out of `from`.
 fn copy_selected(from: &Path, files: &[String], dirs: &[String], to: &Path) -> std::io::Result<()> {
@@ -342,49 +281,26 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Ok((repository, pair)) => {
             head_commit = Some(pair.head.to_string());
             let (changed, diff) = git::changes(&repository, &pair)?;
-            let texts: Arc<BlobTexts> = Arc::default();
-            let tree = |commit| -> Result<GitTree<'_>, ReviewError> {
-                let (files, ids) = git::list_blobs(&repository, commit)?.into_iter().unzip();
-                Ok(GitTree { repo: &repository, commit, files, ids, texts: &texts })
-            };
-            let base_tree = tree(pair.merge_base)?;
-            let gitops = discovery_settings(base_tree.read(config::FILE_NAME, 1 << 20), options);
-            // The head side is discovered on a second thread, with its own handle on the repository (a
-            // handle is not shared between threads): the two sides cost the time of one.
+            let base_config = git::read_file(&repository, pair.merge_base, config::FILE_NAME).ok().flatten();
+            let gitops = discovery_settings(base_config, options);
             let git_dir = repository.path().to_path_buf();
-            let (base_layout, (head_layout, head_blobs)) = std::thread::scope(|scope| {
-                let head = scope.spawn(|| -> Result<(Layout, Blobs), ReviewError> {
-                    let repository = git2::Repository::open_bare(&git_dir)
-                        .map_err(|source| git::GitError::Open { path: git_dir.clone(), source })?;
-                    let (files, ids): (Vec<String>, Vec<Option<git2::Oid>>) =
-                        git::list_blobs(&repository, pair.head)?.into_iter().unzip();
-                    let head_tree = GitTree { repo: &repository, commit: pair.head, files, ids, texts: &texts };
-                    let layout = Layout::discover(&head_tree, &renderers, &gitops);
-                    Ok((layout, head_tree.files.into_iter().zip(head_tree.ids).collect()))
-                });
-                let base = Layout::discover(&base_tree, &renderers, &gitops);
-                let head =
-                    head.join().unwrap_or_else(|_| Err(ReviewError::Io("the head side's discovery crashed".into())));
-                head.map(|head| (base, head))
-            })?;
-            let affected = affected(&base_layout, &head_layout, &changed, head_governs);
+            let base = super::discovery::side(&repository, pair.merge_base, &renderers, &gitops)?;
+            let head = match super::discovery::carried(&repository, &base, pair.head, &changed, &gitops)? {
+                Some(head) => head,
+                None => super::discovery::side(&repository, pair.head, &renderers, &gitops)?,
+            };
+            let (base_layout, head_layout) = (&*base.layout, &*head.layout);
+            let affected = affected(base_layout, head_layout, &changed, head_governs);
             for (layout, commit, root) in
-                [(&base_layout, pair.merge_base, &base_root), (&head_layout, pair.head, &head_root)]
+                [(base_layout, pair.merge_base, &base_root), (head_layout, pair.head, &head_root)]
             {
                 let (files, dirs) = side_paths(layout, &affected);
                 git::materialize(&repository, commit, &files, &dirs, root)?;
             }
-            let base_blobs: Blobs = base_tree.files.iter().cloned().zip(base_tree.ids.iter().copied()).collect();
-            for (side, layout, blobs) in [(0, &base_layout, &base_blobs), (1, &head_layout, &head_blobs)] {
-                let wanted = context_paths(layout, &affected);
-                let files: Vec<(String, git2::Oid)> = blobs
-                    .iter()
-                    .filter(|(path, _)| wanted.contains(path.as_str()))
-                    .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
-                    .collect();
-                contexts[side] = engine::Context {
-                    source: (!files.is_empty())
-                        .then(|| super::context::from_git(git_dir.clone(), files, texts.clone())),
+            for (index, (side, layout)) in [(&base, base_layout), (&head, head_layout)].into_iter().enumerate() {
+                contexts[index] = engine::Context {
+                    source: (!affected.is_empty())
+                        .then(|| super::context::from_git(git_dir.clone(), side.clone(), affected.files.clone())),
                     partial: is_partial(layout, &affected),
                 };
             }

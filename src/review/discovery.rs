@@ -1,0 +1,208 @@
+//! Each side of a review, discovered from git once per tree: its files with their blob ids, and its [`Layout`].
+//! A side's discovery is a pure function of what the renderers ask of its tree (the file list, and the texts
+//! they read), so it is kept by the tree's id, with the questions it asked. A head whose change leaves every
+//! answer as it was (no file added or removed, no changed file read, or mentioning what a scan looked for) has
+//! the base's layout; only its changed files' blob ids differ. Push after push of a pull request, only the
+//! change is read: the untouched part of the repository costs what looking up its tree's id costs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use git2::{Oid, Repository};
+
+use super::context::Manifests;
+use super::git::{self, GitError};
+use super::run::Layout;
+use crate::render::{Renderer, Tree};
+
+/// Every file of a commit with its blob id (`None`: a symlink), sorted by path.
+pub type Blobs = Vec<(String, Option<Oid>)>;
+
+/// One side of a review as discovery found it.
+pub struct Side {
+    /// The files of the tree discovery ran on.
+    blobs: Arc<Blobs>,
+    /// Files whose blob ids differ from `blobs` here (a side carried over from another): by path.
+    changed: Arc<BTreeMap<String, Oid>>,
+    pub layout: Arc<Layout>,
+    /// What discovery asked of the tree.
+    asked: Arc<Asked>,
+    /// The manifests of `blobs` that may be context, indexed once (shared by the sides carried over).
+    manifests: Arc<OnceLock<Arc<Manifests>>>,
+}
+
+impl Side {
+    /// A file's blob id here (`Some(None)`: a symlink; `None`: no such file).
+    fn id(&self, path: &str) -> Option<Option<Oid>> {
+        if let Some(id) = self.changed.get(path) {
+            return Some(Some(*id));
+        }
+        let index = self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok()?;
+        Some(self.blobs[index].1)
+    }
+
+    /// The context of this side: every manifest no unit reads, with the index of the tree discovery ran on
+    /// (built on first use) and the files whose ids differ here.
+    pub fn context(&self, repo: &Repository) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
+        let manifests = self.manifests.get_or_init(|| {
+            let files = self
+                .blobs
+                .iter()
+                .filter(|(path, _)| self.layout.files.contains(path) && super::context::is_manifest(path))
+                .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
+                .collect();
+            Arc::new(Manifests::index(repo, files))
+        });
+        (manifests.clone(), self.changed.clone())
+    }
+}
+
+/// What a side's discovery read: each path read whole, and each path scanned for a text, with the texts.
+#[derive(Default)]
+struct Asked {
+    whole: BTreeSet<String>,
+    scanned: BTreeMap<String, BTreeSet<&'static str>>,
+}
+
+/// A side's files read from git, as a tree the renderers find units in; it notes what they ask.
+struct GitTree<'r> {
+    repo: &'r Repository,
+    commit: Oid,
+    blobs: &'r Blobs,
+    files: Vec<String>,
+    asked: Mutex<Asked>,
+}
+
+impl GitTree<'_> {
+    fn text(&self, path: &str) -> Option<Arc<str>> {
+        let index = self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok()?;
+        match self.blobs[index].1 {
+            Some(id) => super::known::blob(self.repo, id),
+            None => git::read_file(self.repo, self.commit, path).ok().flatten().map(Arc::from),
+        }
+    }
+
+    fn asked(&self) -> std::sync::MutexGuard<'_, Asked> {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Tree for GitTree<'_> {
+    fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    fn read(&self, path: &str, cap: u64) -> Option<String> {
+        self.asked().whole.insert(path.to_string());
+        self.text(path).filter(|t| t.len() as u64 <= cap).map(|t| t.to_string())
+    }
+
+    fn read_mentioning(&self, path: &str, cap: u64, needle: &'static str) -> Option<String> {
+        self.asked().scanned.entry(path.to_string()).or_default().insert(needle);
+        self.text(path).filter(|t| t.len() as u64 <= cap && t.contains(needle)).map(|t| t.to_string())
+    }
+}
+
+/// Layouts kept by (tree id, what discovery was told of the run).
+type Kept = quick_cache::sync::Cache<(Oid, String), Arc<Side>, Weight>;
+
+#[derive(Clone)]
+struct Weight;
+
+impl quick_cache::Weighter<(Oid, String), Arc<Side>> for Weight {
+    fn weight(&self, _: &(Oid, String), side: &Arc<Side>) -> u64 {
+        // About a hundred bytes per file listed, units' inputs and questions included.
+        (side.blobs.len() as u64 + side.changed.len() as u64 + 1) * 100
+    }
+}
+
+static KEPT: LazyLock<Kept> = LazyLock::new(|| Kept::with_weighter(256, 128 << 20, Weight));
+
+/// The side at `commit`: kept, or listed and discovered (`settings` is what discovery is told of the run: it is
+/// part of the key).
+pub fn side(
+    repo: &Repository,
+    commit: Oid,
+    renderers: &[Box<dyn Renderer>],
+    gitops: &crate::gitops::Settings,
+) -> Result<Arc<Side>, GitError> {
+    let key = (root_tree(repo, commit)?, format!("{gitops:?}"));
+    if let Some(side) = KEPT.get(&key) {
+        return Ok(side);
+    }
+    let blobs = git::list_blobs(repo, commit)?;
+    let tree = GitTree {
+        repo,
+        commit,
+        files: blobs.iter().map(|(f, _)| f.clone()).collect(),
+        blobs: &blobs,
+        asked: Mutex::default(),
+    };
+    let layout = Layout::discover(&tree, renderers, gitops);
+    let asked = tree.asked.into_inner().unwrap_or_else(|p| p.into_inner());
+    let side = Arc::new(Side {
+        blobs: Arc::new(blobs),
+        changed: Arc::default(),
+        layout: Arc::new(layout),
+        asked: Arc::new(asked),
+        manifests: Arc::default(),
+    });
+    KEPT.insert(key, side.clone());
+    Ok(side)
+}
+
+/// The head side at `commit` from the base's, when the change (`changed`: every path it touches) leaves every
+/// answer the base's discovery depended on as it was; `None` when it may not, and the head must be discovered.
+pub fn carried(
+    repo: &Repository,
+    base: &Side,
+    commit: Oid,
+    changed: &[String],
+    gitops: &crate::gitops::Settings,
+) -> Result<Option<Arc<Side>>, GitError> {
+    let key = (root_tree(repo, commit)?, format!("{gitops:?}"));
+    if let Some(side) = KEPT.get(&key) {
+        return Ok(Some(side));
+    }
+    let head_tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(|source| GitError::Git { what: format!("cannot read commit {commit}"), source })?;
+    let mut changes = (*base.changed).clone();
+    for path in changed {
+        // Only a file that stays a regular file, with the same path, keeps the list of files as it was.
+        let Some(Some(old)) = base.id(path) else { return Ok(None) };
+        let Ok(entry) = head_tree.get_path(std::path::Path::new(path)) else { return Ok(None) };
+        if entry.kind() != Some(git2::ObjectType::Blob) || entry.filemode() == i32::from(git2::FileMode::Link) {
+            return Ok(None);
+        }
+        if base.asked.whole.contains(path) {
+            return Ok(None);
+        }
+        if let Some(needles) = base.asked.scanned.get(path) {
+            let mentions = |id| match super::known::blob(repo, id) {
+                Some(text) => needles.iter().any(|n| text.contains(n)),
+                None => true,
+            };
+            if mentions(old) || mentions(entry.id()) {
+                return Ok(None);
+            }
+        }
+        changes.insert(path.clone(), entry.id());
+    }
+    let side = Arc::new(Side {
+        blobs: base.blobs.clone(),
+        changed: Arc::new(changes),
+        layout: base.layout.clone(),
+        asked: base.asked.clone(),
+        manifests: base.manifests.clone(),
+    });
+    KEPT.insert(key, side.clone());
+    Ok(Some(side))
+}
+
+fn root_tree(repo: &Repository, commit: Oid) -> Result<Oid, GitError> {
+    repo.find_commit(commit)
+        .map(|c| c.tree_id())
+        .map_err(|source| GitError::Git { what: format!("cannot read commit {commit}"), source })
+}
