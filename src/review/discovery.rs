@@ -111,22 +111,33 @@ struct Weight;
 
 impl quick_cache::Weighter<(Oid, String), Arc<Side>> for Weight {
     fn weight(&self, _: &(Oid, String), side: &Arc<Side>) -> u64 {
-        // About a hundred bytes per file listed, units' inputs and questions included.
-        (side.blobs.len() as u64 + side.changed.len() as u64 + 1) * 100
+        // A few hundred bytes per file listed: its path and id, the units' inputs, the questions asked and
+        // the words of its text in the context index.
+        (side.blobs.len() as u64 + side.changed.len() as u64 + 1) * 300
     }
 }
 
 static KEPT: LazyLock<Kept> = LazyLock::new(|| Kept::with_weighter(256, 128 << 20, Weight));
 
-/// The side at `commit`: kept, or listed and discovered (`settings` is what discovery is told of the run: it is
-/// part of the key).
-pub fn side(
-    repo: &Repository,
-    commit: Oid,
-    renderers: &[Box<dyn Renderer>],
-    gitops: &crate::gitops::Settings,
-) -> Result<Arc<Side>, GitError> {
-    let key = (root_tree(repo, commit)?, format!("{gitops:?}"));
+/// What a side's discovery is given besides its tree.
+pub struct Run<'a> {
+    pub renderers: &'a [Box<dyn Renderer>],
+    pub gitops: &'a crate::gitops::Settings,
+    /// The Helm binary asked for (ApplicationSets' Go templates are evaluated by it).
+    pub helm: Option<&'a std::path::Path>,
+}
+
+impl Run<'_> {
+    /// The key a side is kept by: its tree, and everything else discovery is given.
+    fn key(&self, tree: Oid) -> (Oid, String) {
+        let names: Vec<&str> = self.renderers.iter().map(|r| r.name()).collect();
+        (tree, format!("{names:?} {:?} {:?}", self.gitops, self.helm))
+    }
+}
+
+/// The side at `commit`: kept, or listed and discovered. A side is kept only when its discovery settled.
+pub fn side(repo: &Repository, commit: Oid, run: &Run<'_>) -> Result<Arc<Side>, GitError> {
+    let key = run.key(root_tree(repo, commit)?);
     if let Some(side) = KEPT.get(&key) {
         return Ok(side);
     }
@@ -138,7 +149,7 @@ pub fn side(
         blobs: &blobs,
         asked: Mutex::default(),
     };
-    let layout = Layout::discover(&tree, renderers, gitops);
+    let layout = Layout::discover(&tree, run.renderers, run.gitops);
     let asked = tree.asked.into_inner().unwrap_or_else(|p| p.into_inner());
     let side = Arc::new(Side {
         blobs: Arc::new(blobs),
@@ -147,7 +158,9 @@ pub fn side(
         asked: Arc::new(asked),
         manifests: Arc::default(),
     });
-    KEPT.insert(key, side.clone());
+    if side.layout.settled {
+        KEPT.insert(key, side.clone());
+    }
     Ok(side)
 }
 
@@ -158,9 +171,9 @@ pub fn carried(
     base: &Side,
     commit: Oid,
     changed: &[String],
-    gitops: &crate::gitops::Settings,
+    run: &Run<'_>,
 ) -> Result<Option<Arc<Side>>, GitError> {
-    let key = (root_tree(repo, commit)?, format!("{gitops:?}"));
+    let key = run.key(root_tree(repo, commit)?);
     if let Some(side) = KEPT.get(&key) {
         return Ok(Some(side));
     }
@@ -197,7 +210,9 @@ pub fn carried(
         asked: base.asked.clone(),
         manifests: base.manifests.clone(),
     });
-    KEPT.insert(key, side.clone());
+    if side.layout.settled {
+        KEPT.insert(key, side.clone());
+    }
     Ok(Some(side))
 }
 

@@ -1015,6 +1015,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_becomes_a_directory_and_back_is_reported_whole_and_untouched_trees_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let c1 = commit(
+            &repo,
+            "main",
+            &[],
+            &[("a/deep/x.yaml", E::File("x: 1\n")), ("b", E::File("b\n")), ("c/y.yaml", E::File("y: 1\n"))],
+        );
+        commit(
+            &repo,
+            "pr",
+            &[c1],
+            &[("a/deep/x.yaml", E::File("x: 1\n")), ("b/inner.yaml", E::File("i: 1\n")), ("c", E::File("c\n"))],
+        );
+        let (repo, pair) = resolve(dir.path(), "main", "pr").unwrap();
+        let (paths, lines) = changes(&repo, &pair).unwrap();
+        assert_eq!(paths, ["b", "b/inner.yaml", "c", "c/y.yaml"]);
+        assert_eq!(lines_of(&lines, "b/inner.yaml"), [1]);
+        assert_eq!(lines_of(&lines, "c"), [1]);
+        // The same commit on both sides changes nothing.
+        let (same, pair) = resolve(dir.path(), "pr", "pr").unwrap();
+        assert_eq!(changes(&same, &pair).unwrap().0, Vec::<String>::new());
+    }
+
+    #[test]
     fn bare_repo_and_relative_revspecs() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init_bare(dir.path()).unwrap();

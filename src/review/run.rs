@@ -87,6 +87,9 @@ pub struct Layout {
     pub files: BTreeSet<String>,
     /// `.dockerignore` files: context that travels with checked files.
     pub context: BTreeSet<String>,
+    /// Discovery reported no problem, so the layout follows from the tree alone (a problem may come from a
+    /// tool's time limit, which another try need not meet).
+    pub settled: bool,
 }
 
 fn is_context(name: &str) -> bool {
@@ -104,12 +107,15 @@ impl Layout {
     pub fn discover(tree: &dyn Tree, renderers: &[Box<dyn Renderer>], gitops: &crate::gitops::Settings) -> Layout {
         let config = Config { gitops: gitops.clone(), ..Config::default() };
         let mut units = Vec::new();
+        let mut settled = true;
         for renderer in renderers {
-            units.extend(renderer.discover(tree, &config).units);
+            let found = renderer.discover(tree, &config);
+            settled &= found.problems.is_empty();
+            units.extend(found.units);
         }
         let units = crate::render::outermost(units);
         let read: BTreeSet<String> = units.iter().flat_map(|u| u.inputs.iter().cloned()).collect();
-        let mut layout = Layout { units, ..Layout::default() };
+        let mut layout = Layout { units, settled, ..Layout::default() };
         for file in tree.files() {
             if file.split('/').any(|s| s == ".git") || crate::render::covers(&read, file) {
                 continue;
@@ -284,10 +290,11 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let base_config = git::read_file(&repository, pair.merge_base, config::FILE_NAME).ok().flatten();
             let gitops = discovery_settings(base_config, options);
             let git_dir = repository.path().to_path_buf();
-            let base = super::discovery::side(&repository, pair.merge_base, &renderers, &gitops)?;
-            let head = match super::discovery::carried(&repository, &base, pair.head, &changed, &gitops)? {
+            let run = super::discovery::Run { renderers: &renderers, gitops: &gitops, helm: options.helm.as_deref() };
+            let base = super::discovery::side(&repository, pair.merge_base, &run)?;
+            let head = match super::discovery::carried(&repository, &base, pair.head, &changed, &run)? {
                 Some(head) => head,
-                None => super::discovery::side(&repository, pair.head, &renderers, &gitops)?,
+                None => super::discovery::side(&repository, pair.head, &run)?,
             };
             let (base_layout, head_layout) = (&*base.layout, &*head.layout);
             let affected = affected(base_layout, head_layout, &changed, head_governs);
