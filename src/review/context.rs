@@ -6,9 +6,9 @@
 //! therefore read as [`ContextFile`]s: parsed once per blob (and path), then served from a process-wide cache,
 //! so the App reviewing push after push of a repository parses an untouched file once.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use super::discovery::Side;
 use crate::engine::{ContextFile, ContextSource, MAX_FILE_BYTES, Relevant};
@@ -38,65 +38,61 @@ pub fn is_manifest(path: &str) -> bool {
     matches!(loader::classify(Path::new(path)), Some(InputKind::Yaml | InputKind::Json))
 }
 
-/// The manifests of one side of a review that may be context, with the words of their texts indexed, so that a
-/// check's context is found from its namespaces without reading every file of the repository again.
+/// The manifests of one side of a review that may be context, with what earlier checks learnt of their texts,
+/// so that a check's context is found from its namespaces without reading every file of the repository again:
+/// which files relate to objects of any namespace, and which mention each namespace asked about so far.
 pub struct Manifests {
     /// Repository path and blob id, sorted by path.
     files: Vec<(String, git2::Oid)>,
     /// Files any check may relate to: no `namespace` in their text (an object whose namespace is set where it
-    /// is applied), or a CustomResourceDefinition (cluster-wide).
-    unscoped: Vec<u32>,
-    /// Each word of the texts that could be a namespace's name (a run of `a-z`, `0-9` and `-`), with the files
-    /// whose text has it.
-    words: HashMap<Box<str>, Vec<u32>>,
+    /// is applied), or a CustomResourceDefinition (cluster-wide). Found on first use.
+    unscoped: OnceLock<Vec<u32>>,
+    /// For each namespace asked about, the files whose text mentions it (up to [`NAMESPACES_KEPT`]).
+    mentioning: Mutex<HashMap<String, Arc<[u32]>>>,
 }
 
-/// Words of a text that could be a namespace's name (the characters of a DNS label).
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-        .filter(|w| !w.is_empty() && w.len() <= 63)
-}
+/// Most namespaces whose files a side's [`Manifests`] keeps.
+const NAMESPACES_KEPT: usize = 1024;
 
 impl Manifests {
-    /// Indexes `files` (path and blob id, sorted) of the repository `repo`: their texts are read once; a file
-    /// over the size limit, or that cannot be read, is never context.
-    pub fn index(repo: &git2::Repository, files: Vec<(String, git2::Oid)>) -> Manifests {
-        let mut unscoped = Vec::new();
-        let mut index: HashMap<Box<str>, Vec<u32>> = HashMap::new();
-        for (i, (_, id)) in files.iter().enumerate() {
-            let Some(text) = super::known::blob(repo, *id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES) else {
-                continue;
-            };
-            let i = i as u32;
-            if Relevant::default().may_relate(&text) {
-                unscoped.push(i);
-                continue;
-            }
-            let mut seen: HashSet<&str> = HashSet::new();
-            for word in words(&text).filter(|w| seen.insert(w)) {
-                match index.get_mut(word) {
-                    Some(files) => files.push(i),
-                    None => {
-                        index.insert(Box::from(word), vec![i]);
-                    }
-                }
-            }
-        }
-        Manifests { files, unscoped, words: index }
+    /// The manifests `files` (path and blob id, sorted); nothing is read until a check asks.
+    pub fn new(files: Vec<(String, git2::Oid)>) -> Manifests {
+        Manifests { files, unscoped: OnceLock::new(), mentioning: Mutex::default() }
     }
 
-    /// The files that may relate to a check's objects, by index: those that name no namespace or define a
-    /// resource, and those with one of the check's namespaces as a word of their text (a namespace written
-    /// only inside a longer name is another namespace). Every file, when some checked object's namespace is
-    /// unknown or is not a name the index has words for.
-    fn candidates(&self, relevant: &Relevant) -> Vec<u32> {
-        let is_word = |ns: &str| words(ns).next() == Some(ns);
-        if relevant.any || !relevant.namespaces.iter().all(|ns| is_word(ns)) {
+    /// The indexes of the files whose text passes `test` (a file over the size limit, or that cannot be read,
+    /// passes none).
+    fn scan(&self, repo: &git2::Repository, test: impl Fn(&str) -> bool) -> Vec<u32> {
+        (0..self.files.len() as u32)
+            .filter(|i| {
+                let id = self.files[*i as usize].1;
+                super::known::blob(repo, id).is_some_and(|t| t.len() as u64 <= MAX_FILE_BYTES && test(&t))
+            })
+            .collect()
+    }
+
+    /// The files that may relate to a check's objects ([`Relevant::may_relate`] of their texts): those that
+    /// name no namespace or define a resource, and those that mention one of the check's namespaces. Every
+    /// file, when some checked object's namespace is unknown.
+    fn candidates(&self, repo: &git2::Repository, relevant: &Relevant) -> Vec<u32> {
+        if relevant.any {
             return (0..self.files.len() as u32).collect();
         }
-        let mut out = self.unscoped.clone();
+        let mut out = self.unscoped.get_or_init(|| self.scan(repo, |t| Relevant::default().may_relate(t))).clone();
         for ns in &relevant.namespaces {
-            out.extend(self.words.get(ns.as_str()).into_iter().flatten());
+            let known = self.mentioning.lock().unwrap_or_else(|p| p.into_inner()).get(ns).cloned();
+            let files = match known {
+                Some(files) => files,
+                None => {
+                    let files: Arc<[u32]> = self.scan(repo, |t| t.contains(ns.as_str())).into();
+                    let mut kept = self.mentioning.lock().unwrap_or_else(|p| p.into_inner());
+                    if kept.len() < NAMESPACES_KEPT {
+                        kept.insert(ns.clone(), files.clone());
+                    }
+                    files
+                }
+            };
+            out.extend(files.iter());
         }
         out.sort_unstable();
         out.dedup();
@@ -122,12 +118,12 @@ fn parsed(path: &str, id: git2::Oid, text: impl FnOnce() -> Option<Arc<str>>) ->
 pub fn from_git(git_dir: PathBuf, side: Arc<Side>, exclude: BTreeSet<String>) -> ContextSource {
     Arc::new(move |relevant: &Relevant| {
         let Ok(repo) = git2::Repository::open_bare(&git_dir) else { return Vec::new() };
-        let (manifests, changed) = side.context(&repo);
+        let (manifests, changed) = side.context();
         let read = |id: git2::Oid| {
             super::known::blob(&repo, id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES && relevant.may_relate(t))
         };
         let mut out: Vec<Arc<ContextFile>> = manifests
-            .candidates(relevant)
+            .candidates(&repo, relevant)
             .into_iter()
             .filter_map(|i| manifests.files.get(i as usize))
             .filter(|(path, _)| !exclude.contains(path) && !changed.contains_key(path))

@@ -27,7 +27,7 @@ pub struct Side {
     pub layout: Arc<Layout>,
     /// What discovery asked of the tree.
     asked: Arc<Asked>,
-    /// The manifests of `blobs` that may be context, indexed once (shared by the sides carried over).
+    /// The manifests of `blobs` that may be context, listed on first use (shared by the sides carried over).
     manifests: Arc<OnceLock<Arc<Manifests>>>,
 }
 
@@ -41,9 +41,9 @@ impl Side {
         Some(self.blobs[index].1)
     }
 
-    /// The context of this side: every manifest no unit reads, with the index of the tree discovery ran on
-    /// (built on first use) and the files whose ids differ here.
-    pub fn context(&self, repo: &Repository) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
+    /// The context of this side: every manifest no unit reads, as [`Manifests`] of the tree discovery ran on
+    /// (shared by the sides carried over from it), and the files whose ids differ here.
+    pub fn context(&self) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
         let manifests = self.manifests.get_or_init(|| {
             let files = self
                 .blobs
@@ -51,7 +51,7 @@ impl Side {
                 .filter(|(path, _)| self.layout.files.contains(path) && super::context::is_manifest(path))
                 .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
                 .collect();
-            Arc::new(Manifests::index(repo, files))
+            Arc::new(Manifests::new(files))
         });
         (manifests.clone(), self.changed.clone())
     }
@@ -112,7 +112,7 @@ struct Weight;
 impl quick_cache::Weighter<(Oid, String), Arc<Side>> for Weight {
     fn weight(&self, _: &(Oid, String), side: &Arc<Side>) -> u64 {
         // A few hundred bytes per file listed: its path and id, the units' inputs, the questions asked and
-        // the words of its text in the context index.
+        // which namespaces it mentions in the context lists.
         (side.blobs.len() as u64 + side.changed.len() as u64 + 1) * 300
     }
 }
