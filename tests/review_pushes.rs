@@ -194,3 +194,40 @@ fn each_push_reviewed_in_one_process_is_the_review_a_fresh_process_gives() {
     assert!(rules_of("scale web").iter().any(|r| r == "hpa-target-missing"), "{seen:#?}");
     assert!(!rules_of("web joins app07").iter().any(|r| r == "hpa-target-missing"), "{seen:#?}");
 }
+
+#[test]
+fn after_a_reviewed_push_is_merged_the_next_pull_request_sees_the_merged_files_as_context() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    git(root, &["remote", "add", "origin", ORIGIN]);
+    write(root, "apps/web/deployment.yaml", &deployment("web", "shop", "128Mi"));
+    write(root, "apps/web/hpa.yaml", &hpa("web", "shop", "web"));
+    for i in 0..20 {
+        let name = format!("app{i:02}");
+        write(root, &format!("apps/{name}/deployment.yaml"), &deployment(&name, &name, "128Mi"));
+    }
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    git(root, &["checkout", "-q", "-b", "move"]);
+    let blue = deployment("web", "blue", "128Mi");
+    let moved = push(root, &[("apps/web/deployment.yaml", Some(&blue))], "web to blue");
+    // Reviewed (this process keeps what it read of that head), then merged.
+    assert_eq!(in_process(root, &moved), fresh(root, &moved));
+    git(root, &["checkout", "-q", "main"]);
+    git(root, &["merge", "-q", "--ff-only", "move"]);
+    // The next pull request moves the autoscaler to `blue` too, and adds one with a typo in its target: web's
+    // Deployment is in `blue` only since the merge, in a file this pull request leaves alone.
+    git(root, &["checkout", "-q", "-b", "scale"]);
+    let scalers = hpa("web", "blue", "web") + "---\n" + &hpa("web-typo", "blue", "wbe");
+    let head = push(root, &[("apps/web/hpa.yaml", Some(&scalers))], "scale web in blue");
+    let ours = in_process(root, &head);
+    assert_eq!(ours, fresh(root, &head), "this process's review differs from a fresh one");
+    let missing: Vec<&str> = bin::counted(&ours)
+        .iter()
+        .filter(|f| f["rule"] == "hpa-target-missing" && f["status"] == "new")
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert_eq!(missing.len(), 1, "{ours:#}");
+    assert!(missing[0].contains("wbe"), "{ours:#}");
+}
