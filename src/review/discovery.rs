@@ -164,6 +164,18 @@ pub fn side(repo: &Repository, commit: Oid, run: &Run<'_>) -> Result<Arc<Side>, 
     Ok(side)
 }
 
+/// Could the head of `pair` be carried over from its base ([`carried`])? Only when every changed path is a
+/// regular file on both sides: a change that adds or removes a file changes the list of files discovery saw.
+pub fn may_carry(repo: &Repository, pair: &git::RevisionPair, changed: &[String]) -> bool {
+    let trees = [pair.merge_base, pair.head].map(|c| repo.find_commit(c).and_then(|c| c.tree()).ok());
+    let [Some(base), Some(head)] = trees else { return false };
+    let regular = |tree: &git2::Tree<'_>, path: &str| {
+        tree.get_path(std::path::Path::new(path))
+            .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Blob) && e.filemode() != i32::from(git2::FileMode::Link))
+    };
+    changed.iter().all(|path| regular(&base, path) && regular(&head, path))
+}
+
 /// The head side at `commit` from the base's, when the change (`changed`: every path it touches) leaves every
 /// answer the base's discovery depended on as it was; `None` when it may not, and the head must be discovered.
 pub fn carried(

@@ -291,10 +291,28 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
             let gitops = discovery_settings(base_config, options);
             let git_dir = repository.path().to_path_buf();
             let run = super::discovery::Run { renderers: &renderers, gitops: &gitops, helm: options.helm.as_deref() };
-            let base = super::discovery::side(&repository, pair.merge_base, &run)?;
-            let head = match super::discovery::carried(&repository, &base, pair.head, &changed, &run)? {
-                Some(head) => head,
-                None => super::discovery::side(&repository, pair.head, &run)?,
+            let (base, head) = if super::discovery::may_carry(&repository, &pair, &changed) {
+                let base = super::discovery::side(&repository, pair.merge_base, &run)?;
+                let head = match super::discovery::carried(&repository, &base, pair.head, &changed, &run)? {
+                    Some(head) => head,
+                    None => super::discovery::side(&repository, pair.head, &run)?,
+                };
+                (base, head)
+            } else {
+                // The change adds or removes files: the head is discovered on a second thread, with its own
+                // handle on the repository (a handle is not shared between threads), while the base is.
+                std::thread::scope(|scope| {
+                    let head = scope.spawn(|| -> Result<_, ReviewError> {
+                        let repository = git2::Repository::open_bare(&git_dir)
+                            .map_err(|source| git::GitError::Open { path: git_dir.clone(), source })?;
+                        Ok(super::discovery::side(&repository, pair.head, &run)?)
+                    });
+                    let base = super::discovery::side(&repository, pair.merge_base, &run);
+                    let head = head
+                        .join()
+                        .unwrap_or_else(|_| Err(ReviewError::Io("the head side's discovery crashed".into())));
+                    Ok::<_, ReviewError>((base?, head?))
+                })?
             };
             let (base_layout, head_layout) = (&*base.layout, &*head.layout);
             let affected = affected(base_layout, head_layout, &changed, head_governs);
