@@ -5,7 +5,7 @@
 //! the base's layout; only its changed files' blob ids differ. Push after push of a pull request, only the
 //! change is read: the untouched part of the repository costs what looking up its tree's id costs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use git2::{Oid, Repository};
@@ -57,33 +57,70 @@ impl Side {
     }
 }
 
-/// What a side's discovery read: each path read whole, and each path scanned for a text, with the texts.
+/// What a side's discovery read of its tree's files, by index in its list of files: each file read whole,
+/// and each file scanned for a text, with the text. Paths that are not files of the tree are not noted: a
+/// change that adds a file is never carried over.
 #[derive(Default)]
 struct Asked {
-    whole: BTreeSet<String>,
-    scanned: BTreeMap<String, BTreeSet<&'static str>>,
+    whole: Vec<u32>,
+    scanned: Vec<(u32, &'static str)>,
+    /// Discovery read a symbolic link, whose answer depends on another file: nothing is carried over.
+    links: bool,
 }
 
-/// A side's files read from git, as a tree the renderers find units in; it notes what they ask.
+impl Asked {
+    fn settle(mut self) -> Asked {
+        self.whole.sort_unstable();
+        self.whole.dedup();
+        self.scanned.sort_unstable();
+        self.scanned.dedup();
+        self
+    }
+
+    fn read_whole(&self, index: u32) -> bool {
+        self.whole.binary_search(&index).is_ok()
+    }
+
+    /// The texts file `index` was scanned for.
+    fn scanned_for(&self, index: u32) -> impl Iterator<Item = &'static str> + '_ {
+        let start = self.scanned.partition_point(|(i, _)| *i < index);
+        self.scanned[start..].iter().take_while(move |(i, _)| *i == index).map(|(_, needle)| *needle)
+    }
+}
+
+/// A side's files read from git, as a tree the renderers find units in; it notes what they ask, and keeps each
+/// text it was asked for (the renderers look at many files more than once).
 struct GitTree<'r> {
     repo: &'r Repository,
     commit: Oid,
     blobs: &'r Blobs,
     files: Vec<String>,
+    texts: Vec<OnceLock<Option<Arc<str>>>>,
     asked: Mutex<Asked>,
 }
 
 impl GitTree<'_> {
-    fn text(&self, path: &str) -> Option<Arc<str>> {
-        let index = self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok()?;
-        match self.blobs[index].1 {
-            Some(id) => super::known::blob(self.repo, id),
-            None => git::read_file(self.repo, self.commit, path).ok().flatten().map(Arc::from),
-        }
+    fn index(&self, path: &str) -> Option<u32> {
+        self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok().map(|i| i as u32)
     }
 
-    fn asked(&self) -> std::sync::MutexGuard<'_, Asked> {
-        self.asked.lock().unwrap_or_else(|p| p.into_inner())
+    fn text(&self, index: u32) -> Option<Arc<str>> {
+        let (path, id) = &self.blobs[index as usize];
+        self.texts[index as usize]
+            .get_or_init(|| match id {
+                Some(id) => super::known::blob(self.repo, *id),
+                None => git::read_file(self.repo, self.commit, path).ok().flatten().map(Arc::from),
+            })
+            .clone()
+    }
+
+    fn asked(&self, index: u32, needle: Option<&'static str>) {
+        let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+        asked.links |= self.blobs[index as usize].1.is_none();
+        match needle {
+            Some(needle) => asked.scanned.push((index, needle)),
+            None => asked.whole.push(index),
+        }
     }
 }
 
@@ -93,13 +130,15 @@ impl Tree for GitTree<'_> {
     }
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
-        self.asked().whole.insert(path.to_string());
-        self.text(path).filter(|t| t.len() as u64 <= cap).map(|t| t.to_string())
+        let index = self.index(path)?;
+        self.asked(index, None);
+        self.text(index).filter(|t| t.len() as u64 <= cap).map(|t| t.to_string())
     }
 
     fn read_mentioning(&self, path: &str, cap: u64, needle: &'static str) -> Option<String> {
-        self.asked().scanned.entry(path.to_string()).or_default().insert(needle);
-        self.text(path).filter(|t| t.len() as u64 <= cap && t.contains(needle)).map(|t| t.to_string())
+        let index = self.index(path)?;
+        self.asked(index, Some(needle));
+        self.text(index).filter(|t| t.len() as u64 <= cap && t.contains(needle)).map(|t| t.to_string())
     }
 }
 
@@ -146,11 +185,12 @@ pub fn side(repo: &Repository, commit: Oid, run: &Run<'_>) -> Result<Arc<Side>, 
         repo,
         commit,
         files: blobs.iter().map(|(f, _)| f.clone()).collect(),
+        texts: blobs.iter().map(|_| OnceLock::new()).collect(),
         blobs: &blobs,
         asked: Mutex::default(),
     };
     let layout = Layout::discover(&tree, run.renderers, run.gitops);
-    let asked = tree.asked.into_inner().unwrap_or_else(|p| p.into_inner());
+    let asked = tree.asked.into_inner().unwrap_or_else(|p| p.into_inner()).settle();
     let side = Arc::new(Side {
         blobs: Arc::new(blobs),
         changed: Arc::default(),
@@ -193,25 +233,29 @@ pub fn carried(
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(|source| GitError::Git { what: format!("cannot read commit {commit}"), source })?;
+    if base.asked.links {
+        return Ok(None);
+    }
     let mut changes = (*base.changed).clone();
     for path in changed {
         // Only a file that stays a regular file, with the same path, keeps the list of files as it was.
+        let Ok(index) = base.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)) else { return Ok(None) };
         let Some(Some(old)) = base.id(path) else { return Ok(None) };
         let Ok(entry) = head_tree.get_path(std::path::Path::new(path)) else { return Ok(None) };
         if entry.kind() != Some(git2::ObjectType::Blob) || entry.filemode() == i32::from(git2::FileMode::Link) {
             return Ok(None);
         }
-        if base.asked.whole.contains(path) {
+        let index = index as u32;
+        if base.asked.read_whole(index) {
             return Ok(None);
         }
-        if let Some(needles) = base.asked.scanned.get(path) {
-            let mentions = |id| match super::known::blob(repo, id) {
-                Some(text) => needles.iter().any(|n| text.contains(n)),
-                None => true,
-            };
-            if mentions(old) || mentions(entry.id()) {
-                return Ok(None);
-            }
+        let needles: Vec<&str> = base.asked.scanned_for(index).collect();
+        let mentions = |id| match super::known::blob(repo, id) {
+            Some(text) => needles.iter().any(|n| text.contains(n)),
+            None => true,
+        };
+        if !needles.is_empty() && (mentions(old) || mentions(entry.id())) {
+            return Ok(None);
         }
         changes.insert(path.clone(), entry.id());
     }
@@ -232,4 +276,124 @@ fn root_tree(repo: &Repository, commit: Oid) -> Result<Oid, GitError> {
     repo.find_commit(commit)
         .map(|c| c.tree_id())
         .map_err(|source| GitError::Git { what: format!("cannot read commit {commit}"), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository with one commit holding `files` (`link: true` for a symbolic link), on `parent`.
+    fn commit(repo: &Repository, parent: Option<Oid>, files: &[(&str, &str, bool)]) -> Oid {
+        let mut index = git2::Index::new().expect("index");
+        for (path, text, link) in files {
+            let id = repo.blob(text.as_bytes()).expect("blob");
+            let mode = if *link { 0o120000 } else { 0o100644 };
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode,
+                uid: 0,
+                gid: 0,
+                file_size: text.len() as u32,
+                id,
+                flags: path.len() as u16,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).expect("add");
+        }
+        let tree = repo.find_tree(index.write_tree_to(repo).expect("tree")).expect("tree");
+        let sig = git2::Signature::now("kpath", "kpath@example.com").expect("signature");
+        let parents: Vec<git2::Commit<'_>> = parent.map(|p| repo.find_commit(p).expect("parent")).into_iter().collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        repo.commit(None, &sig, &sig, "commit", &tree, &parents).expect("commit")
+    }
+
+    fn pair(base: Oid, head: Oid) -> git::RevisionPair {
+        git::RevisionPair { merge_base: base, head, base, base_rev: "base".into(), head_rev: "head".into() }
+    }
+
+    #[test]
+    fn a_head_is_carried_only_when_its_change_leaves_discoverys_answers_as_they_were() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_bare(dir.path()).expect("repo");
+        let renderers = crate::renderers::builtin(&crate::config::Config::default());
+        let gitops = crate::gitops::Settings::default();
+        let run = Run { renderers: &renderers, gitops: &gitops, helm: None };
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
+        let kustomization = "resources: [deployment.yaml]\n";
+        let base = commit(
+            &repo,
+            None,
+            &[("app/deployment.yaml", deployment, false), ("app/kustomization.yaml", kustomization, false)],
+        );
+        let side_of = |commit| side(&repo, commit, &run).expect("side");
+        let carry = |head: Oid, changed: &[&str]| {
+            let changed: Vec<String> = changed.iter().map(|c| c.to_string()).collect();
+            assert!(may_carry(&repo, &pair(base, head), &changed));
+            carried(&repo, &side_of(base), head, &changed, &run).expect("carried").is_some()
+        };
+        // A manifest the Kustomization lists: not read by discovery, carried.
+        let edited = commit(
+            &repo,
+            Some(base),
+            &[
+                ("app/deployment.yaml", &format!("{deployment}# edited\n"), false),
+                ("app/kustomization.yaml", kustomization, false),
+            ],
+        );
+        assert!(carry(edited, &["app/deployment.yaml"]));
+        // The Kustomization itself: read whole by discovery, discovered again.
+        let listed = commit(
+            &repo,
+            Some(base),
+            &[("app/deployment.yaml", deployment, false), ("app/kustomization.yaml", "resources: []\n", false)],
+        );
+        assert!(!carry(listed, &["app/kustomization.yaml"]));
+        // A manifest that now declares an Argo CD Application: the scan's answer changes.
+        let declares =
+            format!("{deployment}---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: x}}\n");
+        let declaring = commit(
+            &repo,
+            Some(base),
+            &[("app/deployment.yaml", &declares, false), ("app/kustomization.yaml", kustomization, false)],
+        );
+        assert!(!carry(declaring, &["app/deployment.yaml"]));
+        // An added file changes the list of files: not even tried.
+        let added = commit(
+            &repo,
+            Some(base),
+            &[
+                ("app/deployment.yaml", deployment, false),
+                ("app/kustomization.yaml", kustomization, false),
+                ("app/new.yaml", "a: 1\n", false),
+            ],
+        );
+        assert!(!may_carry(&repo, &pair(base, added), &["app/new.yaml".to_string()]));
+
+        // Discovery that read a link read another file through it: nothing is carried from that side.
+        let linked = commit(
+            &repo,
+            None,
+            &[
+                ("app/deployment.yaml", deployment, false),
+                ("app/kustomization.yaml", "../shared/kustomization.txt", true),
+                ("shared/kustomization.txt", kustomization, false),
+            ],
+        );
+        let edited_target = commit(
+            &repo,
+            Some(linked),
+            &[
+                ("app/deployment.yaml", deployment, false),
+                ("app/kustomization.yaml", "../shared/kustomization.txt", true),
+                ("shared/kustomization.txt", "resources: []\n", false),
+            ],
+        );
+        let changed = vec!["shared/kustomization.txt".to_string()];
+        assert!(may_carry(&repo, &pair(linked, edited_target), &changed));
+        assert!(carried(&repo, &side_of(linked), edited_target, &changed, &run).expect("carried").is_none());
+    }
 }
