@@ -207,13 +207,11 @@ pub fn side(repo: &Repository, commit: Oid, run: &Run<'_>) -> Result<Arc<Side>, 
 /// Could the head of `pair` be carried over from its base ([`carried`])? Only when every changed path is a
 /// regular file on both sides: a change that adds or removes a file changes the list of files discovery saw.
 pub fn may_carry(repo: &Repository, pair: &git::RevisionPair, changed: &[String]) -> bool {
-    let trees = [pair.merge_base, pair.head].map(|c| repo.find_commit(c).and_then(|c| c.tree()).ok());
-    let [Some(base), Some(head)] = trees else { return false };
-    let regular = |tree: &git2::Tree<'_>, path: &str| {
-        tree.get_path(std::path::Path::new(path))
-            .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Blob) && e.filemode() != i32::from(git2::FileMode::Link))
+    let (Ok(base), Ok(head)) = (root_tree(repo, pair.merge_base), root_tree(repo, pair.head)) else { return false };
+    let regular = |tree: Oid, path: &str| {
+        matches!(super::known::entry(repo, tree, path, git::valid_name), Ok(Some((super::known::Kind::Blob, _))))
     };
-    changed.iter().all(|path| regular(&base, path) && regular(&head, path))
+    changed.iter().all(|path| regular(base, path) && regular(head, path))
 }
 
 /// The head side at `commit` from the base's, when the change (`changed`: every path it touches) leaves every
@@ -229,10 +227,7 @@ pub fn carried(
     if let Some(side) = KEPT.get(&key) {
         return Ok(Some(side));
     }
-    let head_tree = repo
-        .find_commit(commit)
-        .and_then(|c| c.tree())
-        .map_err(|source| GitError::Git { what: format!("cannot read commit {commit}"), source })?;
+    let head_tree = key.0;
     if base.asked.links {
         return Ok(None);
     }
@@ -241,10 +236,10 @@ pub fn carried(
         // Only a file that stays a regular file, with the same path, keeps the list of files as it was.
         let Ok(index) = base.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)) else { return Ok(None) };
         let Some(Some(old)) = base.id(path) else { return Ok(None) };
-        let Ok(entry) = head_tree.get_path(std::path::Path::new(path)) else { return Ok(None) };
-        if entry.kind() != Some(git2::ObjectType::Blob) || entry.filemode() == i32::from(git2::FileMode::Link) {
+        let Ok(Some((super::known::Kind::Blob, new))) = super::known::entry(repo, head_tree, path, git::valid_name)
+        else {
             return Ok(None);
-        }
+        };
         let index = index as u32;
         if base.asked.read_whole(index) {
             return Ok(None);
@@ -254,10 +249,10 @@ pub fn carried(
             Some(text) => needles.iter().any(|n| text.contains(n)),
             None => true,
         };
-        if !needles.is_empty() && (mentions(old) || mentions(entry.id())) {
+        if !needles.is_empty() && (mentions(old) || mentions(new)) {
             return Ok(None);
         }
-        changes.insert(path.clone(), entry.id());
+        changes.insert(path.clone(), new);
     }
     let side = Arc::new(Side {
         blobs: base.blobs.clone(),

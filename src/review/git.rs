@@ -2,7 +2,7 @@
 //! directories: resolving base and head, the changed paths and head-side added lines, listing and
 //! reading files of a commit, and writing selected files of a commit into a sandbox directory.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -322,7 +322,7 @@ fn differ(
 
 /// A tree entry name we are willing to use as a path component: not empty, not `.`/`..`, no
 /// separators, not `.git` (git itself refuses to check those out).
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
@@ -596,6 +596,9 @@ struct Wanted {
     dirs: HashSet<String>,
     /// Every directory on the way to a requested file or directory (`""` included).
     ancestors: HashSet<String>,
+    /// For each directory on the way, the names in it that are requested or on the way: the others of a large
+    /// directory are passed over without building their paths.
+    names: HashMap<String, HashSet<String>>,
 }
 
 impl Wanted {
@@ -608,11 +611,15 @@ impl Wanted {
                     continue;
                 }
                 let mut ancestor = path.as_str();
-                while let Some((parent, _)) = ancestor.rsplit_once('/') {
+                loop {
+                    let (parent, name) = ancestor.rsplit_once('/').unwrap_or(("", ancestor));
+                    wanted.names.entry(parent.to_string()).or_default().insert(name.to_string());
                     wanted.ancestors.insert(parent.to_string());
+                    if parent.is_empty() {
+                        break;
+                    }
                     ancestor = parent;
                 }
-                wanted.ancestors.insert(String::new());
                 if is_dir {
                     wanted.dirs.insert(path)
                 } else {
@@ -628,9 +635,10 @@ impl Materializer<'_, '_> {
     /// Walks `tree` (at `prefix`) writing what `wanted` asks for, entering only directories on the
     /// way to a request.
     fn select(&mut self, prefix: &str, tree: Oid, wanted: &Wanted) -> Result<(), GitError> {
+        let Some(names) = wanted.names.get(prefix) else { return Ok(()) };
         let entries = super::known::tree(self.repo, tree, valid_name).map_err(self.read_error(prefix))?;
         let mut path = String::new();
-        for (name, kind, id) in entries.iter() {
+        for (name, kind, id) in entries.iter().filter(|(name, _, _)| names.contains(&**name)) {
             path.clear();
             if !prefix.is_empty() {
                 path.push_str(prefix);

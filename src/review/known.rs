@@ -79,6 +79,25 @@ pub fn tree(repo: &Repository, id: Oid, accept: fn(&str) -> bool) -> Result<Entr
     Ok(entries)
 }
 
+/// The entry at `path` (`/`-separated, relative) under tree `root`, walking kept trees (see [`tree`]).
+pub fn entry(
+    repo: &Repository,
+    root: Oid,
+    path: &str,
+    accept: fn(&str) -> bool,
+) -> Result<Option<(Kind, Oid)>, git2::Error> {
+    let mut at = (Kind::Tree, root);
+    for part in path.split('/') {
+        if at.0 != Kind::Tree {
+            return Ok(None);
+        }
+        let entries = tree(repo, at.1, accept)?;
+        let Some((_, kind, id)) = entries.iter().find(|(name, _, _)| &**name == part) else { return Ok(None) };
+        at = (*kind, *id);
+    }
+    Ok(Some(at))
+}
+
 /// Blob `id`'s text (lossy UTF-8), read with `read` when it is not kept yet; `None` (never kept) when `read`
 /// has none: too large, or missing from this repository.
 pub fn text(id: Oid, read: impl FnOnce() -> Option<String>) -> Option<Arc<str>> {
@@ -114,6 +133,9 @@ mod tests {
         let id = builder.write().expect("tree");
 
         let entries = tree(&repo, id, accept_all).expect("entries");
+        assert_eq!(entry(&repo, id, "cm.yaml", accept_all).expect("entry"), Some((Kind::Blob, blob)));
+        assert_eq!(entry(&repo, id, "cm.yaml/x", accept_all).expect("entry"), None);
+        assert_eq!(entry(&repo, id, "absent", accept_all).expect("entry"), None);
         let kinds: Vec<(&str, Kind)> = entries.iter().map(|(n, k, _)| (&**n, *k)).collect();
         assert_eq!(kinds, [("cm.yaml", Kind::Blob), ("link", Kind::Link)]);
         // Another repository without the objects gets them by id alone.
