@@ -195,22 +195,32 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
     if differing.is_empty() {
         return Ok((Vec::new(), DiffLines::default()));
     }
-    let mut options = DiffOptions::new();
-    for path in &differing {
+    if let Some(lines) =
+        file_by_file(repo, old.id(), new.id(), &differing).map_err(|source| GitError::Git { what: what(), source })?
+    {
+        return Ok((differing.into_iter().collect(), lines));
+    }
+    tree_diff(repo, &old, &new, &differing).map_err(|source| GitError::Git { what: what(), source })
+}
+
+/// The changed paths and head lines of `differing` by libgit2's diff of the two trees, limited to those paths,
+/// with its rename detection.
+fn tree_diff(
+    repo: &Repository,
+    old: &Tree<'_>,
+    new: &Tree<'_>,
+    differing: &BTreeSet<String>,
+) -> Result<(Vec<String>, DiffLines), git2::Error> {
+    let mut options = line_options();
+    for path in differing {
         options.pathspec(path);
     }
     options.disable_pathspec_match(true);
     // Blobs over the limit are taken as binary, by the size in their header, and never loaded: the
     // line diff of a 400 MB file took 212 s and 7.6 GiB (libgit2's own threshold is 512 MB;
     // https://libgit2.org/docs/reference/main/diff/git_diff_options.html).
-    options
-        .context_lines(HUNK_CONTEXT as u32)
-        .interhunk_lines(0)
-        .include_typechange(true)
-        .max_size(i64::try_from(MAX_BLOB_BYTES).unwrap_or(i64::MAX));
-    let mut diff = repo
-        .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut options))
-        .map_err(|source| GitError::Git { what: what(), source })?;
+    options.include_typechange(true).max_size(i64::try_from(MAX_BLOB_BYTES).unwrap_or(i64::MAX));
+    let mut diff = repo.diff_tree_to_tree(Some(old), Some(new), Some(&mut options))?;
     let mut find = DiffFindOptions::new();
     find.renames(true);
     // Inexact rename detection loads both blobs whole to compare them (a 400 MB added file beside a
@@ -225,7 +235,7 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
         blob_size(repo, id).is_ok_and(|size| size > MAX_BLOB_BYTES)
     });
     find.exact_match_only(candidate_too_large);
-    diff.find_similar(Some(&mut find)).map_err(|source| GitError::Git { what: what(), source })?;
+    diff.find_similar(Some(&mut find))?;
 
     let mut paths = BTreeSet::new();
     for delta in diff.deltas() {
@@ -262,9 +272,77 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
             }
             true
         }),
-    )
-    .map_err(|source| GitError::Git { what: what(), source })?;
+    )?;
     Ok((paths.into_iter().collect(), lines))
+}
+
+/// The options of every line diff: hunks with GitHub's context, not merged across unchanged lines.
+fn line_options() -> DiffOptions {
+    let mut options = DiffOptions::new();
+    options.context_lines(HUNK_CONTEXT as u32).interhunk_lines(0);
+    options
+}
+
+/// The head lines of the `differing` paths, each file compared on its own with its base version, when nothing
+/// else is needed: no path is removed while another is added (a rename, which libgit2's tree diff pairs), and
+/// every path is a regular file wherever it is. `None` otherwise. Like the tree diff, a file over
+/// [`MAX_BLOB_BYTES`] (known from its header, never inflated) or a binary one has no lines.
+fn file_by_file(
+    repo: &Repository,
+    old: Oid,
+    new: Oid,
+    differing: &BTreeSet<String>,
+) -> Result<Option<DiffLines>, git2::Error> {
+    let mut pairs = Vec::with_capacity(differing.len());
+    for path in differing {
+        let side = |root| -> Result<Option<Option<Oid>>, git2::Error> {
+            Ok(match super::known::entry(repo, root, path, valid_name)? {
+                None => Some(None),
+                Some((Kind::Blob, id)) => Some(Some(id)),
+                Some(_) => None,
+            })
+        };
+        let (Some(before), Some(after)) = (side(old)?, side(new)?) else { return Ok(None) };
+        pairs.push((path, before, after));
+    }
+    let removes = pairs.iter().any(|(_, before, after)| before.is_some() && after.is_none());
+    let adds = pairs.iter().any(|(_, before, after)| before.is_none() && after.is_some());
+    if removes && adds {
+        return Ok(None);
+    }
+    let mut lines = DiffLines::default();
+    for (path, before, after) in pairs {
+        let Some(after) = after else { continue };
+        let within = |id: Option<Oid>| id.map_or(Ok(true), |id| blob_size(repo, id).map(|size| size <= MAX_BLOB_BYTES));
+        if !within(before)? || !within(Some(after))? {
+            continue;
+        }
+        let before = before.map(|id| repo.find_blob(id)).transpose()?;
+        let after = repo.find_blob(after)?;
+        let mut options = line_options();
+        repo.diff_blobs(
+            before.as_ref(),
+            Some(path),
+            Some(&after),
+            Some(path),
+            Some(&mut options),
+            None,
+            None,
+            None,
+            Some(&mut |_, _, line| {
+                let set = match line.origin_value() {
+                    DiffLineType::Addition => &mut lines.added,
+                    DiffLineType::Context => &mut lines.context,
+                    _ => return true,
+                };
+                if let Some(number) = line.new_lineno() {
+                    set.entry(path.clone()).or_default().insert(number);
+                }
+                true
+            }),
+        )?;
+    }
+    Ok(Some(lines))
 }
 
 /// Adds to `out` every file path under `prefix` that differs between trees `old` and `new` (`None`: absent on
@@ -1020,6 +1098,85 @@ mod tests {
         let mut keys: Vec<&String> = lines.added.keys().collect();
         keys.sort();
         assert_eq!(keys, ["new.yaml", "new/name.yaml"], "deleted, binary and empty files have no lines");
+    }
+
+    #[test]
+    fn comparing_file_by_file_gives_what_the_tree_diff_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let long = numbered(40);
+        let edited = long.replace("line 3\n", "line three\n").replace("line 30\n", "line thirty\nextra\n");
+        let base: Vec<(&str, E<'_>)> = vec![
+            ("keep/a.yaml", E::File("a: 1\n")),
+            ("long.yaml", E::File(&long)),
+            ("img.bin", E::Bytes(b"\0\x01")),
+            ("gone.yaml", E::File("x: 1\n")),
+        ];
+        let c1 = commit(&repo, "main", &[], &base);
+        // Edits and additions (no removal: nothing to pair as a rename).
+        let c2 = commit(
+            &repo,
+            "edits",
+            &[c1],
+            &[
+                ("keep/a.yaml", E::File("a: 1\n")),
+                ("long.yaml", E::File(&edited)),
+                ("img.bin", E::Bytes(b"\0\x02\n")),
+                ("gone.yaml", E::File("x: 1\n")),
+                ("new/added.yaml", E::File("a: 1\nb: 2\n")),
+                ("empty.yaml", E::File("")),
+            ],
+        );
+        // Removals only.
+        let c3 = commit(&repo, "removals", &[c1], &[("keep/a.yaml", E::File("a: 1\n")), ("long.yaml", E::File(&long))]);
+        for head in [c2, c3] {
+            let (old, new) =
+                (repo.find_commit(c1).unwrap().tree().unwrap(), repo.find_commit(head).unwrap().tree().unwrap());
+            let mut differing = BTreeSet::new();
+            differ(&repo, Some(old.id()), Some(new.id()), "", &mut differing).unwrap();
+            let fast = file_by_file(&repo, old.id(), new.id(), &differing).unwrap().expect("compared file by file");
+            let (paths, lines) = tree_diff(&repo, &old, &new, &differing).unwrap();
+            assert_eq!(differing.iter().cloned().collect::<Vec<_>>(), paths);
+            let sorted = |m: &std::collections::HashMap<String, BTreeSet<u32>>| {
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+            };
+            assert_eq!(sorted(&fast.added), sorted(&lines.added));
+            assert_eq!(sorted(&fast.context), sorted(&lines.context));
+        }
+        assert_eq!(
+            lines_of(&changes(&repo, &resolve(dir.path(), "main", "edits").unwrap().1).unwrap().1, "long.yaml"),
+            [3, 30, 31]
+        );
+        // A removal beside an addition may be a rename: the tree diff pairs them.
+        let c4 = commit(
+            &repo,
+            "moved",
+            &[c1],
+            &[
+                ("keep/a.yaml", E::File("a: 1\n")),
+                ("moved.yaml", E::File(&long)),
+                ("img.bin", E::Bytes(b"\0\x01")),
+                ("gone.yaml", E::File("x: 1\n")),
+            ],
+        );
+        let (old, new) = (repo.find_commit(c1).unwrap().tree().unwrap(), repo.find_commit(c4).unwrap().tree().unwrap());
+        let mut differing = BTreeSet::new();
+        differ(&repo, Some(old.id()), Some(new.id()), "", &mut differing).unwrap();
+        assert!(file_by_file(&repo, old.id(), new.id(), &differing).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_changed_file_over_the_limit_is_listed_without_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let (x, y) = (vec![b'x'; (MAX_BLOB_BYTES + 1) as usize], vec![b'y'; (MAX_BLOB_BYTES + 1) as usize]);
+        let c1 = commit(&repo, "main", &[], &[("big.yaml", E::Bytes(&x)), ("a.yaml", E::File("a: 1\n"))]);
+        commit(&repo, "pr", &[c1], &[("big.yaml", E::Bytes(&y)), ("a.yaml", E::File("a: 2\n"))]);
+        let (repo, pair) = resolve(dir.path(), "main", "pr").unwrap();
+        let (paths, lines) = changes(&repo, &pair).unwrap();
+        assert_eq!(paths, ["a.yaml", "big.yaml"]);
+        assert_eq!(lines_of(&lines, "a.yaml"), [1]);
+        assert!(!lines.added.contains_key("big.yaml") && !lines.context.contains_key("big.yaml"));
     }
 
     #[test]
