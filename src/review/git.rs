@@ -358,14 +358,14 @@ fn differ(
     let entries = |id: Option<Oid>| -> Result<super::known::Entries, git2::Error> {
         match id {
             Some(id) => super::known::tree(repo, id, valid_name),
-            None => Ok(Arc::from([])),
+            None => Ok(Arc::default()),
         }
     };
     let (old, new) = (entries(old)?, entries(new)?);
     // Both lists are in git's order (a subtree sorts as if its name ended in `/`): one merge pass pairs each
     // name's entries and skips those with the same content.
-    fn key((name, kind, _): &(Box<str>, Kind, Oid)) -> impl Iterator<Item = u8> + '_ {
-        name.bytes().chain((*kind == Kind::Tree).then_some(b'/'))
+    fn key((name, kind, _): super::known::Entry<'_>) -> impl Iterator<Item = u8> + '_ {
+        name.bytes().chain((kind == Kind::Tree).then_some(b'/'))
     }
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
@@ -384,14 +384,14 @@ fn differ(
         {
             continue;
         }
-        let name = before.or(after).map_or("", |(n, _, _)| &**n);
+        let name = before.or(after).map_or("", |(n, _, _)| n);
         let path = join(prefix, name);
-        let tree_of = |side: Option<&(Box<str>, Kind, Oid)>| side.filter(|(_, k, _)| *k == Kind::Tree).map(|e| e.2);
+        let tree_of = |side: Option<super::known::Entry<'_>>| side.filter(|(_, k, _)| *k == Kind::Tree).map(|e| e.2);
         let (old_tree, new_tree) = (tree_of(before), tree_of(after));
         if old_tree.is_some() || new_tree.is_some() {
             differ(repo, old_tree, new_tree, &path, out)?;
         }
-        if before.or(after).is_some_and(|(_, k, _)| *k != Kind::Tree) {
+        if before.or(after).is_some_and(|(_, k, _)| k != Kind::Tree) {
             out.insert(path);
         }
     }
@@ -716,7 +716,17 @@ impl Materializer<'_, '_> {
         let Some(names) = wanted.names.get(prefix) else { return Ok(()) };
         let entries = super::known::tree(self.repo, tree, valid_name).map_err(self.read_error(prefix))?;
         let mut path = String::new();
-        for (name, kind, id) in entries.iter().filter(|(name, _, _)| names.contains(&**name)) {
+        // A few names are looked up; many are matched in one pass over the entries.
+        let found: Vec<super::known::Entry<'_>> = if names.len() * 16 < entries.len() {
+            let mut found: Vec<_> =
+                names.iter().filter_map(|n| entries.find(n).map(|(kind, id)| (n.as_str(), kind, id))).collect();
+            found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            found
+        } else {
+            entries.iter().filter(|(name, _, _)| names.contains(*name)).collect()
+        };
+        for (name, kind, id) in found {
+            let (kind, id) = (&kind, &id);
             path.clear();
             if !prefix.is_empty() {
                 path.push_str(prefix);
@@ -757,8 +767,8 @@ pub fn list_blobs(repo: &Repository, commit: Oid) -> Result<Vec<(String, Option<
         for (name, kind, id) in entries.iter() {
             let path = join(&prefix, name);
             match kind {
-                Kind::Tree => stack.push((path, *id)),
-                Kind::Blob => files.push((path, Some(*id))),
+                Kind::Tree => stack.push((path, id)),
+                Kind::Blob => files.push((path, Some(id))),
                 Kind::Link => files.push((path, None)),
             }
         }

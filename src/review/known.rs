@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 
 /// What one entry of a tree is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +20,75 @@ pub enum Kind {
     Link,
 }
 
-/// A tree's entries kpath uses (regular files, links, subtrees; not submodules, nor names refused by
-/// `accept`), in the tree's order.
-pub type Entries = Arc<[(Box<str>, Kind, Oid)]>;
+/// A tree's entries kpath uses (regular files, links, subtrees; not submodules, nor names refused by the
+/// `accept` function it was read with), in the tree's order, names in one buffer.
+#[derive(Debug, Default)]
+pub struct Listing {
+    names: String,
+    items: Vec<(u32, u32, Kind, Oid)>,
+}
+
+/// One entry of a [`Listing`]: name, kind, id.
+pub type Entry<'a> = (&'a str, Kind, Oid);
+
+impl Listing {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<Entry<'_>> {
+        let (start, end, kind, id) = *self.items.get(index)?;
+        Some((&self.names[start as usize..end as usize], kind, id))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+        (0..self.items.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The entry named `name`.
+    pub fn find(&self, name: &str) -> Option<(Kind, Oid)> {
+        self.iter().find(|(n, _, _)| *n == name).map(|(_, kind, id)| (kind, id))
+    }
+
+    /// Reads a raw tree object (`mode SP name NUL id`, repeated): what libgit2 parses, without an allocation per
+    /// entry. A malformed object is an error.
+    fn parse(data: &[u8], accept: fn(&str) -> bool) -> Result<Listing, git2::Error> {
+        let malformed = || git2::Error::from_str("malformed tree object");
+        let mut listing = Listing::default();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let space = rest.iter().position(|b| *b == b' ').ok_or_else(malformed)?;
+            let nul = rest[space..].iter().position(|b| *b == 0).ok_or_else(malformed)? + space;
+            let id = rest.get(nul + 1..nul + 21).ok_or_else(malformed)?;
+            let mode = std::str::from_utf8(&rest[..space])
+                .ok()
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .ok_or_else(malformed)?;
+            let name = &rest[space + 1..nul];
+            rest = &rest[nul + 21..];
+            let kind = match mode & 0o170000 {
+                0o040000 => Kind::Tree,
+                0o100000 => Kind::Blob,
+                0o120000 => Kind::Link,
+                _ => continue,
+            };
+            let Some(name) = std::str::from_utf8(name).ok().filter(|n| accept(n)) else { continue };
+            let start = listing.names.len() as u32;
+            listing.names.push_str(name);
+            listing.items.push((start, listing.names.len() as u32, kind, Oid::from_bytes(id)?));
+        }
+        listing.names.shrink_to_fit();
+        listing.items.shrink_to_fit();
+        Ok(listing)
+    }
+}
+
+/// A kept [`Listing`].
+pub type Entries = Arc<Listing>;
 
 /// Most bytes of tree entries kept.
 const TREE_WEIGHT: u64 = 32 << 20;
@@ -36,7 +102,7 @@ struct TreeWeight;
 
 impl quick_cache::Weighter<Oid, Entries> for TreeWeight {
     fn weight(&self, _: &Oid, entries: &Entries) -> u64 {
-        OVERHEAD + entries.iter().map(|(name, _, _)| name.len() as u64 + 40).sum::<u64>()
+        OVERHEAD + entries.names.len() as u64 + entries.items.len() as u64 * 32
     }
 }
 
@@ -61,20 +127,12 @@ pub fn tree(repo: &Repository, id: Oid, accept: fn(&str) -> bool) -> Result<Entr
     if let Some(entries) = TREES.get(&id) {
         return Ok(entries);
     }
-    let tree = repo.find_tree(id)?;
-    let entries: Entries = tree
-        .iter()
-        .filter_map(|entry| {
-            let name = entry.name().ok().filter(|n| accept(n))?;
-            let kind = match entry.kind() {
-                Some(ObjectType::Tree) => Kind::Tree,
-                Some(ObjectType::Blob) if entry.filemode() == i32::from(git2::FileMode::Link) => Kind::Link,
-                Some(ObjectType::Blob) => Kind::Blob,
-                _ => return None,
-            };
-            Some((Box::from(name), kind, entry.id()))
-        })
-        .collect();
+    let odb = repo.odb()?;
+    let object = odb.read(id)?;
+    if object.kind() != git2::ObjectType::Tree {
+        return Err(git2::Error::from_str("not a tree object"));
+    }
+    let entries: Entries = Arc::new(Listing::parse(object.data(), accept)?);
     TREES.insert(id, entries.clone());
     Ok(entries)
 }
@@ -92,8 +150,8 @@ pub fn entry(
             return Ok(None);
         }
         let entries = tree(repo, at.1, accept)?;
-        let Some((_, kind, id)) = entries.iter().find(|(name, _, _)| &**name == part) else { return Ok(None) };
-        at = (*kind, *id);
+        let Some(found) = entries.find(part) else { return Ok(None) };
+        at = found;
     }
     Ok(Some(at))
 }
@@ -123,6 +181,36 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_tree_is_read_as_libgit2_reads_it_and_a_malformed_one_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repository::init_bare(dir.path()).expect("repo");
+        let blob = repo.blob(b"a: 1\n").expect("blob");
+        let sub = repo.treebuilder(None).expect("builder").write().expect("empty tree");
+        let mut builder = repo.treebuilder(None).expect("builder");
+        for (name, mode, id) in [("run.sh", 0o100755, blob), ("b.yaml", 0o100644, blob), ("dir", 0o040000, sub)] {
+            builder.insert(name, id, mode).expect("insert");
+        }
+        builder.insert("module", Oid::from_bytes(&[7; 20]).expect("id"), 0o160000).expect("submodule");
+        let id = builder.write().expect("tree");
+        let ours: Vec<(String, Kind, Oid)> =
+            tree(&repo, id, accept_all).expect("entries").iter().map(|(n, k, i)| (n.to_string(), k, i)).collect();
+        let theirs: Vec<(String, Kind, Oid)> = repo
+            .find_tree(id)
+            .expect("tree")
+            .iter()
+            .filter(|e| e.kind() != Some(git2::ObjectType::Commit))
+            .map(|e| {
+                let kind = if e.kind() == Some(git2::ObjectType::Tree) { Kind::Tree } else { Kind::Blob };
+                (e.name().expect("name").to_string(), kind, e.id())
+            })
+            .collect();
+        assert_eq!(ours, theirs, "submodules left out, the order kept");
+        for bad in [&b"100644 a.yaml"[..], b"100644 a.yaml\0short", b"1x0644 a.yaml\0aaaaaaaaaaaaaaaaaaaa"] {
+            assert!(Listing::parse(bad, accept_all).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_tree_and_a_blob_are_read_once_and_then_served_by_id_whatever_the_repository() {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = Repository::init_bare(dir.path()).expect("repo");
@@ -136,7 +224,7 @@ mod tests {
         assert_eq!(entry(&repo, id, "cm.yaml", accept_all).expect("entry"), Some((Kind::Blob, blob)));
         assert_eq!(entry(&repo, id, "cm.yaml/x", accept_all).expect("entry"), None);
         assert_eq!(entry(&repo, id, "absent", accept_all).expect("entry"), None);
-        let kinds: Vec<(&str, Kind)> = entries.iter().map(|(n, k, _)| (&**n, *k)).collect();
+        let kinds: Vec<(&str, Kind)> = entries.iter().map(|(n, k, _)| (n, k)).collect();
         assert_eq!(kinds, [("cm.yaml", Kind::Blob), ("link", Kind::Link)]);
         // Another repository without the objects gets them by id alone.
         let other_dir = tempfile::tempdir().expect("temp dir");
@@ -148,7 +236,7 @@ mod tests {
         assert_eq!(text(blob, || read(&repo)).as_deref(), Some("kind: ConfigMap\n"));
         assert_eq!(text(blob, || read(&other)).as_deref(), Some("kind: ConfigMap\n"));
         // What a repository cannot read is not remembered as missing.
-        let absent = Oid::hash_object(ObjectType::Blob, b"elsewhere").expect("id");
+        let absent = Oid::hash_object(git2::ObjectType::Blob, b"elsewhere").expect("id");
         assert_eq!(text(absent, || None), None);
         assert_eq!(text(absent, || Some("found".into())).as_deref(), Some("found"));
     }
