@@ -60,15 +60,48 @@ impl Manifests {
         Manifests { files, unscoped: OnceLock::new(), mentioning: Mutex::default() }
     }
 
-    /// The indexes of the files whose text passes `test` (a file over the size limit, or that cannot be read,
-    /// passes none).
+    /// The manifests `files`, with what `earlier` (another side's, of the same repository) learnt of the files
+    /// both have, same path and same blob: only the others are read.
+    pub fn beside(repo: &git2::Repository, files: Vec<(String, git2::Oid)>, earlier: &Manifests) -> Manifests {
+        let manifests = Manifests::new(files);
+        // Where each of the earlier files is here, if it is; and the files that are new here.
+        let mut here: Vec<Option<u32>> = vec![None; earlier.files.len()];
+        let mut fresh: Vec<u32> = Vec::new();
+        let mut i = 0;
+        for (j, (path, id)) in manifests.files.iter().enumerate() {
+            while earlier.files.get(i).is_some_and(|(p, _)| p < path) {
+                i += 1;
+            }
+            match earlier.files.get(i) {
+                Some((p, e)) if p == path && e == id => here[i] = Some(j as u32),
+                _ => fresh.push(j as u32),
+            }
+        }
+        let carry = |known: &[u32], test: &dyn Fn(&str) -> bool| -> Vec<u32> {
+            let mut out: Vec<u32> = known.iter().filter_map(|e| here.get(*e as usize).copied().flatten()).collect();
+            out.extend(fresh.iter().copied().filter(|f| manifests.passes(repo, *f, test)));
+            out.sort_unstable();
+            out
+        };
+        if let Some(unscoped) = earlier.unscoped.get() {
+            let _ = manifests.unscoped.set(carry(unscoped, &|t| Relevant::default().may_relate(t)));
+        }
+        let known = earlier.mentioning.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let learnt: HashMap<String, Arc<[u32]>> =
+            known.iter().map(|(ns, files)| (ns.clone(), carry(files, &|t| t.contains(ns.as_str())).into())).collect();
+        *manifests.mentioning.lock().unwrap_or_else(|p| p.into_inner()) = learnt;
+        manifests
+    }
+
+    /// Does file `index`'s text pass `test`? A file over the size limit, or that cannot be read, passes none.
+    fn passes(&self, repo: &git2::Repository, index: u32, test: &dyn Fn(&str) -> bool) -> bool {
+        let id = self.files[index as usize].1;
+        super::known::blob(repo, id).is_some_and(|t| t.len() as u64 <= MAX_FILE_BYTES && test(&t))
+    }
+
+    /// The indexes of the files whose text passes `test`.
     fn scan(&self, repo: &git2::Repository, test: impl Fn(&str) -> bool) -> Vec<u32> {
-        (0..self.files.len() as u32)
-            .filter(|i| {
-                let id = self.files[*i as usize].1;
-                super::known::blob(repo, id).is_some_and(|t| t.len() as u64 <= MAX_FILE_BYTES && test(&t))
-            })
-            .collect()
+        (0..self.files.len() as u32).filter(|i| self.passes(repo, *i, &test)).collect()
     }
 
     /// The files that may relate to a check's objects ([`Relevant::may_relate`] of their texts): those that
@@ -112,13 +145,19 @@ fn parsed(path: &str, id: git2::Oid, text: impl FnOnce() -> Option<Arc<str>>) ->
 }
 
 /// The context of one side of a review, read from the repository at `git_dir` when the check asks: the side's
-/// manifests no unit reads, except `exclude` (the files the check itself reads). A file is parsed only when its
+/// manifests no unit reads, except `exclude` (the files the check itself reads). What the `earlier` side's
+/// context learnt of the files both sides share is not learnt again. A file is parsed only when its
 /// text may relate to the checked objects ([`Relevant::may_relate`]), and kept by blob; files over the size
 /// limit, or that cannot be read, bring nothing.
-pub fn from_git(git_dir: PathBuf, side: Arc<Side>, exclude: BTreeSet<String>) -> ContextSource {
+pub fn from_git(
+    git_dir: PathBuf,
+    side: Arc<Side>,
+    earlier: Option<Arc<Side>>,
+    exclude: BTreeSet<String>,
+) -> ContextSource {
     Arc::new(move |relevant: &Relevant| {
         let Ok(repo) = git2::Repository::open_bare(&git_dir) else { return Vec::new() };
-        let (manifests, changed) = side.context();
+        let (manifests, changed) = side.context(&repo, earlier.as_deref());
         let read = |id: git2::Oid| {
             super::known::blob(&repo, id).filter(|t| t.len() as u64 <= MAX_FILE_BYTES && relevant.may_relate(t))
         };
@@ -159,4 +198,51 @@ pub fn from_dir(root: PathBuf, files: Vec<String>) -> ContextSource {
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relevant(namespaces: &[&str]) -> Relevant {
+        Relevant { namespaces: namespaces.iter().map(|n| n.to_string()).collect(), any: false }
+    }
+
+    #[test]
+    fn manifests_made_beside_another_sides_find_what_fresh_ones_find() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = git2::Repository::init_bare(dir.path()).expect("repo");
+        let blob = |text: &str| repo.blob(text.as_bytes()).expect("blob");
+        let cm = |name: &str, ns: &str| format!("kind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n");
+        let shared = [
+            ("a/cm.yaml", blob(&cm("a", "shop"))),
+            ("b/cm.yaml", blob(&cm("b", "blue"))),
+            ("c/crd.yaml", blob("kind: CustomResourceDefinition\nmetadata: {name: x, namespace: y}\n")),
+            ("d/plain.yaml", blob("kind: ConfigMap\nmetadata: {name: d}\n")),
+        ];
+        let earlier_files: Vec<(String, git2::Oid)> = shared
+            .iter()
+            .map(|(p, id)| (p.to_string(), *id))
+            .chain([("e/gone.yaml".to_string(), blob(&cm("e", "shop")))])
+            .collect();
+        let earlier = Manifests::new(earlier_files);
+        for ns in [&["shop"][..], &["blue", "green"]] {
+            earlier.candidates(&repo, &relevant(ns));
+        }
+        // Here: one file changed namespace, one is new, one is gone.
+        let mut files: Vec<(String, git2::Oid)> = shared.iter().map(|(p, id)| (p.to_string(), *id)).collect();
+        files[1].1 = blob(&cm("b", "shop"));
+        files.push(("f/new.yaml".to_string(), blob(&cm("f", "green"))));
+        let beside = Manifests::beside(&repo, files.clone(), &earlier);
+        let fresh = Manifests::new(files);
+        for ns in [&["shop"][..], &["blue"], &["green"], &["blue", "green"], &["other"]] {
+            let (ours, theirs) = (beside.candidates(&repo, &relevant(ns)), fresh.candidates(&repo, &relevant(ns)));
+            assert_eq!(ours, theirs, "{ns:?}");
+        }
+        assert_eq!(
+            fresh.candidates(&repo, &relevant(&["shop"])),
+            [0, 1, 2, 3],
+            "a, b (moved to shop), the CRD, the plain one"
+        );
+    }
 }

@@ -42,8 +42,9 @@ impl Side {
     }
 
     /// The context of this side: every manifest no unit reads, as [`Manifests`] of the tree discovery ran on
-    /// (shared by the sides carried over from it), and the files whose ids differ here.
-    pub fn context(&self) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
+    /// (shared by the sides carried over from it; made with what `earlier`'s learnt, when that side has its
+    /// own), and the files whose ids differ here.
+    pub fn context(&self, repo: &Repository, earlier: Option<&Side>) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
         let manifests = self.manifests.get_or_init(|| {
             let files = self
                 .blobs
@@ -51,7 +52,12 @@ impl Side {
                 .filter(|(path, _)| self.layout.files.contains(path) && super::context::is_manifest(path))
                 .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
                 .collect();
-            Arc::new(Manifests::new(files))
+            let earlier =
+                earlier.filter(|e| !Arc::ptr_eq(&e.manifests, &self.manifests)).and_then(|e| e.manifests.get());
+            Arc::new(match earlier {
+                Some(earlier) => Manifests::beside(repo, files, earlier),
+                None => Manifests::new(files),
+            })
         });
         (manifests.clone(), self.changed.clone())
     }

@@ -757,23 +757,34 @@ pub fn list_files(repo: &Repository, commit: Oid) -> Result<Vec<String>, GitErro
 pub fn list_blobs(repo: &Repository, commit: Oid) -> Result<Vec<(String, Option<Oid>)>, GitError> {
     let root = commit_tree(repo, commit)?;
     let mut files = Vec::new();
-    let mut stack = vec![(String::new(), root.id())];
-    while let Some((prefix, id)) = stack.pop() {
-        let entries = super::known::tree(repo, id, valid_name).map_err(|source| GitError::Read {
-            path: if prefix.is_empty() { ".".into() } else { prefix.clone() },
-            commit,
-            source,
-        })?;
-        for (name, kind, id) in entries.iter() {
-            let path = join(&prefix, name);
-            match kind {
-                Kind::Tree => stack.push((path, id)),
-                Kind::Blob => files.push((path, Some(id))),
-                Kind::Link => files.push((path, None)),
+    // Depth first, each tree's entries in git's order (a subtree sorts as if its name ended in `/`): the paths
+    // come out in byte order, as a sort would put them (checked, and sorted when a tree is out of order).
+    let mut stack = vec![(String::new(), Kind::Tree, root.id())];
+    while let Some((path, kind, id)) = stack.pop() {
+        match kind {
+            Kind::Blob => files.push((path, Some(id))),
+            Kind::Link => files.push((path, None)),
+            Kind::Tree => {
+                let entries = super::known::tree(repo, id, valid_name).map_err(|source| GitError::Read {
+                    path: if path.is_empty() { ".".into() } else { path.clone() },
+                    commit,
+                    source,
+                })?;
+                for (name, kind, id) in entries.iter().collect::<Vec<_>>().into_iter().rev() {
+                    let mut child = String::with_capacity(path.len() + 1 + name.len());
+                    if !path.is_empty() {
+                        child.push_str(&path);
+                        child.push('/');
+                    }
+                    child.push_str(name);
+                    stack.push((child, kind, id));
+                }
             }
         }
     }
-    files.sort_unstable();
+    if !files.is_sorted() {
+        files.sort_unstable();
+    }
     Ok(files)
 }
 

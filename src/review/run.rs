@@ -322,10 +322,12 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
                 let (files, dirs) = side_paths(layout, &affected);
                 git::materialize(&repository, commit, &files, &dirs, root)?;
             }
-            for (index, (side, layout)) in [(&base, base_layout), (&head, head_layout)].into_iter().enumerate() {
+            let sides = [(&base, None, base_layout), (&head, Some(base.clone()), head_layout)];
+            for (index, (side, earlier, layout)) in sides.into_iter().enumerate() {
                 contexts[index] = engine::Context {
-                    source: (!affected.is_empty())
-                        .then(|| super::context::from_git(git_dir.clone(), side.clone(), affected.files.clone())),
+                    source: (!affected.is_empty()).then(|| {
+                        super::context::from_git(git_dir.clone(), side.clone(), earlier, affected.files.clone())
+                    }),
                     partial: is_partial(layout, &affected),
                 };
             }
