@@ -47,7 +47,8 @@ pub struct Manifests {
     /// Files any check may relate to: no `namespace` in their text (an object whose namespace is set where it
     /// is applied), or a CustomResourceDefinition (cluster-wide). Found on first use.
     unscoped: OnceLock<Vec<u32>>,
-    /// For each namespace asked about, the files whose text mentions it (up to [`NAMESPACES_KEPT`]).
+    /// For each namespace asked about, the files whose text mentions it (up to [`NAMESPACES_KEPT`] namespaces,
+    /// and [`Manifests::most_kept`] files in all).
     mentioning: Mutex<HashMap<String, Arc<[u32]>>>,
 }
 
@@ -93,6 +94,12 @@ impl Manifests {
         manifests
     }
 
+    /// Most file indexes the namespace lists hold in all: a few per file, so what a side keeps stays in
+    /// proportion to its files whatever its texts mention.
+    fn most_kept(&self) -> usize {
+        (self.files.len() * 4).max(1 << 16)
+    }
+
     /// Does file `index`'s text pass `test`? A file over the size limit, or that cannot be read, passes none.
     fn passes(&self, repo: &git2::Repository, index: u32, test: &dyn Fn(&str) -> bool) -> bool {
         let id = self.files[index as usize].1;
@@ -119,7 +126,8 @@ impl Manifests {
                 None => {
                     let files: Arc<[u32]> = self.scan(repo, |t| t.contains(ns.as_str())).into();
                     let mut kept = self.mentioning.lock().unwrap_or_else(|p| p.into_inner());
-                    if kept.len() < NAMESPACES_KEPT {
+                    let held: usize = kept.values().map(|f| f.len()).sum();
+                    if kept.len() < NAMESPACES_KEPT && held + files.len() <= self.most_kept() {
                         kept.insert(ns.clone(), files.clone());
                     }
                     files

@@ -287,7 +287,10 @@ pub fn review(source: &Source, options: &Options) -> Result<ReviewPlan, ReviewEr
         Ok((repository, pair)) => {
             head_commit = Some(pair.head.to_string());
             let (changed, diff) = git::changes(&repository, &pair)?;
-            let base_config = git::read_file(&repository, pair.merge_base, config::FILE_NAME).ok().flatten();
+            let base_config = git::read_file(&repository, pair.merge_base, config::FILE_NAME)
+                .ok()
+                .flatten()
+                .filter(|text| text.len() <= 1 << 20);
             let gitops = discovery_settings(base_config, options);
             let git_dir = repository.path().to_path_buf();
             let run = super::discovery::Run { renderers: &renderers, gitops: &gitops, helm: options.helm.as_deref() };
