@@ -15,8 +15,22 @@ use super::git::{self, GitError};
 use super::run::Layout;
 use crate::render::{Renderer, Tree};
 
-/// Every file of a commit with its blob id (`None`: a symlink), sorted by path.
-pub type Blobs = Vec<(String, Option<Oid>)>;
+/// Every file of a commit, sorted by path, with its blob id (`None`: a symlink) at the same index.
+pub struct Blobs {
+    paths: Vec<String>,
+    ids: Vec<Option<Oid>>,
+}
+
+impl Blobs {
+    fn of(list: Vec<(String, Option<Oid>)>) -> Blobs {
+        let (paths, ids) = list.into_iter().unzip();
+        Blobs { paths, ids }
+    }
+
+    fn index(&self, path: &str) -> Option<usize> {
+        self.paths.binary_search_by(|f| f.as_str().cmp(path)).ok()
+    }
+}
 
 /// One side of a review as discovery found it.
 pub struct Side {
@@ -32,24 +46,13 @@ pub struct Side {
 }
 
 impl Side {
-    /// A file's blob id here (`Some(None)`: a symlink; `None`: no such file).
-    fn id(&self, path: &str) -> Option<Option<Oid>> {
-        if let Some(id) = self.changed.get(path) {
-            return Some(Some(*id));
-        }
-        let index = self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok()?;
-        Some(self.blobs[index].1)
-    }
-
     /// The context of this side: every manifest no unit reads, as [`Manifests`] of the tree discovery ran on
     /// (shared by the sides carried over from it; made with what `earlier`'s learnt, when that side has its
     /// own), and the files whose ids differ here.
     pub fn context(&self, repo: &Repository, earlier: Option<&Side>) -> (Arc<Manifests>, Arc<BTreeMap<String, Oid>>) {
         let manifests = self.manifests.get_or_init(|| {
-            let files = self
-                .blobs
-                .iter()
-                .filter(|(path, _)| self.layout.files.contains(path) && super::context::is_manifest(path))
+            let files = (self.blobs.paths.iter().zip(&self.blobs.ids))
+                .filter(|(path, _)| self.layout.files.contains(*path) && super::context::is_manifest(path))
                 .filter_map(|(path, id)| Some((path.clone(), (*id)?)))
                 .collect();
             let earlier =
@@ -100,21 +103,20 @@ struct GitTree<'r> {
     repo: &'r Repository,
     commit: Oid,
     blobs: &'r Blobs,
-    files: Vec<String>,
     texts: Vec<OnceLock<Option<Arc<str>>>>,
     asked: Mutex<Asked>,
 }
 
 impl GitTree<'_> {
     fn index(&self, path: &str) -> Option<u32> {
-        self.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)).ok().map(|i| i as u32)
+        self.blobs.index(path).map(|i| i as u32)
     }
 
     fn text(&self, index: u32) -> Option<Arc<str>> {
-        let (path, id) = &self.blobs[index as usize];
+        let (path, id) = (&self.blobs.paths[index as usize], self.blobs.ids[index as usize]);
         self.texts[index as usize]
             .get_or_init(|| match id {
-                Some(id) => super::known::blob(self.repo, *id),
+                Some(id) => super::known::blob(self.repo, id),
                 None => git::read_file(self.repo, self.commit, path).ok().flatten().map(Arc::from),
             })
             .clone()
@@ -122,7 +124,7 @@ impl GitTree<'_> {
 
     fn asked(&self, index: u32, needle: Option<&'static str>) {
         let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
-        asked.links |= self.blobs[index as usize].1.is_none();
+        asked.links |= self.blobs.ids[index as usize].is_none();
         match needle {
             Some(needle) => asked.scanned.push((index, needle)),
             None => asked.whole.push(index),
@@ -132,7 +134,7 @@ impl GitTree<'_> {
 
 impl Tree for GitTree<'_> {
     fn files(&self) -> &[String] {
-        &self.files
+        &self.blobs.paths
     }
 
     fn read(&self, path: &str, cap: u64) -> Option<String> {
@@ -158,7 +160,7 @@ impl quick_cache::Weighter<(Oid, String), Arc<Side>> for Weight {
     fn weight(&self, _: &(Oid, String), side: &Arc<Side>) -> u64 {
         // A few hundred bytes per file listed: its path and id, the units' inputs, the questions asked and
         // which namespaces it mentions in the context lists.
-        (side.blobs.len() as u64 + side.changed.len() as u64 + 1) * 300
+        (side.blobs.paths.len() as u64 + side.changed.len() as u64 + 1) * 300
     }
 }
 
@@ -186,12 +188,11 @@ pub fn side(repo: &Repository, commit: Oid, run: &Run<'_>) -> Result<Arc<Side>, 
     if let Some(side) = KEPT.get(&key) {
         return Ok(side);
     }
-    let blobs = git::list_blobs(repo, commit)?;
+    let blobs = Blobs::of(git::list_blobs(repo, commit)?);
     let tree = GitTree {
         repo,
         commit,
-        files: blobs.iter().map(|(f, _)| f.clone()).collect(),
-        texts: blobs.iter().map(|_| OnceLock::new()).collect(),
+        texts: blobs.ids.iter().map(|_| OnceLock::new()).collect(),
         blobs: &blobs,
         asked: Mutex::default(),
     };
@@ -240,8 +241,8 @@ pub fn carried(
     let mut changes = (*base.changed).clone();
     for path in changed {
         // Only a file that stays a regular file, with the same path, keeps the list of files as it was.
-        let Ok(index) = base.blobs.binary_search_by(|(f, _)| f.as_str().cmp(path)) else { return Ok(None) };
-        let Some(Some(old)) = base.id(path) else { return Ok(None) };
+        let Some(index) = base.blobs.index(path) else { return Ok(None) };
+        let Some(old) = base.changed.get(path).copied().or(base.blobs.ids[index]) else { return Ok(None) };
         let Ok(Some((super::known::Kind::Blob, new))) = super::known::entry(repo, head_tree, path, git::valid_name)
         else {
             return Ok(None);

@@ -188,7 +188,8 @@ pub fn changes(repo: &Repository, pair: &RevisionPair) -> Result<(Vec<String>, D
     let new = commit_tree(repo, pair.head)?;
     let what = || format!("cannot diff {} against {}", short(&pair.merge_base), short(&pair.head));
     // The paths that differ, found by comparing tree ids (an untouched subtree is skipped, and the trees on the
-    // way to a change are usually known from an earlier review); then libgit2 compares only those paths.
+    // way to a change are usually known from an earlier review); then only those paths are compared line by
+    // line: file by file, or by libgit2's tree diff when a rename may pair a removed file with an added one.
     let mut differing = BTreeSet::new();
     differ(repo, Some(old.id()), Some(new.id()), "", &mut differing)
         .map_err(|source| GitError::Git { what: what(), source })?;
@@ -256,24 +257,38 @@ fn tree_diff(
         None,
         None,
         Some(&mut |delta, _, line| {
-            let added = match line.origin_value() {
-                DiffLineType::Addition => true,
-                DiffLineType::Context => false,
-                _ => return true,
-            };
-            if let (Some(number), Some(path)) = (line.new_lineno(), delta.new_file().path_bytes()) {
+            if let Some(path) = delta.new_file().path_bytes() {
                 if current.as_ref().is_none_or(|(bytes, _)| bytes != path) {
                     current = Some((path.to_vec(), lossy(path)));
                 }
                 if let Some((_, name)) = &current {
-                    let set = if added { &mut lines.added } else { &mut lines.context };
-                    set.entry(name.clone()).or_default().insert(number);
+                    note_line(&mut lines, name, &line);
                 }
             }
             true
         }),
     )?;
     Ok((paths.into_iter().collect(), lines))
+}
+
+/// Notes a diff line of `path` among the head's added lines or the hunks' context lines (others are not on the
+/// head side).
+fn note_line(lines: &mut DiffLines, path: &str, line: &git2::DiffLine<'_>) {
+    let set = match line.origin_value() {
+        DiffLineType::Addition => &mut lines.added,
+        DiffLineType::Context => &mut lines.context,
+        _ => return,
+    };
+    if let Some(number) = line.new_lineno() {
+        match set.get_mut(path) {
+            Some(numbers) => {
+                numbers.insert(number);
+            }
+            None => {
+                set.insert(path.to_string(), BTreeSet::from([number]));
+            }
+        }
+    }
 }
 
 /// The options of every line diff: hunks with GitHub's context, not merged across unchanged lines.
@@ -330,14 +345,7 @@ fn file_by_file(
             None,
             None,
             Some(&mut |_, _, line| {
-                let set = match line.origin_value() {
-                    DiffLineType::Addition => &mut lines.added,
-                    DiffLineType::Context => &mut lines.context,
-                    _ => return true,
-                };
-                if let Some(number) = line.new_lineno() {
-                    set.entry(path.clone()).or_default().insert(number);
-                }
+                note_line(&mut lines, path, &line);
                 true
             }),
         )?;
@@ -726,18 +734,17 @@ impl Materializer<'_, '_> {
             entries.iter().filter(|(name, _, _)| names.contains(*name)).collect()
         };
         for (name, kind, id) in found {
-            let (kind, id) = (&kind, &id);
             path.clear();
             if !prefix.is_empty() {
                 path.push_str(prefix);
                 path.push('/');
             }
             path.push_str(name);
-            let is_tree = *kind == Kind::Tree;
+            let is_tree = kind == Kind::Tree;
             if wanted.dirs.contains(&path) || (!is_tree && wanted.files.contains(&path)) {
-                self.entry(&path, &path, Item::known(*kind, *id), &mut Vec::new())?;
+                self.entry(&path, &path, Item::known(kind, id), &mut Vec::new())?;
             } else if is_tree && wanted.ancestors.contains(&path) {
-                self.select(&path.clone(), *id, wanted)?;
+                self.select(&path.clone(), id, wanted)?;
             }
         }
         Ok(())
